@@ -1,0 +1,106 @@
+"""The channel Protocol, the settings base class and the registry."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import Field, model_validator
+
+from ..config import Strict
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..pipeline import PublishJob
+
+# Modules holding the built-in channel types; imported on first registry use so
+# that ``syndicate.config`` can validate channels without import cycles.
+_BUILTIN_MODULES = ("feed", "archive", "outbox", "smtp", "webhook")
+
+
+class ChannelSettings(Strict):
+    """Keys every ``[[channels]]`` entry accepts; each type adds its own."""
+
+    type: str = Field(description="Channel type.")
+    name: str = Field("", description="Name in logs and the ledger (default: the type); unique.")
+    enabled: bool = Field(True, description="Set to false to keep the entry but not deliver.")
+
+    @model_validator(mode="after")
+    def _default_name(self) -> ChannelSettings:
+        if not self.name:
+            object.__setattr__(self, "name", self.type)
+        return self
+
+    def secret_env_vars(self) -> dict[str, str]:
+        """``{key: ENV_VAR}`` for each secret this entry reads from the environment."""
+        return {}
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one channel did for one edition."""
+
+    channel: str
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pending: int = 0
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.pending == 0
+
+
+class Channel(Protocol):
+    """An outbound channel. ``deliver`` must be idempotent per edition: the ledger
+    says what was already done, so a resumed edition sends only what is missing."""
+
+    type: ClassVar[str]
+    Settings: ClassVar[type[ChannelSettings]]
+    settings: ChannelSettings
+
+    def deliver(self, job: PublishJob) -> DeliveryReport: ...
+
+
+_REGISTRY: dict[str, type[Any]] = {}
+_loaded = False
+
+
+def register_channel(cls: type[Any]) -> type[Any]:
+    """Class decorator: make ``cls`` available as ``type = cls.type`` in the config."""
+    name = cls.type
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"channel type {name!r} registered twice")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{module}":
+                raise
+
+
+def channel_types() -> list[str]:
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def channel_settings_model(type_name: str) -> type[ChannelSettings] | None:
+    _load_builtins()
+    cls = _REGISTRY.get(type_name)
+    return cls.Settings if cls is not None else None
+
+
+def build_channel(settings: ChannelSettings, config: Config) -> Channel:
+    _load_builtins()
+    return _REGISTRY[settings.type](settings, config)  # type: ignore[no-any-return]

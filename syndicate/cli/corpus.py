@@ -1,0 +1,91 @@
+"""``syndicate corpus ...``: list, check and import case studies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import corpus as corpus_mod
+from ..errors import CorpusError
+from . import AppContext, cli, pass_app
+
+
+@cli.group("corpus")
+def corpus_group() -> None:
+    """The case studies: list, check, import scraped pages."""
+
+
+def _corpus_dir(app: AppContext, directory: str | None) -> Path:
+    return Path(directory) if directory else app.config.corpus_dir
+
+
+@corpus_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder "
+              "(default: [storage] corpus of the config).")
+@pass_app
+def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
+    """List case studies in queue order."""
+    corpus = corpus_mod.load(_corpus_dir(app, directory))
+    rows = [
+        {
+            "position": case.position,
+            "slug": case.slug,
+            "title": case.title,
+            "sections": len(case.sections),
+            "words": case.words,
+            "companies": list(case.companies),
+            "themes": list(case.themes),
+            "status": case.status,
+        }
+        for case in corpus
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} case studies", title_justify="left")
+    for header, justify in (("pos", "right"), ("slug", "left"), ("title", "left"),
+                            ("sections", "right"), ("words", "right"),
+                            ("companies", "left"), ("status", "left")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(str(row["position"]), row["slug"], row["title"], str(row["sections"]),
+                      str(row["words"]), ", ".join(row["companies"]), row["status"])
+    Console(width=200 if not click.get_text_stream("stdout").isatty() else None).print(table)
+
+
+@corpus_group.command("check")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder.")
+@pass_app
+def check_cmd(app: AppContext, directory: str | None) -> None:
+    """Validate every corpus file; print each problem as file:line: what."""
+    folder = _corpus_dir(app, directory)
+    cases, problems = corpus_mod.check(folder)
+    if problems:
+        raise CorpusError(problems + [f"{len(problems)} problem(s) in {folder}"])
+    click.echo(f"{len(cases)} case studies OK in {folder}")
+
+
+@corpus_group.command("import")
+@click.argument("pages", nargs=-1, required=True, type=click.Path())
+@click.option("--force", is_flag=True, help="Overwrite case studies whose text changed "
+              "(operator fields such as position, status and companies are kept).")
+@click.option("--dry-run", is_flag=True, help="Report what would happen, write nothing.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder.")
+@pass_app
+def import_cmd(app: AppContext, pages: tuple[str, ...], force: bool, dry_run: bool,
+               directory: str | None) -> None:
+    """Import scraped blog pages (plain text, one block per line) as case studies."""
+    from ..ingest import import_pages
+
+    report = import_pages([Path(p) for p in pages], _corpus_dir(app, directory),
+                          force=force, dry_run=dry_run)
+    for line in report.lines():
+        click.echo(line)
+    if report.errors:
+        raise click.exceptions.Exit(1)

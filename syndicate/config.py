@@ -1,0 +1,400 @@
+"""The operator's configuration: ``config/syndicate.toml``, declared once and validated strictly.
+
+Every setting is declared here with its type, default and help text (pydantic
+``Field(description=...)``); ``docs/configuration.md`` is generated from these
+declarations (:func:`reference_markdown`) and a test fails when it is stale.
+
+Paths in the file are relative to the folder of the config file.
+Channel entries are validated by the settings model their ``type`` registered
+(see :mod:`syndicate.channels`), so new channel types need no change here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/syndicate.toml")
+CONFIG_ENV = "SYNDICATE_CONFIG"
+
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)?\s*$")
+_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> Any:
+    """Accept ``90``, ``"90s"``, ``"15m"``, ``"6h"``, ``"1d"`` and return seconds."""
+    if isinstance(value, bool):
+        return value  # let the int validator reject it
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if not match:
+            raise ValueError("a duration such as 3600, '90s', '15m', '6h' or '1d'")
+        return int(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SiteConfig(Strict):
+    title: str = Field("Études de cas", description="Publication name, shown in feeds, emails and pages.")
+    description: str = Field(
+        "Une décision d’entreprise, racontée par celles qui l’ont prise.",
+        description="One-line description used by the feeds and the archive index.",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8080/",
+        description="Public address of the archive (and of `syndicate serve`); "
+        "every link in feeds and emails is built on it. Must end with '/'.",
+    )
+    language: str = Field("fr", description="Language of the content (BCP 47), e.g. 'fr'.")
+    author: str = Field("La rédaction", description="Author named in the feeds.")
+    email: str = Field("redaction@example.org", description="Contact address named in the feeds.")
+    postal_address: str = Field(
+        "",
+        description="Postal address printed in every email footer (required by anti-spam law).",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("an absolute http(s) URL such as 'https://example.org/'")
+        if not value.endswith("/"):
+            raise ValueError("a URL ending with '/' (hint: add a trailing slash)")
+        return value
+
+
+class StorageConfig(Strict):
+    database: Path = Field(
+        Path("../var/syndicate.db"), description="SQLite ledger file (created on first use)."
+    )
+    corpus: Path = Field(Path("../corpus"), description="Folder of case study files.")
+    public: Path = Field(Path("../public"), description="Folder where feeds and archive pages go.")
+    templates: Path = Field(Path("../templates"), description="Folder of the Jinja2/MJML templates.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("a non-empty path")
+            return Path(value)
+        return value
+
+
+class PublishConfig(Strict):
+    related_count: int = Field(
+        3, ge=0, le=20, description="How many related case studies each edition links to."
+    )
+    feed_size: int = Field(20, ge=1, le=1000, description="How many editions the feeds keep.")
+    email_content: Literal["full", "summary"] = Field(
+        "full",
+        description="'full' puts the whole case study in the email; "
+        "'summary' puts the lede and a « Lire la suite » link.",
+    )
+    subject: str = Field(
+        "{title}",
+        description="Subject line template; placeholders: {title}, {site}, {date}, {number}.",
+    )
+    test_address: str = Field(
+        "test@example.org",
+        description="Recipient of the sample copy written to the outbox when there is no subscriber.",
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        try:
+            value.format(title="t", site="s", date="d", number=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                "a template using only {title}, {site}, {date} and {number} "
+                f"(problem: {exc!s})"
+            ) from None
+        return value
+
+
+class ScheduleConfig(Strict):
+    cron: str = Field(
+        "0 8 * * 2",
+        description="Standard 5-field crontab expression (minute hour day month weekday; "
+        "weekday 0 or 7 = Sunday, 1 = Monday).",
+    )
+    timezone: str = Field("Europe/Paris", description="IANA time zone the cron expression is read in.")
+    misfire_grace: Duration = Field(
+        21600,
+        description="After downtime, a missed slot is still published (once) if it is at most "
+        "this old: seconds or '90s', '15m', '6h', '1d'.",
+    )
+    catch_up: Literal["latest", "none"] = Field(
+        "latest",
+        description="'latest': after downtime publish one edition for the latest missed slot "
+        "within misfire_grace; 'none': never catch up.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = _close_timezones(value)
+            hint = f" (did you mean {close}?)" if close else ""
+            raise ValueError(f"an IANA time zone such as 'Europe/Paris'{hint}") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from .cron import parse_cron
+
+        parse_cron(value)  # raises ValueError with what is wrong
+        return value
+
+
+def _close_timezones(value: str) -> str:
+    import zoneinfo
+
+    names = sorted(zoneinfo.available_timezones())
+    matches = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+    return repr(matches[0]) if matches else ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration, paths resolved against the config file's folder."""
+
+    path: Path
+    site: SiteConfig
+    storage: StorageConfig
+    publish: PublishConfig
+    schedule: ScheduleConfig
+    channels: tuple[Any, ...]  # ChannelSettings subclasses, see syndicate.channels
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.folder / path).resolve()
+
+    @property
+    def database(self) -> Path:
+        return self.resolve(self.storage.database)
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self.resolve(self.storage.corpus)
+
+    @property
+    def public_dir(self) -> Path:
+        return self.resolve(self.storage.public)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.storage.templates)
+
+    def missing_secrets(self, environ: dict[str, str] | None = None) -> list[str]:
+        """Problems for every secret environment variable the channels name but is unset."""
+        env = os.environ if environ is None else environ
+        problems = []
+        for index, channel in enumerate(self.channels):
+            for key, var in channel.secret_env_vars().items():
+                if var and not env.get(var):
+                    problems.append(
+                        f"{self.path}: channels[{index}].{key} = {var!r}: the environment "
+                        f"variable {var} is not set (the secret is read from it, never the file)"
+                    )
+        return problems
+
+
+SECTIONS: dict[str, type[Strict]] = {
+    "site": SiteConfig,
+    "storage": StorageConfig,
+    "publish": PublishConfig,
+    "schedule": ScheduleConfig,
+}
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: ``--config``, else ``$SYNDICATE_CONFIG``, else the default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a config file; raise :class:`ConfigError` listing every problem."""
+    path = config_path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, [f"{path}: config file not found (use --config PATH or "
+                                 f"${CONFIG_ENV})"]) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"{path}: cannot read config file: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"{path}: not valid UTF-8 (offset {exc.start})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"{path}: not valid TOML: {exc}"]) from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    """Validate already-parsed TOML ``data`` read from ``path``."""
+    from .channels import channel_settings_model, channel_types
+
+    problems: list[str] = []
+    sections: dict[str, Strict] = {}
+    known = [*SECTIONS, "channels"]
+    for key in data:
+        if key not in known:
+            problems.append(_unknown(path, key, data[key], known))
+    for name, model in SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            problems.append(f"{path}: {name} = {raw!r}: expected a table [{name}]")
+            raw = {}
+        try:
+            sections[name] = model.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(_format_errors(path, name, raw, exc, model))
+    channels: list[Any] = []
+    raw_channels = data.get("channels", [])
+    if not isinstance(raw_channels, list):
+        problems.append(f"{path}: channels: expected an array of tables [[channels]]")
+        raw_channels = []
+    names: dict[str, int] = {}
+    for index, entry in enumerate(raw_channels):
+        where = f"channels[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{path}: {where} = {entry!r}: expected a table [[channels]]")
+            continue
+        kind = entry.get("type")
+        model = channel_settings_model(kind) if isinstance(kind, str) else None
+        if model is None:
+            types = channel_types()
+            close = difflib.get_close_matches(str(kind), types, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(
+                f"{path}: {where}.type = {kind!r}: expected one of {', '.join(types)}{hint}"
+            )
+            continue
+        try:
+            settings = model.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(_format_errors(path, where, entry, exc, model))
+            continue
+        if settings.name in names:
+            problems.append(
+                f"{path}: {where}.name = {settings.name!r}: expected a name unique among "
+                f"channels (also channels[{names[settings.name]}]; hint: set name = \"...\")"
+            )
+        names[settings.name] = index
+        channels.append(settings)
+    if problems:
+        raise ConfigError(path, problems)
+    return Config(
+        path=path.absolute(),
+        site=sections["site"],  # type: ignore[arg-type]
+        storage=sections["storage"],  # type: ignore[arg-type]
+        publish=sections["publish"],  # type: ignore[arg-type]
+        schedule=sections["schedule"],  # type: ignore[arg-type]
+        channels=tuple(channels),
+    )
+
+
+def _unknown(path: Path, key: str, value: Any, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{path}: {key} = {value!r}: unknown key (expected one of {', '.join(known)}{hint})"
+
+
+def _format_errors(
+    path: Path, prefix: str, raw: dict[str, Any], exc: ValidationError, model: type[BaseModel]
+) -> list[str]:
+    """Turn pydantic errors into ``file: key.path = value: expected ...`` lines."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if not str(part).startswith("function-")]
+        key = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+        value = _lookup(raw, loc)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            fields = sorted(model.model_fields)
+            close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            lines.append(f"{path}: {key} = {value!r}: unknown key "
+                         f"(expected one of {', '.join(fields)}{hint})")
+        elif kind == "missing":
+            lines.append(f"{path}: {key}: missing required key")
+        else:
+            lines.append(f"{path}: {key} = {value!r}: expected {_expected(error)}")
+    return lines
+
+
+def _expected(error: Any) -> str:
+    kind = error["type"]
+    message = str(error["msg"])
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    if kind in {"int_type", "int_parsing", "int_from_float"}:
+        return "a whole number"
+    if kind in {"string_type"}:
+        return "a string (in quotes)"
+    if kind in {"bool_type", "bool_parsing"}:
+        return "true or false"
+    if kind == "literal_error":
+        return "one of " + message.removeprefix("Input should be ")
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        return "a number " + message.removeprefix("Input should be ")
+    if kind in {"list_type"}:
+        return "an array, e.g. [\"a\", \"b\"]"
+    if kind in {"float_type", "float_parsing"}:
+        return "a number"
+    return message[0].lower() + message[1:]
+
+
+def _lookup(raw: Any, loc: list[Any]) -> Any:
+    value = raw
+    for part in loc:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def describe_model(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
+    """(key, type, default, help) for each declared field of a settings model."""
+    rows = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        type_name = getattr(annotation, "__name__", None) or str(annotation)
+        type_name = type_name.replace("typing.", "")
+        if info.is_required():
+            default = "(required)"
+        else:
+            default = repr(info.default if not isinstance(info.default, Path) else str(info.default))
+        rows.append((name, type_name, default, info.description or ""))
+    return rows

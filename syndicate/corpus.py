@@ -1,0 +1,456 @@
+"""The corpus: one Markdown file with YAML front matter per case study.
+
+File layout (``corpus/<slug>.md``)::
+
+    ---
+    slug: refuser-les-levees-de-fonds
+    title: "Refuser les levées de fonds : stratégie d’indépendance…"
+    position: 1            # queue order: lowest unpublished position goes next
+    status: ready          # ready | draft (drafts are never published)
+    companies: [The Green Data, Cozy Cloud]
+    themes: [financement]
+    source: {page: 000_2ed753a566ed84a8.txt, position: 1}
+    content_hash: sha256:…  # hash of the text as imported (see ingest)
+    ---
+
+    The lede (chapô): every paragraph before the first heading.
+
+    ## A section heading
+
+    A paragraph of that section.
+
+The body is *not* Markdown-rendered: paragraphs are plain text separated by
+blank lines and ``## `` starts a section. Text is kept exactly (typographic
+apostrophes, non-breaking spaces…) and escaped by the renderers, so an operator
+can write ``<script>`` or ``{{ }}`` and readers see it as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CorpusError
+
+STATUSES = ("ready", "draft")
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_FRONT = "---"
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a case study was imported from: the page file and its rank on that page."""
+
+    page: str
+    position: int
+
+
+@dataclass(frozen=True)
+class CaseStudy:
+    slug: str
+    title: str
+    lede: str
+    sections: tuple[Section, ...]
+    position: int
+    status: str = "ready"
+    companies: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    source: Source | None = None
+    content_hash: str = ""
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == "draft"
+
+    @property
+    def paragraphs(self) -> Iterator[str]:
+        """Every paragraph, lede first, in reading order (headings excluded)."""
+        yield self.lede
+        for section in self.sections:
+            yield from section.paragraphs
+
+    @property
+    def text(self) -> str:
+        """Plain text of the whole article (title, lede, headings, paragraphs)."""
+        parts = [self.title, self.lede]
+        for section in self.sections:
+            parts.append(section.heading)
+            parts.extend(section.paragraphs)
+        return "\n\n".join(parts)
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+    def computed_hash(self) -> str:
+        return content_hash(self.title, self.lede, self.sections)
+
+
+def content_hash(title: str, lede: str, sections: Iterable[Section]) -> str:
+    """A stable hash of an article's text, blind to surrounding whitespace only."""
+    payload = {
+        "title": title.strip(),
+        "lede": lede.strip(),
+        "sections": [[s.heading.strip(), [p.strip() for p in s.paragraphs]] for s in sections],
+    }
+    blob = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """ASCII slug from a French title, cut at a word boundary."""
+    import unicodedata
+
+    text = text.replace("œ", "oe").replace("Œ", "oe").replace("æ", "ae")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > max_length:
+            break
+        slug = candidate
+    return slug or "case-study"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def dumps(case: CaseStudy) -> str:
+    """Serialise a case study to the corpus file format."""
+    meta: dict[str, Any] = {
+        "slug": case.slug,
+        "title": case.title,
+        "position": case.position,
+        "status": case.status,
+        "companies": list(case.companies),
+        "themes": list(case.themes),
+    }
+    if case.source is not None:
+        meta["source"] = {"page": case.source.page, "position": case.source.position}
+    meta["content_hash"] = case.content_hash or case.computed_hash()
+    front = yaml.safe_dump(
+        meta, allow_unicode=True, sort_keys=False, width=100, default_flow_style=None
+    )
+    body = [case.lede.strip(), ""]
+    for section in case.sections:
+        body += [f"## {section.heading.strip()}", ""]
+        for paragraph in section.paragraphs:
+            body += [paragraph.strip(), ""]
+    return f"{_FRONT}\n{front}{_FRONT}\n\n" + "\n".join(body).rstrip("\n") + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(case: CaseStudy, directory: Path) -> Path:
+    path = case.path or directory / f"{case.slug}.md"
+    write_atomic(path, dumps(case))
+    return path
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Problems:
+    """Collects ``file:line: what`` problems while parsing one file."""
+
+    path: Path
+    items: list[str] = field(default_factory=list)
+
+    def add(self, line: int, what: str) -> None:
+        self.items.append(f"{self.path}:{line}: {what}")
+
+
+def _key_lines(front: str, offset: int) -> dict[str, int]:
+    """Line number (1-based, in the file) of each top-level front-matter key."""
+    lines: dict[str, int] = {}
+    try:
+        node = yaml.compose(front, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if isinstance(node, yaml.MappingNode):
+        for key, _value in node.value:
+            lines[str(key.value)] = key.start_mark.line + 1 + offset
+    return lines
+
+
+def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.add(line, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})")
+        return None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        problems.add(1, "empty file (expected front matter between '---' lines, then the text)")
+        return None
+    lines = text.split("\n")
+    if lines[0].rstrip() != _FRONT:
+        problems.add(1, "missing front matter: the file must start with a '---' line")
+        return None
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].rstrip() == _FRONT)
+    except StopIteration:
+        problems.add(1, "front matter is not closed: no second '---' line")
+        return None
+    front = "\n".join(lines[1:end])
+    try:
+        meta = yaml.safe_load(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 2
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problems.add(line, f"front matter is not valid YAML: {reason}")
+        return None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        problems.add(2, "front matter must be a mapping of keys to values")
+        return None
+    key_line = _key_lines(front, offset=1)
+
+    def line_of(key: str) -> int:
+        return key_line.get(key, 1)
+
+    known = {"slug", "title", "position", "status", "companies", "themes", "source",
+             "content_hash"}
+    for key in meta:
+        if key not in known:
+            problems.add(line_of(str(key)), f"unknown key {key!r} (known: {', '.join(sorted(known))})")
+
+    def text_field(key: str, required: bool = True) -> str:
+        value = meta.get(key)
+        if value is None:
+            if required:
+                problems.add(1, f"missing required key {key!r}")
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            problems.add(line_of(key), f"{key!r} must be a non-empty string, got {value!r}")
+            return ""
+        return value.strip()
+
+    slug = text_field("slug")
+    if slug and not SLUG_RE.match(slug):
+        problems.add(line_of("slug"), f"'slug' must be lowercase words joined by '-', got {slug!r}")
+    title = text_field("title")
+    position = meta.get("position")
+    if position is None:
+        problems.add(1, "missing required key 'position'")
+        position = 0
+    elif isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        problems.add(line_of("position"), f"'position' must be a whole number >= 0, got {position!r}")
+        position = 0
+    status = meta.get("status", "ready")
+    if status not in STATUSES:
+        problems.add(line_of("status"), f"'status' must be one of {', '.join(STATUSES)}, got {status!r}")
+        status = "ready"
+
+    def list_field(key: str) -> tuple[str, ...]:
+        value = meta.get(key, [])
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            problems.add(line_of(key), f"{key!r} must be a list of non-empty strings, got {value!r}")
+            return ()
+        return tuple(v.strip() for v in value)
+
+    companies = list_field("companies")
+    themes = list_field("themes")
+    source = None
+    raw_source = meta.get("source")
+    if raw_source is not None:
+        if (
+            isinstance(raw_source, dict)
+            and isinstance(raw_source.get("page"), str)
+            and isinstance(raw_source.get("position"), int)
+            and set(raw_source) <= {"page", "position"}
+        ):
+            source = Source(raw_source["page"], raw_source["position"])
+        else:
+            problems.add(line_of("source"),
+                         f"'source' must be {{page: <file>, position: <n>}}, got {raw_source!r}")
+    stored_hash = meta.get("content_hash", "")
+    if not isinstance(stored_hash, str):
+        problems.add(line_of("content_hash"), f"'content_hash' must be a string, got {stored_hash!r}")
+        stored_hash = ""
+
+    lede, sections = _parse_body(lines, end + 1, problems)
+    if problems.items:
+        return None
+    return CaseStudy(
+        slug=slug, title=title, lede=lede, sections=sections, position=position,
+        status=status, companies=companies, themes=themes, source=source,
+        content_hash=stored_hash, path=path,
+    )
+
+
+def _parse_body(lines: list[str], start: int, problems: _Problems) -> tuple[str, tuple[Section, ...]]:
+    """Split the body into the lede and sections; paragraphs are blank-line separated."""
+    lede: list[str] = []
+    sections: list[tuple[str, int, list[str]]] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            paragraph = " ".join(part.strip() for part in current)
+            (sections[-1][2] if sections else lede).append(paragraph)
+            current.clear()
+
+    for index in range(start, len(lines)):
+        line = lines[index]
+        if line.startswith("## "):
+            flush()
+            heading = line[3:].strip()
+            if not heading:
+                problems.add(index + 1, "empty section heading")
+            sections.append((heading, index + 1, []))
+        elif line.startswith("#"):
+            flush()
+            problems.add(index + 1, "only '## ' headings are allowed in the body "
+                                    "(the title lives in the front matter)")
+        elif not line.strip():
+            flush()
+        else:
+            current.append(line)
+    flush()
+    if not lede:
+        problems.add(start + 1, "missing lede: the body must start with a paragraph")
+    elif len(lede) > 1:
+        problems.add(start + 1, f"the lede must be one paragraph, found {len(lede)}")
+    if not sections:
+        problems.add(start + 1, "no sections: expected at least one '## heading' with paragraphs")
+    for heading, line_no, paragraphs in sections:
+        if not paragraphs:
+            problems.add(line_no, f"section {heading!r} has no paragraph")
+    return (
+        lede[0] if lede else "",
+        tuple(Section(h, tuple(p)) for h, _line, p in sections),
+    )
+
+
+def load_file(path: Path) -> CaseStudy:
+    """Read one corpus file; raise :class:`CorpusError` listing every problem."""
+    problems = _Problems(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError([f"{path}:1: cannot read file: {exc.strerror}"]) from exc
+    case = _parse(path, raw, problems)
+    if case is None:
+        raise CorpusError(problems.items)
+    return case
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The loaded corpus, ordered by queue position."""
+
+    directory: Path
+    cases: tuple[CaseStudy, ...]
+
+    def __iter__(self) -> Iterator[CaseStudy]:
+        return iter(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def get(self, slug: str) -> CaseStudy | None:
+        return next((case for case in self.cases if case.slug == slug), None)
+
+    def by_slug(self) -> dict[str, CaseStudy]:
+        return {case.slug: case for case in self.cases}
+
+
+def corpus_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.md") if not p.name.startswith("."))
+
+
+def check(directory: Path) -> tuple[list[CaseStudy], list[str]]:
+    """Validate every file; return the readable case studies and all problems found."""
+    if not directory.is_dir():
+        return [], [f"{directory}:1: corpus directory does not exist"]
+    cases: list[CaseStudy] = []
+    problems: list[str] = []
+    for path in corpus_files(directory):
+        try:
+            cases.append(load_file(path))
+        except CorpusError as exc:
+            problems.extend(exc.problems)
+    problems.extend(_cross_file_problems(cases))
+    return cases, problems
+
+
+def _cross_file_problems(cases: list[CaseStudy]) -> list[str]:
+    problems: list[str] = []
+    for attribute in ("slug", "position"):
+        seen: dict[object, CaseStudy] = {}
+        for case in cases:
+            value = getattr(case, attribute)
+            if value in seen:
+                line = _line_of_key(case.path, attribute)
+                problems.append(
+                    f"{case.path}:{line}: duplicate {attribute} {value!r} "
+                    f"(also in {seen[value].path})"
+                )
+            else:
+                seen[value] = case
+    return problems
+
+
+def _line_of_key(path: Path | None, key: str) -> int:
+    if path is None:
+        return 1
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+        if line.startswith(f"{key}:"):
+            return number
+    return 1
+
+
+def load(directory: Path) -> Corpus:
+    """Load and validate the whole corpus; raise :class:`CorpusError` on any problem."""
+    cases, problems = check(directory)
+    if problems:
+        raise CorpusError(problems)
+    cases.sort(key=lambda case: (case.position, case.slug))
+    return Corpus(directory, tuple(cases))
+
+
+def next_position(corpus_dir: Path) -> int:
+    """The queue position after the last one in use (new imports go to the end)."""
+    cases, _problems = check(corpus_dir)
+    return max((case.position for case in cases), default=0) + 1
+
+
+__all__ = [
+    "CaseStudy", "Corpus", "Section", "Source", "check", "content_hash", "dumps", "load",
+    "load_file", "next_position", "replace", "save", "slugify", "write_atomic",
+]

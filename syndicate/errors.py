@@ -1,0 +1,96 @@
+"""One exception tree for the whole package.
+
+Every error carries enough context to be printed as one clear line by the CLI
+(``str(error)``); callers that need more read the attributes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SyndicateError(Exception):
+    """Base class of every error syndicate raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SyndicateError):
+    """The configuration file is missing, unreadable or invalid.
+
+    ``problems`` holds every problem found (one line each), so ``config check``
+    can print them all at once.
+    """
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = Path(path)
+        self.problems = list(problems)
+        head = f"{self.path}: invalid configuration"
+        if len(self.problems) == 1:
+            super().__init__(f"{self.problems[0]}")
+        else:
+            super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class CorpusError(SyndicateError):
+    """A corpus file cannot be read or is invalid; ``problems`` are ``file:line: what``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class IngestError(SyndicateError):
+    """A scraped page cannot be read or split into articles."""
+
+    def __init__(self, page: Path | str, message: str) -> None:
+        self.page = Path(page)
+        super().__init__(f"{self.page}: {message}")
+
+
+class LedgerError(SyndicateError):
+    """The ledger database cannot be opened, migrated or written."""
+
+
+class SlotTaken(LedgerError):
+    """An edition already exists for this slot (a retried or concurrent run)."""
+
+    def __init__(self, slot: str, slug: str | None = None) -> None:
+        self.slot = slot
+        self.slug = slug
+        extra = f" ({slug})" if slug else ""
+        super().__init__(f"slot {slot} already has an edition{extra}")
+
+
+class AlreadyPublished(LedgerError):
+    """The case study was already published; a case study is never published twice."""
+
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+        super().__init__(f"case study {slug!r} was already published")
+
+
+class NothingToPublish(SyndicateError):
+    """Every non-draft case study has been published."""
+
+
+class RenderError(SyndicateError):
+    """A template is missing or fails to render."""
+
+
+class ChannelError(SyndicateError):
+    """A channel failed; ``permanent`` says whether retrying may help."""
+
+    def __init__(self, channel: str, message: str, *, permanent: bool = False) -> None:
+        self.channel = channel
+        self.permanent = permanent
+        super().__init__(f"channel {channel}: {message}")
+
+
+class LockedError(SyndicateError):
+    """Another process holds the publisher lock on this ledger."""
