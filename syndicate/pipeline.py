@@ -1,0 +1,321 @@
+"""Publishing an edition: select -> claim -> render once -> deliver -> record.
+
+The ledger is the single source of truth. An edition is *claimed* for a slot
+before anything is rendered or sent (so a retried or concurrent run cannot
+publish twice), its rendered email is stored with it (so a resumed edition
+resends exactly what was rendered), and it is *done* only when no delivery is
+left pending. Anything unfinished is finished before anything new.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from .channels import ChannelSettings, DeliveryReport, build_channel
+from .config import Config
+from .corpus import CaseStudy, Corpus, load
+from .errors import NothingToPublish, SyndicateError
+from .ledger import Edition, Ledger
+from .related import RelatednessIndex, build_index
+from .render.email import RenderedEmail, render_email
+from .render.model import CompanyMention, EditionView, Link
+from .render.urls import company_url, edition_url
+
+log = logging.getLogger("syndicate.pipeline")
+
+EMAIL_ARTEFACT = "email.json"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- pure decisions
+
+
+def select_next(cases: Iterable[CaseStudy], published: Iterable[str]) -> CaseStudy | None:
+    """The unpublished, non-draft case study with the lowest queue position (ties: slug)."""
+    taken = set(published)
+    ready = [case for case in cases if not case.is_draft and case.slug not in taken]
+    return min(ready, key=lambda case: (case.position, case.slug), default=None)
+
+
+def queue(cases: Iterable[CaseStudy], published: Iterable[str]) -> list[CaseStudy]:
+    """Every case study still to publish, in the order they will go out."""
+    taken = set(published)
+    ready = [case for case in cases if not case.is_draft and case.slug not in taken]
+    return sorted(ready, key=lambda case: (case.position, case.slug))
+
+
+def manual_slot(now: datetime) -> str:
+    """A fresh slot for a manual ``publish-next`` (unique: time plus random suffix)."""
+    return f"manual:{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}:{secrets.token_hex(4)}"
+
+
+# --------------------------------------------------------------------------- views
+
+
+@lru_cache(maxsize=4)
+def _index_for(cases: tuple[CaseStudy, ...]) -> RelatednessIndex:
+    # Fitting the index is the expensive part of relatedness; a long-running
+    # daemon publishes many editions from the same corpus, so fit once per corpus.
+    return build_index(cases)
+
+
+@dataclass(frozen=True)
+class _Published:
+    """Minimal facts about a published edition needed to build views."""
+
+    number: int
+    slug: str
+    url: str
+    published_at: datetime
+
+
+class ViewBuilder:
+    """Builds :class:`EditionView` records; links only to editions published earlier."""
+
+    def __init__(self, config: Config, corpus: Corpus, published: Sequence[_Published]) -> None:
+        self.config = config
+        self.corpus = corpus
+        self.by_slug = corpus.by_slug()
+        self.index = _index_for(corpus.cases)
+        self.tz = ZoneInfo(config.schedule.timezone)
+        self.published = sorted(published, key=lambda p: p.number)
+
+    def _link(self, slug: str) -> Link:
+        case = self.by_slug[slug]
+        return Link(slug=slug, title=case.title, url=edition_url(self.config.site.base_url, slug))
+
+    def view(self, number: int, case: CaseStudy, published_at: datetime) -> EditionView:
+        earlier = [p.slug for p in self.published if p.number < number and p.slug in self.by_slug]
+        base = self.config.site.base_url
+        related = self.index.related(
+            case.slug, candidates=earlier, k=self.config.publish.related_count
+        )
+        mentions = self.index.company_mentions(case.slug, candidates=earlier)
+        companies = tuple(
+            CompanyMention(
+                company=company,
+                url=company_url(base, company),
+                earlier=tuple(self._link(slug) for slug in mentions.get(company, ())),
+            )
+            for company in case.companies
+        )
+        return EditionView(
+            number=number,
+            case=case,
+            url=edition_url(base, case.slug),
+            published_at=published_at.astimezone(self.tz),
+            related=tuple(self._link(r.slug) for r in related),
+            companies=companies,
+        )
+
+    def history(self, current: EditionView | None = None) -> tuple[EditionView, ...]:
+        """Every published edition still in the corpus (plus ``current``), newest first."""
+        views = [
+            self.view(p.number, self.by_slug[p.slug], p.published_at)
+            for p in self.published
+            if p.slug in self.by_slug and (current is None or p.slug != current.slug)
+        ]
+        if current is not None:
+            views.append(current)
+        return tuple(sorted(views, key=lambda v: v.number, reverse=True))
+
+
+def _published(editions: Iterable[Edition]) -> list[_Published]:
+    return [
+        _Published(e.number, e.slug, e.url, e.published_at or e.claimed_at) for e in editions
+    ]
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+@dataclass
+class PublishJob:
+    """Everything a channel needs to deliver one edition."""
+
+    config: Config
+    ledger: Ledger
+    edition: Edition
+    view: EditionView
+    history: tuple[EditionView, ...]
+    email: RenderedEmail
+    now: Callable[[], datetime] = _utcnow
+    stop: threading.Event = field(default_factory=threading.Event)
+    log: logging.Logger = log
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    edition: Edition | None
+    view: EditionView
+    reports: tuple[DeliveryReport, ...] = ()
+    dry_run: bool = False
+    resumed: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return all(report.pending == 0 for report in self.reports)
+
+    def summary(self) -> str:
+        number = self.edition.number if self.edition else self.view.number
+        head = (f"{'[dry run] would publish' if self.dry_run else 'published'} "
+                f"edition #{number}: {self.view.slug}")
+        if self.resumed:
+            head = f"resumed edition #{number}: {self.view.slug}"
+        parts = [
+            f"{r.channel}: {r.sent} sent" + (f", {r.failed} failed" if r.failed else "")
+            + (f", {r.pending} pending" if r.pending else "")
+            + (f", {r.skipped} skipped" if r.skipped else "")
+            for r in self.reports
+        ]
+        return head + (" (" + "; ".join(parts) + ")" if parts else "")
+
+
+def _enabled(config: Config) -> list[ChannelSettings]:
+    return [settings for settings in config.channels if settings.enabled]
+
+
+def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
+    """Run every channel; one failing never blocks the others."""
+    reports = []
+    for settings in _enabled(job.config):
+        if job.stop.is_set():
+            reports.append(DeliveryReport(settings.name, pending=1, detail="stopped"))
+            continue
+        try:
+            channel = build_channel(settings, job.config)
+            report = channel.deliver(job)
+        except Exception as exc:  # a broken channel must not stop the others
+            job.log.exception("channel %s failed on edition #%s", settings.name,
+                              job.edition.number)
+            report = DeliveryReport(settings.name, failed=1, detail=f"{type(exc).__name__}: {exc}")
+        job.log.info("channel %s: %s", settings.name, report)
+        reports.append(report)
+    return tuple(reports)
+
+
+def _store_email(ledger: Ledger, edition: Edition, email: RenderedEmail) -> None:
+    ledger.store_artefacts(edition.id, {EMAIL_ARTEFACT: email.to_json(),
+                                        "email.html": email.html, "email.txt": email.text})
+
+
+def _stored_email(ledger: Ledger, edition: Edition) -> RenderedEmail | None:
+    raw = ledger.artefact(edition.id, EMAIL_ARTEFACT)
+    return RenderedEmail.from_json(raw) if raw else None
+
+
+class Publisher:
+    """Publishes and resumes editions for one config; the CLI and the daemon call this."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        stop: threading.Event | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.stop = stop or threading.Event()
+        self.log = logger or log
+
+    def _ledger(self) -> Ledger:
+        return Ledger(self.config.database, now=self.now)
+
+    def _finish(self, ledger: Ledger, corpus: Corpus, edition: Edition,
+                resumed: bool = False) -> PublishResult:
+        """Render (once) and deliver a claimed edition; mark it done when nothing is pending."""
+        case = corpus.get(edition.slug)
+        if case is None:
+            raise SyndicateError(
+                f"edition #{edition.number} ({edition.slug}) is unfinished but its case study "
+                f"is no longer in {corpus.directory}; restore the file to finish it"
+            )
+        # Links go only to editions whose archive page exists: the done ones.
+        published = [e for e in ledger.editions(status=None)
+                     if e.status == "done" or e.id == edition.id]
+        builder = ViewBuilder(self.config, corpus, _published(published))
+        view = builder.view(edition.number, case, edition.published_at or edition.claimed_at)
+        email = _stored_email(ledger, edition)
+        if email is None:
+            email = render_email(view, self.config)
+            _store_email(ledger, edition, email)
+        ledger.set_edition_status(edition.id, "delivering")
+        job = PublishJob(self.config, ledger, edition, view, builder.history(view), email,
+                         self.now, self.stop, self.log)
+        result = PublishResult(edition, view, _deliver(job), resumed=resumed)
+        if result.complete:
+            ledger.set_edition_status(edition.id, "done")
+        return result
+
+    def resume(self) -> list[PublishResult]:
+        """Finish every unfinished edition (claimed or delivering), oldest first."""
+        corpus = load(self.config.corpus_dir)
+        results = []
+        with self._ledger() as ledger:
+            for edition in ledger.unfinished_editions():
+                if self.stop.is_set():
+                    break
+                self.log.info("resuming unfinished edition #%s (%s)", edition.number, edition.slug)
+                results.append(self._finish(ledger, corpus, edition, resumed=True))
+        return results
+
+    def publish(self, slot: str | None = None, *, dry_run: bool = False) -> PublishResult:
+        """Publish the next case study for ``slot`` (default: a new manual slot).
+
+        Raises :class:`NothingToPublish` when the queue is empty and
+        :class:`~syndicate.errors.SlotTaken` when the slot already has an edition.
+        """
+        corpus = load(self.config.corpus_dir)
+        with self._ledger() as ledger:
+            if not dry_run:
+                for edition in ledger.unfinished_editions():
+                    self.log.info("finishing edition #%s (%s) first", edition.number,
+                                  edition.slug)
+                    self._finish(ledger, corpus, edition, resumed=True)
+            editions = ledger.editions(status=None)
+            case = select_next(corpus, (e.slug for e in editions))
+            if case is None:
+                raise NothingToPublish(
+                    f"nothing to publish: all {len(corpus)} case studies in "
+                    f"{self.config.corpus_dir} are published or drafts"
+                )
+            if dry_run:
+                number = max((e.number for e in editions), default=0) + 1
+                builder = ViewBuilder(self.config, corpus, _published(editions))
+                view = builder.view(number, case, self.now())
+                render_email(view, self.config)  # prove it renders; write nothing
+                return PublishResult(None, view, dry_run=True)
+            # Atomic: raises SlotTaken / AlreadyPublished if another run got there first.
+            edition = ledger.claim_edition(
+                slot=slot or manual_slot(self.now()),
+                slug=case.slug,
+                title=case.title,
+                url=edition_url(self.config.site.base_url, case.slug),
+            )
+            self.log.info("claimed edition #%s for slot %s: %s", edition.number, edition.slot,
+                          edition.slug)
+            return self._finish(ledger, corpus, edition)
+
+
+def publish(config: Config, *, slot: str | None = None, now: Callable[[], datetime] = _utcnow,
+            dry_run: bool = False, stop: threading.Event | None = None) -> PublishResult:
+    """Publish the next case study; see :meth:`Publisher.publish`."""
+    return Publisher(config, now=now, stop=stop).publish(slot, dry_run=dry_run)
+
+
+def resume(config: Config, *, now: Callable[[], datetime] = _utcnow,
+           stop: threading.Event | None = None) -> list[PublishResult]:
+    """Finish unfinished editions; see :meth:`Publisher.resume`."""
+    return Publisher(config, now=now, stop=stop).resume()
