@@ -7,10 +7,8 @@ import logging
 
 import click
 
-from .. import pipeline
 from ..corpus import load
 from ..errors import NothingToPublish
-from ..ledger import Ledger
 from . import AppContext, cli, pass_app
 
 
@@ -28,6 +26,8 @@ def publish_next(app: AppContext, dry_run: bool, verbose: bool) -> None:
 
     Unfinished editions (a crash, a kill) are finished first.
     """
+    from .. import pipeline
+
     _setup_logging(verbose)
     config = app.config
     if not dry_run:
@@ -51,6 +51,8 @@ def publish_next(app: AppContext, dry_run: bool, verbose: bool) -> None:
 @pass_app
 def resume_cmd(app: AppContext, verbose: bool) -> None:
     """Finish unfinished editions only (nothing new is published)."""
+    from .. import pipeline
+
     _setup_logging(verbose)
     results = pipeline.resume(app.config)
     if not results:
@@ -64,6 +66,9 @@ def resume_cmd(app: AppContext, verbose: bool) -> None:
 @pass_app
 def queue_cmd(app: AppContext, as_json: bool) -> None:
     """List the case studies still to publish, in the order they will go out."""
+    from .. import pipeline
+    from ..ledger import Ledger
+
     config = app.config
     corpus = load(config.corpus_dir)
     with Ledger(config.database) as ledger:
@@ -85,6 +90,9 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
 @pass_app
 def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
     """Last editions, what is next, totals."""
+    from .. import pipeline
+    from ..ledger import Ledger
+
     config = app.config
     corpus = load(config.corpus_dir)
     with Ledger(config.database) as ledger:
