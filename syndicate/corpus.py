@@ -118,6 +118,7 @@ def slugify(text: str, max_length: int = 60) -> str:
     import unicodedata
 
     text = text.replace("œ", "oe").replace("Œ", "oe").replace("æ", "ae")
+    text = re.sub(r"[’'`]", " ", text)  # "d’indépendance" -> "d-independance"
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     words = re.findall(r"[a-z0-9]+", ascii_text.lower())
     slug = ""
@@ -163,6 +164,24 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """:func:`write_atomic` for bytes published to readers (feeds, pages): the file gets
+    ``mode`` (mkstemp's 0600 would hide it from a web server) and is fsynced before the
+    rename, so a crash never leaves an empty file in its place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -241,11 +260,12 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
     def line_of(key: str) -> int:
         return key_line.get(key, 1)
 
-    known = {"slug", "title", "position", "status", "companies", "themes", "source",
-             "content_hash"}
+    known = {"slug", "title", "position", "status", "companies", "themes", "source", "content_hash"}
     for key in meta:
         if key not in known:
-            problems.add(line_of(str(key)), f"unknown key {key!r} (known: {', '.join(sorted(known))})")
+            problems.add(
+                line_of(str(key)), f"unknown key {key!r} (known: {', '.join(sorted(known))})"
+            )
 
     def text_field(key: str, required: bool = True) -> str:
         value = meta.get(key)
@@ -267,11 +287,15 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         problems.add(1, "missing required key 'position'")
         position = 0
     elif isinstance(position, bool) or not isinstance(position, int) or position < 0:
-        problems.add(line_of("position"), f"'position' must be a whole number >= 0, got {position!r}")
+        problems.add(
+            line_of("position"), f"'position' must be a whole number >= 0, got {position!r}"
+        )
         position = 0
     status = meta.get("status", "ready")
     if status not in STATUSES:
-        problems.add(line_of("status"), f"'status' must be one of {', '.join(STATUSES)}, got {status!r}")
+        problems.add(
+            line_of("status"), f"'status' must be one of {', '.join(STATUSES)}, got {status!r}"
+        )
         status = "ready"
 
     def list_field(key: str) -> tuple[str, ...]:
@@ -279,7 +303,9 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            problems.add(line_of(key), f"{key!r} must be a list of non-empty strings, got {value!r}")
+            problems.add(
+                line_of(key), f"{key!r} must be a list of non-empty strings, got {value!r}"
+            )
             return ()
         return tuple(v.strip() for v in value)
 
@@ -296,24 +322,38 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         ):
             source = Source(raw_source["page"], raw_source["position"])
         else:
-            problems.add(line_of("source"),
-                         f"'source' must be {{page: <file>, position: <n>}}, got {raw_source!r}")
+            problems.add(
+                line_of("source"),
+                f"'source' must be {{page: <file>, position: <n>}}, got {raw_source!r}",
+            )
     stored_hash = meta.get("content_hash", "")
     if not isinstance(stored_hash, str):
-        problems.add(line_of("content_hash"), f"'content_hash' must be a string, got {stored_hash!r}")
+        problems.add(
+            line_of("content_hash"), f"'content_hash' must be a string, got {stored_hash!r}"
+        )
         stored_hash = ""
 
     lede, sections = _parse_body(lines, end + 1, problems)
     if problems.items:
         return None
     return CaseStudy(
-        slug=slug, title=title, lede=lede, sections=sections, position=position,
-        status=status, companies=companies, themes=themes, source=source,
-        content_hash=stored_hash, path=path,
+        slug=slug,
+        title=title,
+        lede=lede,
+        sections=sections,
+        position=position,
+        status=status,
+        companies=companies,
+        themes=themes,
+        source=source,
+        content_hash=stored_hash,
+        path=path,
     )
 
 
-def _parse_body(lines: list[str], start: int, problems: _Problems) -> tuple[str, tuple[Section, ...]]:
+def _parse_body(
+    lines: list[str], start: int, problems: _Problems
+) -> tuple[str, tuple[Section, ...]]:
     """Split the body into the lede and sections; paragraphs are blank-line separated."""
     lede: list[str] = []
     sections: list[tuple[str, int, list[str]]] = []
@@ -335,8 +375,10 @@ def _parse_body(lines: list[str], start: int, problems: _Problems) -> tuple[str,
             sections.append((heading, index + 1, []))
         elif line.startswith("#"):
             flush()
-            problems.add(index + 1, "only '## ' headings are allowed in the body "
-                                    "(the title lives in the front matter)")
+            problems.add(
+                index + 1,
+                "only '## ' headings are allowed in the body (the title lives in the front matter)",
+            )
         elif not line.strip():
             flush()
         else:
@@ -451,6 +493,19 @@ def next_position(corpus_dir: Path) -> int:
 
 
 __all__ = [
-    "CaseStudy", "Corpus", "Section", "Source", "check", "content_hash", "dumps", "load",
-    "load_file", "next_position", "replace", "save", "slugify", "write_atomic",
+    "CaseStudy",
+    "Corpus",
+    "Section",
+    "Source",
+    "check",
+    "content_hash",
+    "dumps",
+    "load",
+    "load_file",
+    "next_position",
+    "replace",
+    "save",
+    "slugify",
+    "write_atomic",
+    "write_atomic_bytes",
 ]

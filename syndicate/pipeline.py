@@ -131,9 +131,7 @@ class ViewBuilder:
 
 
 def _published(editions: Iterable[Edition]) -> list[_Published]:
-    return [
-        _Published(e.number, e.slug, e.url, e.published_at or e.claimed_at) for e in editions
-    ]
+    return [_Published(e.number, e.slug, e.url, e.published_at or e.claimed_at) for e in editions]
 
 
 # --------------------------------------------------------------------------- delivery
@@ -168,12 +166,15 @@ class PublishResult:
 
     def summary(self) -> str:
         number = self.edition.number if self.edition else self.view.number
-        head = (f"{'[dry run] would publish' if self.dry_run else 'published'} "
-                f"edition #{number}: {self.view.slug}")
+        head = (
+            f"{'[dry run] would publish' if self.dry_run else 'published'} "
+            f"edition #{number}: {self.view.slug}"
+        )
         if self.resumed:
             head = f"resumed edition #{number}: {self.view.slug}"
         parts = [
-            f"{r.channel}: {r.sent} sent" + (f", {r.failed} failed" if r.failed else "")
+            f"{r.channel}: {r.sent} sent"
+            + (f", {r.failed} failed" if r.failed else "")
             + (f", {r.pending} pending" if r.pending else "")
             + (f", {r.skipped} skipped" if r.skipped else "")
             for r in self.reports
@@ -196,8 +197,7 @@ def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
             channel = build_channel(settings, job.config)
             report = channel.deliver(job)
         except Exception as exc:  # a broken channel must not stop the others
-            job.log.exception("channel %s failed on edition #%s", settings.name,
-                              job.edition.number)
+            job.log.exception("channel %s failed on edition #%s", settings.name, job.edition.number)
             report = DeliveryReport(settings.name, failed=1, detail=f"{type(exc).__name__}: {exc}")
         job.log.info("channel %s: %s", settings.name, report)
         reports.append(report)
@@ -205,8 +205,10 @@ def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
 
 
 def _store_email(ledger: Ledger, edition: Edition, email: RenderedEmail) -> None:
-    ledger.store_artefacts(edition.id, {EMAIL_ARTEFACT: email.to_json(),
-                                        "email.html": email.html, "email.txt": email.text})
+    ledger.store_artefacts(
+        edition.id,
+        {EMAIL_ARTEFACT: email.to_json(), "email.html": email.html, "email.txt": email.text},
+    )
 
 
 def _stored_email(ledger: Ledger, edition: Edition) -> RenderedEmail | None:
@@ -233,8 +235,9 @@ class Publisher:
     def _ledger(self) -> Ledger:
         return Ledger(self.config.database, now=self.now)
 
-    def _finish(self, ledger: Ledger, corpus: Corpus, edition: Edition,
-                resumed: bool = False) -> PublishResult:
+    def _finish(
+        self, ledger: Ledger, corpus: Corpus, edition: Edition, resumed: bool = False
+    ) -> PublishResult:
         """Render (once) and deliver a claimed edition; mark it done when nothing is pending."""
         case = corpus.get(edition.slug)
         if case is None:
@@ -243,8 +246,9 @@ class Publisher:
                 f"is no longer in {corpus.directory}; restore the file to finish it"
             )
         # Links go only to editions whose archive page exists: the done ones.
-        published = [e for e in ledger.editions(status=None)
-                     if e.status == "done" or e.id == edition.id]
+        published = [
+            e for e in ledger.editions(status=None) if e.status == "done" or e.id == edition.id
+        ]
         builder = ViewBuilder(self.config, corpus, _published(published))
         view = builder.view(edition.number, case, edition.published_at or edition.claimed_at)
         email = _stored_email(ledger, edition)
@@ -252,8 +256,17 @@ class Publisher:
             email = render_email(view, self.config)
             _store_email(ledger, edition, email)
         ledger.set_edition_status(edition.id, "delivering")
-        job = PublishJob(self.config, ledger, edition, view, builder.history(view), email,
-                         self.now, self.stop, self.log)
+        job = PublishJob(
+            self.config,
+            ledger,
+            edition,
+            view,
+            builder.history(view),
+            email,
+            self.now,
+            self.stop,
+            self.log,
+        )
         result = PublishResult(edition, view, _deliver(job), resumed=resumed)
         if result.complete:
             ledger.set_edition_status(edition.id, "done")
@@ -281,8 +294,7 @@ class Publisher:
         with self._ledger() as ledger:
             if not dry_run:
                 for edition in ledger.unfinished_editions():
-                    self.log.info("finishing edition #%s (%s) first", edition.number,
-                                  edition.slug)
+                    self.log.info("finishing edition #%s (%s) first", edition.number, edition.slug)
                     self._finish(ledger, corpus, edition, resumed=True)
             editions = ledger.editions(status=None)
             case = select_next(corpus, (e.slug for e in editions))
@@ -304,18 +316,26 @@ class Publisher:
                 title=case.title,
                 url=edition_url(self.config.site.base_url, case.slug),
             )
-            self.log.info("claimed edition #%s for slot %s: %s", edition.number, edition.slot,
-                          edition.slug)
+            self.log.info(
+                "claimed edition #%s for slot %s: %s", edition.number, edition.slot, edition.slug
+            )
             return self._finish(ledger, corpus, edition)
 
 
-def publish(config: Config, *, slot: str | None = None, now: Callable[[], datetime] = _utcnow,
-            dry_run: bool = False, stop: threading.Event | None = None) -> PublishResult:
+def publish(
+    config: Config,
+    *,
+    slot: str | None = None,
+    now: Callable[[], datetime] = _utcnow,
+    dry_run: bool = False,
+    stop: threading.Event | None = None,
+) -> PublishResult:
     """Publish the next case study; see :meth:`Publisher.publish`."""
     return Publisher(config, now=now, stop=stop).publish(slot, dry_run=dry_run)
 
 
-def resume(config: Config, *, now: Callable[[], datetime] = _utcnow,
-           stop: threading.Event | None = None) -> list[PublishResult]:
+def resume(
+    config: Config, *, now: Callable[[], datetime] = _utcnow, stop: threading.Event | None = None
+) -> list[PublishResult]:
     """Finish unfinished editions; see :meth:`Publisher.resume`."""
     return Publisher(config, now=now, stop=stop).resume()

@@ -13,8 +13,10 @@ from . import AppContext, cli, pass_app
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @cli.command("publish-next")
@@ -75,8 +77,13 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
         published = ledger.published_slugs()
     pending = pipeline.queue(corpus, published)
     if as_json:
-        click.echo(json.dumps([{"position": c.position, "slug": c.slug, "title": c.title}
-                               for c in pending], ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                [{"position": c.position, "slug": c.slug, "title": c.title} for c in pending],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     if not pending:
         click.echo("the queue is empty: every case study is published or a draft")
@@ -104,21 +111,33 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
     drafts = sum(1 for case in corpus if case.is_draft)
     data = {
         "editions": [
-            {"number": e.number, "slug": e.slug, "slot": e.slot, "status": e.status,
-             "published_at": (e.published_at or e.claimed_at).isoformat(),
-             "deliveries": counts[e.id]}
+            {
+                "number": e.number,
+                "slug": e.slug,
+                "slot": e.slot,
+                "status": e.status,
+                "published_at": (e.published_at or e.claimed_at).isoformat(),
+                "deliveries": counts[e.id],
+            }
             for e in editions[:limit]
         ],
         "next": pending[0].slug if pending else None,
-        "totals": {"case_studies": len(corpus), "published": len(editions),
-                   "queued": len(pending), "drafts": drafts, "active_subscribers": subscribers},
+        "totals": {
+            "case_studies": len(corpus),
+            "published": len(editions),
+            "queued": len(pending),
+            "drafts": drafts,
+            "active_subscribers": subscribers,
+        },
     }
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     totals = data["totals"]
-    click.echo(f"{totals['published']} published, {totals['queued']} queued, "
-               f"{totals['drafts']} drafts, {totals['active_subscribers']} active subscribers")
+    click.echo(
+        f"{totals['published']} published, {totals['queued']} queued, "
+        f"{totals['drafts']} drafts, {totals['active_subscribers']} active subscribers"
+    )
     click.echo(f"next: {data['next'] or '(queue empty)'}")
     for edition in data["editions"]:
         channels = ", ".join(
@@ -126,5 +145,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
             for name, c in edition["deliveries"].items()
         )
         flag = "" if edition["status"] == "done" else f" [{edition['status']}]"
-        click.echo(f"  #{edition['number']} {edition['published_at'][:16]} {edition['slug']}"
-                   f"{flag}  {channels}")
+        click.echo(
+            f"  #{edition['number']} {edition['published_at'][:16]} {edition['slug']}"
+            f"{flag}  {channels}"
+        )

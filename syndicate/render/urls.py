@@ -1,0 +1,31 @@
+"""Every public URL in one place, so feeds, emails, pages and the web app agree."""
+
+from __future__ import annotations
+
+from ..corpus import slugify
+
+FEED_FILES = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json"}
+
+
+def edition_url(base_url: str, slug: str) -> str:
+    """Canonical URL of a case study: ``<base_url><slug>/`` (file ``public/<slug>/index.html``)."""
+    return f"{base_url}{slug}/"
+
+
+def company_slug(company: str) -> str:
+    return slugify(company)
+
+
+def company_url(base_url: str, company: str) -> str:
+    """Page listing the editions featuring ``company``: ``public/entreprises/<slug>/index.html``."""
+    return f"{base_url}entreprises/{company_slug(company)}/"
+
+
+def feed_url(base_url: str, kind: str) -> str:
+    """URL of a feed file; ``kind`` is ``rss``, ``atom`` or ``json``."""
+    return f"{base_url}{FEED_FILES[kind]}"
+
+
+def unsubscribe_url(base_url: str, token: str) -> str:
+    """One-click unsubscribe endpoint (``syndicate serve``), RFC 8058 POST target."""
+    return f"{base_url}unsubscribe/{token}"
