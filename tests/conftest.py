@@ -1,0 +1,84 @@
+"""Shared fixtures: a throw-away project (config, templates, corpus) in a temp folder."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "tests" / "data" / "seeds"  # copies of ../shared/seeds, so tests run anywhere
+
+
+class Clock:
+    """An injectable clock: ``clock()`` returns the current fake time, ``advance`` moves it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+class Project:
+    """A copy of the repo's config, templates and corpus under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config_path = root / "config" / "syndicate.toml"
+
+    def write_config(self, **sections: Any) -> Path:
+        """Rewrite the config with the shipped one's values overridden by ``sections``.
+
+        ``channels=[...]`` replaces the channel list; other keys update that table.
+        """
+        import tomllib
+
+        data = tomllib.loads((ROOT / "config" / "syndicate.toml").read_text(encoding="utf-8"))
+        for name, value in sections.items():
+            if name == "channels":
+                data["channels"] = value
+            else:
+                data.setdefault(name, {}).update(value)
+        self.config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
+        return self.config_path
+
+    def config(self):  # noqa: ANN201 - syndicate.Config
+        from syndicate.config import load_config
+
+        return load_config(self.config_path)
+
+    @property
+    def public(self) -> Path:
+        return self.root / "public"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "site"
+    for name in ("config", "templates", "corpus"):
+        shutil.copytree(ROOT / name, root / name)
+    proj = Project(root)
+    proj.write_config(site={"base_url": "https://cas.example.org/"})
+    return proj
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+
+
+FakeNow = Callable[[], datetime]
