@@ -7,8 +7,10 @@ be needed), then checked fixed in ours.
 from __future__ import annotations
 
 import calendar
+import errno
 import html
 import json
+import logging
 import re
 import threading
 from datetime import UTC, datetime
@@ -36,17 +38,18 @@ NBSP = "\u00a0"
 HOSTILE = "<script>alert(1)</script> {{ 7*7 }} & ]]>"
 
 
-def make_config(tmp_path: Path, templates: Path | None = None, **publish: object) -> Config:
+def make_config(tmp_path: Path, templates: Path | None = None, channels: list | None = None,
+                public: Path | None = None, **publish: object) -> Config:
     data = {
         "site": {"title": "Études de cas", "base_url": BASE, "language": "fr"},
         "storage": {
             "templates": str(templates or ROOT / "templates"),
-            "public": str(tmp_path / "public"),
+            "public": str(public or tmp_path / "public"),
             "database": str(tmp_path / "syndicate.db"),
             "corpus": str(tmp_path / "corpus"),
         },
         "publish": publish,
-        "channels": [],
+        "channels": channels or [],
     }
     return parse_config(data, tmp_path / "syndicate.toml")
 
@@ -502,3 +505,131 @@ def test_concurrent_readers_only_see_whole_files(tmp_path):
         thread.join(timeout=10)
     assert seen and all(data in versions for data in seen)
     assert [p.name for p in public.iterdir()] == ["feed.json"]
+
+
+# --------------------------------------------------------------------------- the feed channel
+
+
+def make_job(config: Config, ledger, history=None):
+    from syndicate.pipeline import PublishJob
+
+    history = make_history() if history is None else history
+    view = history[0]
+    edition = ledger.claim_edition(slot=f"test:{view.slug}", slug=view.slug, title=view.title,
+                                   url=view.url, published_at=view.published_at)
+    # The feed channel never reads the email: no need to render one here.
+    return PublishJob(config, ledger, edition, view, history, None,  # type: ignore[arg-type]
+                      lambda: DATES[-1], threading.Event(), logging.getLogger("test.feed"))
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    from syndicate.ledger import Ledger
+
+    with Ledger(tmp_path / "syndicate.db", now=lambda: DATES[-1]) as opened:
+        yield opened
+
+
+def feed_channel(config: Config):
+    from syndicate.channels import build_channel
+
+    (settings,) = config.channels
+    return build_channel(settings, config)
+
+
+def test_feed_channel_is_registered_and_configurable(tmp_path):
+    from syndicate.channels import channel_types
+    from syndicate.channels.feed import FeedChannel
+    from syndicate.errors import ConfigError
+
+    assert "feed" in channel_types()
+    config = make_config(tmp_path, channels=[{"type": "feed"}])
+    channel = feed_channel(config)
+    assert isinstance(channel, FeedChannel)
+    assert channel.settings.formats == ["rss", "atom", "json"]
+    assert channel.settings.name == "feed"
+    for bad in (["rss", "rdf"], [], ["rss", "rss"]):
+        with pytest.raises(ConfigError, match="formats"):
+            make_config(tmp_path, channels=[{"type": "feed", "formats": bad}])
+
+
+def test_feed_channel_writes_the_feeds_and_records_one_delivery(tmp_path, ledger):
+    config = make_config(tmp_path, channels=[{"type": "feed"}], feed_size=3)
+    job = make_job(config, ledger)
+    report = feed_channel(config).deliver(job)
+    assert (report.sent, report.failed, report.pending) == (1, 0, 0)
+    public = config.public_dir
+    assert sorted(p.name for p in public.iterdir()) == ["atom.xml", "feed.json", "feed.xml"]
+    expected = render_feeds(job.history[:3], config)
+    for name, data in expected.items():
+        assert (public / name).read_bytes() == data
+    assert [e.id for e in parse((public / "feed.xml").read_bytes()).entries] == [
+        v.url for v in job.history[:3]
+    ]
+    assert ledger.failed_deliveries() == []
+    row = ledger.ensure_delivery(job.edition.id, "feed")
+    assert (row.channel, row.recipient, row.status, row.attempts) == ("feed", "", "sent", 1)
+    assert "3 entries" in row.response
+    assert ledger.delivery_counts(job.edition.id) == {"feed": {"sent": 1, "failed": 0,
+                                                               "pending": 0}}
+
+
+def test_feed_channel_does_not_redo_a_sent_delivery_on_resume(tmp_path, ledger):
+    config = make_config(tmp_path, channels=[{"type": "feed"}])
+    job = make_job(config, ledger)
+    channel = feed_channel(config)
+    assert channel.deliver(job).sent == 1
+    (config.public_dir / "feed.xml").write_bytes(b"sentinel")
+    again = channel.deliver(job)
+    assert (again.sent, again.skipped) == (0, 1)
+    assert (config.public_dir / "feed.xml").read_bytes() == b"sentinel"
+    assert ledger.ensure_delivery(job.edition.id, "feed").attempts == 1
+
+
+def test_feed_channel_writes_only_the_configured_formats(tmp_path, ledger):
+    config = make_config(tmp_path, channels=[{"type": "feed", "formats": ["atom"]}])
+    assert feed_channel(config).deliver(make_job(config, ledger)).sent == 1
+    assert [p.name for p in config.public_dir.iterdir()] == ["atom.xml"]
+
+
+def test_feed_channel_broken_template_fails_permanently_and_keeps_old_files(tmp_path, ledger):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "feed_item.html.j2").write_text("{% if %}", encoding="utf-8")
+    config = make_config(tmp_path, templates=templates, channels=[{"type": "feed"}])
+    write_feeds(config.public_dir, {"feed.xml": b"<old/>"})
+    job = make_job(config, ledger)
+    report = feed_channel(config).deliver(job)
+    assert (report.sent, report.failed) == (0, 1) and "feed_item.html.j2" in report.detail
+    (row,) = ledger.failed_deliveries(job.edition.id)
+    assert row.status == "failed" and "feed_item.html.j2" in row.response
+    assert (config.public_dir / "feed.xml").read_bytes() == b"<old/>"
+    # a failed row waits for retry-failed: delivering again does not rewrite anything
+    assert feed_channel(config).deliver(job).failed == 1
+    assert ledger.ensure_delivery(job.edition.id, "feed").attempts == 1
+
+
+def test_feed_channel_unwritable_public_dir_is_recorded(tmp_path, ledger):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the public folder should be")
+    config = make_config(tmp_path, channels=[{"type": "feed"}], public=blocker / "public")
+    job = make_job(config, ledger)
+    report = feed_channel(config).deliver(job)
+    assert report.failed == 1 and "cannot write the feeds" in report.detail
+    (row,) = ledger.failed_deliveries(job.edition.id)
+    assert "cannot write the feeds" in row.response
+    assert blocker.read_text() == "a file where the public folder should be"
+
+
+@pytest.mark.parametrize(("error", "transient"), [
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (OSError(errno.EAGAIN, "Resource temporarily unavailable"), True),
+    (PermissionError(errno.EACCES, "Permission denied"), False),
+    (OSError(errno.EROFS, "Read-only file system"), False),
+    (FileExistsError(errno.EEXIST, "File exists"), False),
+    (OSError("no errno at all"), False),
+])
+def test_only_passing_write_errors_are_retried(error, transient):
+    from syndicate.channels.feed import is_transient
+
+    assert is_transient(error) is transient
