@@ -1,0 +1,300 @@
+"""The email digest: Jinja2 -> MJML -> HTML (mjml-python), plus a plain-text part.
+
+An edition is rendered **once**; what differs per subscriber (the unsubscribe
+URL, the name) is left as placeholders that :meth:`RenderedEmail.personalize`
+fills by plain string substitution, so a fan-out to thousands costs no MJML.
+The placeholders carry a random nonce drawn per render: corpus text cannot
+contain them by accident or on purpose (it is escaped, and it cannot guess the
+nonce), so a case study can never forge an unsubscribe link.
+
+Corpus text only ever enters templates as *data* (autoescaped in HTML/MJML,
+verbatim in text): ``<script>`` or ``{{ }}`` in a case study shows as text.
+
+The Jinja environment, the French date and the text filters here are shared
+with the archive pages (:mod:`syndicate.render.archive`).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import logging
+import re
+import secrets
+import textwrap
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from mjml import mjml2html
+
+from ..config import Config
+from ..errors import RenderError
+from .model import EditionView
+from .urls import feed_url
+
+log = logging.getLogger("syndicate.render.email")
+
+NBSP = "\u00a0"
+#: Gmail clips messages whose HTML is larger than about 102 KB (and hides the footer,
+#: unsubscribe link included); past this, a "full" email falls back to the summary.
+HTML_LIMIT = 102 * 1024
+PREHEADER_LENGTH = 200
+TEXT_WIDTH = 72
+
+#: The templates shipped with syndicate; an operator's templates folder overrides
+#: them file by file (a missing file falls back to the shipped one).
+BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+EMAIL_MJML = "email.mjml.j2"
+EMAIL_TEXT = "email.txt.j2"
+
+_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def french_date(value: date | datetime) -> str:
+    """``22 novembre 2026``, ``1er mai 2026``: no dependency on installed locales."""
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+    """Fill ``text`` at ``width`` columns without breaking words, URLs or hyphenated words.
+
+    The first line is assumed to follow a prefix as wide as ``indent`` (e.g. ``"- "``)
+    which the template writes itself; the following lines start with ``indent``.
+    Only ASCII spaces break lines: a non-breaking space keeps « mot » and « : » together.
+    """
+    filled = textwrap.fill(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return filled[len(indent):]
+
+
+def underline(text: str, char: str = "=", width: int = TEXT_WIDTH) -> str:
+    """A rule as long as the text's longest line (at most ``width``)."""
+    longest = max((len(line) for line in wrap_text(text, width).splitlines()), default=0)
+    return char * longest
+
+
+def _autoescape(name: str | None) -> bool:
+    # Everything is HTML or MJML except the plain-text templates.
+    return not (name or "").endswith((".txt.j2", ".txt"))
+
+
+@lru_cache(maxsize=8)
+def _environment(folder: str) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(folder)]
+    if Path(folder).resolve() != BUILTIN_TEMPLATES and BUILTIN_TEMPLATES.is_dir():
+        loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,  # a typo in a template fails loudly
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["wrap"] = wrap_text
+    env.filters["underline"] = underline
+    env.filters["french_date"] = french_date
+    env.globals["nbsp"] = NBSP
+    return env
+
+
+def template_env(config: Config) -> jinja2.Environment:
+    """The Jinja environment for ``config``'s templates folder (cached per folder)."""
+    return _environment(str(config.templates_dir))
+
+
+def render_template(config: Config, template: str, /, **context: object) -> str:
+    """Render one template; template problems become :class:`RenderError` with file:line."""
+    try:
+        return template_env(config).get_template(template).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(
+            f"template {exc.name} not found in {config.templates_dir} (nor in the shipped "
+            f"templates)"
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError(f"template {template}: {exc.message}") from None
+
+
+# --------------------------------------------------------------------------- the email
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """An edition's email, rendered once, with per-subscriber placeholders.
+
+    ``unsubscribe_placeholder`` and ``name_placeholder`` are random per render and
+    appear in ``html`` and ``text`` where :meth:`personalize` puts the subscriber's
+    unsubscribe URL and name.
+    """
+
+    subject: str
+    html: str
+    text: str
+    preheader: str
+    unsubscribe_placeholder: str = ""
+    name_placeholder: str = ""
+
+    def personalize(self, unsubscribe_url: str, name: str | None = None) -> tuple[str, str]:
+        """(html, text) for one subscriber, by string substitution (no re-rendering).
+
+        The name appears after "Bonjour" (``Bonjour Marie,``; ``Bonjour,`` without one).
+        """
+        clean = " ".join(_CONTROL.sub(" ", name or "").split())[:100]
+        spoken = f" {clean}" if clean else ""
+        html = self.html
+        text = self.text
+        if self.unsubscribe_placeholder:
+            html = html.replace(self.unsubscribe_placeholder,
+                                html_lib.escape(unsubscribe_url, quote=True))
+            text = text.replace(self.unsubscribe_placeholder, unsubscribe_url)
+        if self.name_placeholder:
+            html = html.replace(self.name_placeholder, html_lib.escape(spoken, quote=True))
+            text = text.replace(self.name_placeholder, spoken)
+        return html, text
+
+    def to_json(self) -> str:
+        """Serialise (stored in the ledger, so a resumed edition sends the same email)."""
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> RenderedEmail:
+        data = json.loads(raw)
+        return cls(**{key: data[key] for key in data if key in cls.__dataclass_fields__})
+
+
+def preheader_for(lede: str, limit: int = PREHEADER_LENGTH) -> str:
+    """The lede, cut at a word boundary to what inbox previews show."""
+    text = " ".join(lede.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:–—")
+    return cut + "…"
+
+
+def subject_for(view: EditionView, config: Config) -> str:
+    """``[publish] subject`` with {title}, {site}, {date}, {number}; one line."""
+    subject = config.publish.subject.format(
+        title=view.title, site=config.site.title, date=french_date(view.published_at),
+        number=view.number,
+    )
+    return " ".join(subject.split())
+
+
+def _context(view: EditionView, config: Config, *, full: bool, unsubscribe: str, name: str,
+             preheader: str) -> dict[str, object]:
+    base = config.site.base_url
+    return {
+        "site": config.site,
+        "edition": view,
+        "date": french_date(view.published_at),
+        "full": full,
+        "preheader": preheader,
+        "unsubscribe_url": unsubscribe,
+        "name": name,
+        "archive_url": base,
+        "feed_url": feed_url(base, "rss"),
+    }
+
+
+_TABLE_WITHOUT_ROLE = re.compile(r"<table(?![^>]*\brole=)", re.IGNORECASE)
+
+
+def mjml_to_html(source: str) -> str:
+    """MJML -> HTML with MRML; every layout table gets ``role="presentation"``."""
+    try:
+        # fonts={}: no web-font <link> (MRML adds Google Fonts for known names such as
+        # Roboto): nothing remote, nothing that tracks, system fonts only.
+        html = mjml2html(source, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise RenderError(f"the email template does not produce valid MJML: {exc}") from None
+    # MRML already marks its tables; this keeps it true for tables a template adds.
+    return _TABLE_WITHOUT_ROLE.sub('<table role="presentation"', html)
+
+
+def render_email_mjml(view: EditionView, config: Config, *, full: bool | None = None,
+                      nonce: str = "") -> str:
+    """The MJML the email template produces (what the strict MJML validator checks)."""
+    nonce = nonce or secrets.token_hex(8)
+    if full is None:
+        full = config.publish.email_content == "full"
+    return render_template(
+        config, EMAIL_MJML,
+        **_context(view, config, full=full, unsubscribe=_unsubscribe_placeholder(nonce),
+                   name=_name_placeholder(nonce), preheader=preheader_for(view.case.lede)),
+    )
+
+
+def _unsubscribe_placeholder(nonce: str) -> str:
+    # Looks like a URL so validators accept it in href; never a real address (.invalid).
+    return f"https://unsubscribe-{nonce}.invalid/"
+
+
+def _name_placeholder(nonce: str) -> str:
+    return f"[name-{nonce}]"
+
+
+def render_email(view: EditionView, config: Config) -> RenderedEmail:
+    """Render the edition's email once (HTML and text) with per-subscriber placeholders.
+
+    With ``email_content = "full"`` an article whose HTML would pass Gmail's clipping
+    limit is sent as a summary instead (lede + « Lire la suite »), with a warning:
+    a clipped email hides its own unsubscribe link.
+    """
+    nonce = secrets.token_hex(8)
+    unsubscribe = _unsubscribe_placeholder(nonce)
+    name = _name_placeholder(nonce)
+    preheader = preheader_for(view.case.lede)
+    full = config.publish.email_content == "full"
+    html = mjml_to_html(render_email_mjml(view, config, full=full, nonce=nonce))
+    if full and len(html.encode("utf-8")) > HTML_LIMIT:
+        log.warning("edition #%s (%s): full email is %d bytes (> %d, Gmail clips it); "
+                    "sending the summary instead", view.number, view.slug,
+                    len(html.encode("utf-8")), HTML_LIMIT)
+        full = False
+        html = mjml_to_html(render_email_mjml(view, config, full=False, nonce=nonce))
+    text = render_template(
+        config, EMAIL_TEXT,
+        **_context(view, config, full=full, unsubscribe=unsubscribe, name=name,
+                   preheader=preheader),
+    )
+    text = _tidy_text(text)
+    return RenderedEmail(
+        subject=subject_for(view, config),
+        html=html,
+        text=text,
+        preheader=preheader,
+        unsubscribe_placeholder=unsubscribe,
+        name_placeholder=name,
+    )
+
+
+def _tidy_text(text: str) -> str:
+    """No trailing spaces (except the "-- " signature line), at most two blank lines."""
+    lines = [line if line == "-- " else line.rstrip() for line in text.splitlines()]
+    tidy = re.sub(r"\n{4,}", "\n\n\n", "\n".join(lines))
+    return tidy.strip("\n") + "\n"
+
+
+__all__ = [
+    "HTML_LIMIT", "RenderedEmail", "french_date", "mjml_to_html", "preheader_for",
+    "render_email", "render_email_mjml", "render_template", "subject_for", "template_env",
+    "underline", "wrap_text",
+]
