@@ -1,0 +1,218 @@
+"""``syndicate subscribers ...``: add, import, list, remove and export subscribers.
+
+The import reads the whole CSV before touching the ledger: a file that is not
+a CSV with an ``email`` column (or not UTF-8, or malformed) imports nothing,
+so an operator never ends up with half a file imported and no way to tell
+which half. Valid rows of a readable file are imported even when other rows
+are invalid; those are reported with their line numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from ..errors import SubscriberExists, SyndicateError
+from ..ledger import SUBSCRIBER_STATUSES, Ledger, Subscriber
+from . import AppContext, cli, pass_app
+
+EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at")
+
+
+class CsvImportError(SyndicateError):
+    """The file cannot be read as a CSV with an ``email`` column; nothing was imported."""
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    line: int  # 1-based line of the file where the record starts
+    email: str
+    name: str | None
+
+
+def read_subscriber_csv(text: str, source: str = "<csv>") -> list[CsvRow]:
+    """Parse a subscriber CSV (header row with ``email``, optional ``name``).
+
+    Pure: raises :class:`CsvImportError` for a file that is not such a CSV.
+    The delimiter is sniffed among ``,``, ``;`` and tab (spreadsheets in French
+    locales export with ``;``).
+    """
+    if not text.strip():
+        raise CsvImportError(f"{source}: empty file (expected a header row with an 'email' column)")
+    first_line = text.lstrip("\ufeff").splitlines()[0]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(first_line, ",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), dialect, strict=True)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise CsvImportError(f"{source}: not a readable CSV header ({exc})") from None
+    columns = [column.strip().lower() for column in header]
+    if "email" not in columns:
+        shown = ", ".join(repr(c) for c in header) or "nothing"
+        raise CsvImportError(
+            f"{source}:1: no 'email' column in the header row (found {shown}); "
+            "expected a header such as: email,name"
+        )
+    email_at = columns.index("email")
+    name_at = columns.index("name") if "name" in columns else None
+    rows: list[CsvRow] = []
+    start = reader.line_num + 1
+    try:
+        for record in reader:
+            if not any(field.strip() for field in record):
+                start = reader.line_num + 1
+                continue  # blank line
+            email = record[email_at].strip() if email_at < len(record) else ""
+            name = None
+            if name_at is not None and name_at < len(record):
+                name = record[name_at].strip() or None
+            rows.append(CsvRow(start, email, name))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise CsvImportError(f"{source}:{reader.line_num}: not valid CSV ({exc})") from None
+    return rows
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CsvImportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise CsvImportError(f"{path}: a binary file, not a CSV")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CsvImportError(
+            f"{path}: not UTF-8 text (byte offset {exc.start}); save the CSV as UTF-8"
+        ) from None
+
+
+@cli.group("subscribers")
+def subscribers_group() -> None:
+    """The subscriber list: add, import, list, remove, export."""
+
+
+@subscribers_group.command("add")
+@click.argument("address")
+@click.option("--name", default=None, help="Display name (used in the greeting and To:).")
+@pass_app
+def add_cmd(app: AppContext, address: str, name: str | None) -> None:
+    """Add ADDRESS as an active subscriber."""
+    with Ledger(app.config.database) as ledger:
+        try:
+            subscriber = ledger.add_subscriber(address, name=name, status="active", source="cli")
+        except SubscriberExists as exc:
+            status = getattr(exc.subscriber, "status", "?")
+            raise click.ClickException(f"{exc.email} is already a subscriber ({status})") from None
+    click.echo(f"added {subscriber.email}")
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def import_cmd(app: AppContext, file: Path) -> None:
+    """Import FILE.csv (a header row with an 'email' column, optional 'name').
+
+    Reports how many were added, already present and invalid (with their line
+    numbers). A file that is not such a CSV imports nothing and exits with 1.
+    """
+    rows = read_subscriber_csv(_read_text(file), str(file))
+    with Ledger(app.config.database) as ledger:
+        result = ledger.add_subscribers(
+            ((row.email, row.name) for row in rows), status="active", source="import"
+        )
+    invalid = [(rows[index].line, address, reason) for index, address, reason in result.invalid]
+    invalid.sort()
+    click.echo(f"{file}: {result.added} added, {result.present} already present, "
+               f"{len(invalid)} invalid")
+    for line, address, reason in invalid:
+        shown = address if address else "(empty)"
+        click.echo(f"  {file}:{line}: {shown}: {reason}")
+
+
+_STATUS_CHOICE = click.Choice([*SUBSCRIBER_STATUSES, "all"])
+
+
+def _iter(ledger: Ledger, status: str) -> Iterator[Subscriber]:
+    return ledger.iter_subscribers(None if status == "all" else status)
+
+
+def _row(subscriber: Subscriber) -> dict[str, str | None]:
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status,
+        "source": subscriber.source,
+        "created_at": subscriber.created_at.isoformat(),
+        "updated_at": subscriber.updated_at.isoformat(),
+    }
+
+
+@subscribers_group.command("list")
+@click.option("--status", type=_STATUS_CHOICE, default="all", show_default=True,
+              help="Only subscribers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_app
+def list_cmd(app: AppContext, status: str, as_json: bool) -> None:
+    """List subscribers in sign-up order (streamed: fine for 100,000 of them)."""
+    out = click.get_text_stream("stdout")
+    with Ledger(app.config.database) as ledger:
+        if as_json:
+            # Written item by item so a long list never sits in memory.
+            out.write("[")
+            count = 0
+            for count, subscriber in enumerate(_iter(ledger, status), 1):
+                out.write(("," if count > 1 else "") + "\n  "
+                          + json.dumps(_row(subscriber), ensure_ascii=False))
+            out.write("\n]\n" if count else "]\n")
+            return
+        total = 0
+        for subscriber in _iter(ledger, status):
+            total += 1
+            name = f"  {subscriber.name}" if subscriber.name else ""
+            out.write(f"{subscriber.email}  [{subscriber.status}]{name}\n")
+        click.echo(f"{total} subscriber{'s' if total != 1 else ''}"
+                   + ("" if status == "all" else f" ({status})"), err=True)
+
+
+@subscribers_group.command("remove")
+@click.argument("address")
+@pass_app
+def remove_cmd(app: AppContext, address: str) -> None:
+    """Delete ADDRESS from the list (its past deliveries stay recorded).
+
+    To stop sending while keeping the record, prefer the unsubscribe link.
+    """
+    with Ledger(app.config.database) as ledger:
+        if not ledger.remove_subscriber(address):
+            raise click.ClickException(f"{address.strip()} is not a subscriber")
+    click.echo(f"removed {address.strip()}")
+
+
+@subscribers_group.command("export")
+@click.option("--status", type=_STATUS_CHOICE, default="all", show_default=True,
+              help="Only subscribers with this status.")
+@pass_app
+def export_cmd(app: AppContext, status: str) -> None:
+    """Write the subscribers as CSV to stdout (re-importable: email,name,...)."""
+    out = click.get_text_stream("stdout")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    with Ledger(app.config.database) as ledger:
+        for subscriber in _iter(ledger, status):
+            row = _row(subscriber)
+            writer.writerow([row[column] or "" for column in EXPORT_COLUMNS])
+    out.flush()
+
+
+__all__ = ["CsvImportError", "CsvRow", "read_subscriber_csv", "subscribers_group"]
