@@ -1,0 +1,590 @@
+"""The ``webhook`` channel: one POST per edition per endpoint.
+
+Four formats share one sending loop:
+
+- ``json``: a documented payload (``docs/webhooks.md``) signed per the Standard
+  Webhooks spec (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``);
+- ``slack``: an incoming-webhook message in Block Kit;
+- ``discord``: a webhook message with one embed, within Discord's limits;
+- ``mastodon``: a public status (``POST /api/v1/statuses``) with a bearer token.
+
+Delivery is recorded as one ledger row per (edition, endpoint) with recipient ''.
+Retries happen in-process with exponential backoff on 5xx, 408, 429 (honouring
+``Retry-After``), timeouts and connection errors; any other 4xx or a redirect is
+permanent. A row already 'sent' is never re-sent; a crash between the POST and
+the ledger write can re-send once, with the same ``webhook-id`` / ``Idempotency-Key``
+so receivers can drop the duplicate.
+
+Payload builders and the retry policy are pure functions; only :class:`WebhookChannel`
+does I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import requests
+from pydantic import Field, field_validator, model_validator
+
+from ._base import ChannelSettings, DeliveryReport, register_channel
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..pipeline import PublishJob
+    from ..render.model import EditionView
+
+Format = Literal["json", "slack", "discord", "mastodon"]
+EVENT_TYPE = "edition.published"
+SECRET_PREFIX = "whsec_"
+MIN_SECRET_BYTES = 24  # Standard Webhooks: "at least 24 bytes (192 bits)"
+MASTODON_LIMIT = 500
+MASTODON_URL_WEIGHT = 23  # Mastodon counts every link as 23 characters
+EXCERPT = 300  # characters of a response kept in the ledger
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+
+
+class WebhookSettings(ChannelSettings):
+    """``type = "webhook"``: one endpoint (repeat the entry for several)."""
+
+    url: str = Field(
+        description="Endpoint URL: your receiver (json), the Slack or Discord incoming-webhook "
+        "URL, or the Mastodon instance (e.g. 'https://mastodon.social'; "
+        "/api/v1/statuses is added).",
+    )
+    format: Format = Field(
+        "json",
+        description="'json' (signed Standard Webhooks payload, see docs/webhooks.md), "
+        "'slack' (Block Kit), 'discord' (embed) or 'mastodon' (status).",
+    )
+    secret_env: str = Field(
+        "",
+        description="json only: name of the environment variable holding the signing secret "
+        "('whsec_' + base64 of at least 24 random bytes). Empty: requests are not signed.",
+    )
+    token_env: str = Field(
+        "",
+        description="mastodon only (required): name of the environment variable holding the "
+        "access token (scope write:statuses).",
+    )
+    timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds to wait for the connection and for the answer."
+    )
+    max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts before the delivery is recorded as failed."
+    )
+    backoff: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="Seconds before the first retry; doubled at each further retry.",
+    )
+    max_delay: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description="Longest wait between two attempts (caps the backoff and Retry-After).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("an absolute http(s) URL such as 'https://example.org/hook'")
+        return value
+
+    @field_validator("secret_env", "token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if value and not _ENV_RE.match(value):
+            raise ValueError("the NAME of an environment variable, e.g. 'WEBHOOK_SECRET'")
+        return value
+
+    @model_validator(mode="after")
+    def _format_keys(self) -> WebhookSettings:
+        if self.format == "mastodon" and not self.token_env:
+            raise ValueError("format 'mastodon' needs token_env (the variable holding the token)")
+        if self.token_env and self.format != "mastodon":
+            raise ValueError("token_env is only used with format 'mastodon'")
+        if self.secret_env and self.format != "json":
+            raise ValueError(
+                "secret_env is only used with format 'json' (Slack and Discord URLs carry "
+                "their own secret)"
+            )
+        return self
+
+    def secret_env_vars(self) -> dict[str, str]:
+        found = {"secret_env": self.secret_env, "token_env": self.token_env}
+        return {key: var for key, var in found.items() if var}
+
+
+# --------------------------------------------------------------------------- identifiers
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()
+
+
+def message_id(config: Config, view: EditionView, endpoint: str) -> str:
+    """``webhook-id``: stable per (site, edition, endpoint) so every retry, and a
+    resume after a crash, carries the same id (the receiver's idempotency key)."""
+    return "msg_" + _digest(config.site.base_url, view.number, view.slug, endpoint)[:32]
+
+
+def idempotency_key(config: Config, view: EditionView, endpoint: str) -> str:
+    """Mastodon ``Idempotency-Key``: the same status is never posted twice."""
+    return "syndicate-" + _digest("mastodon", config.site.base_url, view.number, view.slug,
+                                  endpoint)[:40]
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def decode_secret(value: str) -> bytes:
+    """The key bytes of a Standard Webhooks secret (``whsec_`` + base64)."""
+    raw = value.strip().removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64 (expected 'whsec_' followed by base64)") from None
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(f"too short: {len(key)} bytes, at least {MIN_SECRET_BYTES} required")
+    return key
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` (Standard Webhooks)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    mac = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at a word if one is near, with "…"."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return "…"[:limit]
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.–—-") + "…"
+
+
+def _fit(text: str, limit: int, transform: Callable[[str], str]) -> str:
+    """``transform(truncate(text, n))`` for the largest ``n`` whose result fits ``limit``."""
+    size = limit
+    while size > 0:
+        out = transform(truncate(text, size))
+        if len(out) <= limit:
+            return out
+        size -= max(1, len(out) - limit)
+    return ""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _utc_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def json_payload(view: EditionView, config: Config) -> dict[str, Any]:
+    """The documented ``json`` payload (Standard Webhooks shape: type, timestamp, data)."""
+    return {
+        "type": EVENT_TYPE,
+        "timestamp": _utc_z(view.published_at),
+        "data": {
+            "number": view.number,
+            "slug": view.slug,
+            "title": view.title,
+            "url": view.url,
+            "summary": view.case.lede,
+            "published_at": _iso(view.published_at),
+            "companies": [
+                {
+                    "name": mention.company,
+                    "url": mention.url,
+                    "earlier": [
+                        {"slug": link.slug, "title": link.title, "url": link.url}
+                        for link in mention.earlier
+                    ],
+                }
+                for mention in view.companies
+            ],
+            "related": [
+                {"slug": link.slug, "title": link.title, "url": link.url} for link in view.related
+            ],
+            "themes": list(view.case.themes),
+            "site": {
+                "title": config.site.title,
+                "url": config.site.base_url,
+                "language": config.site.language,
+            },
+        },
+    }
+
+
+def _slack_escape(text: str) -> str:
+    # Slack mrkdwn: only &, < and > are control characters; "|" splits <url|label>.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str, label: str) -> str:
+    return f"<{url}|{_slack_escape(label).replace('|', '¦')}>"
+
+
+def slack_payload(view: EditionView, config: Config) -> dict[str, Any]:
+    """Slack incoming webhook, Block Kit: header, lede, companies, buttons, related links.
+
+    Limits (api.slack.com/reference/block-kit): header 150, section/context text 3000,
+    button label 75, at most 50 blocks.
+    """
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(view.title, 150),
+                                    "emoji": False}},
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": _fit(view.case.lede, 3000, _slack_escape)}},
+    ]
+    if view.companies:
+        links = ", ".join(_slack_link(m.url, m.company) for m in view.companies)
+        label = "Entreprise" if len(view.companies) == 1 else "Entreprises"
+        text = f"{label}\u00a0: {links}"
+        if len(text) > 3000:
+            text = f"{label}\u00a0: " + _slack_escape(", ".join(m.company for m in view.companies))
+            text = truncate(text, 3000)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
+    blocks.append({
+        "type": "actions",
+        "elements": [{
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Lire l’étude de cas"},
+            "url": view.url,
+            "style": "primary",
+            "action_id": "read",
+        }],
+    })
+    if view.related:
+        head = "*À lire aussi*\n"
+        lines = _join_fitting([f"• {_slack_link(link.url, link.title)}" for link in view.related],
+                              "\n", 3000 - len(head))
+        if lines:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head + lines}})
+    fallback = f"{view.title} – {view.url}"
+    return {"text": truncate(fallback, 3000), "blocks": blocks, "unfurl_links": False}
+
+
+def _discord_escape(text: str) -> str:
+    return re.sub(r"([\\*_~`|>\[\]()])", r"\\\1", text)
+
+
+def _join_fitting(items: list[str], sep: str, limit: int) -> str:
+    """Whole items only (a half link is broken), as many as fit ``limit``."""
+    out: list[str] = []
+    size = 0
+    for item in items:
+        extra = len(item) + (len(sep) if out else 0)
+        if size + extra > limit:
+            break
+        out.append(item)
+        size += extra
+    return sep.join(out)
+
+
+DISCORD_TOTAL = 6000
+
+
+def discord_payload(view: EditionView, config: Config) -> dict[str, Any]:
+    """Discord webhook with one embed; limits from discord.com/developers/docs:
+    title 256, description 4096, field name 256 / value 1024, footer 2048, all ≤ 6000."""
+    fields: list[dict[str, Any]] = []
+    if view.companies:
+        value = _join_fitting(
+            [f"[{_discord_escape(m.company)}]({m.url})" for m in view.companies], ", ", 1024
+        ) or truncate(", ".join(m.company for m in view.companies), 1024)
+        name = "Entreprise" if len(view.companies) == 1 else "Entreprises"
+        fields.append({"name": name, "value": value, "inline": False})
+    if view.related:
+        value = _join_fitting(
+            [f"• [{_discord_escape(link.title)}]({link.url})" for link in view.related], "\n", 1024
+        )
+        if value:
+            fields.append({"name": "À lire aussi", "value": value, "inline": False})
+    title = truncate(view.title, 256)
+    footer = truncate(f"{config.site.title} · n°\u00a0{view.number}", 2048)
+    used = len(title) + len(footer) + sum(len(f["name"]) + len(f["value"]) for f in fields)
+    room = min(4096, DISCORD_TOTAL - used)
+    description = _fit(view.case.lede, room, _discord_escape) if room > 0 else ""
+    embed: dict[str, Any] = {
+        "title": title,
+        "url": view.url,
+        "description": description,
+        "timestamp": _utc_z(view.published_at),
+        "color": 0x8F3414,
+        "footer": {"text": footer},
+    }
+    if fields:
+        embed["fields"] = fields
+    # No @everyone / role pings whatever the text says.
+    return {"embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+def mastodon_status(view: EditionView, config: Config) -> str:
+    """Title, lede and link within 500 characters, counting the link as Mastodon does
+    (23) or as its real length if longer, so both measures stay within the limit."""
+    url_weight = max(len(view.url), MASTODON_URL_WEIGHT)
+    title = truncate(view.title, 200)
+    fixed = len(title) + 2 + 2 + url_weight
+    room = MASTODON_LIMIT - fixed
+    lede = truncate(view.case.lede, room) if room >= 40 else ""
+    parts = [title, lede, view.url] if lede else [title, view.url]
+    return "\n\n".join(parts)
+
+
+def mastodon_payload(view: EditionView, config: Config) -> dict[str, Any]:
+    return {
+        "status": mastodon_status(view, config),
+        "language": config.site.language,
+        "visibility": "public",
+    }
+
+
+# --------------------------------------------------------------------------- retry policy
+
+Verdict = Literal["sent", "retry", "permanent"]
+
+
+def classify(status: int) -> Verdict:
+    """2xx sent; 408, 429 and 5xx worth retrying; any other code (3xx, 4xx) permanent.
+
+    Redirects are not followed (Standard Webhooks: update the URL instead).
+    """
+    if 200 <= status < 300:
+        return "sent"
+    if status in (408, 429) or status >= 500:
+        return "retry"
+    return "permanent"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def retry_delay(attempt: int, settings: WebhookSettings, retry_after: float | None) -> float:
+    """Wait before attempt ``attempt + 1``: the server's Retry-After if given, else
+    ``backoff * 2**(attempt-1)``; capped by ``max_delay``. No jitter: one request per
+    edition and endpoint cannot stampede a receiver."""
+    delay = retry_after if retry_after is not None else settings.backoff * 2 ** (attempt - 1)
+    return min(delay, settings.max_delay)
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What to POST (minus the per-attempt signature headers)."""
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+    msg_id: str
+    key: bytes | None = None  # Standard Webhooks signing key (json format)
+
+
+@dataclass
+class Outcome:
+    status: Literal["sent", "failed", "stopped"]
+    attempts: int = 0
+    code: int | None = None
+    response: str = ""
+    history: list[str] = field(default_factory=list)
+
+
+PAYLOADS: dict[str, Callable[[EditionView, Config], dict[str, Any]]] = {
+    "json": json_payload,
+    "slack": slack_payload,
+    "discord": discord_payload,
+    "mastodon": mastodon_payload,
+}
+
+
+def _excerpt(text: str) -> str:
+    # ASCII whitespace only: str.split() would also eat the NBSP of French typography.
+    return truncate(_SPACES.sub(" ", text), EXCERPT)
+
+
+def build_outbound(
+    settings: WebhookSettings, config: Config, view: EditionView, environ: Mapping[str, str]
+) -> Outbound:
+    """The request for ``view``; raises ValueError naming the problem with a secret."""
+    body = json.dumps(PAYLOADS[settings.format](view, config), ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+    msg_id = message_id(config, view, settings.name)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": f"syndicate (+{config.site.base_url})",
+    }
+    url = settings.url
+    key = None
+    if settings.format == "json":
+        headers["webhook-id"] = msg_id
+        if settings.secret_env:
+            secret = environ.get(settings.secret_env, "")
+            if not secret:
+                raise ValueError(f"environment variable {settings.secret_env} is not set "
+                                 "(secret_env: the signing secret)")
+            try:
+                key = decode_secret(secret)
+            except ValueError as exc:
+                raise ValueError(f"{settings.secret_env}: signing secret {exc}") from None
+    elif settings.format == "mastodon":
+        token = environ.get(settings.token_env, "")
+        if not token:
+            raise ValueError(f"environment variable {settings.token_env} is not set "
+                             "(token_env: the Mastodon access token)")
+        headers["Authorization"] = f"Bearer {token.strip()}"
+        headers["Idempotency-Key"] = idempotency_key(config, view, settings.name)
+        url = settings.url.rstrip("/") + "/api/v1/statuses"
+    return Outbound(url=url, body=body, headers=headers, msg_id=msg_id, key=key)
+
+
+@register_channel
+class WebhookChannel:
+    type = "webhook"
+    Settings = WebhookSettings
+
+    def __init__(self, settings: WebhookSettings, config: Config) -> None:
+        self.settings = settings
+        self.config = config
+
+    def deliver(self, job: PublishJob) -> DeliveryReport:
+        name = self.settings.name
+        delivery = job.ledger.ensure_delivery(job.edition.id, name, "")
+        if delivery.status == "sent":
+            return DeliveryReport(name, skipped=1, detail="already sent")
+        if delivery.status == "failed":
+            # Finished with a failure earlier; `syndicate retry-failed` resets it.
+            return DeliveryReport(name, failed=1, detail=f"failed earlier: {delivery.response}")
+        if job.stop.is_set():
+            return DeliveryReport(name, pending=1, detail="stopped before sending")
+        try:
+            outbound = build_outbound(self.settings, self.config, job.view, os.environ)
+        except ValueError as exc:
+            job.ledger.mark_failed(delivery.id, None, str(exc), permanent=True)
+            return DeliveryReport(name, failed=1, detail=str(exc))
+        with requests.Session() as session:
+            outcome = self._post(session, outbound, job, delivery.id)
+        if outcome.status == "sent":
+            job.ledger.mark_sent(delivery.id, outcome.response, code=outcome.code)
+            job.log.info("webhook %s: sent edition #%s (%s, %d attempt(s))", name,
+                         job.edition.number, outcome.code, outcome.attempts)
+            return DeliveryReport(name, sent=1, detail=f"HTTP {outcome.code}")
+        if outcome.status == "stopped":
+            return DeliveryReport(name, pending=1, detail="stopped between attempts")
+        job.ledger.mark_failed(delivery.id, outcome.code, outcome.response, permanent=True)
+        job.log.warning("webhook %s: edition #%s failed after %d attempt(s): %s", name,
+                        job.edition.number, outcome.attempts, outcome.response)
+        return DeliveryReport(name, failed=1, detail=outcome.response)
+
+    def _post(self, session: requests.Session, out: Outbound, job: PublishJob,
+              delivery_id: int) -> Outcome:
+        settings = self.settings
+        outcome = Outcome("failed")
+        for attempt in range(1, settings.max_attempts + 1):
+            outcome.attempts = attempt
+            headers = dict(out.headers)
+            if out.key is not None or "webhook-id" in headers:
+                # The attempt's timestamp (not the event's): receivers reject stale ones.
+                timestamp = int(job.now().timestamp())
+                headers["webhook-timestamp"] = str(timestamp)
+                if out.key is not None:
+                    headers["webhook-signature"] = sign(out.key, out.msg_id, timestamp, out.body)
+            retry_after: float | None = None
+            try:
+                response = session.post(out.url, data=out.body, headers=headers,
+                                        timeout=settings.timeout, allow_redirects=False,
+                                        stream=True)
+            except requests.Timeout:
+                outcome.code, outcome.response = None, f"timeout after {settings.timeout:g}s"
+                verdict: Verdict = "retry"
+            except requests.ConnectionError as exc:
+                outcome.code, outcome.response = None, _excerpt(f"connection error: {exc}")
+                verdict = "retry"
+            except requests.RequestException as exc:
+                outcome.code, outcome.response = None, _excerpt(f"request error: {exc}")
+                verdict = "permanent"
+            else:
+                with response:
+                    text = _read_excerpt(response)
+                outcome.code = response.status_code
+                verdict = classify(response.status_code)
+                outcome.response = text or response.reason or ""
+                if 300 <= response.status_code < 400:
+                    where = response.headers.get("Location", "?")
+                    outcome.response = f"redirect to {where} (update the url; not followed)"
+                if response.status_code in (429, 503):
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"),
+                                                    job.now())
+            outcome.history.append(f"{attempt}: {outcome.code or '-'} {outcome.response}")
+            if verdict == "sent":
+                outcome.status = "sent"
+                return outcome
+            if verdict == "permanent" or attempt == settings.max_attempts:
+                break
+            # Record the temporary failure now: a crash mid-retry still leaves a trace.
+            job.ledger.mark_failed(delivery_id, outcome.code, outcome.response, permanent=False)
+            delay = retry_delay(attempt, settings, retry_after)
+            job.log.info("webhook %s: attempt %d failed (%s %s), retrying in %.1fs",
+                         settings.name, attempt, outcome.code or "-", outcome.response, delay)
+            if job.stop.wait(delay):
+                outcome.status = "stopped"
+                return outcome
+        outcome.status = "failed"
+        return outcome
+
+
+def _read_excerpt(response: requests.Response, limit: int = 4096) -> str:
+    """The first bytes of the answer only: a hostile endpoint cannot make us read 1 GB."""
+    try:
+        raw = response.raw.read(limit, decode_content=True) if response.raw else b""
+    except Exception:  # a broken body does not change the verdict of the status code
+        return ""
+    encoding = response.encoding or "utf-8"
+    return _excerpt(raw.decode(encoding, errors="replace"))
