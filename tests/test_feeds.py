@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
 
 ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
 BASE = "https://etudes.example.org/"
 PARIS = ZoneInfo("Europe/Paris")
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -335,6 +336,25 @@ def test_naive_publication_date_is_refused(history, config):
     naive = EditionView(9, CASES[0], edition_url(BASE, "x"), datetime(2026, 1, 1, 8, 0))
     with pytest.raises(RenderError, match="time zone"):
         render_feeds((naive, *history), config)
+
+
+def test_the_repository_corpus_renders_and_parses_back(tmp_path):
+    """The real corpus (``corpus/``), French typography and all, through all three formats."""
+    from syndicate.corpus import load
+
+    if not any(CORPUS.glob("*.md")):
+        pytest.skip("corpus/ is empty")
+    cases = load(CORPUS).cases[:25]
+    start = datetime(2026, 1, 6, 8, 0, tzinfo=PARIS)
+    dates = tuple(start + timedelta(weeks=i) for i in range(len(cases)))
+    history = make_history(cases, dates)
+    config = make_config(tmp_path)
+    feeds = render_feeds(history, config)
+    kept = history[: config.publish.feed_size]
+    expected = [expected_tuple(view, config) for view in kept]
+    assert [entry_tuple(e) for e in parse(feeds["feed.xml"]).entries] == expected
+    assert [entry_tuple(e) for e in parse(feeds["atom.xml"]).entries] == expected
+    assert [json_tuple(i) for i in json.loads(feeds["feed.json"])["items"]] == expected
 
 
 # --------------------------------------------------------------------------- JSON Feed 1.1
