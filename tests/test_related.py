@@ -1,0 +1,405 @@
+"""Relatedness: French text similarity + shared companies and themes, over a fitted index."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics.pairwise import cosine_similarity
+
+from syndicate import related
+from syndicate.corpus import CaseStudy, Section, load
+from syndicate.related import (
+    W_COMPANY,
+    W_THEME,
+    Related,
+    analyze,
+    build_index,
+    load_or_build,
+    name_key,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+NBSP, NNBSP = "\u00a0", "\u202f"
+
+
+def case(
+    slug: str,
+    text: str,
+    *,
+    position: int,
+    companies: Sequence[str] = (),
+    themes: Sequence[str] = (),
+    title: str | None = None,
+) -> CaseStudy:
+    """A case study whose body is ``text`` (its heading is stop words only: no term)."""
+    return CaseStudy(
+        slug=slug, title=title if title is not None else slug.replace("-", " "), lede=text,
+        sections=(Section("Et après", (text,)),), position=position,
+        companies=tuple(companies), themes=tuple(themes),
+    )
+
+
+def oracle(
+    cases: Sequence[CaseStudy], slug: str, candidates: Collection[str] | None
+) -> dict[str, float]:
+    """Reference scores computed from scratch, all pairs, in float64: the naive way."""
+    ordered = sorted(cases, key=lambda c: (c.position, c.slug))
+    terms = [analyze(c.text) for c in ordered]
+    if any(terms):
+        matrix = TfidfVectorizer(analyzer=lambda t: t, sublinear_tf=True).fit_transform(terms)
+        cos = cosine_similarity(matrix)
+    else:
+        cos = np.zeros((len(ordered), len(ordered)))
+    row = next(i for i, c in enumerate(ordered) if c.slug == slug)
+    mine_c = {name_key(n) for n in ordered[row].companies}
+    mine_t = {name_key(n) for n in ordered[row].themes}
+    scores = {}
+    for j, other in enumerate(ordered):
+        if j == row or (candidates is not None and other.slug not in candidates):
+            continue
+        shared_c = len(mine_c & {name_key(n) for n in other.companies})
+        shared_t = len(mine_t & {name_key(n) for n in other.themes})
+        scores[other.slug] = cos[row, j] + W_COMPANY * shared_c + W_THEME * shared_t
+    return scores
+
+
+def check_top_k(
+    cases: Sequence[CaseStudy], slug: str, candidates: Collection[str] | None, k: int
+) -> tuple[Related, ...]:
+    """``related`` against the oracle: the k best candidates, best first, ties in queue order."""
+    index = build_index(cases)
+    got = index.related(slug, candidates, k=k)
+    expected = oracle(cases, slug, candidates)
+    positive = {s: v for s, v in expected.items() if v > 1e-9}
+    assert len(got) == min(k, len(positive))
+    assert all(r.slug in positive for r in got)  # never itself, never outside candidates
+    assert len({r.slug for r in got}) == len(got)
+    for r in got:
+        assert r.score == pytest.approx(positive[r.slug], abs=1e-5)
+        assert r.score == pytest.approx(
+            r.text_similarity + W_COMPANY * len(r.shared_companies)
+            + W_THEME * len(r.shared_themes), abs=1e-9)
+    scores = [r.score for r in got]
+    assert scores == sorted(scores, reverse=True)
+    if got:  # nothing left out scores better than the last one kept
+        left_out = [v for s, v in positive.items() if s not in {r.slug for r in got}]
+        assert all(v <= got[-1].score + 1e-5 for v in left_out)
+    position = {c.slug: (c.position, c.slug) for c in cases}
+    for a, b in itertools.pairwise(got):
+        if a.score == b.score:
+            assert position[a.slug] < position[b.slug]
+    return got
+
+
+# --------------------------------------------------------------------------- the seed corpus
+
+
+@pytest.fixture(scope="module")
+def seeds() -> tuple[CaseStudy, ...]:
+    if not any(CORPUS.glob("*.md")):
+        pytest.skip(f"{CORPUS} is empty: the seed case studies have not been imported yet")
+    return load(CORPUS).cases
+
+
+def featuring(cases: Sequence[CaseStudy], company: str) -> list[CaseStudy]:
+    return [c for c in cases if name_key(company) in {name_key(n) for n in c.companies}]
+
+
+def test_seed_luko_case_studies_rank_each_other_high(seeds: tuple[CaseStudy, ...]) -> None:
+    luko = featuring(seeds, "Luko")
+    assert len(luko) == 2, [c.slug for c in luko]
+    index = build_index(seeds)
+    first, second = luko
+    for this, that in ((first, second), (second, first)):
+        top = index.related(this.slug, k=3)
+        assert that.slug in [r.slug for r in top]
+        match = next(r for r in top if r.slug == that.slug)
+        assert "Luko" in match.shared_companies
+        assert match.score > match.text_similarity  # the company counted, on top of the text
+        # Even among published case studies only, once the other one is published.
+        assert index.related(this.slug, candidates={that.slug}, k=3)[0].slug == that.slug
+
+
+def test_seed_company_mentions_list_the_other_case_studies(seeds: tuple[CaseStudy, ...]) -> None:
+    index = build_index(seeds)
+    later = featuring(seeds, "Luko")[-1]
+    earlier = featuring(seeds, "Luko")[0]
+    mentions = index.company_mentions(later.slug)
+    luko = next(name for name in mentions if name_key(name) == "luko")
+    assert mentions[luko] == (earlier.slug,)
+    # Every company of the case study is a key, with the others featuring it in queue order.
+    assert {name_key(n) for n in mentions} == {name_key(n) for n in later.companies}
+    for name, slugs in mentions.items():
+        expected = [c.slug for c in featuring(seeds, name) if c.slug != later.slug]
+        assert list(slugs) == expected
+    # Not published yet: not mentioned (no spoiler, no dead link).
+    assert index.company_mentions(later.slug, candidates=set())[luko] == ()
+
+
+def test_seed_top_k_matches_the_naive_computation(seeds: tuple[CaseStudy, ...]) -> None:
+    published = {c.slug for c in seeds[::2]}
+    for c in seeds:
+        check_top_k(seeds, c.slug, None, 3)
+        check_top_k(seeds, c.slug, published, 3)
+        check_top_k(seeds, c.slug, published, 10)
+
+
+def test_seed_index_is_deterministic(seeds: tuple[CaseStudy, ...]) -> None:
+    one, two = build_index(seeds), build_index(list(reversed(seeds)))
+    assert one.fingerprint == two.fingerprint
+    assert one.slugs == two.slugs == tuple(c.slug for c in seeds)
+    for c in seeds:
+        assert one.related(c.slug, k=len(seeds)) == two.related(c.slug, k=len(seeds))
+        assert one.company_mentions(c.slug) == two.company_mentions(c.slug)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_seed_candidates_and_k_property(seeds: tuple[CaseStudy, ...], data: st.DataObject) -> None:
+    index = build_index(seeds)
+    slugs = [c.slug for c in seeds]
+    this = data.draw(st.sampled_from(slugs))
+    candidates = data.draw(st.sets(st.sampled_from([*slugs, "pas-encore-ecrit"])))
+    k = data.draw(st.integers(0, 12))
+    got = index.related(this, candidates, k=k)
+    assert len(got) <= k
+    assert all(r.slug in candidates and r.slug != this for r in got)
+    assert got == index.related(this, frozenset(candidates), k=k)
+    assert got == index.related(this, candidates, k=k + 5)[:k]  # a longer list extends it
+
+
+# --------------------------------------------------------------------------- small corpora
+
+CRISE = ("La crise de trésorerie a forcé l’équipe à revoir ses dépenses, à renégocier avec "
+         "ses fournisseurs et à reporter les recrutements prévus.")
+REUNIONS = ("Supprimer les réunions hebdomadaires a libéré du temps pour les commerciaux, qui "
+            "passent désormais leurs journées avec les clients.")
+SEMAINE = ("La semaine de quatre jours a d’abord inquiété les managers, puis les équipes ont "
+           "appris à mieux organiser leur temps de travail.")
+
+
+def test_analyze_is_french_aware() -> None:
+    terms = analyze("Les entreprises françaises l’entreprise, une Entreprise : réussite, reussites")
+    assert terms.count(analyze("entreprise")[0]) == 3  # plural, elision and case folded
+    assert analyze("réussite") == analyze("reussites")  # accents stripped after stemming
+    assert analyze("les une de la l’ qu’il 2021 100K€") == []  # stop words, letters, numbers
+    assert analyze("") == []
+
+
+def test_name_key_folds_trivial_variants_only() -> None:
+    assert name_key("Société Générale") == name_key(f"  SOCIETE{NBSP}générale ")
+    assert name_key(f"L’Oréal{NNBSP}Paris") == name_key("l'oreal paris")
+    assert name_key("Alan") != name_key("Alan & Co")
+    assert name_key("Qonto") != name_key("Qonto Pro")
+    assert name_key("Back-Market") == name_key("Back–Market") != name_key("BackMarket")
+
+
+def test_company_spelling_variants_are_one_company() -> None:
+    cases = [
+        case("a", CRISE, position=1, companies=["Société Générale", "Alan"]),
+        case("b", REUNIONS, position=2, companies=[f"SOCIETE{NBSP}GENERALE"]),
+        case("c", SEMAINE, position=3, companies=["Alan & Co"]),
+        case("d", SEMAINE, position=4, companies=["alan", "ALAN"]),
+    ]
+    index = build_index(cases)
+    top = {r.slug: r for r in index.related("a", k=3)}
+    assert top["b"].shared_companies == ("Société Générale",)  # spelt as in the queried case
+    assert top["c"].shared_companies == ()  # "Alan & Co" is not "Alan"
+    assert top["d"].shared_companies == ("Alan",)
+    assert index.companies("d") == ("alan",)  # duplicates by key removed, first spelling kept
+    assert index.company_mentions("a") == {"Société Générale": ("b",), "Alan": ("d",)}
+    assert index.company_mentions("c") == {"Alan & Co": ()}
+    check_top_k(cases, "a", None, 3)
+
+
+def test_shared_company_outranks_text_and_theme_breaks_ties() -> None:
+    cases = [
+        case("query", CRISE + " " + REUNIONS, position=1, companies=["Luko"], themes=["crise"],
+             title=""),
+        case("nothing", SEMAINE, position=2, title=""),
+        case("theme", SEMAINE, position=3, themes=["Crise"], title=""),
+        case("company", SEMAINE, position=4, companies=["luko"], title=""),
+        case("same-text", CRISE + " " + REUNIONS, position=5, title=""),
+    ]
+    got = build_index(cases).related("query", k=4)
+    assert [r.slug for r in got] == ["same-text", "company", "theme", "nothing"]
+    assert got[0].text_similarity == pytest.approx(1.0, abs=1e-6)
+    assert got[1].shared_companies == ("Luko",) and got[1].shared_themes == ()
+    assert got[2].shared_themes == ("crise",) and got[2].shared_companies == ()
+    assert 0 < got[3].text_similarity < 0.2  # "temps" in common: related, barely
+    assert {r.text_similarity for r in got[1:]} == {got[3].text_similarity}
+    assert got[1].score - got[3].score == pytest.approx(W_COMPANY, abs=1e-6)
+    assert got[2].score - got[3].score == pytest.approx(W_THEME, abs=1e-6)
+
+
+def test_ties_are_broken_by_queue_position_then_slug() -> None:
+    cases = [
+        case("query", CRISE, position=1, title="Crise"),
+        case("zeta", CRISE, position=4, title="Crise"),
+        case("alpha", CRISE, position=3, title="Crise"),
+        case("beta", CRISE, position=2, title="Crise"),
+        case("same-position-b", CRISE, position=5, title="Crise"),
+        case("same-position-a", CRISE, position=5, title="Crise"),
+        case("unrelated", REUNIONS, position=0),
+    ]
+    index = build_index(cases)
+    got = index.related("query", k=5)
+    assert len({r.score for r in got}) == 1
+    assert [r.slug for r in got] == ["beta", "alpha", "zeta", "same-position-a", "same-position-b"]
+    assert [r.slug for r in index.related("query", k=2)] == ["beta", "alpha"]
+    assert "unrelated" not in [r.slug for r in index.related("query", k=10)]  # score 0: left out
+
+
+def test_candidates_restrict_and_never_return_the_case_itself() -> None:
+    cases = [case(s, CRISE, position=i) for i, s in enumerate(["a", "b", "c", "d"], 1)]
+    index = build_index(cases)
+    assert [r.slug for r in index.related("b")] == ["a", "c", "d"]
+    assert [r.slug for r in index.related("b", candidates=["d", "b", "inconnu"])] == ["d"]
+    assert index.related("b", candidates=[]) == ()
+    assert index.related("b", candidates=["b"]) == ()
+    assert index.related("b", k=0) == ()
+    with pytest.raises(ValueError, match="k must be"):
+        index.related("b", k=-1)
+    with pytest.raises(KeyError, match="inconnu"):
+        index.related("inconnu")
+    with pytest.raises(KeyError, match="inconnu"):
+        index.company_mentions("inconnu")
+
+
+def test_empty_and_single_document_corpora() -> None:
+    empty = build_index([])
+    assert len(empty) == 0 and "a" not in empty
+    with pytest.raises(KeyError):
+        empty.related("a")
+    one = build_index([case("seul", CRISE, position=1, companies=["Luko"])])
+    assert one.related("seul", k=3) == ()
+    assert one.company_mentions("seul") == {"Luko": ()}
+    # Nothing but stop words anywhere: no text signal, companies still count.
+    blank = build_index([case("x", "le la les", position=1, companies=["Shine"], title="de"),
+                         case("y", "un une des", position=2, companies=["shine"], title="du")])
+    assert [(r.slug, r.score, r.text_similarity) for r in blank.related("x")] == [
+        ("y", pytest.approx(W_COMPANY), 0.0)]
+
+
+def test_duplicate_slugs_are_refused() -> None:
+    with pytest.raises(ValueError, match="duplicate"):
+        build_index([case("a", CRISE, position=1), case("a", REUNIONS, position=2)])
+
+
+def test_index_is_immutable() -> None:
+    index = build_index([case("a", CRISE, position=1), case("b", CRISE, position=2)])
+    with pytest.raises(AttributeError):
+        index.slugs = ()  # type: ignore[misc]
+    with pytest.raises(ValueError, match="read-only"):
+        index._text.data[0] = 42.0
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def corpus_of(texts: Sequence[str]) -> list[CaseStudy]:
+    return [case(f"cas-{i}", text, position=i, companies=["Luko"] if i % 2 else [])
+            for i, text in enumerate(texts, 1)]
+
+
+def answers(index: related.RelatednessIndex) -> list[object]:
+    return [(index.related(s, k=5), index.company_mentions(s)) for s in index.slugs]
+
+
+def test_cache_round_trip_rebuild_on_change_and_on_corruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    related.clear_memory_cache()
+    cases = corpus_of([CRISE, REUNIONS, SEMAINE, CRISE + " " + SEMAINE])
+    fresh = build_index(cases)
+    built = load_or_build(cases, tmp_path)
+    (cached_file,) = tmp_path.glob("related-*.npz")
+    assert built.fingerprint in cached_file.name
+    assert answers(built) == answers(fresh)
+    assert load_or_build(cases, tmp_path) is built  # in memory
+
+    # A new process: memory empty, the file is read, nothing is refitted.
+    related.clear_memory_cache()
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached index should have been used")
+
+    monkeypatch.setattr(related, "build_index", no_fit)
+    loaded = load_or_build(cases, tmp_path)
+    assert loaded is not built and answers(loaded) == answers(fresh)
+    monkeypatch.undo()
+
+    # Any change to the corpus is a new key: refitted, and the old file removed.
+    related.clear_memory_cache()
+    edited = [*cases[:-1], case("cas-4", REUNIONS, position=4)]
+    rebuilt = load_or_build(edited, tmp_path)
+    assert rebuilt.fingerprint != built.fingerprint
+    assert [p.name for p in tmp_path.glob("related-*.npz")] == [
+        f"related-{rebuilt.fingerprint}.npz"]
+    assert answers(rebuilt) == answers(build_index(edited))
+
+    # A corrupt file is not an error: refitted and rewritten.
+    related.clear_memory_cache()
+    (path,) = tmp_path.glob("related-*.npz")
+    path.write_bytes(b"not an npz file")
+    assert answers(load_or_build(edited, tmp_path)) == answers(rebuilt)
+    related.clear_memory_cache()
+    assert answers(related.load_index(path)) == answers(rebuilt)
+
+
+def test_fingerprint_covers_what_relatedness_depends_on() -> None:
+    base = corpus_of([CRISE, REUNIONS])
+    key = related.corpus_fingerprint(base)
+    assert key == related.corpus_fingerprint(list(reversed(base)))
+    variants = [
+        [base[0], case("cas-2", REUNIONS + " Fin.", position=2)],
+        [base[0], case("cas-2", REUNIONS, position=3)],
+        [base[0], case("cas-2", REUNIONS, position=2, companies=["Shine"])],
+        [base[0], case("cas-2", REUNIONS, position=2, themes=["crise"])],
+        [base[0], case("cas-3", REUNIONS, position=2)],
+        base[:1],
+    ]
+    keys = {related.corpus_fingerprint(v) for v in variants}
+    assert key not in keys and len(keys) == len(variants)
+
+
+# --------------------------------------------------------------------------- properties
+
+WORDS = ("crise", "trésorerie", "réunion", "commerciaux", "semaine", "quatre", "jours", "client",
+         "fournisseur", "recrutement", "levée", "fonds", "rentabilité", "produit", "marché",
+         "équipe", "manager", "dirigeant", "partenariat", "pivot", "erreur", "investisseur")
+COMPANIES = ("Luko", "luko", "LUKO", "Shine", "Alan", "Alan & Co", "Société Générale",
+             f"Societe{NBSP}Generale", "Qonto")
+
+corpora = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(WORDS), max_size=12),
+        st.lists(st.sampled_from(COMPANIES), max_size=3),
+        st.lists(st.sampled_from(("crise", "Crise", "produit")), max_size=2),
+        st.integers(0, 5),
+    ),
+    min_size=1, max_size=8,
+).map(lambda rows: [
+    case(f"cas-{i}", " ".join(words), position=pos, companies=comp, themes=themes, title="")
+    for i, (words, comp, themes, pos) in enumerate(rows)
+])
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases=corpora, data=st.data())
+def test_property_top_k_is_the_naive_top_k(cases: list[CaseStudy], data: st.DataObject) -> None:
+    slugs = [c.slug for c in cases]
+    this = data.draw(st.sampled_from(slugs))
+    candidates = data.draw(st.none() | st.sets(st.sampled_from(slugs)))
+    k = data.draw(st.integers(0, 6))
+    got = check_top_k(cases, this, candidates, k)
+    assert got == build_index(list(reversed(cases))).related(this, candidates, k=k)
