@@ -139,9 +139,9 @@ def _feed_date(views: Sequence[EditionView]) -> datetime:
     return max((view.published_at for view in views), default=EMPTY_FEED_DATE)
 
 
-def _generator(views: Sequence[EditionView], config: Config, html: Mapping[str, str]) -> (
-    FeedGenerator
-):
+def _generator(
+    views: Sequence[EditionView], config: Config, html: Mapping[str, str]
+) -> FeedGenerator:
     site = config.site
     base = site.base_url
     fg = FeedGenerator()
@@ -155,15 +155,15 @@ def _generator(views: Sequence[EditionView], config: Config, html: Mapping[str, 
     fg.updated(updated)  # Atom <updated> and RSS <lastBuildDate>
     fg.pubDate(updated)
     for view in views:
-        # feedgen bug (by design, but surprising): add_entry() prepends by default, which
-        # would reverse the order; views come newest first and must stay so.
+        # feedgen quirk: add_entry() prepends by default, which would reverse the order;
+        # views come newest first and must stay so.
         entry = fg.add_entry(order="append")
         entry.guid(view.url, permalink=True)  # also the Atom <id>
         entry.title(view.title)
         _entry_links(entry, [{"href": view.url, "rel": "alternate", "type": "text/html"}])
         # feedgen bug 3: type='html' (not 'CDATA'): Atom gets <content type="html"> with the
-        # HTML escaped, and RSS <content:encoded> gets the same escaped HTML, which is what
-        # the content module specifies (and survives a `]]>` in the corpus).
+        # HTML escaped, and RSS <content:encoded> gets the same escaped HTML (no CDATA
+        # section), which the content module allows and every reader decodes.
         entry.content(html[view.url], type="html")
         # The summary is the lede, HTML-escaped and typed html: RSS <description> is HTML by
         # convention, so a lede mentioning `<b>` must be escaped there; Atom says so explicitly.
