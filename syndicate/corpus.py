@@ -157,23 +157,17 @@ def dumps(case: CaseStudy) -> str:
     return f"{_FRONT}\n{front}{_FRONT}\n\n" + "\n".join(body).rstrip("\n") + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Write UTF-8 ``text`` so that readers see the old file or the new one, never half."""
+    write_atomic_bytes(path, text.encode("utf-8"), mode=mode)
 
 
 def write_atomic_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """:func:`write_atomic` for bytes published to readers (feeds, pages): the file gets
-    ``mode`` (mkstemp's 0600 would hide it from a web server) and is fsynced before the
-    rename, so a crash never leaves an empty file in its place."""
+    """Write ``data`` atomically: a temp file in the same folder, fsynced, then renamed.
+
+    The file gets ``mode`` (mkstemp's 0600 would hide it from a web server), and the
+    fsync before the rename means a crash never leaves an empty file in its place.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
