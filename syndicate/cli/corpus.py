@@ -77,15 +77,21 @@ def check_cmd(app: AppContext, directory: str | None) -> None:
               "(operator fields such as position, status and companies are kept).")
 @click.option("--dry-run", is_flag=True, help="Report what would happen, write nothing.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list every skipped line (site "
+              "chrome: breadcrumbs, captions, article lists...) with its reason.")
 @pass_app
 def import_cmd(app: AppContext, pages: tuple[str, ...], force: bool, dry_run: bool,
-               directory: str | None) -> None:
-    """Import scraped blog pages (plain text, one block per line) as case studies."""
+               directory: str | None, verbose: bool) -> None:
+    """Import scraped blog pages (plain text, one block per line) as case studies.
+
+    Prints one line per article (new, duplicate of <slug>, conflict) and the totals;
+    exits with status 1 if a page cannot be read.
+    """
     from ..ingest import import_pages
 
     report = import_pages([Path(p) for p in pages], _corpus_dir(app, directory),
                           force=force, dry_run=dry_run)
-    for line in report.lines():
+    for line in report.lines(verbose=verbose):
         click.echo(line)
     if report.errors:
         raise click.exceptions.Exit(1)

@@ -1,0 +1,117 @@
+"""Site chrome: the lines of a scraped page that belong to the site, not to an article.
+
+Each rule is a small, named regular expression tried on *short* blocks only (a few
+dozen words at most), so that an article paragraph that merely mentions a newsletter
+or a date is never taken for chrome. What the rules cannot catch is left to the
+structural reading in :mod:`.segment` (a short line that no paragraph follows is not a
+heading; of several short lines before a paragraph only one can be its heading).
+
+The reason names are what ``syndicate corpus import --verbose`` prints.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MONTHS = (
+    "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre"
+    "|novembre|décembre|decembre|jan|fév|fev|avr|juil|sept|oct|nov|déc|dec"
+)
+_SEP = r"[>»›/|•·]"
+_APOS = "[’']"
+
+# (reason, pattern, maximum number of words of a block the rule may apply to)
+_RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
+    (reason, re.compile(pattern, re.IGNORECASE), max_words)
+    for reason, pattern, max_words in (
+        # "Accueil Blog Page 12", "Accueil > Blog > Titre", "Home / Blog"
+        ("breadcrumb", rf"^(?:accueil|home|blog)\s*{_SEP}", 40),
+        ("breadcrumb", r"^(?:accueil|home)\s+(?:blog|actualités|actus?|articles|ressources"
+                       r"|magazine|le mag|news|page\s+\d+)\b", 40),
+        ("breadcrumb", r"^[^>»›]{1,120}\s[>»›]\s[^>»›]{1,120}\s[>»›]\s", 40),
+        ("pagination", r"^(?:page\s+\d+(?:\s+(?:sur|/)\s+\d+)?|page\s+(?:suivante|précédente)"
+                       r"|[«‹<]?\s*(?:précédent|suivant|articles? (?:plus )?(?:anciens|récents))"
+                       r"\s*[»›>]?)$", 8),
+        ("pagination", r"^(?:[«‹<]\s*)?(?:\d+\s+){2,}(?:…\s*|\.\.\.\s*)?\d*\s*(?:[»›>])?$", 30),
+        # bylines, dates, reading time (often glued together with · or |)
+        ("byline", r"^(?:par|rédigé par|écrit par|publié par|posté par|by)\s+[A-ZÀ-Ý][\w’'.-]*"
+                   r"(?:\s+(?:de\s+|d’|du\s+)?[A-ZÀ-Ý][\w’'.-]*){0,3}\s*(?:[,|·•–—-].*)?$", 16),
+        ("byline", r"^(?:auteur|autrice|rédaction)\s*:", 12),
+        ("date", rf"^(?:(?:publié|mis à jour|modifié|posté|actualisé|date)\w*\s*(?:le|:)?\s*)?"
+                 rf"(?:(?:lun|mar|mer|jeu|ven|sam|dim)\w*\.?\s+)?\d{{1,2}}(?:er)?\s+(?:{_MONTHS})"
+                 rf"\.?\s+\d{{4}}\b", 16),
+        ("date", r"^(?:(?:publié|mis à jour|modifié|posté)\w*\s*(?:le|:)?\s*)?"
+                 r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b", 16),
+        ("date", r"^(?:publié|mis à jour|modifié|posté|actualisé)e?s?\s+(?:le|il y a|:)\s", 16),
+        ("reading time", r"\b\d+\s*(?:min|mins|minutes?|mn)\.?\s*(?:de\s+)?lecture\b", 16),
+        ("reading time", r"^(?:temps de )?lecture\s*:?\s*\d+\s*(?:min|minutes?|mn)\b", 16),
+        # share buttons and social links
+        ("share", r"^(?:partager|partagez|partage|share|tweeter|tweet|envoyer par e-?mail)\b", 14),
+        ("share", r"^(?:(?:facebook|twitter|x|linkedin|whatsapp|pinterest|instagram|youtube"
+                  r"|email|e-mail|mail|messenger|copier le lien|copier|imprimer|rss)[\s,|·•/]*)+$",
+         12),
+        # newsletter boxes
+        ("newsletter", r"^(?:newsletter|infolettre|la newsletter|notre newsletter)\b", 30),
+        ("newsletter", rf"\b(?:inscrivez-vous|abonnez-vous|s{_APOS}inscrire|s{_APOS}abonner"
+                       rf"|je m{_APOS}inscris|je m{_APOS}abonne|recevez (?:nos|chaque|tous|"
+                       rf"gratuitement|le meilleur)|ne manquez (?:aucun|rien)"
+                       rf"|votre (?:adresse )?e-?mail)\b", 45),
+        # cookie banners and their buttons
+        # (a paragraph about a biscuit maker is not a banner: it must also speak of the site)
+        ("cookies", r"^(?=.*\bcookies?\b)(?=.*\b(?:ce site|notre site|le site|site web|votre "
+                    r"navigation|votre expérience|consentement|accepter|acceptez|paramétrer"
+                    r"|paramètres|traceurs?|refuser)\b)", 70),
+        ("cookies", rf"^(?:tout accepter|tout refuser|accepter(?: et fermer| tout)?|refuser"
+                    rf"|personnaliser|paramétrer|j{_APOS}accepte|ok|continuer sans accepter"
+                    rf"|gérer mes (?:choix|préférences))\W*$", 6),
+        # footer
+        ("copyright", r"©|\(c\)\s*\d{4}|\bcopyright\b|tous droits réservés|mentions légales"
+                      r"|politique de (?:confidentialité|cookies)|conditions générales"
+                      r"|plan du site|\bcgu\b|\bcgv\b", 30),
+        # navigation widgets and captions
+        ("navigation", rf"^(?:lire la suite|lire l{_APOS}article|en savoir plus|voir plus"
+                       rf"|voir (?:tous|toutes) (?:les|nos) \w+"
+                       rf"|retour(?: au blog| à l{_APOS}accueil| en haut(?: de (?:la )?page)?)?"
+                       rf"|charger plus|afficher plus|commentaires?"
+                       rf"|\d+ commentaires?|laisser un commentaire|répondre|sommaire"
+                       rf"|table des matières|menu|rechercher|recherche|fermer|contact"
+                       rf"|nous contacter|publicité|sponsorisé|contenu sponsorisé|annonce"
+                       rf"|à la une|en ce moment|tendances?|populaires?|les plus lus"
+                       rf"|(?:a|à) lire(?: !)?|à découvrir|découvrez aussi|ressources"
+                       rf"|télécharger(?: le pdf| le livre blanc)?)\W*$", 8),
+        ("navigation", r"^(?:catégories?|rubriques?|tags?|mots-clés|étiquettes|thèmes?)"
+                       r"\s*:", 30),
+    )
+)
+
+# A heading that announces a list of other articles: the short lines (and teaser
+# paragraphs) under it are titles of other articles, never part of this one.
+_LIST_MARKER = re.compile(
+    rf"^(?:(?:nos |les |voir les |tous les )?(?:(?:derniers|dernières|autres|meilleurs"
+    rf"|précédents|prochains|nouveaux)\s+|plus\s+d{_APOS}\s*)"
+    rf"(?:articles?|publications|billets|posts|actualités|actus|contenus|études de cas)"
+    rf"|articles? (?:similaires|récents|liés|populaires|associés|recommandés|connexes|suivants?)"
+    rf"|(?:(?:à|a) )?lire (?:aussi|également|ensuite)|vous (?:aimerez|pourriez aimer|"
+    rf"aimerez peut-être) (?:aussi|également)?|sur le même (?:sujet|thème)"
+    rf"|dans la même (?:catégorie|rubrique)|(?:nos )?articles? (?:à|a) (?:lire|découvrir)"
+    rf"|pour aller plus loin|recommandés? pour vous|ça peut vous intéresser)\b",
+    re.IGNORECASE,
+)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def chrome_reason(text: str) -> str | None:
+    """The kind of site chrome ``text`` is (``"breadcrumb"``, ``"byline"``...), or None."""
+    words = _words(text)
+    for reason, pattern, max_words in _RULES:
+        if words <= max_words and pattern.search(text):
+            return reason
+    return None
+
+
+def is_list_marker(text: str) -> bool:
+    """Whether ``text`` heads a list of other articles ("Derniers articles", "Lire aussi")."""
+    return _words(text) <= 12 and bool(_LIST_MARKER.match(text.strip()))

@@ -1,0 +1,315 @@
+"""Which organisations a case study tells the story of.
+
+No list of known companies: names are read from the text. A *name* is a run of
+capitalised words ("The Green Data", "Oui.sncf", "OpenClassrooms"), glued by ``&``
+("Octave & Octave", "Alan & Co"), by English function words ("Welcome to the Jungle")
+or by ``et`` ("Michel et Augustin", unless each half is cited on its own). A name
+becomes a company on *evidence* found around one of its mentions in a section:
+
+* a cue before it: "Chez X", "C’est le cas de X", "la startup lyonnaise X",
+  "l’éditeur de logiciels X", "fondatrice de la marque X", "le CEO de X";
+* a description after it: "X, startup spécialisée…", "X, la fintech…", "X, basée à…";
+* or, weaker, two mentions of it in one section as a plain name (not after "à", "en",
+  "sur", "avec"… which introduce places and tools, not after an article: "la SNCF",
+  "la HealthTech").
+
+A mention described as a person ("Romain Raffard, fondateur de…", "…de Lydia, Cyril
+Chiche,", "confie Guilhamon") is a person, and so are later mentions of that person's
+first or last name. Generic acronyms (IA, RH, PDG…) and all-capital names without a
+strong cue are never companies. The lede is not read: it has no company story.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from stop_words import get_stop_words
+
+_APOS = "’'"
+# Nouns that introduce an organisation right before its name ("la startup X") or right
+# after it in an apposition ("X, plateforme de…"). Not "groupe": on these pages "le groupe X"
+# is an acquirer, not the company whose story is told.
+_ORG = (
+    r"(?:start-?ups?|scale-?ups?|licornes?|jeunes? pousses?|entreprises?|sociétés?|agences?"
+    r"|marques?|enseignes?|PME|ETI|éditeur|éditrice|plate-?formes?|fintechs?|insurtechs?"
+    r"|healthtechs?|edtechs?|foodtechs?|proptechs?|legaltechs?|regtechs?|greentechs?|cabinets?"
+    r"|studios?|structures?|applications?|applis?|néo-? ?banques?|banques?|assureurs?|mutuelles?"
+    r"|associations?|coopératives?|maisons?|spécialistes?|solutions?|firmes?|boîtes?"
+    r"|fabricants?|distributeurs?|constructeurs?|leaders?|pionniers?|acteurs?|réseaux?"
+    r"|collectifs?|fondations?|écoles?|organismes?|filiales?|entités?|plateformes?)"
+)
+_ROLE = (
+    r"(?:co-?fondat(?:eur|rice)s?|fondat(?:eur|rice)s?|créat(?:eur|rice)s?|CEO|PDG|DG|CTO|COO"
+    r"|CMO|CFO|DRH|président(?:e)?|directeur(?: général)?|directrice(?: générale)?"
+    r"|dirigeant(?:e)?|patron(?:ne)?|gérant(?:e)?|associé(?:e)?|responsable|manager)"
+)
+_DESCRIPTIVE_WORD = r"(?:(?:de |d[’']|des |du |en )?[a-zà-öø-ÿ][\w-]*)"
+
+# Strong cues: the text right before a mention (same sentence).
+_CUE_BEFORE = (
+    re.compile(r"\bchez\s+$", re.IGNORECASE),
+    re.compile(r"\bc[’']est (?:\w+ )?(?:le|aussi le|notamment le) cas (?:de |d[’'])$",
+               re.IGNORECASE),
+    re.compile(rf"\b{_ORG}(?P<described>(?:\s+{_DESCRIPTIVE_WORD}){{0,3}})\s+$"),
+    re.compile(rf"\b{_ROLE}\s+(?:de |d[’']|du )(?:(?:la |le |l[’'])?{_ORG}"
+               rf"(?P<described>(?:\s+{_DESCRIPTIVE_WORD}){{0,3}})\s+)?$"),
+)
+# Strong cues: the text right after a mention.
+_CUE_AFTER = (
+    re.compile(rf"^,\s+(?:(?:la|le|une|un|cette) |l[’'])?{_ORG}\b"),
+    re.compile(r"^,?\s+(?:basée?|fondée?|créée?|lancée?|implantée?|installée?|située?|née?)"
+               r"\s+(?:à|en|au|dans|par|il y a)\b"),
+    re.compile(r"^,\s+(?:spécialisée?|positionnée?|présente?|connue?|reconnue?)\s+(?:dans|pour|en|sur)"
+               r"\b"),
+    re.compile(r"^,\s+qui\s+(?:développe|propose|commercialise|édite|fabrique|conçoit|vend"
+               r"|accompagne|emploie|compte)\b"),
+)
+# A person: described by a role after the name, named after a role "…de X, <Name>",
+# or the subject of a reporting verb.
+_PERSON_AFTER = re.compile(
+    rf"^,\s+(?:(?:l[’']une?|un|une) des |le |la |l[’']|son |sa |notre |leur |ancien(?:ne)? )?"
+    rf"(?:{_ROLE}\b|alors (?:à la tête|{_ROLE}\b)|aujourd[’']hui {_ROLE}\b|ex-)")
+_PERSON_BEFORE = (
+    re.compile(rf"\b{_ROLE}\s+(?:de |d[’']|du )[^,.;:]{{1,60}},\s+$"),
+    re.compile(r"\b(?:confie|explique|raconte|résume|souligne|précise|ajoute|indique|témoigne"
+               r"|affirme|note|rappelle|estime|poursuit|conclut|reconnaît|analyse|selon|pour"
+               r" qui)\s+$"),
+    re.compile(r"\b(?:M\.|Mme|Mlle|Monsieur|Madame|Dr|Me)\s+$"),
+)
+_PLACE_OR_TOOL = re.compile(
+    r"\b(?:à|en|au|aux|vers|depuis|sur|via|avec|dans|sous|entre|outils?|logiciels?)\s+$",
+    re.IGNORECASE)
+_DETERMINER = re.compile(
+    r"(?:^|[\s(])(?:la|le|les|l[’']|un|une|des|du|ce|cet|cette|ces|son|sa|ses|leur|leurs"
+    r"|notre|nos)\s*$", re.IGNORECASE)
+_DETERMINER_ELIDED = re.compile(r"(?:^|\s)[lL][’']$")
+
+# Generic acronyms and words that are never company names even with a cue.
+_GENERIC = frozenset([
+    "IA", "AI", "RH", "HR", "PDG", "CEO", "CTO", "COO", "CMO", "CFO", "DG", "DRH", "DAF", "PME",
+    "TPE", "ETI", "ONG", "SAV", "UX", "UI", "MVP", "CRM", "ERP", "SaaS", "API", "APIs", "B2B",
+    "B2C", "KPI", "KPIs", "OKR", "OKRs", "R&D", "CSE", "VTC", "SCI", "HT", "TTC", "TVA", "CA", "IT",
+    "SEO", "SEA", "NFT", "ESN", "ESS", "RSE", "France", "Europe", "Paris", "Lyon", "Internet", "Web"
+])
+_ENGLISH_GLUE = frozenset({"to", "the", "of", "and", "for", "by", "in"})
+_SENTENCE_START_WORDS = frozenset(
+    [
+        "chez", "pour", "dans", "lorsque", "quand", "si", "après", "avant", "depuis", "mais",
+        "même", "puis", "ainsi", "enfin", "alors", "ensuite", "aujourd", "désormais", "cependant",
+        "pourtant", "toutefois", "certes", "face", "selon", "grâce", "malgré", "comme", "derrière",
+        "parmi", "résultat", "objectif", "bref"
+    ]
+)
+
+_WORD = re.compile(r"&|\w(?:[\w.’'-]*\w)?")
+_ELISION = re.compile(
+    rf"^(?:[lLdDcCjJmMnNsStT]|[qQ]u|[jJ]usqu|[lL]orsqu|[pP]uisqu|[qQ]uoiqu)[{_APOS}]")
+_SENTENCE_END = re.compile(r"(?:[.!?…][»”\"’)]*|[“«(—:])\s*$")
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    return frozenset(get_stop_words("french")) | _SENTENCE_START_WORDS
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def capitalised(self) -> bool:
+        first = self.text[0]
+        if first.isdigit():  # "360Learning", never "2021" or "100K€"
+            return bool(re.match(r"^\d+[A-Z][a-z]", self.text))
+        return first.isupper()
+
+
+def _tokens(text: str) -> list[_Token]:
+    out: list[_Token] = []
+    for match in _WORD.finditer(text):
+        word, start = match.group(), match.start()
+        elision = _ELISION.match(word)
+        if elision and len(word) > elision.end():
+            out.append(_Token(word[: elision.end()], start, start + elision.end()))
+            word, start = word[elision.end():], start + elision.end()
+        out.append(_Token(word, start, start + len(word)))
+    return out
+
+
+@dataclass(frozen=True)
+class Mention:
+    name: str
+    start: int
+    end: int
+    sentence_start: bool
+
+
+def _is_sentence_start(text: str, start: int) -> bool:
+    return start == 0 or bool(_SENTENCE_END.search(text[:start]))
+
+
+def mentions(text: str, lowercase_words: frozenset[str] = frozenset()) -> list[Mention]:
+    """Every run of capitalised words in ``text`` (a paragraph), as a candidate name.
+
+    ``lowercase_words`` are words seen in lower case elsewhere on the page: capitalised
+    at the start of a sentence they are ordinary words ("Objectif : …"), not names.
+    """
+    tokens = _tokens(text)
+    found: list[Mention] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.capitalised or _ELISION.fullmatch(token.text):
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(tokens):
+            nxt = tokens[j + 1]
+            gap = text[tokens[j].end: nxt.start]
+            if gap.strip():
+                break  # punctuation between the words: separate names
+            if nxt.capitalised and not _ELISION.fullmatch(nxt.text):
+                j += 1
+                continue
+            # glue words: "&", "to the", "et" between capitalised words
+            k = j + 1
+            while k < len(tokens) and (tokens[k].text == "&" or tokens[k].text in _ENGLISH_GLUE
+                                       or tokens[k].text == "et") and not text[
+                                           tokens[k - 1].end: tokens[k].start].strip():
+                k += 1
+            glue = [t.text for t in tokens[j + 1: k]]
+            if (k < len(tokens) and glue and tokens[k].capitalised
+                    and not text[tokens[k - 1].end: tokens[k].start].strip()
+                    and (glue == ["&"] or glue == ["et"] or all(g in _ENGLISH_GLUE for g in glue))):
+                j = k
+                continue
+            break
+        first = i
+        starts_sentence = _is_sentence_start(text, tokens[i].start)
+        if starts_sentence:
+            # "Chez Skello" at the start of a sentence: drop the ordinary capitalised words
+            while first <= j and (tokens[first].text.lower() in _stop_words()
+                                  or tokens[first].text.lower() in lowercase_words):
+                first += 1
+        if first <= j and len(tokens[first].text) > 1:
+            start, end = tokens[first].start, tokens[j].end
+            found.append(Mention(text[start:end], start, end, starts_sentence and first == i))
+        i = j + 1
+    return found
+
+
+@dataclass
+class _Candidate:
+    name: str
+    first: int  # order of first appearance in the article
+    strong: bool = False
+    plain_mentions: dict[int, int] = field(default_factory=dict)  # section -> count
+
+
+def _cue_before(text: str, mention: Mention) -> bool:
+    sentence = _sentence_before(text, mention.start)
+    for pattern in _CUE_BEFORE:
+        match = pattern.search(sentence)
+        if match is None:
+            continue
+        # "la startup lyonnaise X", not "les entreprises travaillent avec X"
+        described = match.groupdict().get("described") or ""
+        words = re.findall(r"[\w-]+", described)
+        if not any(w.lower() in _stop_words() - {"de", "d", "des", "du", "en"} for w in words):
+            return True
+    return False
+
+
+def _cue(text: str, mention: Mention) -> bool:
+    after = text[mention.end: mention.end + 80]
+    return _cue_before(text, mention) or any(p.search(after) for p in _CUE_AFTER)
+
+
+def _sentence_before(text: str, start: int) -> str:
+    before = text[:start]
+    cut = max(before.rfind(". "), before.rfind("! "), before.rfind("? "), before.rfind("… "))
+    return before[cut + 2:] if cut >= 0 else before
+
+
+def _person(text: str, mention: Mention) -> bool:
+    if _cue_before(text, mention):  # "Chez Shine, alors que…" is a company
+        return False
+    after = text[mention.end: mention.end + 60]
+    before = text[max(0, mention.start - 100): mention.start]
+    return bool(_PERSON_AFTER.search(after)) or any(p.search(before) for p in _PERSON_BEFORE)
+
+
+def _all_caps(name: str) -> bool:
+    letters = [c for c in name if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters)
+
+
+def has_company_story(paragraph: str) -> bool:
+    """Whether a paragraph tells a company's story (a strong cue before or after a name)."""
+    return any(
+        _cue(paragraph, m) and m.name not in _GENERIC and not _person(paragraph, m)
+        for m in mentions(paragraph)
+    )
+
+
+def extract_companies(sections: Sequence[Sequence[str]],
+                      lowercase_words: Iterable[str] = ()) -> tuple[str, ...]:
+    """The companies whose story the sections (lists of paragraphs) tell, in order of
+    first appearance, without duplicates."""
+    lower = frozenset(lowercase_words)
+    candidates: dict[str, _Candidate] = {}
+    people: set[str] = set()
+    order = 0
+    all_mentions: list[tuple[int, str, Mention]] = []
+    for index, paragraphs in enumerate(sections):
+        for paragraph in paragraphs:
+            for mention in mentions(paragraph, lower):
+                all_mentions.append((index, paragraph, mention))
+    for _index, paragraph, mention in all_mentions:
+        if _person(paragraph, mention):
+            people.add(mention.name)
+            people.update(part for part in mention.name.split() if len(part) > 2)
+    for index, paragraph, mention in all_mentions:
+        name = mention.name
+        if name in _GENERIC or _person(paragraph, mention):
+            continue
+        candidate = candidates.get(name)
+        if candidate is None:
+            candidate = candidates[name] = _Candidate(name, order)
+            order += 1
+        if _cue(paragraph, mention):
+            candidate.strong = True
+            continue
+        before = paragraph[max(0, mention.start - 40): mention.start]
+        if (mention.sentence_start or _all_caps(name) or _PLACE_OR_TOOL.search(before)
+                or _DETERMINER.search(before) or _DETERMINER_ELIDED.search(before)):
+            continue
+        candidate.plain_mentions[index] = candidate.plain_mentions.get(index, 0) + 1
+    # a person's name ("confie Guilhamon") needs a strong cue of its own to be a company
+    chosen = [
+        c for c in candidates.values()
+        if c.strong or (c.name not in people
+                        and any(n >= 2 for n in c.plain_mentions.values()))
+    ]
+    return tuple(_split_and_merge(chosen, candidates))
+
+
+def _split_and_merge(chosen: list[_Candidate],
+                     candidates: dict[str, _Candidate]) -> list[str]:
+    """Undo "X et Y" when X or Y is cited on its own; drop exact repeats."""
+    names: list[str] = []
+    for candidate in sorted(chosen, key=lambda c: c.first):
+        parts = [candidate.name]
+        if " et " in candidate.name:
+            halves = candidate.name.split(" et ")
+            if any(h in candidates for h in halves):
+                parts = halves
+        for part in parts:
+            if part not in names:
+                names.append(part)
+    return names

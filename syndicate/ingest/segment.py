@@ -1,0 +1,312 @@
+"""Reading a scraped page: blocks, chrome, headings, and the split into articles.
+
+A page is plain text, one block per line. An article is a title, a one-paragraph
+lede (the chapô), then sections (a heading and its paragraphs). Nothing here knows
+any title: the reading is structural.
+
+1. Each line is a *block*. Known chrome (:mod:`.chrome`) is set aside first.
+2. A block is a *paragraph* (prose: long, or ending like a sentence) or a *short line*.
+3. Only a short line directly followed by a paragraph can be a heading or a title. Of a
+   run of short lines before a paragraph, the most headline-like one is kept (the others
+   are widget captions, stray labels…); short lines that no paragraph follows are chrome.
+   Under a "more articles" marker, short lines and teasers are other articles' titles:
+   the last one is kept only if a full paragraph follows it, and only as a title.
+4. That gives *groups*: a heading and the paragraphs under it. A group with exactly one
+   paragraph is either an article's title and lede or a one-paragraph section. The split
+   into articles is the one that maximises a score (dynamic programming over the groups):
+   each article start earns the log-odds that its group is a title (a long headline, a
+   colon, a lede with no company story, a lede whose words come back in the sections
+   after it rather than in the ones before), and each article pays for having very few
+   sections.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import snowballstemmer
+
+from ..corpus import Section
+from .chrome import chrome_reason, is_list_marker
+from .companies import has_company_story
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int  # 1-based line number in the page
+    text: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A line of the page left out of every case study, and why."""
+
+    line: int
+    reason: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ParsedArticle:
+    rank: int  # 1-based position of the article on its page
+    line: int  # line of its title
+    title: str
+    lede: str
+    sections: tuple[Section, ...]
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    articles: tuple[ParsedArticle, ...]
+    skipped: tuple[Skipped, ...]
+
+
+def blocks_of(text: str) -> list[Block]:
+    """Non-blank lines, stripped of surrounding white space (NBSP included), in order."""
+    return [
+        Block(number, line.strip())
+        for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1)
+        if line.strip()
+    ]
+
+
+_SENTENCE_END = re.compile(r"[.!?…](?:\s*[»”\"’)\]])*$")
+_FULL_STOP_END = re.compile(r"\.(?:\s*[»”\"’)\]])*$")
+_INNER_SENTENCE = re.compile(r"[.!?…][»”\"’)]*\s+[«“\"]?[A-ZÀ-Ý]")
+_TRUNCATED = re.compile(r"(?:…|\.\.\.|\[…\]|\[\.\.\.\])\s*$")
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def is_paragraph(text: str) -> bool:
+    """Prose rather than a headline: long, or a sentence ending with a full stop, or
+    several sentences. Headlines may end with "?", "!" or "…", never with a full stop."""
+    words = word_count(text)
+    if words >= 30:
+        return True
+    if words >= 5 and _FULL_STOP_END.search(text) and not _TRUNCATED.search(text):
+        return True
+    return words >= 8 and bool(_INNER_SENTENCE.search(text)) and bool(_SENTENCE_END.search(text))
+
+
+def _is_full_paragraph(text: str) -> bool:
+    """A paragraph that is not a teaser (teasers under "Derniers articles" are short or cut)."""
+    return is_paragraph(text) and word_count(text) >= 40 and not _TRUNCATED.search(text)
+
+
+def _headline_score(text: str) -> float:
+    """How much a short line looks like a title or heading rather than a caption."""
+    score = float(min(len(text), 100))
+    if text.endswith(("!", ":")):
+        score -= 40
+    if word_count(text) < 3:
+        score -= 30
+    if text.isupper():
+        score -= 30
+    return score
+
+
+@dataclass
+class _Group:
+    header: Block
+    paragraphs: list[Block]
+    from_list: bool = False  # header was the last line under a "more articles" marker
+
+
+class _Reader:
+    """Turns blocks into groups, collecting what it skips (steps 1 to 3 above)."""
+
+    def __init__(self) -> None:
+        self.groups: list[_Group] = []
+        self.skipped: list[Skipped] = []
+        self.pending: list[Block] = []  # short lines waiting for a paragraph
+        self.listing: list[Block] | None = None  # lines under a "more articles" marker
+
+    def skip(self, block: Block, reason: str) -> None:
+        self.skipped.append(Skipped(block.line, reason, block.text))
+
+    def feed(self, block: Block) -> None:
+        reason = chrome_reason(block.text)
+        if reason:
+            self.skip(block, reason)
+        elif is_list_marker(block.text):
+            self.skip(block, "more-articles list")
+            self._close_listing()
+            self.listing = []
+        elif self.listing is not None and not _is_full_paragraph(block.text):
+            self.listing.append(block)
+        elif not is_paragraph(block.text):
+            self.pending.append(block)
+        else:
+            self._paragraph(block)
+
+    def _close_listing(self, keep_last: bool = False) -> Block | None:
+        items, self.listing = self.listing or [], None
+        kept = items.pop() if keep_last and items and not is_paragraph(items[-1].text) else None
+        for item in items:
+            self.skip(item, "more-articles list")
+        return kept
+
+    def _paragraph(self, block: Block) -> None:
+        from_list = False
+        header: Block | None = None
+        if self.listing is not None:
+            # A title left before the marker ("Titre / À lire / chapô") wins over the list.
+            header = self._choose(self.pending) if self.pending else None
+            kept = self._close_listing(keep_last=header is None)
+            if header is None and kept is not None:
+                header, from_list = kept, True
+        elif self.pending:
+            header = self._choose(self.pending)
+        self.pending = []
+        if header is not None:
+            self.groups.append(_Group(header, [block], from_list))
+        elif self.groups:
+            self.groups[-1].paragraphs.append(block)
+        else:
+            self.skip(block, "text before the first title")
+
+    def _choose(self, run: list[Block]) -> Block:
+        best = run[-1]
+        for block in run:  # ties go to the later line
+            if _headline_score(block.text) > _headline_score(best.text):
+                best = block
+        for block in run:
+            if block is not best:
+                self.skip(block, "caption")
+        return best
+
+    def finish(self) -> None:
+        self._close_listing()
+        for block in self.pending:
+            self.skip(block, "line without text under it")
+        self.pending = []
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+_STOP_STEMS = frozenset(
+    [
+        "entrepris", "équip", "dirig", "fait", "plus", "cet", "cett", "comm", "entre", "aussi",
+        "tout", "mêm", "autr", "leur", "dont", "être", "avoir", "sans", "sous", "non", "pas"
+    ]
+)
+
+
+@cache
+def _stemmer() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("french")
+
+
+def _bag(texts: Sequence[str]) -> Counter[str]:
+    words = [w.lower() for text in texts for w in re.findall(r"[^\W\d_]{4,}", text)]
+    stems = _stemmer().stemWords(words)
+    return Counter(s for s in stems if s not in _STOP_STEMS)
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:
+    if not a or not b:
+        return 0.0
+    dot = sum(count * b[word] for word, count in a.items() if word in b)
+    return dot / math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
+
+
+def _group_texts(group: _Group) -> list[str]:
+    return [group.header.text] + [p.text for p in group.paragraphs]
+
+
+def title_odds(groups: Sequence[_Group], index: int) -> float:
+    """Log-odds-like score that a one-paragraph group starts an article."""
+    group = groups[index]
+    title, lede = group.header.text, group.paragraphs[0].text
+    score = max(-3.0, min(3.0, (len(title) - 58) / 8))
+    if re.search(r"\s:\s", title):
+        score += 1.0
+    score += -2.5 if has_company_story(lede) else 1.0
+    if group.from_list:
+        score += 3.0
+    # A lede announces what follows; a one-paragraph section goes on with what precedes.
+    own = _bag([title, lede])
+    before = _bag([t for g in groups[max(0, index - 3): index] for t in _group_texts(g)])
+    after = _bag([t for g in groups[index + 1: index + 4] for t in _group_texts(g)])
+    if before and after:
+        score += 8.0 * (_cosine(own, after) - _cosine(own, before))
+    return score
+
+
+def _size_cost(sections: int) -> float:
+    return {1: 3.0, 2: 1.5, 3: 0.5}.get(sections, 0.0)
+
+
+def split_articles(groups: Sequence[_Group]) -> list[int]:
+    """Indices of the groups that start an article (the first group always does)."""
+    n = len(groups)
+    candidates = [i for i in range(1, n) if len(groups[i].paragraphs) == 1]
+    odds = {i: title_odds(groups, i) for i in candidates}
+    # best[i]: best score of a split of groups[:i] into whole articles, with an article
+    # starting at i; back[i]: where the article before it started.
+    starts = [0, *candidates]
+    best: dict[int, float] = {0: 0.0}
+    back: dict[int, int] = {}
+    for i in [*candidates, n]:
+        options = [
+            (best[s] - _size_cost(i - s - 1) + (odds[i] if i < n else 0.0), s)
+            for s in starts
+            if s in best and s < i and i - s >= 2
+        ]
+        if options:
+            best[i], back[i] = max(options)
+    if n not in best:
+        return [0]
+    chain = [n]
+    while chain[-1] != 0:
+        chain.append(back[chain[-1]])
+    return sorted(chain[1:])
+
+
+def parse_page(text: str) -> ParsedPage:
+    """Read a page into articles and the lines left out."""
+    reader = _Reader()
+    for block in blocks_of(text):
+        reader.feed(block)
+    reader.finish()
+    groups = reader.groups
+    skipped = list(reader.skipped)
+    articles: list[ParsedArticle] = []
+    if len(groups) >= 2:
+        starts = split_articles(groups)
+        bounds = [*starts, len(groups)]
+        for rank, (start, end) in enumerate(itertools.pairwise(bounds), 1):
+            head = groups[start]
+            for extra in head.paragraphs[1:]:
+                skipped.append(Skipped(extra.line, "second paragraph before the first heading",
+                                       extra.text))
+            sections: list[Section] = []
+            for group in groups[start + 1: end]:
+                if group.from_list and sections:
+                    # a listed title that starts no article is chrome: its paragraphs go on
+                    # with the section the list interrupted
+                    skipped.append(Skipped(group.header.line, "more-articles list",
+                                           group.header.text))
+                    last = sections[-1]
+                    sections[-1] = Section(last.heading, last.paragraphs + tuple(
+                        p.text for p in group.paragraphs))
+                    continue
+                sections.append(Section(group.header.text, tuple(p.text for p in group.paragraphs)))
+            articles.append(ParsedArticle(rank, head.header.line, head.header.text,
+                                          head.paragraphs[0].text, tuple(sections)))
+    else:
+        for group in groups:
+            skipped.extend(Skipped(b.line, "no article structure", b.text)
+                           for b in [group.header, *group.paragraphs])
+    skipped.sort(key=lambda s: s.line)
+    return ParsedPage(tuple(articles), tuple(skipped))
