@@ -1,7 +1,7 @@
 """Shared fixtures for the email, archive, mail and browser tests.
 
 Case studies come from the repository's ``corpus/`` when it holds any, else from the
-seed page (``/work/shared/seeds/000_*.txt``, ten articles) split with the page's own
+seed page (``tests/data/seeds/000_*.txt``, ten articles) split with the page's own
 layout (title, one-paragraph lede, then headed sections); company names are the
 known ones found in each text. Views are built like the pipeline does: related
 links and "apparaît aussi dans" only point to earlier editions.
@@ -22,7 +22,8 @@ from syndicate.render.urls import company_url, edition_url
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
-SEEDS = Path("/work/shared/seeds")
+SEEDS = next((p for p in (ROOT / "tests" / "data" / "seeds", Path("/work/shared/seeds"))
+              if p.is_dir()), ROOT / "tests" / "data" / "seeds")
 PARIS = ZoneInfo("Europe/Paris")
 KNOWN_COMPANIES = (
     "The Green Data", "Cozy Cloud", "Loom", "Skello", "Legalstart", "Alan", "Olvid", "Luko",
@@ -136,3 +137,22 @@ def make_history(cases: tuple[CaseStudy, ...] | list[CaseStudy], config: Config,
             companies=mentions,
         ))
     return tuple(reversed(views))
+
+
+def make_job(config: Config, ledger, history: tuple[EditionView, ...], index: int = 0, *,
+             email=None, now=None):
+    """The PublishJob for ``history[index]`` (its history: that edition and older ones).
+
+    Claims the edition in ``ledger`` (with its date of record) unless already there.
+    """
+    from syndicate.pipeline import PublishJob
+    from syndicate.render.email import render_email
+
+    view = history[index]
+    edition = ledger.get_edition(view.slug) or ledger.claim_edition(
+        slot=f"test:{view.number}", slug=view.slug, title=view.title, url=view.url,
+        published_at=view.published_at,
+    )
+    extra = {"now": now} if now is not None else {}
+    return PublishJob(config, ledger, edition, view, history[index:],
+                      email or render_email(view, config), **extra)

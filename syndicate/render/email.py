@@ -89,8 +89,9 @@ def underline(text: str, char: str = "=", width: int = TEXT_WIDTH) -> str:
 
 
 def _autoescape(name: str | None) -> bool:
-    # Everything is HTML or MJML except the plain-text templates.
-    return not (name or "").endswith((".txt.j2", ".txt"))
+    # Everything is HTML or MJML except plain text and style sheets (HTML entities
+    # mean nothing inside <style>).
+    return not (name or "").endswith((".txt.j2", ".txt", ".css.j2", ".css"))
 
 
 @lru_cache(maxsize=8)
@@ -185,7 +186,7 @@ def preheader_for(lede: str, limit: int = PREHEADER_LENGTH) -> str:
     text = " ".join(lede.split())
     if len(text) <= limit:
         return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:–—")
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.–—\u00a0")
     return cut + "…"
 
 

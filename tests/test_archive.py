@@ -1,0 +1,312 @@
+"""Archive pages: one per edition, the index, one per company; and the ``archive`` channel."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from _render_support import hostile_case, make_config, make_history, seed_cases
+from markupsafe import escape
+
+from syndicate.render.archive import (
+    COMPANIES_INDEX,
+    INDEX,
+    companies_of,
+    company_path,
+    edition_path,
+    render_archive,
+)
+from syndicate.render.email import french_date
+from syndicate.render.urls import FEED_FILES, company_url
+
+VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "area", "base", "col"}
+
+
+class _Page(HTMLParser):
+    """Collects links, head links and checks that tags are balanced."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.hrefs: list[str] = []
+        self.head_links: list[dict[str, str]] = []
+        self.html_lang = ""
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "html":
+            self.html_lang = values.get("lang", "")
+        if tag == "script":
+            self.scripts += 1
+        if tag == "a" and "href" in values:
+            self.hrefs.append(values["href"])
+        if tag == "link":
+            self.head_links.append(values)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+            return
+        self.stack.pop()
+
+
+def parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    page.close()
+    assert not page.errors and not page.stack, (page.errors, page.stack)
+    return page
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory):
+    return make_config(tmp_path_factory.mktemp("archive"))
+
+
+@pytest.fixture(scope="module")
+def history(config):
+    return make_history(seed_cases(), config)
+
+
+@pytest.fixture(scope="module")
+def pages(history, config) -> dict[str, str]:
+    return render_archive(history, config)
+
+
+def _path_of(url: str, base: str) -> str:
+    rest = url.removeprefix(base)
+    return rest + "index.html" if rest == "" or rest.endswith("/") else rest
+
+
+def test_full_rebuild_has_every_page(pages, history, config):
+    companies = companies_of(history, config.site.base_url)
+    expected = {edition_path(v.slug) for v in history} | {INDEX, COMPANIES_INDEX}
+    expected |= {company_path(e.name) for e in companies.values()}
+    assert set(pages) == expected
+    assert len(companies) >= 10  # the seeds cite many companies
+    for path in pages:
+        page = parse(pages[path])
+        assert page.html_lang == "fr" and page.scripts == 0
+
+
+def test_no_dead_internal_link(pages, config):
+    base = config.site.base_url
+    targets = set(pages) | set(FEED_FILES.values())
+    checked = 0
+    for path, html in pages.items():
+        page = parse(html)
+        for href in page.hrefs + [link["href"] for link in page.head_links]:
+            assert href.startswith(base), (path, href)  # absolute, on the public address
+            assert _path_of(href, base) in targets, (path, href)
+            checked += 1
+    assert checked > 200
+
+
+def test_edition_page(pages, history, config):
+    view = next(v for v in history if v.related and any(m.earlier for m in v.companies))
+    html = pages[edition_path(view.slug)]
+    page = parse(html)
+    canonical = [link for link in page.head_links if link.get("rel") == "canonical"]
+    assert [link["href"] for link in canonical] == [view.url]
+    assert f"<title>{escape(view.title)} · Études de cas</title>" in html
+    assert f'<meta property="og:url" content="{view.url}">' in html
+    assert str(escape(view.case.lede)) in html
+    for section in view.case.sections:
+        assert f"<h2>{escape(section.heading)}</h2>" in html
+        for paragraph in section.paragraphs:
+            assert f"<p>{escape(paragraph)}</p>" in html
+    assert "À lire aussi" in html
+    for link in view.related:
+        assert f'<a href="{link.url}">{escape(link.title)}</a>' in html
+    for mention in view.companies:
+        assert f'href="{company_url(config.site.base_url, mention.company)}"' in html
+        if mention.earlier:
+            assert f"{mention.company} apparaît aussi dans\u00a0:" in html
+    date = french_date(view.published_at)
+    assert f'<time datetime="{view.published_at.date().isoformat()}">{date}</time>' in html
+
+
+def test_feeds_are_announced(pages, config):
+    page = parse(pages[INDEX])
+    alternates = {link["type"]: link["href"] for link in page.head_links
+                  if link.get("rel") == "alternate"}
+    base = config.site.base_url
+    assert alternates == {
+        "application/rss+xml": f"{base}feed.xml",
+        "application/atom+xml": f"{base}atom.xml",
+        "application/feed+json": f"{base}feed.json",
+    }
+
+
+def test_index_lists_all_editions_newest_first(pages, history, config):
+    page = parse(pages[INDEX])
+    edition_links = [h for h in page.hrefs if h in {v.url for v in history}]
+    assert edition_links == [v.url for v in history]  # newest first, each once
+    assert history[0].number > history[-1].number
+    assert f"{len(history)} éditions" in pages[INDEX]
+    canonical = [link["href"] for link in page.head_links if link.get("rel") == "canonical"]
+    assert canonical == [config.site.base_url]
+
+
+def test_company_pages_list_the_editions_citing_them(pages, history, config):
+    base = config.site.base_url
+    entries = companies_of(history, base)
+    for entry in entries.values():
+        html = pages[company_path(entry.name)]
+        page = parse(html)
+        citing = [v.url for v in history if entry.name in v.case.companies]
+        assert [h for h in page.hrefs if h in {v.url for v in history}] == citing
+        assert f"<h1>{escape(entry.name)}</h1>" in html
+        assert entry.url == company_url(base, entry.name)
+    alan = entries["alan"]
+    assert len(alan.editions) >= 3
+    index = parse(pages[COMPANIES_INDEX])
+    assert [h for h in index.hrefs if h.startswith(f"{base}entreprises/") and h.count("/") > 4] \
+        == sorted(
+        (e.url for e in entries.values()), key=lambda u: entries[u.split("/")[-2]].name.lower())
+
+
+def test_incremental_render_touches_only_what_changes(history, config):
+    view = history[0]
+    pages = render_archive(history, config, changed=view, missing=lambda path: False)
+    expected = {edition_path(view.slug), INDEX, COMPANIES_INDEX}
+    expected |= {company_path(c) for c in view.case.companies}
+    assert set(pages) == expected
+    lost = edition_path(history[3].slug)
+    pages = render_archive(history, config, changed=view, missing=lambda path: path == lost)
+    assert set(pages) == expected | {lost}
+
+
+def test_hostile_text_is_escaped(config):
+    view = make_history([hostile_case()], config)[0]
+    pages = render_archive((view,), config)
+    html = pages[edition_path(view.slug)]
+    page = parse(html)
+    assert page.scripts == 0 and "<img" not in html and "<b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "{{ self.__init__ }}" in html and "{{ 7*7 }}" in html
+    assert "Acme &lt;i&gt;SA&lt;/i&gt;" in html
+    assert "Acme &lt;i&gt;SA&lt;/i&gt;" in pages[company_path("Acme <i>SA</i>")]
+    assert not re.search(r"<(?!/?(?:a|p|h1|h2|ul|li|br|span|strong|section|article|main|header|"
+                         r"footer|div|time|html|head|body|title|meta|link|style)\b)[a-z]",
+                         html)
+
+
+def test_names_that_slugify_alike_share_one_page(config):
+    one, two = seed_cases()[:2]
+    one = one.__class__(**{**one.__dict__, "companies": ("Back Market",)})
+    two = two.__class__(**{**two.__dict__, "companies": ("Back-Market",)})
+    history = make_history([one, two], config)
+    entries = companies_of(history, config.site.base_url)
+    assert list(entries) == ["back-market"]
+    assert entries["back-market"].name == "Back Market"  # as first cited
+    assert len(entries["back-market"].editions) == 2
+
+
+def test_empty_history_renders_an_index(config):
+    pages = render_archive((), config)
+    assert set(pages) == {INDEX}
+    assert "Aucune édition" in pages[INDEX]
+
+
+def test_pages_share_the_email_look(pages):
+    # Same palette as the email (templates/_theme.j2), dark mode included.
+    html = pages[INDEX]
+    assert "--paper: #f4f1ea" in html and "prefers-color-scheme: dark" in html
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+
+
+def test_public_paths_are_inside_public(pages):
+    for path in pages:
+        assert not Path(path).is_absolute() and ".." not in Path(path).parts
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+def _channel(config, **settings):
+    from syndicate.channels import build_channel
+    from syndicate.channels.archive import ArchiveSettings
+
+    return build_channel(ArchiveSettings.model_validate({"type": "archive", **settings}), config)
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    from syndicate.ledger import Ledger
+
+    with Ledger(tmp_path / "var" / "syndicate.db") as ledger:
+        yield ledger
+
+
+def test_channel_writes_pages_once_and_records_it(tmp_path, ledger):
+    from _render_support import make_job
+
+    config = make_config(tmp_path)
+    history = make_history(seed_cases()[:3], config)
+    public = config.public_dir
+    first = make_job(config, ledger, history, 2)  # the oldest edition, alone
+    report = _channel(config).deliver(first)
+    assert report.sent == 1 and report.ok, report
+    written = sorted(str(p.relative_to(public)) for p in public.rglob("index.html"))
+    assert written == sorted(render_archive(first.history, config))
+    page = public / edition_path(first.view.slug)
+    assert first.view.case.lede[:40] in page.read_text(encoding="utf-8")
+    rows = ledger.delivery_counts(first.edition.id)
+    assert rows == {"archive": {"sent": 1, "failed": 0, "pending": 0}}
+    assert not list(public.rglob("*.tmp"))
+
+    # Resume: already sent, nothing rewritten.
+    stamp = (public / INDEX).stat().st_mtime_ns
+    again = _channel(config).deliver(first)
+    assert again.skipped == 1 and again.sent == 0
+    assert (public / INDEX).stat().st_mtime_ns == stamp
+
+    # Next edition: its page, the index, its companies; a deleted page comes back.
+    (public / edition_path(first.view.slug)).unlink()
+    second = make_job(config, ledger, history, 1)
+    assert _channel(config).deliver(second).sent == 1
+    assert (public / edition_path(first.view.slug)).exists()
+    index = (public / INDEX).read_text(encoding="utf-8")
+    assert index.index(second.view.url) < index.index(first.view.url)
+    assert ledger.delivery_counts(second.edition.id)["archive"]["sent"] == 1
+
+
+def test_channel_rebuild_rewrites_everything(tmp_path, ledger):
+    from _render_support import make_job
+
+    config = make_config(tmp_path)
+    history = make_history(seed_cases()[:4], config)
+    job = make_job(config, ledger, history, 0)
+    old = config.public_dir / edition_path(history[3].slug)
+    old.parent.mkdir(parents=True)
+    old.write_text("stale", encoding="utf-8")
+    assert _channel(config).deliver(job).sent == 1
+    assert old.read_text(encoding="utf-8") == "stale"  # default: existing pages kept
+    # Another archive channel (its own ledger rows) set to rebuild rewrites it.
+    assert _channel(config, name="full", rebuild=True).deliver(job).sent == 1
+    assert old.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+def test_channel_records_a_failure(tmp_path, ledger):
+    from _render_support import make_job
+
+    config = make_config(tmp_path)
+    config.public_dir.parent.mkdir(parents=True, exist_ok=True)
+    config.public_dir.write_text("not a folder", encoding="utf-8")
+    job = make_job(config, ledger, make_history(seed_cases()[:1], config), 0)
+    report = _channel(config).deliver(job)
+    assert report.failed == 1 and not report.ok
+    assert "cannot write the archive pages" in report.detail
+    (failed,) = ledger.failed_deliveries(job.edition.id)
+    assert failed.channel == "archive" and "archive pages" in failed.response
+    # Failed waits for retry-failed; it is not retried behind the operator's back.
+    assert _channel(config).deliver(job).failed == 1
