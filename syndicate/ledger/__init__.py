@@ -1,0 +1,47 @@
+"""The ledger: the single source of truth for what was published and sent.
+
+One SQLite file (default ``var/syndicate.db``; WAL, ``synchronous=NORMAL``,
+foreign keys, numbered migrations in :mod:`._schema`) holding editions and
+their rendered artefacts, one delivery row per (edition, channel, recipient),
+subscribers and a small key/value ``meta`` table. See :class:`Ledger` for the
+threading and durability rules and :mod:`._lock` for the publisher lock.
+"""
+
+from ._ledger import CHUNK, DEFAULT_PATH, Ledger
+from ._lock import LockHolder, lock_path, read_holder
+from ._records import (
+    DELIVERY_STATUSES,
+    EDITION_STATUSES,
+    SUBSCRIBER_STATUSES,
+    AddResult,
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionStatus,
+    Subscriber,
+    SubscriberStatus,
+    normalize_email,
+)
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = [
+    "CHUNK",
+    "DEFAULT_PATH",
+    "DELIVERY_STATUSES",
+    "EDITION_STATUSES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SUBSCRIBER_STATUSES",
+    "AddResult",
+    "Delivery",
+    "DeliveryStatus",
+    "Edition",
+    "EditionStatus",
+    "Ledger",
+    "LockHolder",
+    "Subscriber",
+    "SubscriberStatus",
+    "lock_path",
+    "normalize_email",
+    "read_holder",
+]

@@ -1,0 +1,117 @@
+"""Ledger records (frozen dataclasses), statuses, time and address helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from email_validator import EmailNotValidError, validate_email
+
+from ..errors import InvalidAddress
+
+EditionStatus = Literal["claimed", "delivering", "done"]
+DeliveryStatus = Literal["pending", "sent", "failed"]
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+
+EDITION_STATUSES: tuple[str, ...] = ("claimed", "delivering", "done")
+DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sent", "failed")
+SUBSCRIBER_STATUSES: tuple[str, ...] = ("pending", "active", "unsubscribed", "bounced")
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One published (or being published) case study.
+
+    ``published_at`` is the edition's date of record, fixed at claim time so the
+    email, the archive page and the feeds, rendered now or on a resume days
+    later, all show the same date. ``status`` says whether delivery finished;
+    ``done_at`` is when it did (None before).
+    """
+
+    id: int
+    number: int
+    slot: str
+    slug: str
+    title: str
+    url: str
+    status: EditionStatus
+    claimed_at: datetime
+    published_at: datetime
+    done_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One (edition, channel, recipient) send; recipient is '' for whole-channel sends.
+
+    ``code``/``response``: the last server answer (reply of a successful send, or
+    the error code and message of the last failed attempt).
+    """
+
+    id: int
+    edition_id: int
+    channel: str
+    recipient: str
+    status: DeliveryStatus
+    attempts: int
+    code: int | None
+    response: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str | None
+    status: SubscriberStatus
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What :meth:`Ledger.add_subscribers` did. ``invalid`` holds
+    ``(index, address, reason)`` with the 0-based index in the input."""
+
+    added: int
+    present: int
+    invalid: tuple[tuple[int, str, str], ...] = ()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_db(moment: datetime) -> str:
+    """Aware datetime -> ISO 8601 in UTC with a fixed width (text order = time order)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"the ledger stores aware datetimes only, got naive {moment!r}")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def normalize_email(address: str) -> str:
+    """The normalised form of ``address`` (stripped, domain lowercased, IDNA
+    decoded); raises :class:`~syndicate.errors.InvalidAddress`. No DNS lookup."""
+    if not isinstance(address, str) or not address.strip():
+        raise InvalidAddress(str(address), "empty address")
+    try:
+        info = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(address.strip(), str(exc)) from None
+    return info.normalized
+
+
+def email_key(normalized: str) -> str:
+    """The uniqueness key: the whole address casefolded. Local parts are
+    case-sensitive in theory, never in practice, and two rows for
+    ``Alice@x.fr`` and ``alice@x.fr`` would mean two copies of each edition."""
+    return normalized.casefold()
