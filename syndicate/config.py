@@ -15,6 +15,7 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,7 +54,9 @@ class Strict(BaseModel):
 
 
 class SiteConfig(Strict):
-    title: str = Field("Études de cas", description="Publication name, shown in feeds, emails and pages.")
+    title: str = Field(
+        "Études de cas", description="Publication name, shown in feeds, emails and pages."
+    )
     description: str = Field(
         "Une décision d’entreprise, racontée par celles qui l’ont prise.",
         description="One-line description used by the feeds and the archive index.",
@@ -87,7 +90,9 @@ class StorageConfig(Strict):
     )
     corpus: Path = Field(Path("../corpus"), description="Folder of case study files.")
     public: Path = Field(Path("../public"), description="Folder where feeds and archive pages go.")
-    templates: Path = Field(Path("../templates"), description="Folder of the Jinja2/MJML templates.")
+    templates: Path = Field(
+        Path("../templates"), description="Folder of the Jinja2/MJML templates."
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -96,6 +101,8 @@ class StorageConfig(Strict):
             if not value.strip():
                 raise ValueError("a non-empty path")
             return Path(value)
+        if not isinstance(value, Path):
+            raise ValueError("a path (a string in quotes, e.g. \"../var/syndicate.db\")")
         return value
 
 
@@ -115,7 +122,8 @@ class PublishConfig(Strict):
     )
     test_address: str = Field(
         "test@example.org",
-        description="Recipient of the sample copy written to the outbox when there is no subscriber.",
+        description="Recipient of the sample copy written to the outbox when there is no "
+        "subscriber.",
     )
 
     @field_validator("subject")
@@ -137,7 +145,9 @@ class ScheduleConfig(Strict):
         description="Standard 5-field crontab expression (minute hour day month weekday; "
         "weekday 0 or 7 = Sunday, 1 = Monday).",
     )
-    timezone: str = Field("Europe/Paris", description="IANA time zone the cron expression is read in.")
+    timezone: str = Field(
+        "Europe/Paris", description="IANA time zone the cron expression is read in."
+    )
     misfire_grace: Duration = Field(
         21600,
         description="After downtime, a missed slot is still published (once) if it is at most "
@@ -211,18 +221,26 @@ class Config:
     def templates_dir(self) -> Path:
         return self.resolve(self.storage.templates)
 
-    def missing_secrets(self, environ: dict[str, str] | None = None) -> list[str]:
+    def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
         """Problems for every secret environment variable the channels name but is unset."""
-        env = os.environ if environ is None else environ
-        problems = []
-        for index, channel in enumerate(self.channels):
-            for key, var in channel.secret_env_vars().items():
-                if var and not env.get(var):
-                    problems.append(
-                        f"{self.path}: channels[{index}].{key} = {var!r}: the environment "
-                        f"variable {var} is not set (the secret is read from it, never the file)"
-                    )
-        return problems
+        return secret_problems(self.path, enumerate(self.channels), environ)
+
+
+def secret_problems(
+    path: Path, channels: Iterable[tuple[int, Any]], environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """``channels[i].key = 'VAR': the environment variable VAR is not set`` for each
+    secret a (validated) channel entry reads from an unset or empty variable."""
+    env = os.environ if environ is None else environ
+    problems = []
+    for index, channel in channels:
+        for key, var in channel.secret_env_vars().items():
+            if var and not env.get(var):
+                problems.append(
+                    f"{path}: channels[{index}].{key} = {var!r}: the environment "
+                    f"variable {var} is not set (the secret is read from it, never the file)"
+                )
+    return problems
 
 
 SECTIONS: dict[str, type[Strict]] = {
@@ -285,6 +303,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         problems.append(f"{path}: channels: expected an array of tables [[channels]]")
         raw_channels = []
     names: dict[str, int] = {}
+    valid: list[tuple[int, Any]] = []
     for index, entry in enumerate(raw_channels):
         where = f"channels[{index}]"
         if not isinstance(entry, dict):
@@ -312,8 +331,13 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
             )
         names[settings.name] = index
         channels.append(settings)
+        valid.append((index, settings))
     if problems:
-        raise ConfigError(path, problems)
+        error = ConfigError(path, problems)
+        # The entries that did validate, so `config check` can list their missing
+        # secrets along with the schema errors (all problems at once).
+        error.channels = tuple(valid)  # type: ignore[attr-defined]
+        raise error
     return Config(
         path=path.absolute(),
         site=sections["site"],  # type: ignore[arg-type]
@@ -340,7 +364,10 @@ def _format_errors(
         key = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
         value = _lookup(raw, loc)
         kind = error["type"]
-        if kind == "extra_forbidden":
+        if not loc and kind == "value_error":
+            # A check across several keys (model validator): no single value to show.
+            lines.append(f"{path}: {key}: {_expected(error)}")
+        elif kind == "extra_forbidden":
             fields = sorted(model.model_fields)
             close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -395,6 +422,106 @@ def describe_model(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
         if info.is_required():
             default = "(required)"
         else:
-            default = repr(info.default if not isinstance(info.default, Path) else str(info.default))
+            value = info.default
+            default = repr(str(value) if isinstance(value, Path) else value)
         rows.append((name, type_name, default, info.description or ""))
     return rows
+
+
+def _type_name(info: Any) -> str:
+    """A reader's name for a field's type (``duration``, ``"full" | "summary"``...)."""
+    annotation = info.annotation
+    if any(getattr(m, "func", None) is _duration for m in info.metadata):
+        return "duration"
+    args = getattr(annotation, "__args__", None)
+    if args and getattr(annotation, "__origin__", None) is Literal:
+        return " | ".join(_toml_value(a) for a in args)
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}
+    if annotation in names:
+        return names[annotation]
+    return (getattr(annotation, "__name__", None) or str(annotation)).replace("typing.", "")
+
+
+def _toml_value(value: Any) -> str:
+    """``value`` as it would be written in the TOML file."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def reference_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
+    """Like :func:`describe_model`, with TOML-style types and defaults (for the docs)."""
+    rows = []
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if info.is_required():
+            default = "(required)"
+        else:
+            default = _toml_value(info.get_default(call_default_factory=True))
+        rows.append((key, _type_name(info), default, info.description or ""))
+    return rows
+
+
+def reference_markdown() -> str:
+    """``docs/configuration.md``: every key of every section and channel type."""
+    from .channels import ChannelSettings, channel_settings_model, channel_types
+
+    def cell(text: str) -> str:
+        return " ".join(text.replace("``", "`").replace("|", "\\|").split())
+
+    def table(rows: list[tuple[str, str, str, str]]) -> list[str]:
+        lines = ["| key | type | default | description |", "|---|---|---|---|"]
+        for key, kind, default, text in rows:
+            shown = "*required*" if default == "(required)" else f"`{cell(default)}`"
+            lines.append(f"| `{key}` | {cell(kind)} | {shown} | {cell(text)} |")
+        return lines
+
+    out = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by `syndicate config docs` from the declarations in",
+        "     syndicate/config.py and syndicate/channels/; do not edit by hand. -->",
+        "",
+        f"The configuration is one TOML file, `{DEFAULT_CONFIG}` by default (`--config PATH`",
+        f"or `${CONFIG_ENV}` to use another). Paths are relative to the file's folder.",
+        "Unknown keys are errors. `syndicate config check` validates the file (and that",
+        "every secret environment variable it names is set); `syndicate config show`",
+        "prints the effective configuration with defaults filled in and secrets masked.",
+        "Durations are seconds or a string such as `\"90s\"`, `\"15m\"`, `\"6h\"`, `\"1d\"`.",
+        "",
+    ]
+    for name, model in SECTIONS.items():
+        doc = (model.__doc__ or "").strip()
+        out += [f"## `[{name}]`", ""]
+        if doc and not doc.startswith("Unknown keys"):
+            out += [doc, ""]
+        out += [*table(reference_rows(model)), ""]
+    out += [
+        "## `[[channels]]`",
+        "",
+        "Outbound channels, delivered in the order listed; one failing never blocks the others.",
+        "Each entry has a `type` and that type's keys. Keys every type accepts:",
+        "",
+        *table(reference_rows(ChannelSettings)),
+        "",
+    ]
+    common = set(ChannelSettings.model_fields)
+    for type_name in channel_types():
+        model = channel_settings_model(type_name)
+        if model is None:  # pragma: no cover - channel_types lists registered ones
+            continue
+        out += [f"### `type = \"{type_name}\"`", ""]
+        doc = (model.__doc__ or "").strip()
+        if doc and doc != (ChannelSettings.__doc__ or "").strip():
+            out += [cell(doc), ""]
+        rows = [row for row in reference_rows(model) if row[0] not in common]
+        out += [*(table(rows) if rows else ["No keys of its own."]), ""]
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -94,7 +94,9 @@ def parse_cron(expression: str) -> CronSpec:
             f"5 fields 'minute hour day month weekday' (got {len(fields)}), e.g. '0 8 * * 2' "
             "for Tuesdays at 08:00"
         )
-    expanded = [_expand(f, name, low, high) for f, (name, low, high) in zip(fields, _FIELDS)]
+    expanded = [
+        _expand(f, name, low, high) for f, (name, low, high) in zip(fields, _FIELDS, strict=True)
+    ]
     day_restricted = fields[2] != "*"
     weekday_restricted = fields[4] != "*"
     if day_restricted and weekday_restricted:
@@ -103,4 +105,13 @@ def parse_cron(expression: str) -> CronSpec:
             "a day-of-month or a weekday, not both (crontab would run on either, "
             "the scheduler on both at once)"
         )
+    days, months = expanded[2], expanded[3]
+    if not any(day <= _MONTH_DAYS[month - 1] for day in days for month in months):
+        # e.g. '0 8 31 2 *': valid fields, but the scheduler would never fire.
+        raise ValueError(
+            f"a date that exists: day {_join(days)} never occurs in month {_join(months)}"
+        )
     return CronSpec(expression, *expanded)
+
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: leap years count

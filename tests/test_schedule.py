@@ -1,0 +1,264 @@
+"""Slots, slot keys, DST and the catch-up plan (pure; checked against APScheduler 3.11)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from syndicate.config import parse_config
+from syndicate.cron import parse_cron
+from syndicate.schedule import (
+    SlotTrigger,
+    describe,
+    iter_slots,
+    next_slots,
+    plan_catch_up,
+    slot_key,
+    slots_between,
+)
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def paris(*args: int, fold: int = 0) -> datetime:
+    return datetime(*args, tzinfo=PARIS, fold=fold)  # type: ignore[misc]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def aps_fire_times(expression: str, start: datetime, end: datetime) -> list[datetime]:
+    """What APScheduler's trigger would fire, in order, the way its scheduler walks it."""
+    trigger = parse_cron(expression).trigger(PARIS)
+    out: list[datetime] = []
+    previous, now = None, start
+    for _ in range(100_000):  # bounded
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None or fire > end:
+            return out
+        out.append(fire)
+        previous = now = fire
+    raise AssertionError("too many fire times")
+
+
+# ------------------------------------------------------------------ DST, as APScheduler does it
+
+
+def test_apscheduler_fires_twice_on_fall_back_day_and_both_have_one_key() -> None:
+    fires = aps_fire_times("30 2 * * 0", paris(2026, 10, 24), paris(2026, 10, 26))
+    assert [f.isoformat() for f in fires] == [
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:30:00+01:00",  # the same wall-clock time an hour later
+    ]
+    assert {slot_key(f, PARIS) for f in fires} == {"cron:2026-10-25T02:30 Europe/Paris"}
+    # Our slot list has that slot once, at its first instant.
+    ours = slots_between(parse_cron("30 2 * * 0"), PARIS, paris(2026, 10, 24), paris(2026, 10, 26))
+    assert [s.isoformat() for s in ours] == ["2026-10-25T02:30:00+02:00"]
+
+
+def test_apscheduler_fires_once_on_spring_forward_day_an_hour_later() -> None:
+    fires = aps_fire_times("30 2 * * 0", paris(2026, 3, 28), paris(2026, 3, 30))
+    assert len(fires) == 1
+    # It reports the non-existent 02:30+01:00, which is the instant 03:30+02:00.
+    assert fires[0].astimezone(UTC) == utc(2026, 3, 29, 1, 30)
+    assert slot_key(fires[0], PARIS) == "cron:2026-03-29T03:30 Europe/Paris"
+    ours = slots_between(parse_cron("30 2 * * 0"), PARIS, paris(2026, 3, 28), paris(2026, 3, 30))
+    assert [s.isoformat() for s in ours] == ["2026-03-29T03:30:00+02:00"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["30 2 * * 0", "30 2 * * *", "0 2 * * *", "*/30 2,3 * * *", "15 1-4 * * 0", "0 8 * * 2",
+     "*/20 * 24-26 3,10 *", "0 8 1 * *", "0 1 * * *", "0 23 * * *"],
+)
+def test_slot_keys_match_apscheduler_over_a_year(expression: str) -> None:
+    start, end = utc(2025, 12, 31, 23), utc(2027, 1, 1)
+    ours = slots_between(parse_cron(expression), PARIS, start, end)
+    fires = aps_fire_times(expression, start + timedelta(microseconds=1), end)
+    assert {slot_key(s, PARIS) for s in ours} == {slot_key(f, PARIS) for f in fires}
+    assert len({slot_key(s, PARIS) for s in ours}) == len(ours)  # one slot per key
+    # APScheduler's extra fires are exactly the repeated hour of the fall-back day.
+    extra = {f.astimezone(UTC) for f in fires} - {s.astimezone(UTC) for s in ours}
+    for instant in extra:
+        local = instant.astimezone(PARIS)
+        assert local.fold == 1 and local.date().isoformat() == "2026-10-25", local
+        assert slot_key(local, PARIS) in {slot_key(s, PARIS) for s in ours}
+    assert ours == sorted(ours)
+
+
+@pytest.mark.parametrize(
+    ("expression", "lost"),
+    [("0 0 * * *", "cron:2026-03-30T00:00 Europe/Paris"),
+     ("30 0 * * 1", "cron:2026-03-30T00:30 Europe/Paris"),
+     ("0 0 1 * *", "cron:2026-04-01T00:00 Europe/Paris")],
+)
+def test_apscheduler_cron_trigger_loses_a_slot_after_spring_forward(
+    expression: str, lost: str
+) -> None:
+    # Why the daemon does not use CronTrigger: walking from the previous fire, it
+    # adds 24 h per day and lands an hour late after the change, missing a slot.
+    start, end = utc(2026, 3, 1), utc(2026, 4, 2)
+    fires = aps_fire_times(expression, start, end)
+    ours = slots_between(parse_cron(expression), PARIS, start, end)
+    assert lost not in {slot_key(f, PARIS) for f in fires}
+    assert lost in {slot_key(s, PARIS) for s in ours}
+
+
+def walk_trigger(trigger: SlotTrigger, start: datetime, end: datetime) -> list[datetime]:
+    """The fire times an APScheduler job with ``trigger`` gets (as Job._get_run_times walks)."""
+    out: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire <= end and len(out) < 100_000:
+        out.append(fire)
+        fire = trigger.get_next_fire_time(fire, end)
+    return out
+
+
+@pytest.mark.parametrize(
+    "expression", ["30 2 * * 0", "0 0 * * *", "0 0 1 * *", "*/20 2 * * *", "*/30 2,3 * * *"]
+)
+def test_slot_trigger_fires_exactly_at_the_slots(expression: str) -> None:
+    start, end = utc(2026, 1, 1), utc(2027, 1, 1)
+    trigger = SlotTrigger(parse_cron(expression), PARIS)
+    fires = walk_trigger(trigger, start, end)
+    assert fires == slots_between(parse_cron(expression), PARIS, start - timedelta(seconds=1), end)
+    keys = [slot_key(f, PARIS) for f in fires]
+    assert len(keys) == len(set(keys))  # the fall-back hour fires once
+
+
+def test_slot_trigger_in_a_real_scheduler_and_pickled() -> None:
+    import pickle
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    trigger = SlotTrigger(parse_cron("30 2 * * 0"), PARIS)
+    assert pickle.loads(pickle.dumps(trigger)).get_next_fire_time(
+        None, paris(2026, 10, 24)
+    ) == paris(2026, 10, 25, 2, 30)
+    scheduler = BackgroundScheduler(timezone=PARIS)
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.add_job(print, trigger=trigger, id="x")
+        # the next Sunday 02:30 (or 03:30 on spring-forward day) after now
+        now = datetime.now(UTC)
+        assert job.next_run_time == next(iter_slots(trigger.spec, PARIS, now))
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_several_slots_inside_the_spring_gap_are_where_we_differ_from_apscheduler() -> None:
+    # In the skipped hour CronTrigger fires only the first match; the slots keep
+    # them all (an hour later), and SlotTrigger fires them.
+    start, end = paris(2026, 3, 29), paris(2026, 3, 29, 5)
+    ours = slots_between(parse_cron("*/20 2 * * *"), PARIS, start, end)
+    fires = aps_fire_times("*/20 2 * * *", start, end)
+    assert [s.strftime("%H:%M%z") for s in ours] == ["03:00+0200", "03:20+0200", "03:40+0200"]
+    assert [f.astimezone(UTC).strftime("%H:%MZ") for f in fires] == ["01:00Z"]
+
+
+# --------------------------------------------------------------------------- slots
+
+
+def test_slot_key_is_local_wall_clock_without_offset() -> None:
+    assert slot_key(utc(2026, 11, 24, 7), PARIS) == "cron:2026-11-24T08:00 Europe/Paris"
+    first = paris(2026, 10, 25, 2, 30)
+    second = paris(2026, 10, 25, 2, 30, fold=1)
+    assert first.astimezone(UTC) != second.astimezone(UTC)
+    assert slot_key(first, PARIS) == slot_key(second, PARIS)
+    with pytest.raises(ValueError):
+        slot_key(datetime(2026, 1, 1), PARIS)
+
+
+def test_crontab_weekdays_sunday_is_0_and_7_tuesday_is_2() -> None:
+    start = paris(2026, 11, 22)  # a Sunday, 00:00
+    for expression in ("0 8 * * 0", "0 8 * * 7", "0 8 * * sun"):
+        slots = slots_between(parse_cron(expression), PARIS, start, start + timedelta(days=14))
+        assert [s.date().isoformat() for s in slots] == ["2026-11-22", "2026-11-29"]
+    tuesdays = slots_between(parse_cron("0 8 * * 2"), PARIS, start, start + timedelta(days=8))
+    assert [s.isoformat() for s in tuesdays] == ["2026-11-24T08:00:00+01:00"]
+
+
+def test_slots_between_is_start_exclusive_end_inclusive() -> None:
+    spec = parse_cron("0 8 * * *")
+    eight = paris(2026, 11, 24, 8)
+    assert slots_between(spec, PARIS, eight, eight + timedelta(days=1)) == [
+        eight + timedelta(days=1)
+    ]
+    assert slots_between(spec, PARIS, eight - timedelta(seconds=1), eight) == [eight]
+    assert slots_between(spec, PARIS, eight, eight) == []
+
+
+def test_every_minute_over_three_weeks() -> None:
+    spec = parse_cron("* * * * *")
+    start = utc(2026, 10, 10)
+    slots = slots_between(spec, PARIS, start, start + timedelta(days=21))
+    # 21 days of minutes, the fall-back day's repeated hour counted once.
+    assert len(slots) == 21 * 1440 - 60
+    assert len({slot_key(s, PARIS) for s in slots}) == len(slots)
+
+
+def test_next_slots_reads_the_config() -> None:
+    config = parse_config(
+        {"schedule": {"cron": "0 8 * * 2", "timezone": "America/New_York"}, "channels": []},
+        Path("/tmp/x.toml"),
+    )
+    slots = next_slots(config, utc(2026, 11, 24, 12), 3)
+    assert [s.isoformat() for s in slots] == [
+        "2026-11-24T08:00:00-05:00",  # 13:00 UTC, after 12:00 UTC
+        "2026-12-01T08:00:00-05:00",
+        "2026-12-08T08:00:00-05:00",
+    ]
+    assert next_slots(config, utc(2026, 11, 24, 12), 0) == []
+
+
+def test_rare_slots_are_found_years_ahead() -> None:
+    slots = list(iter_slots(parse_cron("0 0 29 2 *"), PARIS, paris(2026, 3, 1)))
+    assert slots[0].isoformat() == "2028-02-29T00:00:00+01:00"
+    assert slots[1].isoformat() == "2032-02-29T00:00:00+01:00"
+
+
+def test_describe_in_french_and_iso() -> None:
+    assert describe(utc(2026, 11, 24, 7), PARIS) == "mardi 24 novembre 2026 à 08:00 (UTC+01:00)"
+    assert describe(utc(2026, 8, 1, 6), PARIS) == "samedi 1er août 2026 à 08:00 (UTC+02:00)"
+    assert describe(utc(2026, 11, 24, 7), PARIS, "iso") == "2026-11-24T08:00+01:00"
+
+
+# --------------------------------------------------------------------------- catch-up
+
+
+def weekly(start: datetime, count: int) -> list[datetime]:
+    return [start + timedelta(weeks=i) for i in range(count)]
+
+
+def test_nothing_missed_nothing_to_do() -> None:
+    assert plan_catch_up([], utc(2026, 1, 1), 3600) == (None, [])
+
+
+def test_only_the_latest_missed_slot_within_grace_is_published() -> None:
+    missed = weekly(utc(2026, 11, 3, 7), 3)  # three Tuesdays
+    now = missed[-1] + timedelta(hours=2)
+    slot, skipped = plan_catch_up(list(reversed(missed)), now, timedelta(hours=6))
+    assert slot == missed[-1]
+    assert skipped == missed[:-1]
+
+
+def test_latest_missed_slot_older_than_grace_is_skipped_too() -> None:
+    missed = weekly(utc(2026, 11, 3, 7), 3)
+    now = missed[-1] + timedelta(hours=6, seconds=1)
+    assert plan_catch_up(missed, now, timedelta(hours=6)) == (None, missed)
+    # exactly at the edge of the grace period: still published
+    assert plan_catch_up(missed, missed[-1] + timedelta(hours=6), 21600)[0] == missed[-1]
+
+
+def test_policy_none_never_catches_up() -> None:
+    missed = weekly(utc(2026, 11, 3, 7), 2)
+    assert plan_catch_up(missed, missed[-1], 21600, "none") == (None, missed)
+
+
+def test_a_slot_in_the_future_is_not_caught_up() -> None:
+    slot = utc(2026, 11, 3, 7)
+    assert plan_catch_up([slot], slot - timedelta(seconds=1), 3600) == (None, [slot])
