@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -356,6 +357,46 @@ def test_cache_round_trip_rebuild_on_change_and_on_corruption(
     assert answers(related.load_index(path)) == answers(rebuilt)
 
 
+def test_memory_cache_needs_no_fingerprint_for_an_equal_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    related.clear_memory_cache()
+    cases = corpus_of([CRISE, REUNIONS, SEMAINE])
+    built = load_or_build(cases, tmp_path)
+    reloaded = pickle.loads(pickle.dumps(cases))  # equal, but other objects (a reload)
+    assert reloaded == cases and reloaded[0] is not cases[0]
+
+    def no_fingerprint(*args: object) -> None:
+        raise AssertionError("an equal corpus should be recognised without hashing it")
+
+    monkeypatch.setattr(related, "corpus_fingerprint", no_fingerprint)
+    assert load_or_build(reloaded, tmp_path) is built
+    monkeypatch.undo()
+    # Reordered input: fingerprinted, same key, the same index (queue order is the index's).
+    assert load_or_build(list(reversed(cases)), tmp_path) is built
+    related.clear_memory_cache()
+
+
+def test_caller_key_and_unwritable_cache(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    related.clear_memory_cache()
+    cases = corpus_of([CRISE, REUNIONS])
+    one = load_or_build(cases, tmp_path, fingerprint="files:abc")
+    assert one.fingerprint != related.corpus_fingerprint(cases)
+    assert load_or_build(cases, tmp_path, fingerprint="files:abc") is one
+    related.clear_memory_cache()
+    assert answers(load_or_build(cases, tmp_path, fingerprint="files:abc")) == answers(one)
+    assert len(list(tmp_path.glob("related-*.npz"))) == 1
+    # A cache that cannot be written does not stop an edition: logged, index still returned.
+    related.clear_memory_cache()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with caplog.at_level("WARNING", logger="syndicate.related"):
+        index = load_or_build(cases, blocker / "cache")
+    assert answers(index) == answers(one)
+    assert "cannot write the relatedness cache" in caplog.text
+    related.clear_memory_cache()
+
+
 def test_fingerprint_covers_what_relatedness_depends_on() -> None:
     base = corpus_of([CRISE, REUNIONS])
     key = related.corpus_fingerprint(base)
@@ -403,3 +444,50 @@ def test_property_top_k_is_the_naive_top_k(cases: list[CaseStudy], data: st.Data
     k = data.draw(st.integers(0, 6))
     got = check_top_k(cases, this, candidates, k)
     assert got == build_index(list(reversed(cases))).related(this, candidates, k=k)
+
+
+# --------------------------------------------------------------------------- benchmark corpus
+
+
+def seed_like() -> list[CaseStudy]:
+    return [
+        case("crise", CRISE + " " + SEMAINE, position=1, companies=["Luko", "Pennylane"],
+             themes=["crise"]),
+        case("reunions", REUNIONS, position=2, companies=["Shine"]),
+        case("semaine", SEMAINE + " " + REUNIONS, position=3, companies=["Shine", "Welcome"]),
+    ]
+
+
+def test_generated_corpus_is_shaped_like_the_seeds_and_deterministic() -> None:
+    from bench._corpus import generate_corpus
+
+    cases = generate_corpus(40, seed=3, source=seed_like(), companies=50)
+    assert cases == generate_corpus(40, seed=3, source=seed_like(), companies=50)
+    assert cases != generate_corpus(40, seed=4, source=seed_like(), companies=50)
+    assert [c.position for c in cases] == list(range(1, 41))
+    assert len({c.slug for c in cases}) == 40
+    for c in cases:
+        assert 5 <= len(c.sections) <= 7 and all(len(s.paragraphs) == 2 for s in c.sections)
+        assert 3 <= len(c.companies) <= 6 and len(set(c.companies)) == len(c.companies)
+        assert 1 <= len(c.themes) <= 3
+        assert c.content_hash == c.computed_hash()
+        assert any(f"Chez {name}, " in c.text for name in c.companies)
+    assert {"Luko", "Shine"} <= {n for c in cases for n in c.companies}  # seed companies reused
+    index = build_index(cases)
+    assert all(len(index.related(c.slug, k=3)) == 3 for c in cases[:5])
+
+
+def test_bench_runs_and_its_baseline_agrees(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import render
+    from syndicate.corpus import save
+
+    for c in seed_like():
+        save(c, tmp_path)
+    assert render.main(["--corpus", str(tmp_path), "--n", "30", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "seed (3)" in out and "generated (30)" in out
+    assert out.count("× faster") == 8  # 4 figures compared with the baseline, per corpus
+    assert render.NAIVE in out
+
