@@ -275,6 +275,7 @@ class RelatednessIndex:
             raise KeyError(f"case study {slug!r} is not in the relatedness index") from None
 
     def _mask(self, candidates: Collection[str] | None, exclude: int) -> np.ndarray:
+        _check_candidates(candidates)
         if candidates is None:
             mask = np.ones(len(self.slugs), dtype=bool)
         else:
@@ -353,6 +354,7 @@ class RelatednessIndex:
         link the company page. Raises ``KeyError`` if ``slug`` is not in the index.
         """
         row = self._index_of(slug)
+        _check_candidates(candidates)
         allowed = None if candidates is None else set(candidates)
         mentions: dict[str, tuple[str, ...]] = {}
         mine = self._companies[row]
@@ -400,6 +402,12 @@ class RelatednessIndex:
             [_Names.of(names) for names in meta["themes"]],
             meta["fingerprint"],
         )
+
+
+def _check_candidates(candidates: object) -> None:
+    # A lone slug is a Collection[str] too: its letters would silently be the candidates.
+    if isinstance(candidates, str):
+        raise TypeError("candidates must be a collection of slugs, not one slug")
 
 
 def _queue_order(cases: Iterable[CaseStudy]) -> list[CaseStudy]:

@@ -270,6 +270,10 @@ def test_candidates_restrict_and_never_return_the_case_itself() -> None:
     assert index.related("b", k=0) == ()
     with pytest.raises(ValueError, match="k must be"):
         index.related("b", k=-1)
+    with pytest.raises(TypeError, match="collection of slugs"):
+        index.related("b", candidates="d")
+    with pytest.raises(TypeError, match="collection of slugs"):
+        index.company_mentions("b", candidates="d")
     with pytest.raises(KeyError, match="inconnu"):
         index.related("inconnu")
     with pytest.raises(KeyError, match="inconnu"):
