@@ -158,7 +158,7 @@ class RenderedEmail:
 
         The name appears after "Bonjour" (``Bonjour Marie,``; ``Bonjour,`` without one).
         """
-        clean = " ".join(_CONTROL.sub(" ", name or "").split())[:100]
+        clean = clean_name(name)
         spoken = f" {clean}" if clean else ""
         html = self.html
         text = self.text
@@ -179,6 +179,11 @@ class RenderedEmail:
     def from_json(cls, raw: str) -> RenderedEmail:
         data = json.loads(raw)
         return cls(**{key: data[key] for key in data if key in cls.__dataclass_fields__})
+
+
+def clean_name(name: str | None) -> str:
+    """A subscriber's name fit for a greeting or a header: one line, no control characters."""
+    return " ".join(_CONTROL.sub(" ", name or "").split())[:100]
 
 
 def preheader_for(lede: str, limit: int = PREHEADER_LENGTH) -> str:
@@ -295,7 +300,7 @@ def _tidy_text(text: str) -> str:
 
 
 __all__ = [
-    "HTML_LIMIT", "RenderedEmail", "french_date", "mjml_to_html", "preheader_for",
+    "HTML_LIMIT", "RenderedEmail", "clean_name", "french_date", "mjml_to_html", "preheader_for",
     "render_email", "render_email_mjml", "render_template", "subject_for", "template_env",
     "underline", "wrap_text",
 ]
