@@ -75,6 +75,24 @@ class AlreadyPublished(LedgerError):
         super().__init__(f"case study {slug!r} was already published")
 
 
+class SubscriberExists(LedgerError):
+    """The address is already a subscriber (whatever its status); ``subscriber`` is the row."""
+
+    def __init__(self, email: str, subscriber: object = None) -> None:
+        self.email = email
+        self.subscriber = subscriber
+        super().__init__(f"{email} is already a subscriber")
+
+
+class InvalidAddress(SyndicateError):
+    """An email address is not valid (checked without DNS)."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        self.address = address
+        self.reason = reason
+        super().__init__(f"invalid email address {address!r}: {reason}")
+
+
 class NothingToPublish(SyndicateError):
     """Every non-draft case study has been published."""
 
