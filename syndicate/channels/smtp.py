@@ -1,0 +1,631 @@
+"""The ``smtp`` channel: one message per active subscriber, over reused SMTP connections.
+
+How a send goes (and why):
+
+1. One delivery row per active subscriber is created *before* anything is sent
+   (:class:`~._mailing.Mailing`), streaming, so a crash at any point leaves a
+   complete list of who still has to get the edition.
+2. ``concurrency`` worker threads each hold one SMTP connection (smtplib) and
+   take pending rows from a small queue fed by a keyset scan of the ledger.
+3. Just before sending, the subscriber's status is read again: someone who
+   unsubscribed (or bounced) a second ago gets nothing.
+4. Each accepted message is marked sent with the server's reply in its own
+   small commit (WAL, synchronous=NORMAL: survives a SIGKILL without an fsync).
+   Nothing is batched, so after a kill at most the messages in flight (at most
+   ``concurrency``) can be sent again by the resume.
+5. Temporary failures (4xx, a dropped connection, a timeout) are retried on a
+   fresh connection with exponential backoff, up to ``max_attempts``; permanent
+   ones (5xx) are recorded, and a "no such user" answer marks the subscriber
+   bounced. One bad address never stops the others.
+6. SIGTERM / Ctrl-C set ``job.stop``: the workers finish the message in hand,
+   record it, and return; the remaining rows stay pending for ``resume``.
+
+A server that cannot be reached at all (refused, TLS or AUTH failure) stops the
+channel with every row still pending: retrying the edition later loses nobody.
+
+Classification and backoff are pure functions; only :class:`SmtpChannel` and
+:class:`Connection` do I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import re
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..errors import ChannelError, SyndicateError
+from ._base import ChannelSettings, DeliveryReport, register_channel
+from ._mailing import (
+    SECRET_ENV,
+    Mailing,
+    MailSender,
+    Progress,
+    check_address,
+    dkim_signer,
+    envelope_address,
+)
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..ledger import Delivery
+    from ..pipeline import PublishJob
+
+log = logging.getLogger("syndicate.channels.smtp")
+
+Security = Literal["starttls", "tls", "none"]
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+REPLY_EXCERPT = 300  # characters of a server answer kept in the ledger
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SmtpSettings(ChannelSettings):
+    """``type = "smtp"``: send each active subscriber the edition through an SMTP server."""
+
+    host: str = Field(description="SMTP server (submission) host name or address.")
+    port: int = Field(
+        0, ge=0, le=65535,
+        description="Server port; 0 = the usual one for `security` "
+        "(587 starttls, 465 tls, 25 none).",
+    )
+    security: Security = Field(
+        "starttls",
+        description="'starttls' (plain connection upgraded with STARTTLS, port 587), "
+        "'tls' (implicit TLS, port 465) or 'none' (no encryption: local relays only).",
+    )
+    tls_ca_file: str = Field(
+        "",
+        description="PEM file of the CA(s) that signed the server certificate, when it is not "
+        "signed by a CA the system trusts (relative to the config file). Empty: system CAs.",
+    )
+    username: str = Field("", description="AUTH user name; empty: no authentication.")
+    password_env: str = Field(
+        "",
+        description="Name of the environment variable holding the AUTH password (the password "
+        "itself is never written in the config file). Required with `username`.",
+    )
+    from_address: str = Field(
+        alias="from",
+        description="Sender, an address optionally with a display name, e.g. "
+        "'Études de cas <lettre@example.org>'. Also the envelope sender (bounces go there).",
+    )
+    reply_to: str = Field("", description="Reply-To address (empty: replies go to `from`).")
+    unsubscribe_mailto: str = Field(
+        "",
+        description="Address added to List-Unsubscribe as a mailto: alternative to the HTTPS "
+        "one-click link (empty: HTTPS link only).",
+    )
+    concurrency: int = Field(
+        4, ge=1, le=64, description="SMTP connections used in parallel (one per sender thread)."
+    )
+    rate: float = Field(
+        0.0, ge=0, description="Messages per second over all connections; 0 = unlimited."
+    )
+    timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds to wait for the server at each step."
+    )
+    max_attempts: int = Field(
+        4, ge=1, le=20,
+        description="Attempts per message on temporary failures (4xx, dropped connection, "
+        "timeout) before it is recorded as failed.",
+    )
+    backoff: float = Field(
+        2.0, ge=0, le=3600,
+        description="Seconds before the first retry; doubled at each further retry.",
+    )
+    max_delay: float = Field(
+        120.0, ge=0, le=86400, description="Longest wait between two attempts."
+    )
+    dkim_selector: str = Field("", description="DKIM selector (e.g. 'lettre2026'); optional.")
+    dkim_domain: str = Field("", description="DKIM signing domain (d=), e.g. 'example.org'.")
+    dkim_key_file: str = Field(
+        "",
+        description="PEM file of the DKIM private key (RSA), relative to the config file. "
+        "The signature covers From, Subject, List-Unsubscribe and List-Unsubscribe-Post.",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError("a host name or address such as 'smtp.example.org'")
+        return value
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if value and not _ENV_RE.match(value):
+            raise ValueError("the NAME of an environment variable, e.g. 'SMTP_PASSWORD'")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        check_address(value, display_name=True)
+        return value
+
+    @field_validator("reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _optional_address(cls, value: str) -> str:
+        if value:
+            check_address(value, display_name=False)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SmtpSettings:
+        if bool(self.username) != bool(self.password_env):
+            raise ValueError("username and password_env go together (AUTH needs both)")
+        dkim = (self.dkim_selector, self.dkim_domain, self.dkim_key_file)
+        if any(dkim) and not all(dkim):
+            raise ValueError("DKIM needs all three of dkim_selector, dkim_domain, dkim_key_file")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.security]
+
+    def secret_env_vars(self) -> dict[str, str]:
+        # The unsubscribe links are signed with SYNDICATE_SECRET: no secret, no send.
+        found = {"password_env": self.password_env, "unsubscribe_secret": SECRET_ENV}
+        return {key: var for key, var in found.items() if var}
+
+
+# --------------------------------------------------------------------------- pure decisions
+
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# 5.1.x codes that say the mailbox or its domain does not exist (RFC 3463, RFC 7505).
+_NO_SUCH_USER = {"1", "2", "3", "6", "10"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt, as the ledger records it."""
+
+    code: int | None
+    message: str
+    temporary: bool
+    bounce: bool = False  # the address does not exist: stop mailing it
+
+    @property
+    def reconnect(self) -> bool:
+        """Whether the connection should be thrown away (it may be in an unknown state)."""
+        return self.temporary or self.code is None
+
+
+def is_no_such_user(code: int | None, text: str) -> bool:
+    """A permanent "mailbox does not exist" answer (550/551/553 or enhanced 5.1.x)."""
+    match = _ENHANCED.search(text)
+    if match:
+        return match.group(1) == "5" and match.group(2) == "1" and match.group(3) in _NO_SUCH_USER
+    return code in (550, 551, 553)
+
+
+def _text(reply: bytes | str) -> str:
+    raw = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(raw.split())[:REPLY_EXCERPT]
+
+
+def classify(exc: BaseException) -> Failure:
+    """What a failed send means: temporary (retry on a fresh connection) or permanent."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(exc.recipients.values()))
+        text = _text(reply)
+        permanent = 500 <= code < 600
+        return Failure(code, text, not permanent, permanent and is_no_such_user(code, text))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        # Sender refused, DATA refused, a 421 "closing" at any step...
+        code, text = exc.smtp_code, _text(exc.smtp_error)
+        permanent = 500 <= code < 600
+        # At DATA only an explicit enhanced 5.1.x says the address is wrong: a bare
+        # 550 there is usually about the content (spam, size), not the mailbox.
+        bounce = (permanent and isinstance(exc, smtplib.SMTPDataError)
+                  and _ENHANCED.search(text) is not None and is_no_such_user(code, text))
+        return Failure(code, text, not permanent, bounce)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return Failure(None, _text(str(exc)), temporary=False)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return Failure(None, f"connection dropped: {_text(str(exc)) or 'no reason given'}", True)
+    if isinstance(exc, TimeoutError):
+        return Failure(None, f"timed out: {_text(str(exc)) or 'no answer'}", True)
+    if isinstance(exc, OSError | smtplib.SMTPException):
+        return Failure(None, f"{type(exc).__name__}: {_text(str(exc))}", True)
+    raise exc
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+class RateLimiter:
+    """At most ``rate`` sends per second over all threads (0 = unlimited).
+
+    Each caller reserves the next free slot under a lock, then sleeps outside
+    it, so threads are spaced evenly instead of bursting.
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Block until the caller may send; False if ``stop`` was set meanwhile."""
+        if not self.interval:
+            return not stop.is_set()
+        with self._lock:
+            now = self.clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        delay = slot - now
+        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class ConnectError(Exception):
+    """The server cannot be used at all; ``permanent`` when retrying cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Connection:
+    """One SMTP session: connect, (STARTTLS), (AUTH), then many MAIL/RCPT/DATA."""
+
+    def __init__(self, settings: SmtpSettings, password: str | None,
+                 tls: ssl.SSLContext | None) -> None:
+        self.settings = settings
+        self.password = password
+        self.tls = tls
+        self.smtp: smtplib.SMTP | None = None
+        self.smtputf8 = False
+
+    def open(self) -> None:
+        s = self.settings
+        try:
+            if s.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.effective_port, timeout=s.timeout, context=self.tls)
+            else:
+                smtp = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout)
+            try:
+                smtp.ehlo()
+                if s.security == "starttls":
+                    smtp.starttls(context=self.tls)
+                    smtp.ehlo()
+                if s.username:
+                    smtp.login(s.username, self.password or "")
+            except BaseException:
+                _close(smtp)
+                raise
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ConnectError(f"AUTH refused for {s.username!r}: {exc.smtp_code} "
+                               f"{_text(exc.smtp_error)}", permanent=True) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise ConnectError(f"{exc} (check `security`)", permanent=True) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectError(f"TLS certificate not trusted: {exc.verify_message} "
+                               "(see `tls_ca_file`)", permanent=True) from None
+        except smtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.smtp_code < 600
+            raise ConnectError(f"server answered {exc.smtp_code} {_text(exc.smtp_error)}",
+                               permanent=permanent) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ConnectError(f"{type(exc).__name__}: {exc}", permanent=False) from None
+        self.smtp = smtp
+        self.smtputf8 = smtp.has_extn("smtputf8")
+
+    def send(self, sender: str, recipient: str, data: bytes) -> tuple[int, str]:
+        """MAIL, RCPT, DATA for one recipient; the server's final reply, or raise.
+
+        smtplib's ``sendmail`` throws the DATA reply away; the ledger keeps it
+        (it holds the server's queue id, what a postmaster asks for).
+        """
+        smtp = self.smtp
+        assert smtp is not None
+        options: list[str] = []
+        if not (sender.isascii() and recipient.isascii()):
+            if not self.smtputf8:
+                raise smtplib.SMTPNotSupportedError(
+                    "the address is not ASCII and the server does not support SMTPUTF8")
+            options.append("SMTPUTF8")
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            self._reset(code)
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            self._reset(code)
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        code, reply = smtp.data(data)
+        if code != 250:
+            self._reset(code)
+            raise smtplib.SMTPDataError(code, reply)
+        return code, _text(reply)
+
+    def _reset(self, code: int) -> None:
+        if code == 421:
+            self.close()  # the server is closing the session: do not talk to it again
+            return
+        try:
+            assert self.smtp is not None
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def quit(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self.smtp.quit()
+            self.close()
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            _close(self.smtp)
+            self.smtp = None
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):
+        smtp.close()
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    bounced: int = 0
+
+
+@register_channel
+class SmtpChannel:
+    type: ClassVar[str] = "smtp"
+    Settings: ClassVar[type[ChannelSettings]] = SmtpSettings
+
+    def __init__(self, settings: SmtpSettings, config: Config) -> None:
+        self.settings = settings
+        self.config = config
+
+    # -- set-up ------------------------------------------------------------
+
+    def _password(self) -> str | None:
+        if not self.settings.password_env:
+            return None
+        password = os.environ.get(self.settings.password_env)
+        if not password:
+            raise ChannelError(self.settings.name, f"the environment variable "
+                               f"{self.settings.password_env} (password_env) is not set",
+                               permanent=True)
+        return password
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.settings.security == "none":
+            return None
+        context = ssl.create_default_context()
+        if self.settings.tls_ca_file:
+            path = self.config.resolve(Path(self.settings.tls_ca_file))
+            try:
+                context.load_verify_locations(cafile=str(path))
+            except (OSError, ssl.SSLError) as exc:
+                raise ChannelError(self.settings.name, f"tls_ca_file {path}: {exc}",
+                                   permanent=True) from None
+        return context
+
+    def _signer(self) -> Callable[[bytes], bytes] | None:
+        s = self.settings
+        if not s.dkim_key_file:
+            return None
+        path = self.config.resolve(Path(s.dkim_key_file))
+        try:
+            key = path.read_bytes()
+        except OSError as exc:
+            raise ChannelError(s.name, f"dkim_key_file {path}: {exc.strerror or exc}",
+                               permanent=True) from None
+        try:
+            return dkim_signer(s.dkim_selector, s.dkim_domain, key)
+        except ValueError as exc:
+            raise ChannelError(s.name, f"dkim_key_file {path}: {exc}", permanent=True) from None
+
+    # -- delivery ------------------------------------------------------------
+
+    def deliver(self, job: PublishJob) -> DeliveryReport:
+        s = self.settings
+        sender = MailSender(from_address=s.from_address, reply_to=s.reply_to or None,
+                            unsubscribe_mailto=s.unsubscribe_mailto or None)
+        mailing = Mailing(job, s.name, sender)
+        # Rows first: if the set-up below fails (a secret missing, a bad key file)
+        # the edition stays unfinished with everyone pending, instead of being
+        # closed with nobody mailed.
+        total = mailing.prepare()
+        if not total:
+            return DeliveryReport(s.name, detail="nothing to send")
+        try:
+            mailing.start(signer=self._signer())
+            password, tls = self._password(), self._tls_context()
+        except SyndicateError as exc:
+            job.log.error("smtp %s: cannot send: %s", s.name, exc)
+            return DeliveryReport(s.name, pending=total, detail=f"cannot send: {exc}")
+        return _Run(self, job, mailing, password, tls).go(total)
+
+
+class _Run:
+    """One delivery pass of the channel over an edition's pending rows."""
+
+    def __init__(self, channel: SmtpChannel, job: PublishJob, mailing: Mailing,
+                 password: str | None, tls: ssl.SSLContext | None) -> None:
+        self.settings = channel.settings
+        self.job = job
+        self.mailing = mailing
+        self.password = password
+        self.tls = tls
+        self.envelope_from = envelope_address(self.settings.from_address)
+        self.limiter = RateLimiter(self.settings.rate)
+        self.queue: queue.Queue[Delivery | None] = queue.Queue(maxsize=self.settings.concurrency)
+        # Set when the server cannot be used at all: every worker stops, rows stay pending.
+        self.abort = threading.Event()
+        self.fatal = ""
+        self.tally = _Tally()
+        self.lock = threading.Lock()
+        self.progress: Progress | None = None
+
+    @property
+    def halted(self) -> bool:
+        return self.job.stop.is_set() or self.abort.is_set()
+
+    def go(self, total: int) -> DeliveryReport:
+        s, job = self.settings, self.job
+        job.log.info("smtp %s: %d message(s) to send for edition #%s via %s:%s", s.name, total,
+                     job.edition.number, s.host, s.effective_port)
+        workers = [threading.Thread(target=self._worker, name=f"smtp-{s.name}-{i}", daemon=True)
+                   for i in range(min(s.concurrency, max(total, 1)))]
+        with Progress(f"{s.name} #{job.edition.number}", total, job.log) as progress:
+            self.progress = progress
+            if total:
+                for worker in workers:
+                    worker.start()
+                try:
+                    self._feed()
+                    for _ in workers:
+                        self._put(None)  # no more work: each worker ends after its last
+                except BaseException:
+                    # Even on Ctrl-C: stop taking work, but let the messages in
+                    # flight finish and be recorded before going further.
+                    self.abort.set()
+                    raise
+                finally:
+                    for worker in workers:
+                        worker.join()
+        pending = self.mailing.pending_count()
+        detail = ""
+        if self.fatal:
+            detail = f"stopped: {self.fatal}"
+            job.log.error("smtp %s: %s; %d message(s) left pending", s.name, self.fatal, pending)
+        elif job.stop.is_set() and pending:
+            detail = "stopped before the end (resume finishes it)"
+        if self.tally.bounced:
+            detail = "; ".join(filter(None, [detail, f"{self.tally.bounced} bounced"]))
+        return DeliveryReport(s.name, sent=self.tally.sent, failed=self.tally.failed,
+                              skipped=self.tally.skipped, pending=pending, detail=detail)
+
+    def _put(self, item: Delivery | None) -> bool:
+        while not self.halted:
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _feed(self) -> None:
+        for delivery in self.mailing.pending():
+            if not self._put(delivery):
+                return
+
+    def _worker(self) -> None:
+        connection = Connection(self.settings, self.password, self.tls)
+        try:
+            while not self.halted:
+                try:
+                    delivery = self.queue.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if delivery is None:
+                    return
+                self._send_one(connection, delivery)
+        except Exception as exc:  # a bug must not leave the run waiting forever
+            log.exception("smtp worker crashed")
+            self._fail(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            connection.quit()
+
+    def _fail(self, message: str) -> None:
+        with self.lock:
+            if not self.fatal:
+                self.fatal = message
+        self.abort.set()
+
+    def _connect(self, connection: Connection) -> bool:
+        """Open ``connection`` if needed, retrying with backoff; False: give up (abort)."""
+        s = self.settings
+        attempt = 0
+        while connection.smtp is None:
+            attempt += 1
+            try:
+                connection.open()
+            except ConnectError as exc:
+                where = f"{s.host}:{s.effective_port}"
+                if exc.permanent or attempt >= s.max_attempts:
+                    self._fail(f"cannot use SMTP server {where}: {exc}")
+                    return False
+                self.job.log.warning("smtp %s: cannot connect to %s (%s), retrying", s.name,
+                                     where, exc)
+                if self.job.stop.wait(backoff_delay(attempt, s.backoff, s.max_delay)):
+                    return False
+            if self.abort.is_set():
+                return False
+        return True
+
+    def _send_one(self, connection: Connection, delivery: Delivery) -> None:
+        s, ledger = self.settings, self.job.ledger
+        subscriber = self.mailing.recipient(delivery)
+        if subscriber is None:  # unsubscribed, bounced or removed since the row was made
+            self._count("skipped")
+            return
+        data = self.mailing.message(subscriber)
+        recipient = envelope_address(subscriber.email)
+        attempt = 0
+        while True:
+            attempt += 1
+            if not self._connect(connection) or not self.limiter.wait(self.job.stop):
+                return  # halted: the row stays pending
+            try:
+                code, reply = connection.send(self.envelope_from, recipient, data)
+            except Exception as exc:
+                failure = classify(exc)
+            else:
+                ledger.mark_sent(delivery.id, f"{code} {reply}", code)
+                self._count("sent")
+                return
+            if failure.reconnect:
+                connection.close()
+            if failure.temporary and attempt < s.max_attempts:
+                ledger.mark_failed(delivery.id, failure.code, failure.message, permanent=False)
+                delay = backoff_delay(attempt, s.backoff, s.max_delay)
+                self.job.log.info("smtp %s: %s: %s; retry %d in %.1fs", s.name, subscriber.email,
+                                  failure.message, attempt + 1, delay)
+                if self.job.stop.wait(delay):
+                    return
+                continue
+            ledger.mark_failed(delivery.id, failure.code, failure.message, permanent=True)
+            self.job.log.warning("smtp %s: %s failed: %s %s", s.name, subscriber.email,
+                                 failure.code or "", failure.message)
+            if failure.bounce:
+                self.mailing.bounce(subscriber.email)
+                self._count("bounced")
+            self._count("failed")
+            return
+
+    def _count(self, outcome: str) -> None:
+        with self.lock:
+            setattr(self.tally, outcome, getattr(self.tally, outcome) + 1)
+        if outcome != "bounced" and self.progress is not None:
+            self.progress.advance(outcome)
