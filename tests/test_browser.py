@@ -1,0 +1,241 @@
+"""The email and the archive pages in a real browser: no horizontal scroll from 320 to
+600 px, dark mode applied.
+
+Drives Debian's headless Chromium over the DevTools protocol on a pipe
+(``--remote-debugging-pipe``: JSON messages separated by NUL on file descriptors 3
+and 4), so no driver package is needed. One browser serves the whole module
+(about a second to start). Skips, saying why, where Chromium is absent.
+
+Set ``SYNDICATE_SCREENSHOTS=<folder>`` to keep the 320 px screenshots for a look.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from _render_support import hostile_case, make_config, make_history, seed_cases
+
+from syndicate.render.archive import INDEX, edition_path, render_archive
+from syndicate.render.email import render_email
+
+pytestmark = pytest.mark.slow
+
+WIDTHS = (320, 414, 600)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Browser:
+    """Just enough of the DevTools protocol: one page, metrics, navigate, evaluate."""
+
+    def __init__(self, binary: str) -> None:
+        self.profile = tempfile.mkdtemp(prefix="syndicate-chromium-")
+        to_child, self._out = os.pipe()
+        self._in, from_child = os.pipe()
+        # The child's ends go to fds 3 and 4 (--remote-debugging-pipe). Moved above 9
+        # first (close-on-exec) so the two dup2 calls cannot clobber each other: under
+        # pytest, 3 and 4 may be the very fds os.pipe() returned.
+        to_child, from_child = (_high_fd(fd) for fd in (to_child, from_child))
+
+        def wire() -> None:  # runs in the child, between fork and exec
+            os.dup2(to_child, 3)
+            os.dup2(from_child, 4)
+
+        command = [
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--no-default-browser-check", "--mute-audio",
+            "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank",
+        ]
+        # close_fds=False keeps 3 and 4 open across exec (Debian's /usr/bin/chromium is a
+        # shell wrapper that passes them on); our other fds are close-on-exec anyway.
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=wire, close_fds=False)
+        os.close(to_child)
+        os.close(from_child)
+        self._buffer = b""
+        self._next = 0
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget",
+                                 {"targetId": target, "flatten": True})["sessionId"]
+
+    def call(self, method: str, params: dict | None = None, *, session: bool = False,
+             timeout: float = 15.0) -> dict:
+        self._next += 1
+        message = {"id": self._next, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = self.session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._in], [], [], left)[0]:
+                    raise TimeoutError(f"chromium did not answer {method} in {timeout}s")
+                chunk = os.read(self._in, 1 << 16)
+                if not chunk:
+                    raise RuntimeError("chromium closed the DevTools pipe")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._next:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    def evaluate(self, expression: str) -> object:
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True},
+                           session=True)
+        return result["result"].get("value")
+
+    def open(self, path: Path, width: int, *, dark: bool = False) -> None:
+        self.call("Emulation.setEmulatedMedia", {"features": [
+            {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]},
+            session=True)
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                  session=True)
+        self.call("Page.navigate", {"url": path.as_uri()}, session=True)
+        deadline = time.monotonic() + 10
+        while self.evaluate(f"document.readyState === 'complete' && location.href === "
+                            f"{json.dumps(path.as_uri())}") is not True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} did not load")
+            time.sleep(0.02)
+
+    def overflow(self) -> dict:
+        return self.evaluate(
+            "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
+            " body: document.body.scrollWidth})")  # type: ignore[return-value]
+
+    def screenshot(self) -> bytes:
+        return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"},
+                                          session=True)["data"])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            self.call("Browser.close", timeout=5)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        os.close(self._in)
+        os.close(self._out)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def _high_fd(fd: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("chromium not found on PATH (Debian package `chromium`, installed by .ci/run)")
+    chromium = Browser(CHROMIUM)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The email of the longest seed case study and of a hostile one, two archive pages."""
+    folder = tmp_path_factory.mktemp("browser")
+    config = make_config(folder)
+    cases = seed_cases()
+    history = make_history([*cases, hostile_case()], config)
+    longest = max(history, key=lambda view: len(view.case.text))
+    files = {}
+    for label, view in (("email", longest), ("email-hostile", history[0])):
+        html, _text = render_email(view, config).personalize(
+            f"{config.site.base_url}unsubscribe/" + "T" * 120, "Zoé Müller-Étienne")
+        files[label] = folder / f"{label}.html"
+        files[label].write_text(html, encoding="utf-8")
+    archive = render_archive(history, config)
+    for label, rel in (("edition", edition_path(longest.slug)), ("index", INDEX)):
+        files[label] = folder / f"{label}.html"
+        files[label].write_text(archive[rel], encoding="utf-8")
+    return files
+
+
+@pytest.mark.parametrize("page", ["email", "email-hostile", "edition", "index"])
+def test_no_horizontal_scroll_from_320_to_600(browser, pages, page):
+    for width in WIDTHS:
+        browser.open(pages[page], width)
+        sizes = browser.overflow()
+        assert sizes["inner"] == width
+        assert sizes["scroll"] <= sizes["inner"], (page, width, sizes)
+        assert sizes["body"] <= sizes["inner"], (page, width, sizes)
+
+
+def test_the_measure_does_see_overflow(browser, tmp_path):
+    # Control: a fixed 700 px table does overflow at 320 px, and the test says so.
+    wide = tmp_path / "wide.html"
+    wide.write_text('<!doctype html><meta name="viewport" content="width=device-width">'
+                    '<table role="presentation" width="700"><tr><td>x</td></tr></table>',
+                    encoding="utf-8")
+    browser.open(wide, 320)
+    sizes = browser.overflow()
+    assert sizes["scroll"] > sizes["inner"]
+
+
+@pytest.mark.parametrize("page", ["email", "edition"])
+def test_dark_mode_changes_the_colours(browser, pages, page):
+    # The colour of the title and the first opaque background behind it.
+    probe = ("(() => { const h = document.querySelector('h1'); let el = h, bg = '';"
+             " while (el) { bg = getComputedStyle(el).backgroundColor;"
+             " if (bg && !bg.startsWith('rgba(0, 0, 0, 0)')) break; el = el.parentElement; }"
+             " return {ink: getComputedStyle(h).color, card: bg}; })()")
+    browser.open(pages[page], 414)
+    light = browser.evaluate(probe)
+    browser.open(pages[page], 414, dark=True)
+    dark = browser.evaluate(probe)
+    assert light != dark
+    for colours, want_dark_text in ((light, True), (dark, False)):
+        ink = _luminance(colours["ink"])
+        card = _luminance(colours["card"])
+        assert (ink < card) == want_dark_text, colours
+        assert _contrast(ink, card) >= 4.5, colours  # WCAG AA for body text
+
+
+def test_screenshot_at_320(browser, pages):
+    keep = os.environ.get("SYNDICATE_SCREENSHOTS")
+    for page in ("email", "edition"):
+        for dark in (False, True):
+            browser.open(pages[page], 320, dark=dark)
+            png = browser.screenshot()
+            assert png.startswith(b"\x89PNG") and len(png) > 10_000
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                (Path(keep) / f"{page}-320{'-dark' if dark else ''}.png").write_bytes(png)
+
+
+def _luminance(css: str) -> float:
+    """Relative luminance (WCAG) of ``rgb(r, g, b)`` / ``rgba(...)``."""
+    values = [float(v) for v in css[css.index("(") + 1: css.index(")")].split(",")[:3]]
+
+    def channel(value: float) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in values)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: float, b: float) -> float:
+    light, dark = max(a, b), min(a, b)
+    return (light + 0.05) / (dark + 0.05)
