@@ -286,3 +286,143 @@ def test_outbox_secret_falls_back_to_a_local_secret(tmp_path, caplog):
         assert len(first) == 64 and ledger.get_meta(LOCAL_SECRET_KEY) == first.decode()
     with Ledger(tmp_path / "ledger.db") as ledger:  # kept: links stay stable across runs
         assert outbox_secret(ledger, environ={}) == first
+
+
+# --------------------------------------------------------------------------- outbox channel
+
+
+def _outbox(config, **settings):
+    from syndicate.channels import build_channel
+    from syndicate.channels.outbox import OutboxSettings
+
+    return build_channel(OutboxSettings.model_validate({"type": "outbox", **settings}), config)
+
+
+def _maildir(folder) -> list[bytes]:
+    import mailbox
+
+    box = mailbox.Maildir(folder, create=False)
+    return [box.get_bytes(key) for key in sorted(box.iterkeys())]
+
+
+@pytest.fixture
+def outbox_env(tmp_path, monkeypatch):
+    from syndicate.ledger import Ledger
+
+    monkeypatch.delenv("SYNDICATE_SECRET", raising=False)
+    config = make_config(tmp_path, publish={"test_address": "essai@etudes.example.org"})
+    history = make_history(seed_cases()[:2], config)
+    with Ledger(config.database) as ledger:
+        yield config, ledger, history
+
+
+def test_outbox_default_path_is_relative_to_the_config(outbox_env):
+    config, _ledger, _history = outbox_env
+    channel = _outbox(config)
+    assert channel.folder == (config.folder / ".." / "var" / "outbox").resolve()
+    assert _outbox(config, path="/srv/boite").folder.as_posix() == "/srv/boite"
+
+
+def test_outbox_without_subscribers_writes_one_sample(outbox_env, caplog):
+    from _render_support import make_job
+
+    config, ledger, history = outbox_env
+    job = make_job(config, ledger, history, 0)
+    with caplog.at_level(logging.WARNING):
+        report = _outbox(config).deliver(job)
+    assert (report.sent, report.failed, report.pending) == (1, 0, 0), report
+    assert "SYNDICATE_SECRET is not set" in caplog.text
+    (raw,) = _maildir(_outbox(config).folder)
+    _check_wire_format(raw)
+    msg = _parse(raw)
+    assert str(msg["To"]) == "essai@etudes.example.org"
+    assert msg["From"].addresses[0].display_name == "Études de cas"
+    assert msg["From"].addresses[0].addr_spec == "redaction@etudes.example.org"
+    assert msg["Subject"] == job.email.subject
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = msg["List-Unsubscribe"].strip("<>")
+    assert url.startswith(f"{config.site.base_url}unsubscribe/")
+    local = ledger.get_meta(LOCAL_SECRET_KEY).encode()
+    assert verify_token(local, "unsubscribe", url.rsplit("/", 1)[1]) == "essai@etudes.example.org"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert parsedate_to_datetime(msg["Date"]) == job.edition.published_at
+    counts = ledger.delivery_counts(job.edition.id)
+    assert counts == {"outbox": {"sent": 1, "failed": 0, "pending": 0}}
+
+
+def test_outbox_writes_each_active_subscriber_once(outbox_env, monkeypatch):
+    from _render_support import make_job
+
+    config, ledger, history = outbox_env
+    monkeypatch.setenv("SYNDICATE_SECRET", "s" * 32)
+    ledger.add_subscriber("zoe@example.org", name="Zoé Müller")
+    ledger.add_subscriber("jean@example.org")
+    ledger.add_subscriber("max@example.org", name="Max")
+    ledger.add_subscriber("parti@example.org", status="unsubscribed")
+    job = make_job(config, ledger, history, 0)
+    channel = _outbox(config, **{"from": "La rédaction <lettre@etudes.example.org>",
+                                 "unsubscribe_mailto": "stop@etudes.example.org"})
+    # SIGTERM before the first message: rows exist, nothing written, all pending.
+    job.stop.set()
+    report = channel.deliver(job)
+    assert (report.sent, report.pending) == (0, 3)
+    assert _maildir(channel.folder) == []
+    # Max unsubscribes before the resume: he must not get it.
+    ledger.set_subscriber_status("max@example.org", "unsubscribed")
+    job.stop.clear()
+    report = channel.deliver(job)
+    assert (report.sent, report.skipped, report.failed, report.pending) == (2, 1, 0, 0), report
+    messages = {_parse(raw)["To"].addresses[0].addr_spec: raw for raw in _maildir(channel.folder)}
+    assert set(messages) == {"zoe@example.org", "jean@example.org"}
+    ids = set()
+    for address, raw in messages.items():
+        _check_wire_format(raw)
+        msg = _parse(raw)
+        assert msg["From"].addresses[0].display_name == "La rédaction"
+        assert msg["Message-ID"] == message_id(job.edition.number, address,
+                                               "lettre@etudes.example.org")
+        ids.add(msg["Message-ID"])
+        url, mailto = (part.strip(" <>") for part in msg["List-Unsubscribe"].split(","))
+        assert mailto == "mailto:stop@etudes.example.org"
+        assert verify_token(b"s" * 32, "unsubscribe", url.rsplit("/", 1)[1]) == address
+        text = msg.get_body(("plain",)).get_content()
+        assert url in text.replace("\r\n", "\n")
+    assert "Bonjour Zoé Müller," in _parse(messages["zoe@example.org"]).get_body(
+        ("plain",)).get_content()
+    assert len(ids) == 2
+    # Resume again: nothing is written twice.
+    report = channel.deliver(job)
+    assert (report.sent, report.pending) == (0, 0) and report.skipped == 2
+    assert len(_maildir(channel.folder)) == 2
+    rows = {d.recipient: d for d in ledger.failed_deliveries(job.edition.id)}
+    assert set(rows) == {"max@example.org"} and rows["max@example.org"].response.startswith(
+        "skipped:")
+    assert ledger.delivery_counts(job.edition.id)["outbox"] == {"sent": 2, "failed": 1,
+                                                                  "pending": 0}
+
+
+def test_outbox_rows_are_fixed_when_the_edition_goes_out(outbox_env):
+    from _render_support import make_job
+
+    config, ledger, history = outbox_env
+    ledger.add_subscriber("zoe@example.org")
+    job = make_job(config, ledger, history, 0)
+    channel = _outbox(config)
+    assert channel.deliver(job).sent == 1
+    ledger.add_subscriber("tard@example.org")  # subscribed after: gets the next edition
+    assert channel.deliver(job).sent == 0
+    assert len(_maildir(channel.folder)) == 1
+
+
+def test_outbox_unwritable_folder_leaves_rows_pending_or_failed(outbox_env, tmp_path):
+    from _render_support import make_job
+
+    config, ledger, history = outbox_env
+    ledger.add_subscriber("zoe@example.org")
+    blocker = tmp_path / "fichier"
+    blocker.write_text("x", encoding="utf-8")
+    job = make_job(config, ledger, history, 0)
+    report = _outbox(config, path=str(blocker / "boite")).deliver(job)
+    assert report.sent == 0 and not report.ok
+    assert "Maildir" in report.detail
+    assert ledger.delivery_counts(job.edition.id)["outbox"]["sent"] == 0

@@ -1,0 +1,177 @@
+"""The ``outbox`` channel: each active subscriber's email written to a Maildir.
+
+The messages are exactly what the ``smtp`` channel would send (same MIME, same
+headers, personalised unsubscribe link), built the same way (:mod:`._mailing`),
+so the outbox doubles as a preview of a real send: open the folder with any mail
+client (``mutt -f var/outbox``) or read the files. With no active subscriber,
+one sample copy goes to ``[publish] test_address``.
+
+One delivery row per recipient, created before anything is written; rows already
+'sent' are not written again on resume (a crash between writing a file and
+recording it can leave one duplicate file, never a missing one).
+
+Unsubscribe links are signed with ``SYNDICATE_SECRET`` when it is set. Without it
+the outbox still works, signing with a local secret kept in the ledger (see
+:func:`syndicate.tokens.outbox_secret`); it says so in the log, because
+``syndicate serve`` and the smtp channel need the environment secret.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import Field, field_validator
+
+from ..errors import SyndicateError
+from ..ledger import Subscriber
+from ..tokens import outbox_secret
+from ._base import ChannelSettings, DeliveryReport, register_channel
+from ._mailing import Mailing, MailSender, Progress, check_address
+from .feed import is_transient
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..pipeline import PublishJob
+
+
+class OutboxSettings(ChannelSettings):
+    """``type = "outbox"``: the email for each active subscriber, written to a Maildir."""
+
+    path: Path = Field(
+        Path("../var/outbox"),
+        description="Maildir folder the messages are written to (created if missing; "
+        "relative to the config file). Messages land in its new/ subfolder.",
+    )
+    from_address: str = Field(
+        "",
+        alias="from",
+        description="Sender, an address optionally with a display name; empty: "
+        "'[site] title <[site] email>'. Use the smtp channel's `from` to preview a real send.",
+    )
+    reply_to: str = Field("", description="Reply-To address (empty: none).")
+    unsubscribe_mailto: str = Field(
+        "",
+        description="Address added to List-Unsubscribe as a mailto: alternative (empty: none).",
+    )
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("a non-empty path")
+            return Path(value)
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        if value:
+            check_address(value, display_name=True)
+        return value
+
+    @field_validator("reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _optional_address(cls, value: str) -> str:
+        if value:
+            check_address(value, display_name=False)
+        return value
+
+
+@register_channel
+class OutboxChannel:
+    type: ClassVar[str] = "outbox"
+    Settings: ClassVar[type[ChannelSettings]] = OutboxSettings
+
+    def __init__(self, settings: OutboxSettings, config: Config) -> None:
+        self.settings = settings
+        self.config = config
+
+    @property
+    def folder(self) -> Path:
+        return self.config.resolve(self.settings.path)
+
+    def sender(self) -> MailSender:
+        site = self.config.site
+        title = site.title.replace('"', "'")
+        return MailSender(
+            from_address=self.settings.from_address or f'"{title}" <{site.email}>',
+            reply_to=self.settings.reply_to or None,
+            unsubscribe_mailto=self.settings.unsubscribe_mailto or None,
+        )
+
+    def deliver(self, job: PublishJob) -> DeliveryReport:
+        name = self.settings.name
+        mailing = Mailing(job, name, self.sender())
+        try:
+            mailing.start(secret=outbox_secret(job.ledger, logger=job.log))
+        except (SyndicateError, ValueError) as exc:
+            job.log.error("channel %s: %s", name, exc)
+            return DeliveryReport(name, failed=1, detail=str(exc))
+        mailing.prepare()
+        before = job.ledger.delivery_counts(job.edition.id).get(name, {})
+        sample = self._sample_address(job)
+        if not sum(before.values()):
+            # Nobody was subscribed when the edition went out: one sample copy, so the
+            # operator sees what subscribers will get. On resume the row exists.
+            job.ledger.ensure_delivery(job.edition.id, name, sample)
+        done = {"sent": 0, "failed": 0, "skipped": before.get("sent", 0)}
+        detail = ""
+        try:
+            box = mailbox.Maildir(self.folder, create=True)
+        except OSError as exc:
+            detail = f"cannot open the Maildir {self.folder}: {exc}"
+            job.log.error("channel %s: %s", name, detail)
+            return self._report(job, name, done, detail)
+        with Progress(f"{name} edition #{job.edition.number}", mailing.pending_count(),
+                      job.log) as progress:
+            for delivery in mailing.pending():
+                if job.stop.is_set():
+                    break
+                if delivery.recipient == sample:
+                    subscriber: Subscriber | None = _sample_subscriber(sample, job)
+                else:
+                    subscriber = mailing.recipient(delivery)  # records a skip if not active
+                if subscriber is None:
+                    done["skipped"] += 1
+                    progress.advance("skipped")
+                    continue
+                try:
+                    key = box.add(mailing.message(subscriber))
+                except OSError as exc:
+                    detail = f"cannot write to the Maildir {self.folder}: {exc}"
+                    transient = is_transient(exc)
+                    job.ledger.mark_failed(delivery.id, None, detail, permanent=not transient)
+                    done["failed"] += 0 if transient else 1
+                    job.log.error("channel %s: %s", name, detail)
+                    break  # a disk problem stops the channel; the rest stays pending
+                job.ledger.mark_sent(delivery.id, f"maildir new/{key}")
+                done["sent"] += 1
+                progress.advance("sent")
+        return self._report(job, name, done, detail)
+
+    def _sample_address(self, job: PublishJob) -> str:
+        """``test_address``, whose row is the sample copy unless it is an active subscriber."""
+        address = job.config.publish.test_address
+        subscriber = job.ledger.get_subscriber(address)
+        return address if subscriber is None or subscriber.status != "active" else ""
+
+    def _report(self, job: PublishJob, name: str, done: dict[str, int],
+                detail: str) -> DeliveryReport:
+        """What this run did (rows already sent before it count as skipped)."""
+        pending = job.ledger.delivery_counts(job.edition.id).get(name, {}).get("pending", 0)
+        if not detail:
+            detail = f"{done['sent']} message(s) written to {self.folder}"
+        return DeliveryReport(name, sent=done["sent"], failed=done["failed"],
+                              skipped=done["skipped"], pending=pending, detail=detail)
+
+
+def _sample_subscriber(address: str, job: PublishJob) -> Subscriber:
+    now = job.now()
+    return Subscriber(id=0, email=address, name=None, status="active", source="sample",
+                      created_at=now, updated_at=now)
+
+
+__all__ = ["OutboxChannel", "OutboxSettings"]
