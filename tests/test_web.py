@@ -392,3 +392,79 @@ def test_serve_command_end_to_end(project: Project) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+# --------------------------------------------------------------------------- end to end, SMTP
+
+
+def two_case_studies(project: Project) -> None:
+    from syndicate.corpus import CaseStudy, Section, save
+
+    for position, (slug, title) in enumerate(
+        [("refuser-les-levees-de-fonds", "Refuser les levées de fonds"),
+         ("recruter-sans-diplome", "Recruter sans regarder les diplômes")], start=1):
+        save(CaseStudy(
+            slug=slug, title=title, position=position, companies=("Cozy Cloud",),
+            lede=f"{title}\u00a0: ce que « Cozy Cloud » en a appris.",
+            sections=(Section("Le choix", ("Un paragraphe, 10\u00a0% d’effort.",)),),
+        ), project.root / "corpus")
+
+
+def unsubscribe_link(message: EmailMessage) -> str:
+    header = " ".join(str(message["List-Unsubscribe"]).split())
+    (link,) = re.findall(r"<(https?://[^>]+)>", header)
+    return link
+
+
+@pytest.mark.slow
+def test_unsubscribe_end_to_end_over_smtp(make_site: Any, project: Project,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subscribe over HTTP (confirmation by real SMTP), publish to a real SMTP server,
+    POST the List-Unsubscribe URL of a received message, publish again: that address
+    gets nothing more; unsubscribed, bounced and pending addresses never get anything."""
+    from _smtp_support import smtp_channel, smtp_server
+
+    from syndicate.pipeline import publish
+
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET.decode())
+    two_case_studies(project)
+    with smtp_server() as (server, port):
+        site = make_site(channels=[smtp_channel(port)])
+        site.ledger.add_subscriber("alice@exemple.fr", name="Alice")
+        site.ledger.add_subscriber("bob@exemple.fr")
+        site.ledger.add_subscriber("parti@exemple.fr", status="unsubscribed")
+        site.ledger.add_subscriber("rebond@exemple.fr", status="bounced")
+        site.ledger.add_subscriber("attente@exemple.fr", status="pending")
+
+        # Carol subscribes with the form; the confirmation comes through the smtp channel.
+        requests.post(site.url("/subscribe"), data={"email": "carol@exemple.fr"}, timeout=5)
+        (confirmation,) = server.messages
+        assert confirmation.rcpt == "carol@exemple.fr"
+        assert b"\r\n" in confirmation.data and b"\n" not in confirmation.data.replace(
+            b"\r\n", b"")
+        link = confirmation_link(confirmation.parse())
+        assert link.startswith(site.base + "confirm/")
+        assert requests.post(link, timeout=5).status_code == 200
+        assert site.status("carol@exemple.fr") == "active"
+        server.messages.clear()
+
+        first = publish(site.config)
+        assert first.complete, first.summary()
+        received = server.by_rcpt()
+        assert sorted(received) == ["alice@exemple.fr", "bob@exemple.fr", "carol@exemple.fr"]
+
+        message = received["alice@exemple.fr"][0].parse()
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        url = unsubscribe_link(message)
+        assert url.startswith(site.base + "unsubscribe/")
+        # What a mail provider sends (RFC 8058 section 3.2).
+        response = requests.post(url, data="List-Unsubscribe=One-Click", allow_redirects=False,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                 timeout=5)
+        assert response.status_code == 200
+        assert site.status("alice@exemple.fr") == "unsubscribed"
+
+        server.messages.clear()
+        second = publish(site.config)
+        assert second.edition.number == 2 and second.complete
+        assert sorted(server.by_rcpt()) == ["bob@exemple.fr", "carol@exemple.fr"]
