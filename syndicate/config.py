@@ -430,12 +430,18 @@ def describe_model(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
 
 def _type_name(info: Any) -> str:
     """A reader's name for a field's type (``duration``, ``"full" | "summary"``...)."""
-    annotation = info.annotation
     if any(getattr(m, "func", None) is _duration for m in info.metadata):
         return "duration"
-    args = getattr(annotation, "__args__", None)
-    if args and getattr(annotation, "__origin__", None) is Literal:
+    return _annotation_name(info.annotation)
+
+
+def _annotation_name(annotation: Any) -> str:
+    args = getattr(annotation, "__args__", None) or ()
+    origin = getattr(annotation, "__origin__", None)
+    if origin is Literal:
         return " | ".join(_toml_value(a) for a in args)
+    if origin in (list, tuple) and args:
+        return f"array of {_annotation_name(args[0])}"
     names = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}
     if annotation in names:
         return names[annotation]
