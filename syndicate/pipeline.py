@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -226,14 +227,25 @@ class Publisher:
         now: Callable[[], datetime] = _utcnow,
         stop: threading.Event | None = None,
         logger: logging.Logger | None = None,
+        lock: bool = True,
     ) -> None:
         self.config = config
         self.now = now
         self.stop = stop or threading.Event()
         self.log = logger or log
+        # The daemon holds the publisher lock for its whole life and passes lock=False.
+        self.lock = lock
 
-    def _ledger(self) -> Ledger:
-        return Ledger(self.config.database, now=self.now)
+    @contextmanager
+    def _session(self, owner: str) -> Iterator[Ledger]:
+        """The ledger, with the publisher lock held: one publisher per ledger at a time, so a
+        manual run cannot resume an edition that a running daemon is still delivering."""
+        with Ledger(self.config.database, now=self.now) as ledger:
+            if self.lock:
+                with ledger.publisher_lock(owner):
+                    yield ledger
+            else:
+                yield ledger
 
     def _finish(
         self, ledger: Ledger, corpus: Corpus, edition: Edition, resumed: bool = False
@@ -276,7 +288,7 @@ class Publisher:
         """Finish every unfinished edition (claimed or delivering), oldest first."""
         corpus = load(self.config.corpus_dir)
         results = []
-        with self._ledger() as ledger:
+        with self._session("syndicate resume") as ledger:
             for edition in ledger.unfinished_editions():
                 if self.stop.is_set():
                     break
@@ -291,7 +303,7 @@ class Publisher:
         :class:`~syndicate.errors.SlotTaken` when the slot already has an edition.
         """
         corpus = load(self.config.corpus_dir)
-        with self._ledger() as ledger:
+        with self._session("syndicate publish") as ledger:
             if not dry_run:
                 for edition in ledger.unfinished_editions():
                     self.log.info("finishing edition #%s (%s) first", edition.number, edition.slug)
@@ -322,6 +334,73 @@ class Publisher:
             return self._finish(ledger, corpus, edition)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """An edition rendered as it would go out, without recording anything."""
+
+    view: EditionView
+    email: RenderedEmail
+    files: dict[str, bytes]
+
+
+def preview(
+    config: Config, slug: str | None = None, *, now: Callable[[], datetime] = _utcnow
+) -> Preview:
+    """Render ``slug`` (default: the next in the queue) as email, feed item and archive page.
+
+    A published case study keeps its edition number and date; an unpublished one gets
+    the next number and ``now``. Reads the ledger, never writes it.
+    """
+    from .mail import as_bytes, build_message, list_id, message_id
+    from .render.archive import render_edition_page
+    from .render.feeds import render_feeds
+    from .render.urls import unsubscribe_url
+
+    corpus = load(config.corpus_dir)
+    with Ledger(config.database, now=now) as ledger:
+        editions = ledger.editions(status=None)
+    published = {e.slug: e for e in editions}
+    if slug is None:
+        case = select_next(corpus, published)
+        if case is None:
+            raise NothingToPublish("nothing to preview: the queue is empty (name a SLUG)")
+    else:
+        found = corpus.get(slug)
+        if found is None:
+            raise SyndicateError(f"no case study {slug!r} in {config.corpus_dir}")
+        case = found
+    builder = ViewBuilder(config, corpus, _published(editions))
+    edition = published.get(case.slug)
+    if edition is not None:
+        view = builder.view(edition.number, case, edition.published_at)
+    else:
+        view = builder.view(max((e.number for e in editions), default=0) + 1, case, now())
+    email = render_email(view, config)
+    sample_url = unsubscribe_url(config.site.base_url, "APERCU")
+    html, text = email.personalize(sample_url, None)
+    sender = f"{config.site.title} <{config.site.email}>"
+    to = config.publish.test_address
+    message = build_message(
+        email,
+        to=to,
+        from_addr=sender,
+        unsubscribe_url=sample_url,
+        message_id=message_id(view.number, to, config.site.email),
+        list_id=list_id(config.site.title, config.site.email),
+        date=view.published_at,
+    )
+    feeds = render_feeds([view], config)
+    files = {
+        "email.html": html.encode("utf-8"),
+        "email.txt": text.encode("utf-8"),
+        "email.eml": as_bytes(message),
+        "feed-item.xml": feeds["feed.xml"],
+        "feed-item.atom.xml": feeds["atom.xml"],
+        "index.html": render_edition_page(view, config).encode("utf-8"),
+    }
+    return Preview(view, email, files)
+
+
 def publish(
     config: Config,
     *,
@@ -329,13 +408,18 @@ def publish(
     now: Callable[[], datetime] = _utcnow,
     dry_run: bool = False,
     stop: threading.Event | None = None,
+    lock: bool = True,
 ) -> PublishResult:
     """Publish the next case study; see :meth:`Publisher.publish`."""
-    return Publisher(config, now=now, stop=stop).publish(slot, dry_run=dry_run)
+    return Publisher(config, now=now, stop=stop, lock=lock).publish(slot, dry_run=dry_run)
 
 
 def resume(
-    config: Config, *, now: Callable[[], datetime] = _utcnow, stop: threading.Event | None = None
+    config: Config,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+    stop: threading.Event | None = None,
+    lock: bool = True,
 ) -> list[PublishResult]:
     """Finish unfinished editions; see :meth:`Publisher.resume`."""
-    return Publisher(config, now=now, stop=stop).resume()
+    return Publisher(config, now=now, stop=stop, lock=lock).resume()

@@ -7,6 +7,7 @@ user as one clear message and exit status 1, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -41,6 +42,18 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            # A bug, not a user error: still one line, the traceback on request.
+            if os.environ.get("SYNDICATE_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(set SYNDICATE_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            ctx.exit(70)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,6 +78,7 @@ pass_app = click.make_pass_decorator(AppContext)
 def _register() -> None:
     # Imported for their side effect: each module adds its commands to ``cli``.
     from . import corpus, publish  # noqa: F401
+    from . import subscribers  # noqa: F401
     from . import schedule  # noqa: F401
     from . import serve  # noqa: F401
 

@@ -10,6 +10,7 @@ import click
 from ..corpus import load
 from ..errors import NothingToPublish
 from . import AppContext, cli, pass_app
+from ._signals import graceful_stop
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -35,12 +36,15 @@ def publish_next(app: AppContext, dry_run: bool, verbose: bool) -> None:
     if not dry_run:
         for problem in config.missing_secrets():
             raise click.ClickException(problem)
-    try:
-        result = pipeline.publish(config, dry_run=dry_run)
-    except NothingToPublish as exc:
-        click.echo(str(exc))
-        return
+    with graceful_stop() as stop:  # SIGTERM / Ctrl-C: finish the messages in flight
+        try:
+            result = pipeline.publish(config, dry_run=dry_run, stop=stop.event)
+        except NothingToPublish as exc:
+            click.echo(str(exc))
+            return
     click.echo(result.summary())
+    if stop.signal is not None:
+        raise click.exceptions.Exit(stop.exit_code)
     if not dry_run:
         click.echo(f"  {result.view.url}")
     if any(report.failed for report in result.reports):
@@ -56,11 +60,14 @@ def resume_cmd(app: AppContext, verbose: bool) -> None:
     from .. import pipeline
 
     _setup_logging(verbose)
-    results = pipeline.resume(app.config)
+    with graceful_stop() as stop:  # SIGTERM / Ctrl-C: finish the messages in flight
+        results = pipeline.resume(app.config, stop=stop.event)
     if not results:
         click.echo("nothing to resume")
     for result in results:
         click.echo(result.summary())
+    if stop.signal is not None:
+        raise click.exceptions.Exit(stop.exit_code)
 
 
 @cli.command("queue")
@@ -149,3 +156,28 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
             f"  #{edition['number']} {edition['published_at'][:16]} {edition['slug']}"
             f"{flag}  {channels}"
         )
+
+
+@cli.command("preview")
+@click.argument("slug", required=False)
+@click.option("--out", "out_dir", default="preview", show_default=True,
+              type=click.Path(file_okay=False), help="Folder to write the files into.")
+@pass_app
+def preview_cmd(app: AppContext, slug: str | None, out_dir: str) -> None:
+    """Render a case study (default: the next one) without publishing it.
+
+    Writes email.html, email.txt, email.eml (the full MIME message), the feed item
+    (feed-item.xml, feed-item.atom.xml) and the archive page (index.html).
+    """
+    from pathlib import Path
+
+    from .. import pipeline
+    from ..corpus import write_atomic_bytes
+
+    result = pipeline.preview(app.config, slug)
+    folder = Path(out_dir)
+    click.echo(f"preview of edition #{result.view.number}: {result.view.slug}")
+    click.echo(f"  subject: {result.email.subject}")
+    for name, data in result.files.items():
+        write_atomic_bytes(folder / name, data)
+        click.echo(f"  {folder / name}")
