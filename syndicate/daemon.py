@@ -16,9 +16,10 @@ every start, considers the slots in ``(last slot considered, now]`` (that
 instant lives in the ledger's meta table) and publishes the latest one under its
 slot key; the ledger refuses a key twice (``SlotTaken``), whatever fires.
 
-The config file is watched (mtime, size and inode polled every second, and on
-SIGHUP): a valid edit reschedules at once and logs the next slot; an invalid one
-logs the precise errors and the daemon keeps the last good config. SIGTERM or
+The config file is watched (mtime, size and inode polled every second; a change
+is read once the file has stayed the same for a poll) and re-read on SIGHUP: a
+valid edit reschedules at once and logs the next slot; an invalid one logs the
+precise errors and the daemon keeps the last good config. SIGTERM or
 Ctrl-C stops it after the work in flight (channels see the stop event and finish
 the messages they are sending), then it logs what it did and exits 0.
 """
@@ -206,7 +207,8 @@ class Daemon:
 
         key = slot_key(slot, self.tz)
         try:
-            result = pipeline.publish(self.config, slot=key, now=self.now, stop=self.stop)
+            result = pipeline.publish(self.config, slot=key, now=self.now, stop=self.stop,
+                                      lock=False)  # this daemon holds the publisher lock
         except SlotTaken as exc:
             attempt = Attempt(key, "taken", slug=exc.slug)
             self._event(logging.INFO, f"slot {key} already has an edition ({exc.slug}): "
@@ -245,17 +247,17 @@ class Daemon:
 
     def _skip(self, skipped: list[datetime], now: datetime, why: str) -> None:
         tz = self.tz
-        for slot in skipped[-SKIPPED_LINES:]:
-            key = slot_key(slot, tz)
-            self.attempts.append(Attempt(key, "skipped", detail=why))
-            self._event(logging.WARNING, f"skipped missed slot {key} ({_fmt_delta(now - slot)} "
-                        f"ago): {why}", "slot_skipped", slot=key)
-        older = skipped[:-SKIPPED_LINES]
-        if older:
+        older, recent = skipped[:-SKIPPED_LINES], skipped[-SKIPPED_LINES:]
+        if older:  # one line for the bulk: a long outage must not flood the log either
             self.attempts.extend(Attempt(slot_key(s, tz), "skipped", detail=why) for s in older)
             self._event(logging.WARNING, f"skipped {len(older)} older missed slots, from "
                         f"{slot_key(older[0], tz)} to {slot_key(older[-1], tz)}: {why}",
                         "slots_skipped", count=len(older))
+        for slot in recent:
+            key = slot_key(slot, tz)
+            self.attempts.append(Attempt(key, "skipped", detail=why))
+            self._event(logging.WARNING, f"skipped missed slot {key} ({_fmt_delta(now - slot)} "
+                        f"ago): {why}", "slot_skipped", slot=key)
 
     def catch_up(self) -> Attempt | None:
         """After downtime: at most one edition, for the latest missed slot within grace."""
@@ -294,7 +296,8 @@ class Daemon:
 
         done: list[Attempt] = []
         try:
-            for result in pipeline.resume(self.config, now=self.now, stop=self.stop):
+            for result in pipeline.resume(self.config, now=self.now, stop=self.stop,
+                                          lock=False):  # held by this daemon
                 edition = result.edition
                 self._event(logging.INFO, result.summary(), "resumed",
                             edition=edition.number if edition else None, slug=result.view.slug)
@@ -378,12 +381,19 @@ class Daemon:
         return True
 
     def _watch(self) -> None:
+        seen = self._signature
         while not self._quit.is_set():
             self._wake.wait(WATCH_INTERVAL)
             self._wake.clear()
             if self._quit.is_set():
                 return
             force, self._hup = self._hup, False
+            current = _signature(self.path)
+            if current != seen and not force:
+                # Changed since the last poll: an editor may be writing it right now.
+                # Reload once it has stayed the same for a poll (no half-file errors).
+                seen = current
+                continue
             if force:
                 self._event(logging.INFO, "SIGHUP: re-reading the configuration", "sighup")
             try:

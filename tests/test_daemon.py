@@ -202,6 +202,56 @@ def test_a_fire_with_nothing_left_to_publish_says_so(
     assert nothing and nothing[0]["level"] == "warning"
 
 
+def test_catch_up_none_skips_even_within_grace(
+    project: Project, clock: Clock, captured: io.StringIO
+) -> None:
+    project.write_config(schedule={"cron": "0 8 * * *", "catch_up": "none"})
+    config = project.config()
+    clock.current = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    with Daemon(config, now=clock).session() as daemon:
+        daemon.start_up()
+    clock.current = datetime(2026, 11, 24, 7, 30, tzinfo=UTC)  # 30 min after 08:00 Paris
+    with Daemon(config, now=clock).session() as daemon:
+        daemon.start_up()
+    assert [(a.slot, a.outcome) for a in daemon.attempts] == [
+        ("cron:2026-11-24T08:00 Europe/Paris", "skipped")
+    ]
+    skipped = [e for e in events(captured) if e.get("event") == "slot_skipped"]
+    assert skipped[0]["message"] == (
+        'skipped missed slot cron:2026-11-24T08:00 Europe/Paris (30m ago): catch_up = "none"'
+    )
+    with Ledger(config.database) as ledger:
+        assert ledger.editions(status=None) == []
+
+
+def test_three_weeks_down_with_an_every_minute_cron_is_one_edition_and_few_lines(
+    project: Project, clock: Clock, captured: io.StringIO
+) -> None:
+    fill_corpus(project, 1)
+    project.write_config(schedule={"cron": "* * * * *", "misfire_grace": "30s"})
+    config = project.config()
+    clock.current = datetime(2026, 11, 1, 12, 0, 30, tzinfo=UTC)
+    with Daemon(config, now=clock).session() as daemon:
+        daemon.start_up()
+    clock.current = datetime(2026, 11, 22, 12, 0, 10, tzinfo=UTC)
+    with Daemon(config, now=clock).session() as daemon:
+        daemon.start_up()
+    log = events(captured)
+    missed = [e["count"] for e in log if e.get("event") == "missed_slots"]
+    assert missed == [21 * 24 * 60]
+    assert [a.outcome for a in daemon.attempts].count("published") == 1
+    assert [a.slot for a in daemon.attempts if a.outcome == "published"] == [
+        "cron:2026-11-22T13:00 Europe/Paris"
+    ]
+    lines = [e["event"] for e in log if e.get("event") in {"slot_skipped", "slots_skipped"}]
+    assert lines == ["slots_skipped"] + ["slot_skipped"] * 10
+    summary = next(e for e in log if e.get("event") == "slots_skipped")
+    assert summary["count"] == 21 * 24 * 60 - 1 - 10
+    assert summary["message"].startswith(
+        f"skipped {summary['count']} older missed slots, from cron:2026-11-01T13:01 Europe/Paris "
+    )
+
+
 def test_reload_valid_invalid_unchanged_missing(
     project: Project, clock: Clock, captured: io.StringIO
 ) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import Project
 
 from syndicate.config import parse_config
 from syndicate.cron import parse_cron
@@ -262,3 +263,54 @@ def test_policy_none_never_catches_up() -> None:
 def test_a_slot_in_the_future_is_not_caught_up() -> None:
     slot = utc(2026, 11, 3, 7)
     assert plan_catch_up([slot], slot - timedelta(seconds=1), 3600) == (None, [slot])
+
+
+# --------------------------------------------------------------------------- syndicate schedule
+
+
+def test_schedule_command_lists_slots_and_what_each_publishes(project: Project) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from test_daemon import fill_corpus  # type: ignore[import-not-found]
+
+    from syndicate.cli import cli
+    from syndicate.pipeline import publish
+
+    for path in (project.root / "corpus").glob("*.md"):
+        path.unlink()
+    fill_corpus(project, 3)
+    project.write_config(schedule={"cron": "30 2 * * 0", "timezone": "Europe/Paris"})
+    config = project.config()
+    args = ["--config", str(project.config_path), "schedule"]
+
+    result = CliRunner().invoke(cli, [*args, "-n", "2", "--json", "--after", "2026-03-20"])
+    assert result.exit_code == 0, result.output
+    assert not config.database.exists()  # listing never creates the ledger
+    rows = json.loads(result.stdout)
+    assert [(r["slot"], r["key"], r["slug"]) for r in rows] == [
+        ("2026-03-22T02:30:00+01:00", "cron:2026-03-22T02:30 Europe/Paris", "etude-simulee-01"),
+        ("2026-03-29T03:30:00+02:00", "cron:2026-03-29T03:30 Europe/Paris", "etude-simulee-02"),
+    ]
+
+    publish(config, slot="manual:test")  # the queue moves on: two left
+    result = CliRunner().invoke(cli, [*args, "-n", "4", "--json", "--after", "2026-10-24T12:00"])
+    rows = json.loads(result.stdout)
+    assert [(r["slot"], r["slug"]) for r in rows] == [
+        ("2026-10-25T02:30:00+02:00", "etude-simulee-02"),
+        ("2026-11-01T02:30:00+01:00", "etude-simulee-03"),
+        ("2026-11-08T02:30:00+01:00", None),
+        ("2026-11-15T02:30:00+01:00", None),
+    ]
+
+    text = CliRunner().invoke(cli, [*args, "-n", "3", "--after", "2026-10-24T12:00"]).stdout
+    assert text.splitlines() == [
+        "cron '30 2 * * 0' in Europe/Paris; 2 case studies in the queue",
+        "  dimanche 25 octobre 2026 à 02:30 (UTC+02:00)  etude-simulee-02  "
+        "Étude 2 : levée et fonds",
+        "  dimanche 1er novembre 2026 à 02:30 (UTC+01:00)  etude-simulee-03  "
+        "Étude 3 : prix et export",
+        "  dimanche 8 novembre 2026 à 02:30 (UTC+01:00)  (queue empty)",
+    ]
+    bad = CliRunner().invoke(cli, [*args, "--after", "mardi"])
+    assert bad.exit_code == 2 and "is not an ISO 8601 date/time" in bad.output
