@@ -366,6 +366,14 @@ def test_two_daemons_on_one_ledger_the_second_refuses(project: Project, tmp_path
         refused = [e for e in read_events(second_log) if e.get("event") == "locked_out"]
         assert refused, second_log.read_text()
         assert f"locked by pid {first.pid} (syndicate run --config " in refused[0]["message"]
+        # Nor can a manual publish-next publish under a running daemon.
+        manual = subprocess.run(
+            [sys.executable, "-m", "syndicate", "--config", str(project.config_path),
+             "publish-next"], capture_output=True, text=True, timeout=60, cwd=project.root,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert manual.returncode == 1, manual.stdout + manual.stderr
+        assert f"locked by pid {first.pid}" in manual.stderr
         assert first.poll() is None  # the first one is unaffected
     finally:
         assert stop(first) == 0
