@@ -37,6 +37,7 @@ from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
+from functools import lru_cache
 
 from .render.email import RenderedEmail, clean_name
 
@@ -59,6 +60,7 @@ def parse_address(value: str, name: str | None = None) -> Address:
     return Address(display_name=display, username=username, domain=domain)
 
 
+@lru_cache(maxsize=64)  # the From of a fan-out, once per message otherwise
 def domain_of(address: str) -> str:
     """The domain of an address (``"Name <a@b.c>"`` -> ``"b.c"``), lowercased."""
     return parse_address(address).domain.lower()

@@ -557,10 +557,16 @@ class Ledger:
             added += new
             present += len(batch) - new
 
-    def get_subscriber(self, email: str) -> Subscriber | None:
-        """The subscriber with this address (any case), or None (also for an invalid address)."""
+    def get_subscriber(self, email: str, *, normalized: bool = False) -> Subscriber | None:
+        """The subscriber with this address (any case), or None (also for an invalid address).
+
+        ``normalized=True``: ``email`` is an address as the ledger stored it (a
+        delivery's recipient), so it is not validated again: the SMTP channel
+        re-reads each subscriber just before sending, and validation would cost
+        more than the query.
+        """
         try:
-            key = email_key(normalize_email(email))
+            key = email_key(email if normalized else normalize_email(email))
         except InvalidAddress:
             return None
         row = self._one(f"SELECT {_SUBSCRIBER_COLS} FROM subscribers WHERE email_key = ?", (key,))
