@@ -42,6 +42,8 @@ import yaml
 from .errors import CorpusError
 
 STATUSES = ("ready", "draft")
+# libyaml's loader when available: the pure-Python one dominates loading a large corpus.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _FRONT = "---"
 
@@ -206,7 +208,7 @@ def _key_lines(front: str, offset: int) -> dict[str, int]:
     """Line number (1-based, in the file) of each top-level front-matter key."""
     lines: dict[str, int] = {}
     try:
-        node = yaml.compose(front, Loader=yaml.SafeLoader)
+        node = yaml.compose(front, Loader=_Loader)
     except yaml.YAMLError:
         return lines
     if isinstance(node, yaml.MappingNode):
@@ -237,7 +239,12 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         return None
     front = "\n".join(lines[1:end])
     try:
-        meta = yaml.safe_load(front)
+        meta = yaml.load(front, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        meta = None
+    try:
+        if meta is None:  # or an error: the pure-Python loader points at the right line
+            meta = yaml.safe_load(front)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 2
@@ -249,10 +256,13 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
     if not isinstance(meta, dict):
         problems.add(2, "front matter must be a mapping of keys to values")
         return None
-    key_line = _key_lines(front, offset=1)
+    key_lines: dict[str, int] = {}
 
     def line_of(key: str) -> int:
-        return key_line.get(key, 1)
+        # Only a file with a problem needs line numbers: parse the YAML a second time then.
+        if not key_lines:
+            key_lines.update(_key_lines(front, offset=1) or {"": 0})
+        return key_lines.get(key, 1)
 
     known = {"slug", "title", "position", "status", "companies", "themes", "source", "content_hash"}
     for key in meta:
