@@ -188,7 +188,7 @@ def relatedness(ctx: Context, corpus: BenchCorpus) -> Iterator[Figure]:
         ctx.shared[("", "import")] = True
         runs = [import_seconds("syndicate.related") for _ in range(ctx.repeat)]
         yield Figure(corpus.label, "relatedness: import syndicate.related (new process)",
-                     min(runs), len(runs), note="numpy, scipy; not sklearn")
+                     min(runs), len(runs), note="with the syndicate package; no sklearn")
     # Stems are memoised per process; a fit happens in a fresh one, so start cold (both here and
     # in the baseline).
     yield ctx.measure(corpus, "relatedness: fit index (once per corpus change)",
