@@ -481,6 +481,7 @@ def test_generated_corpus_is_shaped_like_the_seeds_and_deterministic() -> None:
     assert all(len(index.related(c.slug, k=3)) == 3 for c in cases[:5])
 
 
+@pytest.mark.slow  # a subprocess: the bench times the module's import in a fresh interpreter
 def test_bench_runs_and_its_baseline_agrees(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
