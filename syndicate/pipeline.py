@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .channels import ChannelSettings, DeliveryReport, build_channel
@@ -24,7 +23,7 @@ from .config import Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import NothingToPublish, SyndicateError
 from .ledger import Edition, Ledger
-from .related import RelatednessIndex, build_index
+from .related import load_or_build
 from .render.email import RenderedEmail, render_email
 from .render.model import CompanyMention, EditionView, Link
 from .render.urls import company_url, edition_url
@@ -63,13 +62,6 @@ def manual_slot(now: datetime) -> str:
 # --------------------------------------------------------------------------- views
 
 
-@lru_cache(maxsize=4)
-def _index_for(cases: tuple[CaseStudy, ...]) -> RelatednessIndex:
-    # Fitting the index is the expensive part of relatedness; a long-running
-    # daemon publishes many editions from the same corpus, so fit once per corpus.
-    return build_index(cases)
-
-
 @dataclass(frozen=True)
 class _Published:
     """Minimal facts about a published edition needed to build views."""
@@ -87,7 +79,9 @@ class ViewBuilder:
         self.config = config
         self.corpus = corpus
         self.by_slug = corpus.by_slug()
-        self.index = _index_for(corpus.cases)
+        # Fitting relatedness is the expensive part; a cron-started process reuses the
+        # index cached beside the ledger, a long-running daemon the one in memory.
+        self.index = load_or_build(corpus.cases, config.database.parent / "cache")
         self.tz = ZoneInfo(config.schedule.timezone)
         self.published = sorted(published, key=lambda p: p.number)
 
@@ -106,9 +100,9 @@ class ViewBuilder:
             CompanyMention(
                 company=company,
                 url=company_url(base, company),
-                earlier=tuple(self._link(slug) for slug in mentions.get(company, ())),
+                earlier=tuple(self._link(slug) for slug in slugs),
             )
-            for company in case.companies
+            for company, slugs in mentions.items()  # one entry per company, however spelt
         )
         return EditionView(
             number=number,
