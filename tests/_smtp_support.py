@@ -42,7 +42,9 @@ class Received:
 
     @property
     def message_id(self) -> str:
-        return str(self.parse()["Message-ID"])
+        """The Message-ID header (read without parsing the whole message)."""
+        found = re.search(rb"^Message-ID: *(\S+)", self.data, re.M | re.I)
+        return found.group(1).decode() if found else ""
 
 
 @dataclass

@@ -181,7 +181,7 @@ class Mailing:
 
     def recipient(self, delivery: Delivery) -> Subscriber | None:
         """The subscriber of ``delivery`` if still active; else record the skip, None."""
-        subscriber = self.ledger.get_subscriber(delivery.recipient)
+        subscriber = self.ledger.get_subscriber(delivery.recipient, normalized=True)
         if subscriber is not None and subscriber.status == "active":
             return subscriber
         why = "removed from the list" if subscriber is None else subscriber.status

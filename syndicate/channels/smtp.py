@@ -6,7 +6,7 @@ How a send goes (and why):
    (:class:`~._mailing.Mailing`), streaming, so a crash at any point leaves a
    complete list of who still has to get the edition.
 2. ``concurrency`` worker threads each hold one SMTP connection (smtplib) and
-   take pending rows from a small queue fed by a keyset scan of the ledger.
+   take pending rows from one shared keyset scan of the ledger.
 3. Just before sending, the subscriber's status is read again: someone who
    unsubscribed (or bounced) a second ago gets nothing.
 4. Each accepted message is marked sent with the server's reply in its own
@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import re
 import smtplib
 import ssl
@@ -68,6 +67,8 @@ Security = Literal["starttls", "tls", "none"]
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 REPLY_EXCERPT = 300  # characters of a server answer kept in the ledger
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An address that can go between angle brackets as is (no quoting, no SMTPUTF8).
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\Z")
 
 
 class SmtpSettings(ChannelSettings):
@@ -243,6 +244,19 @@ def classify(exc: BaseException) -> Failure:
     raise exc
 
 
+def dot_stuff(data: bytes) -> bytes:
+    """``data`` made transparent for SMTP DATA (RFC 5321 4.5.2), ending with CRLF.
+
+    What smtplib's ``data()`` does with a regular expression, which costs more
+    than everything else per message on a 50 KB newsletter; ``bytes.replace``
+    does the same in a tenth of the time (the message has CRLF line endings).
+    """
+    stuffed = data.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
+
+
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
     return min(cap, base * 2 ** (attempt - 1))
@@ -338,21 +352,35 @@ class Connection:
         """
         smtp = self.smtp
         assert smtp is not None
-        options: list[str] = []
-        if not (sender.isascii() and recipient.isascii()):
-            if not self.smtputf8:
-                raise smtplib.SMTPNotSupportedError(
-                    "the address is not ASCII and the server does not support SMTPUTF8")
-            options.append("SMTPUTF8")
-        code, reply = smtp.mail(sender, options)
+        if _PLAIN_ADDRESS.match(sender) and _PLAIN_ADDRESS.match(recipient):
+            # Validated ASCII addresses: skip smtplib's address parser, which costs
+            # more per message than the ledger commit.
+            smtp.putcmd("mail", f"FROM:<{sender}>")
+            code, reply = smtp.getreply()
+        else:
+            options: list[str] = []
+            if not (sender.isascii() and recipient.isascii()):
+                if not self.smtputf8:
+                    raise smtplib.SMTPNotSupportedError(
+                        "the address is not ASCII and the server does not support SMTPUTF8")
+                options.append("SMTPUTF8")
+            code, reply = smtp.mail(sender, options)
         if code != 250:
             self._reset(code)
             raise smtplib.SMTPSenderRefused(code, reply, sender)
-        code, reply = smtp.rcpt(recipient)
+        if _PLAIN_ADDRESS.match(recipient):
+            smtp.putcmd("rcpt", f"TO:<{recipient}>")
+            code, reply = smtp.getreply()
+        else:
+            code, reply = smtp.rcpt(recipient)
         if code not in (250, 251):
             self._reset(code)
             raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-        code, reply = smtp.data(data)
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code == 354:
+            smtp.send(dot_stuff(data) + b".\r\n")
+            code, reply = smtp.getreply()
         if code != 250:
             self._reset(code)
             raise smtplib.SMTPDataError(code, reply)
@@ -479,7 +507,8 @@ class _Run:
         self.tls = tls
         self.envelope_from = envelope_address(self.settings.from_address)
         self.limiter = RateLimiter(self.settings.rate)
-        self.queue: queue.Queue[Delivery | None] = queue.Queue(maxsize=self.settings.concurrency)
+        self.rows = mailing.pending()
+        self.feed_lock = threading.Lock()
         # Set when the server cannot be used at all: every worker stops, rows stay pending.
         self.abort = threading.Event()
         self.fatal = ""
@@ -496,24 +525,21 @@ class _Run:
         job.log.info("smtp %s: %d message(s) to send for edition #%s via %s:%s", s.name, total,
                      job.edition.number, s.host, s.effective_port)
         workers = [threading.Thread(target=self._worker, name=f"smtp-{s.name}-{i}", daemon=True)
-                   for i in range(min(s.concurrency, max(total, 1)))]
+                   for i in range(min(s.concurrency, total))]
         with Progress(f"{s.name} #{job.edition.number}", total, job.log) as progress:
             self.progress = progress
-            if total:
+            for worker in workers:
+                worker.start()
+            try:
                 for worker in workers:
-                    worker.start()
-                try:
-                    self._feed()
-                    for _ in workers:
-                        self._put(None)  # no more work: each worker ends after its last
-                except BaseException:
-                    # Even on Ctrl-C: stop taking work, but let the messages in
-                    # flight finish and be recorded before going further.
-                    self.abort.set()
-                    raise
-                finally:
-                    for worker in workers:
-                        worker.join()
+                    worker.join()
+            except BaseException:
+                # Ctrl-C without the CLI's handler: stop taking work, but let the
+                # messages in flight finish and be recorded before going further.
+                self.abort.set()
+                for worker in workers:
+                    worker.join()
+                raise
         pending = self.mailing.pending_count()
         detail = ""
         if self.fatal:
@@ -526,32 +552,24 @@ class _Run:
         return DeliveryReport(s.name, sent=self.tally.sent, failed=self.tally.failed,
                               skipped=self.tally.skipped, pending=pending, detail=detail)
 
-    def _put(self, item: Delivery | None) -> bool:
-        while not self.halted:
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _next(self) -> Delivery | None:
+        """The next pending row for a worker (None: no more, or halted).
 
-    def _feed(self) -> None:
-        for delivery in self.mailing.pending():
-            if not self._put(delivery):
-                return
+        Workers pull from one shared keyset scan under a lock: no feeder thread
+        and no queue hand-off per message, and no row fetched ahead of need
+        (beyond the ledger's page).
+        """
+        with self.feed_lock:
+            if self.halted:
+                return None
+            return next(self.rows, None)
 
     def _worker(self) -> None:
         connection = Connection(self.settings, self.password, self.tls)
         try:
-            while not self.halted:
-                try:
-                    delivery = self.queue.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if delivery is None:
-                    return
+            while (delivery := self._next()) is not None:
                 self._send_one(connection, delivery)
-        except Exception as exc:  # a bug must not leave the run waiting forever
+        except Exception as exc:  # a bug must not go unnoticed, nor hang the others
             log.exception("smtp worker crashed")
             self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
@@ -591,7 +609,9 @@ class _Run:
             self._count("skipped")
             return
         data = self.mailing.message(subscriber)
-        recipient = envelope_address(subscriber.email)
+        # Stored addresses are bare and normalised: only an IDN domain needs converting.
+        email = subscriber.email
+        recipient = email if email.isascii() else envelope_address(email)
         attempt = 0
         while True:
             attempt += 1

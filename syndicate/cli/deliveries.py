@@ -1,0 +1,181 @@
+"""``syndicate deliveries`` and ``syndicate retry-failed``: operating the sends.
+
+``deliveries [EDITION]`` shows, per channel, how many deliveries were sent,
+failed, skipped (the subscriber was no longer active) and are still pending,
+then the failures with the server's answer. ``retry-failed [EDITION]`` puts the
+failed rows back to pending and finishes the edition through the pipeline's
+resume path, so exactly those are sent again, nothing else.
+
+EDITION is an edition number (``3`` or ``#3``) or a case study slug; without
+it, ``deliveries`` shows the recent editions and ``retry-failed`` retries
+every edition.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import click
+
+from ..channels._mailing import SKIPPED
+from ..errors import SyndicateError
+from ..ledger import Delivery, Edition, Ledger
+from . import AppContext, cli, pass_app
+from ._signals import graceful_stop
+
+
+def find_edition(ledger: Ledger, ref: str) -> Edition:
+    """The edition named by ``ref``: its number (``3``, ``#3``) or its slug."""
+    text = ref.strip().removeprefix("#")
+    if text.isdigit():
+        number = int(text)
+        for edition in ledger.editions(status=None):
+            if edition.number == number:
+                return edition
+    else:
+        edition = ledger.get_edition(text)
+        if edition is not None:
+            return edition
+    raise SyndicateError(f"no edition {ref!r} (give its number, e.g. 3, or its slug; "
+                         "see `syndicate status`)")
+
+
+@dataclass(frozen=True)
+class ChannelCounts:
+    channel: str
+    sent: int
+    failed: int
+    skipped: int
+    pending: int
+
+
+def is_skip(delivery: Delivery) -> bool:
+    return delivery.response.startswith(SKIPPED)
+
+
+def channel_counts(ledger: Ledger, edition: Edition,
+                   failures: list[Delivery]) -> list[ChannelCounts]:
+    """Per-channel counts; 'failed' rows that are skips are counted apart."""
+    skipped: dict[str, int] = {}
+    for delivery in failures:
+        if is_skip(delivery):
+            skipped[delivery.channel] = skipped.get(delivery.channel, 0) + 1
+    return [
+        ChannelCounts(channel, counts["sent"], counts["failed"] - skipped.get(channel, 0),
+                      skipped.get(channel, 0), counts["pending"])
+        for channel, counts in ledger.delivery_counts(edition.id).items()
+    ]
+
+
+def _edition_data(ledger: Ledger, edition: Edition) -> dict[str, object]:
+    failures = ledger.failed_deliveries(edition.id)
+    return {
+        "number": edition.number,
+        "slug": edition.slug,
+        "status": edition.status,
+        "published_at": edition.published_at.isoformat(),
+        "channels": [vars(c) for c in channel_counts(ledger, edition, failures)],
+        "failures": [
+            {"channel": d.channel, "recipient": d.recipient, "code": d.code,
+             "response": d.response, "attempts": d.attempts,
+             "updated_at": d.updated_at.isoformat()}
+            for d in failures if not is_skip(d)
+        ],
+    }
+
+
+def _print_edition(data: dict[str, object], limit: int) -> None:
+    flag = "" if data["status"] == "done" else f", {data['status']}"
+    click.echo(f"edition #{data['number']} {data['slug']} "
+               f"({str(data['published_at'])[:16].replace('T', ' ')}{flag})")
+    channels = data["channels"]
+    assert isinstance(channels, list)
+    if not channels:
+        click.echo("  no deliveries recorded")
+        return
+    width = max(len("channel"), *(len(c["channel"]) for c in channels))
+    click.echo(f"  {'channel':<{width}}  {'sent':>7}  {'failed':>7}  {'skipped':>7}  "
+               f"{'pending':>7}")
+    for c in channels:
+        click.echo(f"  {c['channel']:<{width}}  {c['sent']:>7}  {c['failed']:>7}  "
+                   f"{c['skipped']:>7}  {c['pending']:>7}")
+    failures = data["failures"]
+    assert isinstance(failures, list)
+    if failures:
+        click.echo("  failures:")
+        for f in failures[:limit]:
+            who = f["recipient"] or "(whole channel)"
+            code = f"{f['code']} " if f["code"] is not None else ""
+            tries = f"{f['attempts']} attempt{'s' if f['attempts'] != 1 else ''}"
+            click.echo(f"    {f['channel']}  {who}  {code}{f['response']}  ({tries})")
+        if len(failures) > limit:
+            click.echo(f"    … and {len(failures) - limit} more (--limit, or --json)")
+
+
+@cli.command("deliveries")
+@click.argument("edition", required=False)
+@click.option("--recent", default=5, show_default=True,
+              help="Without EDITION: how many recent editions to show.")
+@click.option("--limit", default=50, show_default=True,
+              help="Failures listed per edition (all of them with --json).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def deliveries_cmd(app: AppContext, edition: str | None, recent: int, limit: int,
+                   as_json: bool) -> None:
+    """Per-channel counts (sent, failed, skipped, pending) and the failures."""
+    with Ledger(app.config.database) as ledger:
+        if edition is not None:
+            editions = [find_edition(ledger, edition)]
+        else:
+            editions = ledger.editions(status=None, limit=recent)
+        data = [_edition_data(ledger, e) for e in editions]
+    if as_json:
+        click.echo(json.dumps(data if edition is None else data[0], ensure_ascii=False,
+                              indent=2))
+        return
+    if not data:
+        click.echo("no edition published yet")
+    for index, item in enumerate(data):
+        if index:
+            click.echo()
+        _print_edition(item, limit)
+
+
+@cli.command("retry-failed")
+@click.argument("edition", required=False)
+@click.option("--channel", default=None, help="Only the failures of this channel (its name).")
+@click.option("-v", "--verbose", is_flag=True, help="Log each step.")
+@pass_app
+def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
+                     verbose: bool) -> None:
+    """Send the failed deliveries again (of EDITION, or of every edition).
+
+    The failed rows go back to pending and the edition is finished like a resumed
+    one: only those are sent; everything already sent stays sent. Exit status 2
+    if some still fail.
+    """
+    from .. import pipeline
+    from .publish import _setup_logging
+
+    _setup_logging(verbose)
+    config = app.config
+    for problem in config.missing_secrets():
+        raise click.ClickException(problem)
+    with Ledger(config.database) as ledger:
+        target = find_edition(ledger, edition) if edition is not None else None
+        reset = ledger.reset_failed(target.id if target else None, channel)
+    where = f" of edition #{target.number}" if target else ""
+    if not reset:
+        click.echo(f"no failed deliveries{where}" + (f" on channel {channel}" if channel else ""))
+        return
+    click.echo(f"{reset} failed deliver{'y' if reset == 1 else 'ies'}{where} back to pending")
+    with graceful_stop() as stop:
+        results = pipeline.resume(config, stop=stop.event)
+    for result in results:
+        click.echo(result.summary())
+    if stop.signal is not None:
+        raise click.exceptions.Exit(stop.exit_code)
+    if any(report.failed for result in results for report in result.reports):
+        click.echo("some deliveries failed again: see `syndicate deliveries`", err=True)
+        raise click.exceptions.Exit(2)
