@@ -67,7 +67,7 @@ def check_cmd(app: AppContext, directory: str | None) -> None:
     folder = _corpus_dir(app, directory)
     cases, problems = corpus_mod.check(folder)
     if problems:
-        raise CorpusError(problems + [f"{len(problems)} problem(s) in {folder}"])
+        raise CorpusError([*problems, f"{len(problems)} problem(s) in {folder}"])
     click.echo(f"{len(cases)} case studies OK in {folder}")
 
 

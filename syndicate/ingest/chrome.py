@@ -81,6 +81,14 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
                        rf"|télécharger(?: le pdf| le livre blanc)?)\W*$", 8),
         ("navigation", r"^(?:catégories?|rubriques?|tags?|mots-clés|étiquettes|thèmes?)"
                        r"\s*:", 30),
+        ("navigation", r"^(?:catégorie|rubrique|classé dans|publié dans)\s+\S", 6),
+        ("navigation", r"^(?:découvrez|téléchargez|consultez|essayez|rejoignez|contactez)"
+                       r"(?:-nous)?\s+(?:notre|nos|gratuitement|le|la|les)\b", 12),
+        ("navigation", r"^(?:cet article vous a plu|vous avez aimé cet article|votre avis"
+                       r"|notez cet article|note des lecteurs|\d+(?:[.,]\d+)?\s*/\s*5\b)", 12),
+        ("credit", r"^(?:crédits?(?: photo| image)?|photo|image|illustration|source|visuel)"
+                   r"s?\s*:", 20),
+        ("credit", r"^(?:photo|image) (?:de|par)\s+\S.*\s(?:sur|via)\s+\S+$", 20),
     )
 )
 

@@ -102,23 +102,40 @@ def _is_full_paragraph(text: str) -> bool:
     return is_paragraph(text) and word_count(text) >= 40 and not _TRUNCATED.search(text)
 
 
+def _caption_like(text: str) -> bool:
+    """A label rather than a headline: one word, shouted, or ending with "!" or ":"."""
+    words = word_count(text)
+    return (words < 2 or text.endswith(("!", ":")) or text.isupper()
+            or (words < 4 and text.endswith("?")))
+
+
 def _headline_score(text: str) -> float:
-    """How much a short line looks like a title or heading rather than a caption."""
+    """How much a short line looks like a title rather than a caption: long, no label."""
     score = float(min(len(text), 100))
-    if text.endswith(("!", ":")):
+    if _caption_like(text):
         score -= 40
     if word_count(text) < 3:
-        score -= 30
-    if text.isupper():
-        score -= 30
+        score -= 20
     return score
 
 
 @dataclass
 class _Group:
-    header: Block
+    """The paragraphs under a run of short lines. The header (title or section heading)
+    is the most headline-like line of the run: the others are captions, labels or bylines,
+    which are shorter than the headlines of this kind of site."""
+
+    run: list[Block]
     paragraphs: list[Block]
-    from_list: bool = False  # header was the last line under a "more articles" marker
+    from_list: bool = False  # the run is the last line under a "more articles" marker
+
+    @property
+    def header(self) -> Block:
+        best = self.run[-1]
+        for block in self.run:  # ties go to the later line
+            if _headline_score(block.text) > _headline_score(best.text):
+                best = block
+        return best
 
 
 class _Reader:
@@ -149,40 +166,35 @@ class _Reader:
             self._paragraph(block)
 
     def _close_listing(self, keep_last: bool = False) -> Block | None:
+        """End the list: skip its lines, except (``keep_last``) the title of the article
+        whose lede has just come."""
         items, self.listing = self.listing or [], None
-        kept = items.pop() if keep_last and items and not is_paragraph(items[-1].text) else None
+        kept = None
+        if keep_last and items:
+            last = items[-1]
+            if _caption_like(last.text) and len(items) > 1:
+                last = items[-2]  # "T1 / T2 / Titre / Le saviez-vous ?"
+            if not is_paragraph(last.text):
+                kept = last
+                items.remove(last)
         for item in items:
             self.skip(item, "more-articles list")
         return kept
 
     def _paragraph(self, block: Block) -> None:
-        from_list = False
-        header: Block | None = None
+        run, from_list = self.pending, False
+        self.pending = []
         if self.listing is not None:
             # A title left before the marker ("Titre / À lire / chapô") wins over the list.
-            header = self._choose(self.pending) if self.pending else None
-            kept = self._close_listing(keep_last=header is None)
-            if header is None and kept is not None:
-                header, from_list = kept, True
-        elif self.pending:
-            header = self._choose(self.pending)
-        self.pending = []
-        if header is not None:
-            self.groups.append(_Group(header, [block], from_list))
+            kept = self._close_listing(keep_last=not run)
+            if not run and kept is not None:
+                run, from_list = [kept], True
+        if run:
+            self.groups.append(_Group(run, [block], from_list))
         elif self.groups:
             self.groups[-1].paragraphs.append(block)
         else:
             self.skip(block, "text before the first title")
-
-    def _choose(self, run: list[Block]) -> Block:
-        best = run[-1]
-        for block in run:  # ties go to the later line
-            if _headline_score(block.text) > _headline_score(best.text):
-                best = block
-        for block in run:
-            if block is not best:
-                self.skip(block, "caption")
-        return best
 
     def finish(self) -> None:
         self._close_listing()
@@ -228,7 +240,7 @@ def title_odds(groups: Sequence[_Group], index: int) -> float:
     """Log-odds-like score that a one-paragraph group starts an article."""
     group = groups[index]
     title, lede = group.header.text, group.paragraphs[0].text
-    score = max(-3.0, min(3.0, (len(title) - 58) / 8))
+    score = max(-3.0, min(3.0, (len(title) - 58) / 8)) - 0.5
     if re.search(r"\s:\s", title):
         score += 1.0
     score += -2.5 if has_company_story(lede) else 1.0
@@ -244,7 +256,7 @@ def title_odds(groups: Sequence[_Group], index: int) -> float:
 
 
 def _size_cost(sections: int) -> float:
-    return {1: 3.0, 2: 1.5, 3: 0.5}.get(sections, 0.0)
+    return {1: 1.0, 2: 0.5, 3: 0.2}.get(sections, 0.0)
 
 
 def split_articles(groups: Sequence[_Group]) -> list[int]:
@@ -282,31 +294,39 @@ def parse_page(text: str) -> ParsedPage:
     groups = reader.groups
     skipped = list(reader.skipped)
     articles: list[ParsedArticle] = []
+
+    def keep(run: list[Block], header: Block) -> None:
+        skipped.extend(Skipped(b.line, "caption", b.text) for b in run if b is not header)
+
     if len(groups) >= 2:
         starts = split_articles(groups)
         bounds = [*starts, len(groups)]
         for rank, (start, end) in enumerate(itertools.pairwise(bounds), 1):
             head = groups[start]
+            title = head.header
+            keep(head.run, title)
             for extra in head.paragraphs[1:]:
                 skipped.append(Skipped(extra.line, "second paragraph before the first heading",
                                        extra.text))
             sections: list[Section] = []
             for group in groups[start + 1: end]:
+                paragraphs = tuple(p.text for p in group.paragraphs)
                 if group.from_list and sections:
                     # a listed title that starts no article is chrome: its paragraphs go on
                     # with the section the list interrupted
-                    skipped.append(Skipped(group.header.line, "more-articles list",
-                                           group.header.text))
+                    skipped.extend(Skipped(b.line, "more-articles list", b.text)
+                                   for b in group.run)
                     last = sections[-1]
-                    sections[-1] = Section(last.heading, last.paragraphs + tuple(
-                        p.text for p in group.paragraphs))
+                    sections[-1] = Section(last.heading, last.paragraphs + paragraphs)
                     continue
-                sections.append(Section(group.header.text, tuple(p.text for p in group.paragraphs)))
-            articles.append(ParsedArticle(rank, head.header.line, head.header.text,
+                heading = group.header
+                keep(group.run, heading)
+                sections.append(Section(heading.text, paragraphs))
+            articles.append(ParsedArticle(rank, title.line, title.text,
                                           head.paragraphs[0].text, tuple(sections)))
     else:
         for group in groups:
             skipped.extend(Skipped(b.line, "no article structure", b.text)
-                           for b in [group.header, *group.paragraphs])
+                           for b in [*group.run, *group.paragraphs])
     skipped.sort(key=lambda s: s.line)
     return ParsedPage(tuple(articles), tuple(skipped))
