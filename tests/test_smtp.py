@@ -433,3 +433,66 @@ def test_backoff_and_rate_limiter() -> None:
     assert limiter._next == pytest.approx(100.25)
     stop.set()
     assert not limiter.wait(stop)  # stopped while waiting for its slot
+
+
+def test_international_addresses(project: Project, clock: Clock) -> None:
+    """An IDN domain goes out in its ASCII (IDNA) form; a UTF-8 mailbox needs SMTPUTF8."""
+    people = [("anne@exémple.fr", "Anne"), ("zoé@exemple.fr", None), ("bob@exemple.fr", None)]
+    with smtp_server(enable_SMTPUTF8=True) as (server, port):
+        config = setup(project, port, people)
+        result = publish(config, now=clock)
+        assert report(result).sent == 3, result.reports
+        assert sorted(server.by_rcpt()) == ["anne@xn--exmple-cva.fr", "bob@exemple.fr",
+                                            "zoé@exemple.fr"]
+    (anne,) = server.by_rcpt()["anne@xn--exmple-cva.fr"]
+    assert anne.parse()["To"].addresses[0].domain in ("exémple.fr", "xn--exmple-cva.fr")
+
+
+def test_utf8_mailbox_without_smtputf8_fails_only_that_address(project: Project,
+                                                               clock: Clock) -> None:
+    people = [("zoé@exemple.fr", None), ("bob@exemple.fr", None)]
+    with smtp_server(enable_SMTPUTF8=False) as (server, port):
+        config = setup(project, port, people)
+        result = publish(config, now=clock)
+    assert (report(result).sent, report(result).failed) == (1, 1)
+    zoe = rows(config, result.edition.id)["zoé@exemple.fr"]
+    assert zoe.status == "failed" and "SMTPUTF8" in zoe.response
+    assert sorted(server.by_rcpt()) == ["bob@exemple.fr"]
+
+
+def test_progress_plain_lines_when_not_a_terminal(caplog: pytest.LogCaptureFixture) -> None:
+    import io
+    import logging
+
+    from syndicate.channels._mailing import Progress
+
+    now = [0.0]
+    logger = logging.getLogger("test.progress")
+    with caplog.at_level(logging.INFO, logger="test.progress"), \
+            Progress("smtp #1", 25, logger, every=10, interval=5.0, stream=io.StringIO(),
+                     clock=lambda: now[0]) as progress:
+        for i in range(25):
+            now[0] += 0.1
+            progress.advance("failed" if i == 3 else "sent")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "smtp #1: 10/25 (9 sent, 1 failed), 10/s"
+    assert lines[1].startswith("smtp #1: 20/25 (19 sent, 1 failed)")
+    assert lines[-1].startswith("smtp #1: finished: 25/25 (24 sent, 1 failed)")
+    assert len(lines) == 3
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    import io
+    import logging
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    from syndicate.channels._mailing import Progress
+
+    with Progress("smtp #2", 50, logging.getLogger("test.bar"), stream=stream) as progress:
+        for _ in range(50):
+            progress.advance("sent")
+    assert "smtp #2" in stream.getvalue() and "50/50" in stream.getvalue()
