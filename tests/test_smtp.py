@@ -496,3 +496,19 @@ def test_progress_bar_on_a_terminal() -> None:
         for _ in range(50):
             progress.advance("sent")
     assert "smtp #2" in stream.getvalue() and "50/50" in stream.getvalue()
+
+
+def test_sender_refused_for_good_stops_with_everyone_pending(project: Project,
+                                                             clock: Clock) -> None:
+    class RefuseSender(Recorder):
+        async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                              mail_options: list[str]) -> str:
+            return "553 5.7.1 Sender address rejected: not owned by user"
+
+    with smtp_server(RefuseSender()) as (server, port):
+        config = setup(project, port)
+        result = publish(config, now=clock)
+    got = report(result)
+    assert (got.sent, got.failed, got.pending) == (0, 0, len(PEOPLE))
+    assert "refuses the sender lettre@cas.example.org: 553" in got.detail
+    assert not result.complete and server.messages == []

@@ -621,6 +621,13 @@ class _Run:
                 code, reply = connection.send(self.envelope_from, recipient, data)
             except Exception as exc:
                 failure = classify(exc)
+                if isinstance(exc, smtplib.SMTPSenderRefused) and not failure.temporary:
+                    # Our own address refused for good (not allowed to send as `from`,
+                    # authentication required...): every message would fail the same
+                    # way. Stop with the rows pending rather than fail them all.
+                    self._fail(f"the server refuses the sender {self.envelope_from}: "
+                               f"{failure.code} {failure.message}")
+                    return
             else:
                 ledger.mark_sent(delivery.id, f"{code} {reply}", code)
                 self._count("sent")
