@@ -122,4 +122,10 @@ def chrome_reason(text: str) -> str | None:
 
 def is_list_marker(text: str) -> bool:
     """Whether ``text`` heads a list of other articles ("Derniers articles", "Lire aussi")."""
-    return _words(text) <= 12 and bool(_LIST_MARKER.match(text.strip()))
+    text = text.strip()
+    match = _LIST_MARKER.match(text)
+    if match is None:
+        return False
+    # "À lire aussi : <un titre>" on one line may be long; a bare marker is short
+    inline = text[match.end():].lstrip().startswith(":")
+    return _words(text) <= (40 if inline else 12)

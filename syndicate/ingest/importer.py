@@ -101,8 +101,9 @@ def read_page(path: Path) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise IngestError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
-                                f"{exc.start})") from exc
+        line = raw[: exc.start].count(b"\n") + 1
+        raise IngestError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}, "
+                                f"offset {exc.start})") from exc
     return text.removeprefix("\ufeff")
 
 

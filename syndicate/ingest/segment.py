@@ -219,9 +219,13 @@ def _stemmer() -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer("french")
 
 
+@cache
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word)  # pure Python and slow: each word is stemmed once
+
+
 def _bag(texts: Sequence[str]) -> Counter[str]:
-    words = [w.lower() for text in texts for w in re.findall(r"[^\W\d_]{4,}", text)]
-    stems = _stemmer().stemWords(words)
+    stems = (_stem(w.lower()) for text in texts for w in re.findall(r"[^\W\d_]{4,}", text))
     return Counter(s for s in stems if s not in _STOP_STEMS)
 
 
@@ -236,7 +240,8 @@ def _group_texts(group: _Group) -> list[str]:
     return [group.header.text] + [p.text for p in group.paragraphs]
 
 
-def title_odds(groups: Sequence[_Group], index: int) -> float:
+def title_odds(groups: Sequence[_Group], index: int,
+               bags: Sequence[Counter[str]] | None = None) -> float:
     """Log-odds-like score that a one-paragraph group starts an article."""
     group = groups[index]
     title, lede = group.header.text, group.paragraphs[0].text
@@ -244,12 +249,14 @@ def title_odds(groups: Sequence[_Group], index: int) -> float:
     if re.search(r"\s:\s", title):
         score += 1.0
     score += -2.5 if has_company_story(lede) else 1.0
-    if group.from_list:
-        score += 3.0
+    if group.from_list:  # a title under "Derniers articles" right before a lede
+        score += 1.5
     # A lede announces what follows; a one-paragraph section goes on with what precedes.
-    own = _bag([title, lede])
-    before = _bag([t for g in groups[max(0, index - 3): index] for t in _group_texts(g)])
-    after = _bag([t for g in groups[index + 1: index + 4] for t in _group_texts(g)])
+    if bags is None:
+        bags = [_bag(_group_texts(g)) for g in groups]
+    own = bags[index]
+    before = sum(bags[max(0, index - 3): index], Counter())
+    after = sum(bags[index + 1: index + 4], Counter())
     if before and after:
         score += 8.0 * (_cosine(own, after) - _cosine(own, before))
     return score
@@ -263,7 +270,8 @@ def split_articles(groups: Sequence[_Group]) -> list[int]:
     """Indices of the groups that start an article (the first group always does)."""
     n = len(groups)
     candidates = [i for i in range(1, n) if len(groups[i].paragraphs) == 1]
-    odds = {i: title_odds(groups, i) for i in candidates}
+    bags = [_bag(_group_texts(g)) for g in groups]
+    odds = {i: title_odds(groups, i, bags) for i in candidates}
     # best[i]: best score of a split of groups[:i] into whole articles, with an article
     # starting at i; back[i]: where the article before it started.
     starts = [0, *candidates]

@@ -1,0 +1,174 @@
+"""Company extraction: a hand-made gold list for the ten seed articles, and sentences
+built to trip it (tools, people, cities, sectors, acronyms, look-alike names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syndicate.ingest import build_case, parse_page, read_page
+from syndicate.ingest.companies import extract_companies, has_company_story
+
+SEEDS = Path(__file__).resolve().parent / "data" / "seeds"  # copies of ../shared/seeds
+BIG_PAGE = SEEDS / "000_2ed753a566ed84a8.txt"
+
+# Read from the text by hand: the organisations whose story a section tells, in order of
+# first appearance. Keyed by the start of the article title.
+GOLD: dict[str, list[str]] = {
+    "Refuser les levées de fonds": [
+        "The Green Data", "Cozy Cloud", "Swile", "Loom", "Livementor", "Contournement"],
+    "Quand écarter son plus gros client": [
+        "Octave & Octave", "Spendesk", "In Principo", "Qonto", "Shine", "Equify"],
+    "Supprimer 90 % des réunions": [
+        "Germinal", "Waalaxy", "Agicap", "Shine", "Superprof", "Partoo"],
+    "Travailler quatre jours par semaine": [
+        "Alan & Co", "LDLC", "Intuiti", "Welcome to the Jungle", "Shine", "Slite"],
+    "Ce que révèle l’acceptation systématique": [
+        "Skello", "Legalstart", "Alan", "Olvid", "Shine"],
+    "Les enseignements tirés de la création": [
+        "Tilkee", "Brigad", "Cashbee", "Ornikar", "Cubyn"],
+    "Quand une entreprise frôle la crise": [
+        "Pennylane", "Luko", "Bergamotte", "PayFit"],
+    "Comment une erreur à 100K€": [
+        "QuiToque", "Heetch", "Luko", "Loom", "Swile"],
+    "Ce que révèle une immersion du dirigeant": [
+        "FoodChéri", "Michel et Augustin", "OpenClassrooms", "Oui.sncf", "Lydia", "Alan",
+        "Welcome to the Jungle"],
+    "Quand l’intelligence artificielle prend": [
+        "Faguo", "Yelda", "Klaxoon", "ManoMano", "Alan", "OpenClassrooms"],
+}
+# Organisations that are named but whose story is not told (an acquirer, a parent
+# company, a former employer). Finding them is not counted as a hit; it still lowers
+# the strict precision below.
+NAMED_ONLY = {"Carrefour", "Admiral", "Danone Venture", "SNCF"}
+# Never companies: tools, people, places, sectors, acronyms that appear in the seeds.
+NEVER = {
+    "LinkedIn", "Slack", "Julia Faure", "Romain Raffard", "Charles Guilhamon", "Guilhamon",
+    "Aurélie Jeanblanc", "Mathieu Nebra", "Cyril Chiche", "Guillaume Pépy", "Lyon", "Paris",
+    "Nantes", "Rennes", "Lille", "Montpellier", "Maghreb", "Algérie", "France", "HealthTech",
+    "EdTech", "IA", "RH", "PDG", "CEO", "CTO", "SAV", "PME", "TPE", "ONG", "UX", "MVP", "CRM",
+    "SaaS", "SCI", "Customer Success", "Cozy", "Alan & Co et Alan",
+}
+
+
+@pytest.fixture(scope="module")
+def seed_cases():
+    page = parse_page(read_page(BIG_PAGE))
+    return [build_case(article, BIG_PAGE.name, article.rank, f"a{article.rank}")
+            for article in page.articles]
+
+
+def _gold_for(title: str) -> list[str]:
+    keys = [key for key in GOLD if title.startswith(key)]
+    assert len(keys) == 1, f"no gold list for {title!r}"
+    return GOLD[keys[0]]
+
+
+def test_seed_companies_recall_and_precision(seed_cases):
+    assert len(seed_cases) == len(GOLD) == 10
+    hits = found_total = gold_total = strict_wrong = 0
+    for case in seed_cases:
+        gold = _gold_for(case.title)
+        found = list(case.companies)
+        assert len(found) == len(set(found)), f"duplicates in {found}"
+        hits += len(set(found) & set(gold))
+        found_total += len(found)
+        gold_total += len(gold)
+        strict_wrong += len(set(found) - set(gold))
+        assert not set(found) & NEVER, (case.title, set(found) & NEVER)
+        missed, extra = set(gold) - set(found), set(found) - set(gold) - NAMED_ONLY
+        print(f"{case.title[:50]:50}  missed={sorted(missed)} extra={sorted(extra)}")
+    recall = hits / gold_total
+    precision = (found_total - strict_wrong) / found_total
+    print(f"companies on the seeds: recall {recall:.3f} ({hits}/{gold_total}), "
+          f"strict precision {precision:.3f} ({found_total - strict_wrong}/{found_total})")
+    assert recall >= 0.95
+    assert precision >= 0.9
+
+
+def test_seed_companies_keep_order_of_first_appearance(seed_cases):
+    for case in seed_cases:
+        gold = _gold_for(case.title)
+        common = [name for name in case.companies if name in gold]
+        assert common == [name for name in gold if name in common], case.title
+
+
+def _one(*paragraphs: str) -> tuple[str, ...]:
+    return extract_companies([list(paragraphs)])
+
+
+def test_cues_before_the_name():
+    assert _one(
+        "Chez Skello, les équipes testent tout. C’est le cas de Swile à ses débuts, "
+        "lorsque la startup lyonnaise Tilkee lance un module. L’agence digitale "
+        "Octave & Octave, basée à Lille, rompt un contrat. La fondatrice de la marque "
+        "Loom raconte. Le CEO de Lydia décide.",
+    ) == ("Skello", "Swile", "Tilkee", "Octave & Octave", "Loom", "Lydia")
+
+
+def test_descriptions_after_the_name():
+    assert _one(
+        "Pour Alan, startup spécialisée dans la santé, tout change. En 2020, PayFit, "
+        "scale-up de gestion de paie, est confrontée à un conflit. Dans la mode, "
+        "Cashbee, application d’épargne, lance une offre.",
+    ) == ("Alan", "PayFit", "Cashbee")
+
+
+def test_tools_places_sectors_and_acronyms_are_not_companies():
+    found = _one(
+        "Chez Waalaxy, basée à Montpellier, les équipes échangent sur Slack et sur Slack "
+        "encore, publient sur LinkedIn puis via LinkedIn, documentent dans Notion et avec "
+        "Notion. L’IA aide les RH et le PDG. Ce modèle inspire la HealthTech et les EdTech "
+        "à Paris comme à Lyon, à Paris surtout.",
+    )
+    assert found == ("Waalaxy",)
+
+
+def test_people_are_not_companies():
+    found = _one(
+        "En 2019, Romain Raffard, fondateur de QuiToque, plateforme de paniers-repas, "
+        "investit. Le CEO de Lydia, Cyril Chiche, passe une semaine en équipe. Pour Mathieu "
+        "Nebra, cofondateur d’OpenClassrooms, tout change. “Nous avons appris”, confie "
+        "Raffard. Chez Oui.sncf, Guillaume Pépy, alors à la tête de la SNCF, observe.",
+    )
+    assert found == ("QuiToque", "Lydia", "OpenClassrooms", "Oui.sncf")
+
+
+def test_look_alike_names_stay_distinct():
+    assert extract_companies([
+        ["En 2022, l’agence de design Alan & Co passe à quatre jours."],
+        ["Chez Alan, la direction teste une IA. Chez Welcome to the Jungle, on écrit."],
+    ]) == ("Alan & Co", "Alan", "Welcome to the Jungle")
+
+
+def test_et_joins_a_name_unless_each_half_is_cited_alone():
+    assert _one("Le PDG de Michel et Augustin tente l’exercice.") == ("Michel et Augustin",)
+    assert _one(
+        "Chez Qonto et Shine, même constat. Chez Qonto, les équipes ralentissent. "
+        "Chez Shine, elles accélèrent."
+    ) == ("Qonto", "Shine")
+
+
+def test_repeated_plain_name_is_a_company_but_a_single_one_is_not():
+    assert _one(
+        "L’expérience menée par Legalstart en 2022 a mis en lumière un aspect. En intégrant "
+        "leur outil, Legalstart ouvre un canal. Le groupe Carrefour rachète une enseigne."
+    ) == ("Legalstart",)
+
+
+def test_sentence_start_words_are_not_names():
+    found = extract_companies(
+        [["Objectif : libérer du temps. Chez Germinal, tout change. Résultat : moins de "
+          "réunions. Derrière ces décisions, Germinal avance. Mais Germinal hésite."]],
+        lowercase_words={"objectif", "résultat"},
+    )
+    assert found == ("Germinal",)
+
+
+def test_lede_detection_of_company_story():
+    assert has_company_story("Chez Spendesk, fintech spécialisée, un client absorbe tout.")
+    assert not has_company_story(
+        "Lever des fonds est souvent perçu comme une étape incontournable. Pourtant, un "
+        "nombre croissant d’entreprises françaises revendiquent une autre trajectoire."
+    )
