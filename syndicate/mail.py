@@ -146,6 +146,13 @@ def _qp(text: str, maxlinelen: int = 75) -> bytes:
     return email.quoprimime.body_encode(latin, maxlinelen=maxlinelen, eol="\r\n").encode("ascii")
 
 
+def dot_stuffed(data: bytes) -> bytes:
+    """``data`` (starting at the start of a line) with a second '.' at the start of
+    every line that begins with one: SMTP DATA transparency (RFC 5321 4.5.2)."""
+    data = data.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
 class _Body:
     """A text part encoded once, cut where the per-subscriber values go.
 
@@ -169,13 +176,19 @@ class _Body:
             self.order.append(key)
             rest = rest[index + len(placeholder):]
         self.segments.append(_qp(rest))
+        # Every segment and every value starts a line (after the part's blank line
+        # or a soft break), so each can be dot-stuffed on its own: once per edition
+        # for the segments, per subscriber only for the short values.
+        self.stuffed = [dot_stuffed(segment) for segment in self.segments]
         # Like the stdlib's set_content: the part always ends with a line break.
         self.line_end = b"" if text.endswith("\n") else b"\r\n"
 
-    def encode(self, values: dict[str, bytes]) -> bytes:
-        out = [self.segments[0]]
-        for key, segment in zip(self.order, self.segments[1:], strict=True):
-            out += [b"=\r\n", values[key], b"=\r\n", segment]
+    def encode(self, values: dict[str, bytes], smtp: bool = False) -> bytes:
+        segments = self.stuffed if smtp else self.segments
+        out = [segments[0]]
+        for key, segment in zip(self.order, segments[1:], strict=True):
+            value = dot_stuffed(values[key]) if smtp else values[key]
+            out += [b"=\r\n", value, b"=\r\n", segment]
         return b"".join(out) + self.line_end
 
 
@@ -250,7 +263,10 @@ class MessageTemplate:
         message_id: str,
         unsubscribe_mailto: str | None = None,
         name: str | None = None,
+        smtp: bool = False,
     ) -> bytes:
+        """The message; ``smtp=True``: ready for SMTP DATA, dot-stuffed (see
+        :func:`dot_stuffed`) without scanning the whole message per subscriber."""
         spoken = clean_name(name)
         greeting = f" {spoken}" if spoken else ""
         if not (_SIMPLE_ADDRESS.match(to) and _MESSAGE_ID.match(message_id)):
@@ -267,16 +283,19 @@ class MessageTemplate:
             f"List-Unsubscribe: {unsubscribe_header(unsubscribe_url, unsubscribe_mailto)}\r\n"
             f"List-Unsubscribe-Post: {ONE_CLICK}\r\n"
         ).encode("ascii")
-        text = self.text.encode({"u": _qp(unsubscribe_url), "n": _qp(greeting)})
+        text = self.text.encode({"u": _qp(unsubscribe_url), "n": _qp(greeting)}, smtp)
         html = self.html.encode({
             "u": _qp(html_lib.escape(unsubscribe_url, quote=True)),
             "n": _qp(html_lib.escape(greeting, quote=True)),
-        })
+        }, smtp)
+        # Header lines never start with '.' (names are letters, continuations
+        # start with a space): only the bodies need stuffing.
         return b"".join((self.head, headers, self.mime_head, self.text_head, text,
                          self.html_head, html, self.tail))
 
 
 __all__ = [
     "ONE_CLICK", "POLICY", "MessageTemplate", "as_bytes", "build_message", "domain_of",
+    "dot_stuffed",
     "list_id", "message_id", "parse_address", "unsubscribe_header",
 ]

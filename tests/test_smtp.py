@@ -512,3 +512,50 @@ def test_sender_refused_for_good_stops_with_everyone_pending(project: Project,
     assert (got.sent, got.failed, got.pending) == (0, 0, len(PEOPLE))
     assert "refuses the sender lettre@cas.example.org: 553" in got.detail
     assert not result.complete and server.messages == []
+
+
+@pytest.mark.parametrize("base_url", ["https://cas.example.org/",
+                                      "https://a.example.org/lettre/",
+                                      "https://newsletter.tres-long-domaine.example.org/x/y/"])
+def test_smtp_bytes_are_exactly_the_dot_stuffed_message(project: Project, clock: Clock,
+                                                        base_url: str,
+                                                        tmp_path: Path) -> None:
+    """What the channel hands to DATA is smtplib's transparency applied to the message,
+    whatever the wrap positions of the per-subscriber values (and with DKIM too)."""
+    from smtplib import _quote_periods
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from syndicate.channels._mailing import Mailing, MailSender, dkim_signer
+    from syndicate.ledger import Subscriber
+    from syndicate.pipeline import PublishJob
+    from syndicate.render.email import render_email
+
+    seed_corpus(project)
+    project.write_config(site={"base_url": base_url}, channels=[])
+    config = project.config()
+    result = publish(config, now=clock)  # no channel: just an edition and its view
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    with Ledger(config.database) as ledger:
+        job = PublishJob(config, ledger, result.edition, result.view, (result.view,),
+                         render_email(result.view, config), clock)
+        for signer in (None, dkim_signer("s", "cas.example.org", key)):
+            sender = MailSender(FROM, unsubscribe_mailto="d@cas.example.org")
+            mailing = Mailing(job, "smtp", sender)
+            mailing.start(secret=SECRET.encode(), signer=signer)
+            names = [None, ".NET", "..", "Zoé « . »", "a" * 70 + ".", "." * 100]
+            for i, name in enumerate(names):
+                now = clock()
+                subscriber = Subscriber(i, f"p{'.' * i}{i}@exemple.fr", name, "active", "t",
+                                        now, now)
+                plain = mailing.message(subscriber)
+                stuffed = mailing.message(subscriber, smtp=True)
+                assert b"\r\n." in plain  # the HTML's CSS has lines starting with '.'
+                if signer is None:
+                    assert stuffed == _quote_periods(plain)
+                else:  # two signatures differ (t=): compare the bodies
+                    body = plain.split(b"\r\n\r\n", 1)[1]
+                    assert stuffed.split(b"\r\n\r\n", 1)[1] == _quote_periods(body)

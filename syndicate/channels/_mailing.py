@@ -142,9 +142,10 @@ class Mailing:
               signer: Callable[[bytes], bytes] | None = None) -> None:
         """Get ready to build messages: the signing secret (default: ``SYNDICATE_SECRET``,
         required) and the per-edition template. Raises ``SyndicateError`` if unusable."""
-        from ..mail import MessageTemplate, list_id, message_id
+        from ..mail import MessageTemplate, dot_stuffed, list_id, message_id
 
         self._message_id = message_id
+        self._dot_stuffed = dot_stuffed
         self.secret = secret if secret is not None else secret_from_env(required=True) or b""
         self.signer = signer
         # The Date header is the edition's: the same in every copy, and on a resume.
@@ -191,9 +192,15 @@ class Mailing:
     def unsubscribe_url(self, email: str) -> str:
         return unsubscribe_url(self.base_url, make_token(self.secret, UNSUBSCRIBE, email))
 
-    def message(self, subscriber: Subscriber) -> bytes:
-        """The message bytes for ``subscriber`` (CRLF, ready for SMTP DATA or a file)."""
+    def message(self, subscriber: Subscriber, *, smtp: bool = False) -> bytes:
+        """The message bytes for ``subscriber`` (CRLF line endings).
+
+        ``smtp=True``: ready for SMTP DATA, dot-stuffed (lines starting with '.'
+        get a second one); the template does it once per edition for the fixed
+        parts, cheaper than smtplib's scan of every message.
+        """
         assert self.template is not None, "call start() first"
+        transparent = smtp and self.signer is None  # sign first, stuff after
         data = self.template.render(
             to=subscriber.email,
             unsubscribe_url=self.unsubscribe_url(subscriber.email),
@@ -201,8 +208,13 @@ class Mailing:
                                   self.sender.from_address),
             unsubscribe_mailto=self.sender.unsubscribe_mailto,
             name=subscriber.name,
+            smtp=transparent,
         )
-        return self.signer(data) if self.signer else data
+        if self.signer is not None:
+            data = self.signer(data)
+            if smtp:
+                data = self._dot_stuffed(data)
+        return data
 
     def bounce(self, email: str) -> None:
         """The address does not exist: never mail it again."""
