@@ -115,3 +115,16 @@ def test_deliveries_before_anything_is_published(project: Project) -> None:
     assert shown.exit_code == 0
     assert "no edition published yet" in shown.output
     assert run(project, "retry-failed").output.strip() == "no failed deliveries"
+
+
+def test_retry_failed_refuses_while_another_publisher_runs(project: Project) -> None:
+    recorder = Recorder(rcpt_rules={"eve@exemple.fr": ["550 5.7.1 refused"]})
+    with smtp_server(recorder) as (server, port):
+        setup(project, port)
+        assert run(project, "publish-next").exit_code == 2
+        with Ledger(project.config().database) as ledger, ledger.publisher_lock("run"):
+            refused = run(project, "retry-failed")
+            assert refused.exit_code == 1
+            assert "locked by pid" in refused.output
+            assert ledger.delivery_counts(1)["smtp"]["failed"] == 1  # nothing was reset
+        assert len(server.messages) == len(PEOPLE) - 1

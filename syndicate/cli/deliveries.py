@@ -162,16 +162,20 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
     config = app.config
     for problem in config.missing_secrets():
         raise click.ClickException(problem)
-    with Ledger(config.database) as ledger:
+    # The publisher lock for the reset and the resend: a running `syndicate run`
+    # (or another retry) must not be delivering the same edition meanwhile.
+    with Ledger(config.database) as ledger, ledger.publisher_lock("syndicate retry-failed"):
         target = find_edition(ledger, edition) if edition is not None else None
         reset = ledger.reset_failed(target.id if target else None, channel)
-    where = f" of edition #{target.number}" if target else ""
-    if not reset:
-        click.echo(f"no failed deliveries{where}" + (f" on channel {channel}" if channel else ""))
-        return
-    click.echo(f"{reset} failed deliver{'y' if reset == 1 else 'ies'}{where} back to pending")
-    with graceful_stop() as stop:
-        results = pipeline.resume(config, stop=stop.event)
+        where = f" of edition #{target.number}" if target else ""
+        if not reset:
+            click.echo(f"no failed deliveries{where}"
+                       + (f" on channel {channel}" if channel else ""))
+            return
+        click.echo(f"{reset} failed deliver{'y' if reset == 1 else 'ies'}{where} back to "
+                   "pending")
+        with graceful_stop() as stop:
+            results = pipeline.resume(config, stop=stop.event, lock=False)  # held above
     for result in results:
         click.echo(result.summary())
     if stop.signal is not None:
