@@ -172,3 +172,26 @@ def test_lede_detection_of_company_story():
         "Lever des fonds est souvent perçu comme une étape incontournable. Pourtant, un "
         "nombre croissant d’entreprises françaises revendiquent une autre trajectoire."
     )
+
+
+def test_more_ways_of_introducing_a_company():
+    assert _one(
+        "Fondée en 2015, Doctolib a choisi une autre voie. Du côté de Back Market, la "
+        "licorne française, le constat est le même. Au sein de Malt, rien ne change. La "
+        "néobanque Memo Bank tente l’expérience. Le géant américain Amazon observe."
+    ) == ("Doctolib", "Back Market", "Malt", "Memo Bank", "Amazon")
+
+
+def test_tools_in_use_are_not_companies_even_with_an_org_noun():
+    assert _one(
+        "Chez Alan, les équipes publient sur la plateforme LinkedIn, utilisent Notion et "
+        "adoptent Notion pour tout, puis migrent vers l’application Slack."
+    ) == ("Alan",)
+
+
+def test_more_people():
+    assert _one(
+        "Julie Martin, 34 ans, dirige Lemon Way depuis 2019. La cofondatrice Claire Dupont "
+        "l’a rejointe. Chez Lemon Way, la fintech toulousaine, Julie Martin et Claire Dupont "
+        "décident. “Nous avons tout revu”, explique Claire Dupont."
+    ) == ("Lemon Way",)

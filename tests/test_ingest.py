@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from syndicate import corpus as corpus_mod
 from syndicate.cli import cli
 from syndicate.ingest import import_pages, parse_page
+from syndicate.ingest.chrome import chrome_reason, is_list_marker
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "tests" / "data" / "seeds"  # copies of ../shared/seeds
@@ -307,6 +308,74 @@ def test_broken_corpus_file_is_never_overwritten(seeded: Path):
     assert report.count("conflict") == 1 and report.count("new") == 0
     assert any(line.startswith("warning:") for line in report.lines())
     assert path.read_text(encoding="utf-8") == "---\ntitle: [oops\n---\n"
+
+
+# --------------------------------------------------------------------------- chrome
+
+
+CHROME_LINES = {
+    "Accueil Blog Page 12": "breadcrumb",
+    "Accueil > Blog > Management > Quand écarter son plus gros client": "breadcrumb",
+    "Accueil » Blog": "breadcrumb",
+    "Vous êtes ici : Accueil / Blog": "breadcrumb",
+    "Page 3 sur 40": "pagination",
+    "1 2 3 … 40": "pagination",
+    "Par Claire Martin": "byline",
+    "Par Claire Martin, le 12 mars 2024": "byline",
+    "Rédigé par Jean-Marc Dupont · 5 min de lecture": "byline",
+    "12 mars 2024": "date",
+    "Publié le 1er avril 2024 à 10h30": "date",
+    "Mis à jour le 12/03/2024": "date",
+    "Mars 2024": "date",
+    "Il y a 3 jours": "date",
+    "5 min de lecture": "reading time",
+    "Temps de lecture : 7 minutes": "reading time",
+    "Partager cet article": "share",
+    "Facebook Twitter LinkedIn": "share",
+    "Copier le lien": "share",
+    "Newsletter": "newsletter",
+    "Recevez chaque semaine nos meilleures études de cas dans votre boîte mail.": "newsletter",
+    "Votre adresse e-mail": "newsletter",
+    "Je m’abonne": "newsletter",
+    "Ce site utilise des cookies pour mesurer l’audience. Vous pouvez les refuser.": "cookies",
+    "Tout accepter": "cookies",
+    "© 2024 Le Blog des Dirigeants": "copyright",
+    "Tous droits réservés": "copyright",
+    "Politique de confidentialité": "copyright",
+    "A lire !": "navigation",
+    "Lire la suite": "navigation",
+    "Laisser un commentaire": "navigation",
+    "Tags : management, RH": "navigation",
+    "Sponsorisé": "navigation",
+    "Crédit photo : Unsplash": "credit",
+    "Photo de Jean Dupont sur Unsplash": "credit",
+}
+
+
+@pytest.mark.parametrize(("line", "reason"), sorted(CHROME_LINES.items()))
+def test_chrome_lines_are_recognised(line: str, reason: str):
+    assert chrome_reason(line) == reason
+
+
+@pytest.mark.parametrize("line", ["Derniers articles", "Plus d'articles", "Articles similaires",
+                                  "Lire aussi", "À lire aussi : Un titre d’article",
+                                  "Vous aimerez aussi", "Sur le même sujet"])
+def test_more_articles_markers(line: str):
+    assert is_list_marker(line) and chrome_reason(line) is None
+
+
+def test_no_article_line_of_the_seeds_looks_like_chrome():
+    lines = [line.strip() for line in BIG.read_text(encoding="utf-8").splitlines()]
+    for line in filter(None, lines):
+        if line not in SEED_CHROME:
+            assert chrome_reason(line) is None and not is_list_marker(line), line
+    # nor do article sentences that speak of newsletters, cookies, dates or LinkedIn
+    for line in ["Cette proximité vaut plus qu’une dizaine de newsletters internes.",
+                 "Chez Michel et Augustin, les cookies sont fabriqués à la main et vendus "
+                 "en grande surface depuis 2004.",
+                 "Par ailleurs, l’équipe publie sur LinkedIn chaque semaine.",
+                 "Un partenariat “patient”, mieux ciblé"]:
+        assert chrome_reason(line) is None, line
 
 
 # --------------------------------------------------------------------------- other pages

@@ -29,20 +29,26 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("breadcrumb", r"^(?:accueil|home)\s+(?:blog|actualités|actus?|articles|ressources"
                        r"|magazine|le mag|news|page\s+\d+)\b", 40),
         ("breadcrumb", r"^[^>»›]{1,120}\s[>»›]\s[^>»›]{1,120}\s[>»›]\s", 40),
+        ("breadcrumb", r"^vous êtes ici\s*:", 40),
         ("pagination", r"^(?:page\s+\d+(?:\s+(?:sur|/)\s+\d+)?|page\s+(?:suivante|précédente)"
                        r"|[«‹<]?\s*(?:précédent|suivant|articles? (?:plus )?(?:anciens|récents))"
                        r"\s*[»›>]?)$", 8),
         ("pagination", r"^(?:[«‹<]\s*)?(?:\d+\s+){2,}(?:…\s*|\.\.\.\s*)?\d*\s*(?:[»›>])?$", 30),
         # bylines, dates, reading time (often glued together with · or |)
-        ("byline", r"^(?:par|rédigé par|écrit par|publié par|posté par|by)\s+[A-ZÀ-Ý][\w’'.-]*"
-                   r"(?:\s+(?:de\s+|d’|du\s+)?[A-ZÀ-Ý][\w’'.-]*){0,3}\s*(?:[,|·•–—-].*)?$", 16),
+        ("byline", r"^(?:par|rédigé par|écrit par|publié par|posté par|by)\s+(?-i:[A-ZÀ-Ý])"
+                   r"[\w’'.-]*(?:\s+(?:de\s+|d’|du\s+)?(?-i:[A-ZÀ-Ý])[\w’'.-]*){0,3}\s*"
+                   r"(?:[,|·•–—-].*)?$", 16),
         ("byline", r"^(?:auteur|autrice|rédaction)\s*:", 12),
+        ("byline", r"^(?:par|rédigé par|écrit par|publié par|posté par)\s+(?:l[’']équipe|la "
+                   r"rédaction|notre rédaction|nos experts?|un expert|une experte)\b", 12),
         ("date", rf"^(?:(?:publié|mis à jour|modifié|posté|actualisé|date)\w*\s*(?:le|:)?\s*)?"
                  rf"(?:(?:lun|mar|mer|jeu|ven|sam|dim)\w*\.?\s+)?\d{{1,2}}(?:er)?\s+(?:{_MONTHS})"
                  rf"\.?\s+\d{{4}}\b", 16),
         ("date", r"^(?:(?:publié|mis à jour|modifié|posté)\w*\s*(?:le|:)?\s*)?"
                  r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b", 16),
         ("date", r"^(?:publié|mis à jour|modifié|posté|actualisé)e?s?\s+(?:le|il y a|:)\s", 16),
+        ("date", rf"^(?:{_MONTHS})\.?\s+\d{{4}}$|^il y a \d+ (?:min|minutes?|heures?|h|jours?"
+                 rf"|semaines?|mois|ans?)$", 6),
         ("reading time", r"\b\d+\s*(?:min|mins|minutes?|mn)\.?\s*(?:de\s+)?lecture\b", 16),
         ("reading time", r"^(?:temps de )?lecture\s*:?\s*\d+\s*(?:min|minutes?|mn)\b", 16),
         # share buttons and social links
@@ -76,6 +82,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
                        rf"|\d+ commentaires?|laisser un commentaire|répondre|sommaire"
                        rf"|table des matières|menu|rechercher|recherche|fermer|contact"
                        rf"|nous contacter|publicité|sponsorisé|contenu sponsorisé|annonce"
+                       rf"|accueil|blog|le blog|actualités|connexion|se connecter|s{_APOS}inscrire"
                        rf"|à la une|en ce moment|tendances?|populaires?|les plus lus"
                        rf"|(?:a|à) lire(?: !)?|à découvrir|découvrez aussi|ressources"
                        rf"|télécharger(?: le pdf| le livre blanc)?)\W*$", 8),

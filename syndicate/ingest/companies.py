@@ -39,12 +39,14 @@ _ORG = (
     r"|studios?|structures?|applications?|applis?|néo-? ?banques?|banques?|assureurs?|mutuelles?"
     r"|associations?|coopératives?|maisons?|spécialistes?|solutions?|firmes?|boîtes?"
     r"|fabricants?|distributeurs?|constructeurs?|leaders?|pionniers?|acteurs?|réseaux?"
-    r"|collectifs?|fondations?|écoles?|organismes?|filiales?|entités?|plateformes?)"
+    r"|collectifs?|fondations?|écoles?|organismes?|filiales?|entités?|plateformes?|géants?"
+    r"|champions?|opérateurs?|laboratoires?|marketplaces?|e-commerçants?|pure players?)"
 )
 _ROLE = (
     r"(?:co-?fondat(?:eur|rice)s?|fondat(?:eur|rice)s?|créat(?:eur|rice)s?|CEO|PDG|DG|CTO|COO"
-    r"|CMO|CFO|DRH|président(?:e)?|directeur(?: général)?|directrice(?: générale)?"
-    r"|dirigeant(?:e)?|patron(?:ne)?|gérant(?:e)?|associé(?:e)?|responsable|manager)"
+    r"|CMO|CFO|DRH|président(?:e)?s?|directeur(?:s| général)?|directrice(?:s| générale)?"
+    r"|dirigeant(?:e)?s?|patron(?:ne)?s?|gérant(?:e)?s?|associé(?:e)?s?|responsables?"
+    r"|managers?)"
 )
 _DESCRIPTIVE_WORD = r"(?:(?:de |d[’']|des |du |en )?[a-zà-öø-ÿ][\w-]*)"
 
@@ -56,7 +58,16 @@ _CUE_BEFORE = (
     re.compile(rf"\b{_ORG}(?P<described>(?:\s+{_DESCRIPTIVE_WORD}){{0,3}})\s+$"),
     re.compile(rf"\b{_ROLE}\s+(?:de |d[’']|du )(?:(?:la |le |l[’'])?{_ORG}"
                rf"(?P<described>(?:\s+{_DESCRIPTIVE_WORD}){{0,3}})\s+)?$"),
+    re.compile(r"\b(?:du côté de|au sein de|à l[’']image de|l[’']exemple de|le cas de"
+               r"|comme chez)\s+$", re.IGNORECASE),
+    re.compile(r"\b(?:fondée?|créée?|lancée?)\s+en\s+\d{4}\s*,\s+$", re.IGNORECASE),
 )
+# "sur la plateforme LinkedIn", "via l’application X": a tool being used, not a story.
+_USING = (r"utilise|utilisent|utiliser|utilisant|adopte|adoptent|adopter|déploie|déploient"
+          r"|intègre|intègrent|migre|migrent|installe|installent")
+_TOOL_BEFORE_ORG = re.compile(
+    rf"\b(?:sur|via|depuis|grâce à|avec|vers|dans|{_USING})\s+"
+    rf"(?:la |le |les |l[’']|leur |son |sa |une |un )?$", re.IGNORECASE)
 # Strong cues: the text right after a mention.
 _CUE_AFTER = (
     re.compile(rf"^,\s+(?:(?:la|le|une|un|cette) |l[’'])?{_ORG}\b"),
@@ -71,17 +82,18 @@ _CUE_AFTER = (
 # or the subject of a reporting verb.
 _PERSON_AFTER = re.compile(
     rf"^,\s+(?:(?:l[’']une?|un|une) des |le |la |l[’']|son |sa |notre |leur |ancien(?:ne)? )?"
-    rf"(?:{_ROLE}\b|alors (?:à la tête|{_ROLE}\b)|aujourd[’']hui {_ROLE}\b|ex-)")
+    rf"(?:{_ROLE}\b|alors (?:à la tête|{_ROLE}\b)|aujourd[’']hui {_ROLE}\b|ex-|\d+ ans\b)")
 _PERSON_BEFORE = (
     re.compile(rf"\b{_ROLE}\s+(?:de |d[’']|du )[^,.;:]{{1,60}},\s+$"),
     re.compile(r"\b(?:confie|explique|raconte|résume|souligne|précise|ajoute|indique|témoigne"
                r"|affirme|note|rappelle|estime|poursuit|conclut|reconnaît|analyse|selon|pour"
                r" qui)\s+$"),
     re.compile(r"\b(?:M\.|Mme|Mlle|Monsieur|Madame|Dr|Me)\s+$"),
+    re.compile(rf"\b{_ROLE}\s+$"),  # "la cofondatrice Julie Martin"
 )
 _PLACE_OR_TOOL = re.compile(
-    r"\b(?:à|en|au|aux|vers|depuis|sur|via|avec|dans|sous|entre|outils?|logiciels?)\s+$",
-    re.IGNORECASE)
+    rf"\b(?:à|en|au|aux|vers|depuis|sur|via|avec|dans|sous|entre|outils?|logiciels?|{_USING}"
+    rf"|abonnés? à|comptes?)\s+$", re.IGNORECASE)
 _DETERMINER = re.compile(
     r"(?:^|[\s(])(?:la|le|les|l[’']|un|une|des|du|ce|cet|cette|ces|son|sa|ses|leur|leurs"
     r"|notre|nos)\s*$", re.IGNORECASE)
@@ -220,8 +232,12 @@ def _cue_before(text: str, mention: Mention) -> bool:
         # "la startup lyonnaise X", not "les entreprises travaillent avec X"
         described = match.groupdict().get("described") or ""
         words = re.findall(r"[\w-]+", described)
-        if not any(w.lower() in _stop_words() - {"de", "d", "des", "du", "en"} for w in words):
-            return True
+        if any(w.lower() in _stop_words() - {"de", "d", "des", "du", "en"} for w in words):
+            continue
+        if "described" in match.groupdict() and _TOOL_BEFORE_ORG.search(
+                sentence[: match.start()]):
+            continue
+        return True
     return False
 
 
