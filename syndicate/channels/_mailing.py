@@ -205,7 +205,7 @@ class Mailing:
             to=subscriber.email,
             unsubscribe_url=self.unsubscribe_url(subscriber.email),
             message_id=self._message_id(self.edition.number, subscriber.email,
-                                  self.sender.from_address),
+                                        self.sender.from_address),
             unsubscribe_mailto=self.sender.unsubscribe_mailto,
             name=subscriber.name,
             smtp=transparent,
