@@ -536,3 +536,17 @@ def test_cli_through_python_dash_m(tmp_path: Path):
     rows = json.loads(listing.stdout)
     assert [row["title"] for row in rows] == TITLES
     assert [row["sections"] for row in rows] == [n for _, n in EXPECTED]
+
+
+def test_footer_text_after_the_last_article_is_not_kept():
+    about = ("Le Blog des Dirigeants est un média indépendant qui raconte chaque semaine les "
+             "décisions d’entreprises françaises, petites et grandes, à partir d’entretiens "
+             "avec celles et ceux qui les ont prises, et de documents publics que notre "
+             "rédaction vérifie avant publication.")
+    for tail in (["Derniers articles", ARTS[1].title, ARTS[2].title, about],
+                 ["À propos", about],
+                 ["Newsletter", "Recevez chaque semaine nos études de cas.", about,
+                  "Votre adresse e-mail", "Commentaires", about, about]):
+        parsed = parse_page(page_text(*article_blocks(ARTS[0]), *tail))
+        assert shape(parsed) == expected_shape([ARTS[0]]), tail[0]
+        assert about in {s.text for s in parsed.skipped}

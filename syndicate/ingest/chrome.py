@@ -83,6 +83,8 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
                        rf"|table des matières|menu|rechercher|recherche|fermer|contact"
                        rf"|nous contacter|publicité|sponsorisé|contenu sponsorisé|annonce"
                        rf"|accueil|blog|le blog|actualités|connexion|se connecter|s{_APOS}inscrire"
+                       rf"|à propos(?: de nous| du blog| de l{_APOS}auteur| de l{_APOS}autrice)?"
+                       rf"|qui sommes-nous|suivez-nous(?: sur \w+)?|nous suivre"
                        rf"|à la une|en ce moment|tendances?|populaires?|les plus lus"
                        rf"|(?:a|à) lire(?: !)?|à découvrir|découvrez aussi|ressources"
                        rf"|télécharger(?: le pdf| le livre blanc)?)\W*$", 8),
@@ -136,3 +138,19 @@ def is_list_marker(text: str) -> bool:
     # "À lire aussi : <un titre>" on one line may be long; a bare marker is short
     inline = text[match.end():].lstrip().startswith(":")
     return _words(text) <= (40 if inline else 12)
+
+
+# Chrome headings of a box whose text is chrome too: "À propos" over the blog's blurb,
+# "Newsletter" over its pitch, "Commentaires" over readers' comments.
+_BOX_HEADING = re.compile(
+    rf"^(?:à propos(?: de nous| du blog| de l{_APOS}auteur| de l{_APOS}autrice)?|qui sommes-nous"
+    rf"|newsletter|infolettre|(?:la|notre) newsletter|suivez-nous(?: sur \w+)?|nous suivre"
+    rf"|commentaires?|\d+ commentaires?|laisser un commentaire|l{_APOS}auteur|l{_APOS}autrice)"
+    rf"\W*$",
+    re.IGNORECASE,
+)
+
+
+def is_box_heading(text: str) -> bool:
+    """Whether ``text`` heads a box of site text ("À propos", "Newsletter", "Commentaires")."""
+    return bool(_BOX_HEADING.match(text.strip()))

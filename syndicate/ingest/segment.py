@@ -10,7 +10,9 @@ any title: the reading is structural.
    run of short lines before a paragraph, the most headline-like one is kept (the others
    are widget captions, stray labels…); short lines that no paragraph follows are chrome.
    Under a "more articles" marker, short lines and teasers are other articles' titles:
-   the last one is kept only if a full paragraph follows it, and only as a title.
+   the last one is kept only if a full paragraph follows it, and only as a title (else
+   its paragraphs continue the section the list interrupted, or are chrome too when
+   nothing of the article follows them).
 4. That gives *groups*: a heading and the paragraphs under it. A group with exactly one
    paragraph is either an article's title and lede or a one-paragraph section. The split
    into articles is the one that maximises a score (dynamic programming over the groups):
@@ -33,7 +35,7 @@ from functools import cache
 import snowballstemmer
 
 from ..corpus import Section
-from .chrome import chrome_reason, is_list_marker
+from .chrome import chrome_reason, is_box_heading, is_list_marker
 from .companies import has_company_story
 
 
@@ -146,21 +148,29 @@ class _Reader:
         self.skipped: list[Skipped] = []
         self.pending: list[Block] = []  # short lines waiting for a paragraph
         self.listing: list[Block] | None = None  # lines under a "more articles" marker
+        self.in_box = False  # under "À propos", "Newsletter"...: its text is chrome too
 
     def skip(self, block: Block, reason: str) -> None:
         self.skipped.append(Skipped(block.line, reason, block.text))
 
     def feed(self, block: Block) -> None:
         reason = chrome_reason(block.text)
+        paragraph = is_paragraph(block.text)
         if reason:
             self.skip(block, reason)
-        elif is_list_marker(block.text):
+            self.in_box = self.in_box or is_box_heading(block.text)
+            return
+        if self.in_box and paragraph:
+            self.skip(block, "box text")
+            return
+        self.in_box = False
+        if is_list_marker(block.text):
             self.skip(block, "more-articles list")
             self._close_listing()
             self.listing = []
         elif self.listing is not None and not _is_full_paragraph(block.text):
             self.listing.append(block)
-        elif not is_paragraph(block.text):
+        elif not paragraph:
             self.pending.append(block)
         else:
             self._paragraph(block)
@@ -317,8 +327,15 @@ def parse_page(text: str) -> ParsedPage:
                 skipped.append(Skipped(extra.line, "second paragraph before the first heading",
                                        extra.text))
             sections: list[Section] = []
-            for group in groups[start + 1: end]:
+            for index in range(start + 1, end):
+                group = groups[index]
                 paragraphs = tuple(p.text for p in group.paragraphs)
+                if group.from_list and index == end - 1 and index > start + 1:
+                    # the text after a list that ends the article is more chrome (a teaser,
+                    # an "about us" box), not this article's
+                    skipped.extend(Skipped(b.line, "more-articles list", b.text)
+                                   for b in [*group.run, *group.paragraphs])
+                    continue
                 if group.from_list and sections:
                     # a listed title that starts no article is chrome: its paragraphs go on
                     # with the section the list interrupted
