@@ -550,3 +550,37 @@ def test_footer_text_after_the_last_article_is_not_kept():
         parsed = parse_page(page_text(*article_blocks(ARTS[0]), *tail))
         assert shape(parsed) == expected_shape([ARTS[0]]), tail[0]
         assert about in {s.text for s in parsed.skipped}
+
+
+def _random_page(rng) -> tuple[str, list]:
+    """Seed articles in random order and shape, with chrome at random places."""
+    chrome = [*CHROME_LINES, "Le saviez-vous ?", "Entrepreneuriat", "Notre sélection"]
+    lists = ["Derniers articles", "Plus d'articles", "Articles similaires", "Lire aussi"]
+    blocks: list[str] = []
+    expected = []
+    if rng.random() < 0.5:
+        blocks.append(rng.choice(chrome))
+    for article in rng.sample(ARTS, rng.randint(1, 4)):
+        sections = [(h, ps[: rng.choice([1, len(ps)])]) for h, ps in article.sections]
+        if rng.random() < 0.3:
+            sections = sections[: rng.randint(2, len(sections))]
+        expected.append((article.title, article.lede, sections))
+        blocks += [article.title, *rng.sample(chrome, rng.choice([0, 0, 1, 2])), article.lede]
+        for heading, paragraphs in sections:
+            if rng.random() < 0.1:
+                blocks.append(rng.choice(chrome))
+            blocks += [heading, *paragraphs]
+        if rng.random() < 0.4:
+            blocks += [rng.choice(lists), *(a.title for a in rng.sample(ARTS, 3))]
+    return page_text(*blocks), expected
+
+
+def test_random_pages_built_from_the_seeds():
+    import random
+
+    failures = []
+    for seed in range(80):
+        text, expected = _random_page(random.Random(seed))
+        if shape(parse_page(text)) != expected:
+            failures.append(seed)
+    assert failures == []

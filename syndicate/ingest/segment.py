@@ -105,9 +105,10 @@ def _is_full_paragraph(text: str) -> bool:
 
 
 def _caption_like(text: str) -> bool:
-    """A label rather than a headline: one word, shouted, or ending with "!" or ":"."""
+    """A label rather than a headline: one or two words, shouted, or ending with "!" or
+    ":", or a short question ("Le saviez-vous ?")."""
     words = word_count(text)
-    return (words < 2 or text.endswith(("!", ":")) or text.isupper()
+    return (words < 3 or text.endswith(("!", ":")) or text.isupper()
             or (words < 4 and text.endswith("?")))
 
 
@@ -115,9 +116,7 @@ def _headline_score(text: str) -> float:
     """How much a short line looks like a title rather than a caption: long, no label."""
     score = float(min(len(text), 100))
     if _caption_like(text):
-        score -= 40
-    if word_count(text) < 3:
-        score -= 20
+        score -= 50
     return score
 
 
@@ -158,7 +157,9 @@ class _Reader:
         paragraph = is_paragraph(block.text)
         if reason:
             self.skip(block, reason)
-            self.in_box = self.in_box or is_box_heading(block.text)
+            # a box heading right under a title or heading is a mere caption
+            self.in_box = self.in_box or (is_box_heading(block.text) and not self.pending
+                                          and self.listing is None)
             return
         if self.in_box and paragraph:
             self.skip(block, "box text")
