@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
+
+from syndicate.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "tests" / "data" / "seeds"  # copies of ../shared/seeds, so tests run anywhere
@@ -52,9 +55,7 @@ class Project:
         self.config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
         return self.config_path
 
-    def config(self):  # noqa: ANN201 - syndicate.Config
-        from syndicate.config import load_config
-
+    def config(self) -> Config:
         return load_config(self.config_path)
 
     @property
@@ -64,6 +65,16 @@ class Project:
     @property
     def var(self) -> Path:
         return self.root / "var"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI commands configure the ``syndicate`` logger (handler, level, no propagation);
+    put it back after each test so caplog keeps working in the tests that follow."""
+    logger = logging.getLogger("syndicate")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture

@@ -400,6 +400,8 @@ def test_serve_command_end_to_end(project: Project) -> None:
 def two_case_studies(project: Project) -> None:
     from syndicate.corpus import CaseStudy, Section, save
 
+    for old in (project.root / "corpus").glob("*.md"):  # a small corpus of our own
+        old.unlink()
     for position, (slug, title) in enumerate(
         [("refuser-les-levees-de-fonds", "Refuser les levées de fonds"),
          ("recruter-sans-diplome", "Recruter sans regarder les diplômes")], start=1):

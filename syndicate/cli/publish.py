@@ -14,10 +14,9 @@ from ._signals import graceful_stop
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from ..logs import setup_logging
+
+    setup_logging(level=logging.INFO if verbose else logging.WARNING)
 
 
 @cli.command("publish-next")

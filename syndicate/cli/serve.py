@@ -30,7 +30,9 @@ def serve(app: AppContext, host: str, port: int | None, threads: int) -> None:
 
     secret = secret_from_env()  # refuses to start without it (one-line error, exit 1)
     config = app.config
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from ..logs import setup_logging
+
+    setup_logging(level=logging.INFO)
     server = make_server(config, secret=secret, host=host, port=port, threads=threads)
 
     def stop(signum: int, frame: FrameType | None) -> None:
