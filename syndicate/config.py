@@ -235,10 +235,17 @@ def secret_problems(
     problems = []
     for index, channel in channels:
         for key, var in channel.secret_env_vars().items():
-            if var and not env.get(var):
+            if not var or env.get(var):
+                continue
+            if key in type(channel).model_fields:  # a key of the file names the variable
                 problems.append(
                     f"{path}: channels[{index}].{key} = {var!r}: the environment "
                     f"variable {var} is not set (the secret is read from it, never the file)"
+                )
+            else:  # a secret the channel type always needs, e.g. SYNDICATE_SECRET
+                problems.append(
+                    f"{path}: channels[{index}] (type {channel.type!r}): the environment "
+                    f"variable {var} is not set (needed for: {key.replace('_', ' ')})"
                 )
     return problems
 

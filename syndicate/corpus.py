@@ -239,7 +239,7 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         return None
     front = "\n".join(lines[1:end])
     try:
-        meta = yaml.load(front, Loader=_Loader)  # noqa: S506 - a safe loader
+        meta = yaml.load(front, Loader=_Loader)  # a safe loader (CSafeLoader or SafeLoader)
     except yaml.YAMLError:
         meta = None
     try:
