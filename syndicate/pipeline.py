@@ -113,16 +113,48 @@ class ViewBuilder:
             companies=companies,
         )
 
-    def history(self, current: EditionView | None = None) -> tuple[EditionView, ...]:
-        """Every published edition still in the corpus (plus ``current``), newest first."""
-        views = [
-            self.view(p.number, self.by_slug[p.slug], p.published_at)
-            for p in self.published
-            if p.slug in self.by_slug and (current is None or p.slug != current.slug)
-        ]
-        if current is not None:
-            views.append(current)
+    def history(
+        self, current: EditionView | None = None, *, full: int | None = None
+    ) -> tuple[EditionView, ...]:
+        """Every published edition still in the corpus (plus ``current``), newest first.
+
+        Only the newest ``full`` views (default: the feed size) get their related links and
+        company mentions; older ones are *light* (``related == ()``), because the archive
+        index and company pages list them by title only, and a publication with thousands of
+        editions must not query relatedness thousands of times per edition. :meth:`expand`
+        completes a light view when a page needs it.
+        """
+        full = self.config.publish.feed_size if full is None else full
+        others = sorted(
+            (p for p in self.published
+             if p.slug in self.by_slug and (current is None or p.slug != current.slug)),
+            key=lambda p: p.number,
+            reverse=True,
+        )
+        views = [current] if current is not None else []
+        for p in others:
+            case = self.by_slug[p.slug]
+            if len(views) < full:
+                views.append(self.view(p.number, case, p.published_at))
+            else:
+                views.append(self._light(p.number, case, p.published_at))
         return tuple(sorted(views, key=lambda v: v.number, reverse=True))
+
+    def _light(self, number: int, case: CaseStudy, published_at: datetime) -> EditionView:
+        base = self.config.site.base_url
+        return EditionView(
+            number=number,
+            case=case,
+            url=edition_url(base, case.slug),
+            published_at=published_at.astimezone(self.tz),
+            companies=tuple(
+                CompanyMention(company=c, url=company_url(base, c)) for c in case.companies
+            ),
+        )
+
+    def expand(self, view: EditionView) -> EditionView:
+        """The complete view (related links, company mentions) of a possibly light one."""
+        return self.view(view.number, view.case, view.published_at)
 
 
 def _published(editions: Iterable[Edition]) -> list[_Published]:
@@ -145,6 +177,8 @@ class PublishJob:
     now: Callable[[], datetime] = _utcnow
     stop: threading.Event = field(default_factory=threading.Event)
     log: logging.Logger = log
+    # Completes a light view of ``history`` (see ViewBuilder.history) for a page that needs it.
+    expand: Callable[[EditionView], EditionView] = lambda view: view
 
 
 @dataclass(frozen=True)
@@ -272,6 +306,7 @@ class Publisher:
             self.now,
             self.stop,
             self.log,
+            builder.expand,
         )
         result = PublishResult(edition, view, _deliver(job), resumed=resumed)
         if result.complete:

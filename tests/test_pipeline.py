@@ -256,3 +256,22 @@ def test_preview_writes_files_without_publishing(project: Project, tmp_path: Pat
     assert message.get_content_type() == "multipart/alternative"
     with Ledger(project.config().database) as ledger:
         assert ledger.editions() == []
+
+
+def test_old_editions_are_light_but_rebuilt_pages_are_complete(
+    project: Project, clock: Clock
+) -> None:
+    # Older editions beyond the feed size skip relatedness (cost at thousands of editions),
+    # yet a page rebuilt for them still carries its related links.
+    project.write_config(site={"base_url": "https://cas.example.org/"}, publish={"feed_size": 1})
+    config = project.config()
+    first = publish(config, now=clock)
+    clock.advance(days=7)
+    second = publish(config, now=clock)
+    page = project.public / second.view.slug / "index.html"
+    complete = page.read_text(encoding="utf-8")
+    assert f'href="{first.view.url}"' in complete
+    page.unlink()
+    clock.advance(days=7)
+    publish(config, now=clock)
+    assert page.read_text(encoding="utf-8") == complete

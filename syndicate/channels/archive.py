@@ -55,9 +55,10 @@ class ArchiveChannel:
         """The pages this channel writes for ``job`` (rendered, not written)."""
         public = job.config.public_dir
         if self.settings.rebuild:
-            return render_archive(job.history, job.config)
+            return render_archive(job.history, job.config, expand=job.expand)
         return render_archive(job.history, job.config, changed=job.view,
-                              missing=lambda path: not (public / path).exists())
+                              missing=lambda path: not (public / path).exists(),
+                              expand=job.expand)
 
     def deliver(self, job: PublishJob) -> DeliveryReport:
         name = self.settings.name

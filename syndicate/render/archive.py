@@ -133,6 +133,7 @@ def render_archive(
     *,
     changed: EditionView | None = None,
     missing: Callable[[str], bool] | None = None,
+    expand: Callable[[EditionView], EditionView] | None = None,
 ) -> dict[str, str]:
     """The pages to (re)write, ``{path relative to public/: html}``.
 
@@ -140,7 +141,8 @@ def render_archive(
     ``changed`` is the edition being published: its page, the index and the pages
     of the companies it cites are rendered. ``missing(path)`` says whether a page
     is absent on disk: those are rendered too. Without ``changed`` and ``missing``,
-    everything is rendered (a full rebuild).
+    everything is rendered (a full rebuild). ``expand`` completes a light view of
+    ``history`` (no related links) before its own page is rendered.
     """
     everything = changed is None and missing is None
 
@@ -151,7 +153,8 @@ def render_archive(
     for view in history:
         path = edition_path(view.slug)
         if wanted(path, changed is not None and view.slug == changed.slug):
-            pages[path] = render_edition_page(view, config)
+            full = expand(view) if expand is not None and view is not changed else view
+            pages[path] = render_edition_page(full, config)
     if wanted(INDEX, changed is not None):
         pages[INDEX] = render_index(history, config)
     entries = companies_of(history, config.site.base_url)
