@@ -9,6 +9,7 @@ left pending. Anything unfinished is finished before anything new.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -72,10 +73,49 @@ class _Published:
     published_at: datetime
 
 
-class ViewBuilder:
-    """Builds :class:`EditionView` records; links only to editions published earlier."""
+#: "Shine apparaît aussi dans ..." names at most this many earlier editions (newest
+#: first); the company page lists them all. Without a cap, a company featured in hundreds
+#: of editions would bloat every email that cites it.
+MENTIONS_LIMIT = 3
+LINKS_ARTEFACT = "links.json"
 
-    def __init__(self, config: Config, corpus: Corpus, published: Sequence[_Published]) -> None:
+
+@dataclass(frozen=True)
+class Links:
+    """An edition's outgoing links, fixed when it is published (and stored with it), so the
+    email, the archive page and the feeds agree, and old editions cost no relatedness query."""
+
+    related: tuple[str, ...]
+    companies: tuple[tuple[str, tuple[str, ...]], ...]  # (company, earlier slugs)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"related": list(self.related), "companies": [[c, list(s)] for c, s in self.companies]},
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> Links:
+        data = json.loads(raw)
+        return cls(
+            tuple(data["related"]), tuple((c, tuple(slugs)) for c, slugs in data["companies"])
+        )
+
+
+class ViewBuilder:
+    """Builds :class:`EditionView` records; links only to editions published earlier.
+
+    ``stored(slug)`` returns the :class:`Links` recorded when that edition was published
+    (None if none): they are used instead of computing relatedness again.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        corpus: Corpus,
+        published: Sequence[_Published],
+        stored: Callable[[str], Links | None] | None = None,
+    ) -> None:
         self.config = config
         self.corpus = corpus
         self.by_slug = corpus.by_slug()
@@ -84,33 +124,49 @@ class ViewBuilder:
         self.index = load_or_build(corpus.cases, config.database.parent / "cache")
         self.tz = ZoneInfo(config.schedule.timezone)
         self.published = sorted(published, key=lambda p: p.number)
+        self.number_of = {p.slug: p.number for p in self.published}
+        self.stored = stored
 
     def _link(self, slug: str) -> Link:
         case = self.by_slug[slug]
         return Link(slug=slug, title=case.title, url=edition_url(self.config.site.base_url, slug))
 
-    def view(self, number: int, case: CaseStudy, published_at: datetime) -> EditionView:
+    def links(self, number: int, case: CaseStudy) -> Links:
+        """Related case studies and company mentions among editions published before ``number``."""
         earlier = [p.slug for p in self.published if p.number < number and p.slug in self.by_slug]
-        base = self.config.site.base_url
         related = self.index.related(
             case.slug, candidates=earlier, k=self.config.publish.related_count
         )
         mentions = self.index.company_mentions(case.slug, candidates=earlier)
-        companies = tuple(
-            CompanyMention(
-                company=company,
-                url=company_url(base, company),
-                earlier=tuple(self._link(slug) for slug in slugs),
-            )
+        newest_first = {
+            company: tuple(sorted(slugs, key=lambda s: -self.number_of[s])[:MENTIONS_LIMIT])
             for company, slugs in mentions.items()  # one entry per company, however spelt
-        )
+        }
+        return Links(tuple(r.slug for r in related), tuple(newest_first.items()))
+
+    def view(
+        self, number: int, case: CaseStudy, published_at: datetime, links: Links | None = None
+    ) -> EditionView:
+        if links is None and self.stored is not None:
+            links = self.stored(case.slug)
+        if links is None:
+            links = self.links(number, case)
+        base = self.config.site.base_url
+        known = self.by_slug  # a case study removed from the corpus since is not linked
         return EditionView(
             number=number,
             case=case,
             url=edition_url(base, case.slug),
             published_at=published_at.astimezone(self.tz),
-            related=tuple(self._link(r.slug) for r in related),
-            companies=companies,
+            related=tuple(self._link(slug) for slug in links.related if slug in known),
+            companies=tuple(
+                CompanyMention(
+                    company=company,
+                    url=company_url(base, company),
+                    earlier=tuple(self._link(slug) for slug in slugs if slug in known),
+                )
+                for company, slugs in links.companies
+            ),
         )
 
     def history(
@@ -233,13 +289,6 @@ def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
     return tuple(reports)
 
 
-def _store_email(ledger: Ledger, edition: Edition, email: RenderedEmail) -> None:
-    ledger.store_artefacts(
-        edition.id,
-        {EMAIL_ARTEFACT: email.to_json(), "email.html": email.html, "email.txt": email.text},
-    )
-
-
 def _stored_email(ledger: Ledger, edition: Edition) -> RenderedEmail | None:
     raw = ledger.artefact(edition.id, EMAIL_ARTEFACT)
     return RenderedEmail.from_json(raw) if raw else None
@@ -289,12 +338,27 @@ class Publisher:
         published = [
             e for e in ledger.editions(status=None) if e.status == "done" or e.id == edition.id
         ]
-        builder = ViewBuilder(self.config, corpus, _published(published))
-        view = builder.view(edition.number, case, edition.published_at or edition.claimed_at)
+        ids = {e.slug: e.id for e in published}
+
+        def stored(slug: str) -> Links | None:
+            raw = ledger.artefact(ids[slug], LINKS_ARTEFACT) if slug in ids else None
+            return Links.from_json(raw) if raw else None
+
+        builder = ViewBuilder(self.config, corpus, _published(published), stored)
+        links = stored(case.slug) or builder.links(edition.number, case)
+        view = builder.view(edition.number, case, edition.published_at, links)
         email = _stored_email(ledger, edition)
-        if email is None:
+        if email is None:  # first delivery attempt: render once, keep it with the edition
             email = render_email(view, self.config)
-            _store_email(ledger, edition, email)
+            ledger.store_artefacts(
+                edition.id,
+                {
+                    EMAIL_ARTEFACT: email.to_json(),
+                    "email.html": email.html,
+                    "email.txt": email.text,
+                    LINKS_ARTEFACT: links.to_json(),
+                },
+            )
         ledger.set_edition_status(edition.id, "delivering")
         job = PublishJob(
             self.config,

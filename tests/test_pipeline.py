@@ -275,3 +275,46 @@ def test_old_editions_are_light_but_rebuilt_pages_are_complete(
     clock.advance(days=7)
     publish(config, now=clock)
     assert page.read_text(encoding="utf-8") == complete
+
+
+def test_company_mentions_name_the_newest_earlier_editions_only(
+    project: Project, clock: Clock
+) -> None:
+    config = project.config()
+    cases = corpus_mod.load(config.corpus_dir).cases
+    for old in config.corpus_dir.glob("*.md"):
+        old.unlink()
+    for position, case in enumerate(cases[:5], 1):  # five case studies, all citing Shine
+        corpus_mod.save(
+            corpus_mod.replace(case, position=position, companies=("Shine",), path=None),
+            config.corpus_dir,
+        )
+    results = []
+    for _ in range(5):
+        results.append(publish(config, now=clock))
+        clock.advance(days=7)
+    (shine,) = results[-1].view.companies
+    assert shine.company == "Shine"
+    newest_first = [r.view.slug for r in reversed(results[:-1])]
+    assert [link.slug for link in shine.earlier] == newest_first[:3]
+    company_page = (project.public / "entreprises" / "shine" / "index.html").read_text("utf-8")
+    assert all(r.view.url in company_page for r in results)  # the company page lists all
+
+
+def test_links_are_fixed_when_an_edition_is_published(project: Project, clock: Clock) -> None:
+    config = project.config()
+    first = publish(config, now=clock)
+    clock.advance(days=7)
+    second = publish(config, now=clock)
+    assert [link.slug for link in second.view.related] == [first.view.slug]
+    # Edit the corpus so that relatedness would now differ, and rebuild the page.
+    case = corpus_mod.load(config.corpus_dir).get(second.view.slug)
+    corpus_mod.save(corpus_mod.replace(case, companies=()), config.corpus_dir)
+    page = project.public / second.view.slug / "index.html"
+    before = page.read_text(encoding="utf-8")
+    page.unlink()
+    clock.advance(days=7)
+    publish(config, now=clock)
+    after = page.read_text(encoding="utf-8")
+    assert f'href="{first.view.url}"' in after
+    assert after == before  # the page as published, links included
