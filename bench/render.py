@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,6 +245,115 @@ def relatedness(ctx: Context, corpus: BenchCorpus) -> Iterator[Figure]:
         [v for _, v in got], [v for _, v in expected], atol=1e-5), (got, expected)
     yield ctx.measure(corpus, NAIVE, lambda: naive_related(cases, slug, set(published)),
                       setup=related._stem.cache_clear, note="fit + cosine vs all")
+
+
+# --------------------------------------------------------------------------- one edition
+
+EDITION_NAIVE = "edition: naive (refit relatedness, full views of every edition)"
+
+
+def _bench_config(workdir: Path) -> Any:
+    """The shipped config, with the ledger/public folders in the bench's temp dir."""
+    from syndicate.config import parse_config
+
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "config" / "syndicate.toml").read_text(encoding="utf-8"))
+    data["storage"] = {
+        "database": str(workdir / "var" / "syndicate.db"),
+        "corpus": str(root / "corpus"),
+        "public": str(workdir / "public"),
+        "templates": str(root / "templates"),
+    }
+    return parse_config(data, root / "config" / "syndicate.toml")
+
+
+def _published_before(cases: Sequence[CaseStudy], count: int) -> tuple[list[Any], CaseStudy]:
+    """The first ``count`` case studies of the queue as published editions, and the next one."""
+    from datetime import UTC, datetime, timedelta
+
+    from syndicate.pipeline import _Published
+    from syndicate.render.urls import edition_url
+
+    ordered = sorted(cases, key=lambda c: (c.position, c.slug))
+    count = min(count, len(ordered) - 1)
+    start = datetime(2020, 1, 7, 7, tzinfo=UTC)
+    published = [
+        _Published(i + 1, c.slug, edition_url("https://x/", c.slug), start + timedelta(days=7 * i))
+        for i, c in enumerate(ordered[:count])
+    ]
+    return published, ordered[count]
+
+
+@section("edition")
+def edition(ctx: Context, corpus: BenchCorpus) -> Iterator[Figure]:
+    """Rendering one edition the way the pipeline does (views, email, feeds, archive)."""
+    from datetime import UTC, datetime
+
+    from syndicate.corpus import Corpus
+
+    cases = corpus.cases
+    if len(cases) < 2:
+        return
+    config = _bench_config(ctx.workdir / corpus.label.split()[0])
+    loaded = Corpus(Path("."), tuple(cases))
+    now = datetime(2026, 11, 24, 7, tzinfo=UTC)
+    for published_count in sorted({min(len(cases) - 1, 20), len(cases) - 1}):
+        published, case = _published_before(cases, published_count)
+        yield from _edition_figures(ctx, corpus, config, loaded, published, case, now)
+
+
+def _edition_figures(
+    ctx: Context, corpus: BenchCorpus, config: Any, loaded: Any, published: list[Any],
+    case: CaseStudy, now: Any,
+) -> Iterator[Figure]:
+    from syndicate.pipeline import ViewBuilder
+    from syndicate.render.archive import render_archive
+    from syndicate.render.email import render_email
+    from syndicate.render.feeds import render_feeds
+
+    label = f"{len(published)} published"
+    related.load_or_build(loaded.cases, config.database.parent / "cache")  # warm cache
+    builder = ViewBuilder(config, loaded, published)
+    view = builder.view(len(published) + 1, case, now)
+    history = builder.history(view)
+    feed_views = history[: config.publish.feed_size]
+    # Warm the template caches: an edition in a running process reuses them.
+    render_email(view, config)
+    render_feeds(feed_views, config)
+
+    yield ctx.measure(corpus, f"views: this edition + history ({label})",
+                      lambda: ViewBuilder(config, loaded, published).history(
+                          builder.view(len(published) + 1, case, now)))
+    yield ctx.measure(corpus, "email: Jinja2 -> MJML -> HTML + text",
+                      lambda: render_email(view, config))
+    yield ctx.measure(corpus, f"feeds: RSS + Atom + JSON ({len(feed_views)} items)",
+                      lambda: render_feeds(feed_views, config))
+    yield ctx.measure(corpus, f"archive: page, index, company pages ({label})",
+                      lambda: render_archive(history, config, changed=view,
+                                             expand=builder.expand))
+
+    def whole() -> None:
+        b = ViewBuilder(config, loaded, published)
+        v = b.view(len(published) + 1, case, now)
+        h = b.history(v)
+        render_email(v, config)
+        render_feeds(h[: config.publish.feed_size], config)
+        render_archive(h, config, changed=v, expand=b.expand)
+
+    def naive() -> None:
+        related.clear_memory_cache()
+        b = ViewBuilder(config, loaded, published)
+        b.index = related.build_index(loaded.cases)
+        v = b.view(len(published) + 1, case, now)
+        h = b.history(v, full=len(published) + 1)
+        render_email(v, config)
+        render_feeds(h[: config.publish.feed_size], config)
+        render_archive(h, config, changed=v, expand=b.expand)
+
+    naive_name = f"{EDITION_NAIVE} ({label})"
+    yield ctx.measure(corpus, f"EDITION: render one edition, whole ({label})", whole,
+                      baseline=naive_name, note="target: < 50 ms seed, < 1 s at 10,000")
+    yield ctx.measure(corpus, naive_name, naive, setup=related._stem.cache_clear)
 
 
 # --------------------------------------------------------------------------- table
