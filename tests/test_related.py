@@ -490,9 +490,14 @@ def test_bench_runs_and_its_baseline_agrees(
 
     for c in seed_like():
         save(c, tmp_path)
-    assert render.main(["--corpus", str(tmp_path), "--n", "30", "--repeat", "1"]) == 0
+    args = ["--corpus", str(tmp_path), "--n", "30", "--repeat", "1"]
+    assert render.main([*args, "--sections", "relatedness"]) == 0
     out = capsys.readouterr().out
     assert "seed (3)" in out and "generated (30)" in out
     assert out.count("× faster") == 8  # 4 figures compared with the baseline, per corpus
     assert render.NAIVE in out
+    assert render.main([*args, "--sections", "edition"]) == 0
+    out = capsys.readouterr().out
+    # One whole edition against its naive baseline: seed at 2 published, generated at 20, 29.
+    assert out.count("EDITION: render one edition") == 3 and out.count("× faster") == 3
 

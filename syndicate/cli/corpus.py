@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -56,7 +57,7 @@ def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
     for row in rows:
         table.add_row(str(row["position"]), row["slug"], row["title"], str(row["sections"]),
                       str(row["words"]), ", ".join(row["companies"]), row["status"])
-    Console(width=200 if not click.get_text_stream("stdout").isatty() else None).print(table)
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
 @corpus_group.command("check")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,7 @@ def _row(subscriber: Subscriber) -> dict[str, str | None]:
 @pass_app
 def list_cmd(app: AppContext, status: str, as_json: bool) -> None:
     """List subscribers in sign-up order (streamed: fine for 100,000 of them)."""
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     with Ledger(app.config.database) as ledger:
         if as_json:
             # Written item by item so a long list never sits in memory.
@@ -205,7 +206,7 @@ def remove_cmd(app: AppContext, address: str) -> None:
 @pass_app
 def export_cmd(app: AppContext, status: str) -> None:
     """Write the subscribers as CSV to stdout (re-importable: email,name,...)."""
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     with Ledger(app.config.database) as ledger:
