@@ -650,6 +650,6 @@ def test_feed_channel_unwritable_public_dir_is_recorded(tmp_path, ledger):
     (OSError("no errno at all"), False),
 ])
 def test_only_passing_write_errors_are_retried(error, transient):
-    from syndicate.channels.feed import is_transient
+    from syndicate.channels._base import is_transient
 
     assert is_transient(error) is transient

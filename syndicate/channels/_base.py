@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import Field, model_validator
 
 from ..config import Strict
+from ..errors import RenderError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -104,3 +107,47 @@ def channel_settings_model(type_name: str) -> type[ChannelSettings] | None:
 def build_channel(settings: ChannelSettings, config: Config) -> Channel:
     _load_builtins()
     return _REGISTRY[settings.type](settings, config)  # type: ignore[no-any-return]
+
+
+# Write errors worth retrying on the next resume; anything else (permissions, read-only
+# file system, missing mount) needs the operator.
+_TRANSIENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.EIO}
+)
+
+
+def is_transient(exc: OSError) -> bool:
+    """Whether a write error may pass by itself (retry on resume) or needs the operator."""
+    return exc.errno in _TRANSIENT_ERRNOS
+
+
+def write_once(job: PublishJob, name: str, what: str, write: Callable[[], str]) -> DeliveryReport:
+    """Deliver a channel that writes files once per edition (``feed``, ``archive``).
+
+    One ledger row per edition (recipient ''): a row already 'sent' is not redone on
+    resume, a 'failed' one waits for ``retry-failed``. ``write()`` renders and writes,
+    returning the detail to record; a broken template (:class:`RenderError`) is a
+    permanent failure, a write error is permanent unless :func:`is_transient`, in which
+    case the row stays pending for the next resume. ``what`` names the files in messages.
+    """
+    delivery = job.ledger.ensure_delivery(job.edition.id, name, "")
+    if delivery.status == "sent":
+        return DeliveryReport(name, skipped=1, detail=f"{what} already written")
+    if delivery.status == "failed":
+        return DeliveryReport(name, failed=1, detail=f"failed earlier: {delivery.response}")
+    try:
+        detail = write()
+    except RenderError as exc:
+        job.ledger.mark_failed(delivery.id, None, str(exc), permanent=True)
+        job.log.error("channel %s: %s", name, exc)
+        return DeliveryReport(name, failed=1, detail=str(exc))
+    except OSError as exc:
+        message = f"cannot write the {what} in {job.config.public_dir}: {exc}"
+        transient = is_transient(exc)
+        job.ledger.mark_failed(delivery.id, None, message, permanent=not transient)
+        job.log.error("channel %s: %s", name, message)
+        if transient:
+            return DeliveryReport(name, pending=1, detail=message)
+        return DeliveryReport(name, failed=1, detail=message)
+    job.ledger.mark_sent(delivery.id, detail)
+    return DeliveryReport(name, sent=1, detail=detail)

@@ -18,10 +18,8 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import Field
 
 from ..corpus import write_atomic
-from ..errors import RenderError
 from ..render.archive import COMPANIES_INDEX, INDEX, render_archive
-from ._base import ChannelSettings, DeliveryReport, register_channel
-from .feed import is_transient
+from ._base import ChannelSettings, DeliveryReport, register_channel, write_once
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -61,32 +59,15 @@ class ArchiveChannel:
                               expand=job.expand)
 
     def deliver(self, job: PublishJob) -> DeliveryReport:
-        name = self.settings.name
-        delivery = job.ledger.ensure_delivery(job.edition.id, name, "")
-        if delivery.status == "sent":
-            return DeliveryReport(name, skipped=1, detail="pages already written")
-        if delivery.status == "failed":
-            return DeliveryReport(name, failed=1, detail=f"failed earlier: {delivery.response}")
         public = job.config.public_dir
-        try:
+
+        def write() -> str:
             pages = self.pages(job)
             for path in sorted(pages, key=_indexes_last):
                 write_atomic(public / path, pages[path])
-        except RenderError as exc:
-            job.ledger.mark_failed(delivery.id, None, str(exc), permanent=True)
-            job.log.error("channel %s: %s", name, exc)
-            return DeliveryReport(name, failed=1, detail=str(exc))
-        except OSError as exc:
-            message = f"cannot write the archive pages in {public}: {exc}"
-            transient = is_transient(exc)
-            job.ledger.mark_failed(delivery.id, None, message, permanent=not transient)
-            job.log.error("channel %s: %s", name, message)
-            if transient:
-                return DeliveryReport(name, pending=1, detail=message)
-            return DeliveryReport(name, failed=1, detail=message)
-        detail = f"{len(pages)} page{'s' if len(pages) != 1 else ''} in {public}"
-        job.ledger.mark_sent(delivery.id, detail)
-        return DeliveryReport(name, sent=1, detail=detail)
+            return f"{len(pages)} page{'s' if len(pages) != 1 else ''} in {public}"
+
+        return write_once(job, self.settings.name, "archive pages", write)
 
 
 __all__ = ["ArchiveChannel", "ArchiveSettings"]

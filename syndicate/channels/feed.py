@@ -14,31 +14,19 @@ resume writes the feeds again.
 
 from __future__ import annotations
 
-import errno
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ..errors import RenderError
 from ..render.feeds import render_feeds, write_feeds
 from ..render.urls import FEED_FILES
-from ._base import ChannelSettings, DeliveryReport, register_channel
+from ._base import ChannelSettings, DeliveryReport, register_channel, write_once
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..pipeline import PublishJob
 
 Format = Literal["rss", "atom", "json"]
-# Write errors worth retrying on the next resume; anything else (permissions, read-only
-# file system, missing mount) needs the operator.
-_TRANSIENT_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.EIO}
-)
-
-
-def is_transient(exc: OSError) -> bool:
-    """Whether a write error may pass by itself (retry on resume) or needs the operator."""
-    return exc.errno in _TRANSIENT_ERRNOS
 
 
 class FeedSettings(ChannelSettings):
@@ -76,31 +64,13 @@ class FeedChannel:
         return {name: data for name, data in rendered.items() if name in wanted}
 
     def deliver(self, job: PublishJob) -> DeliveryReport:
-        name = self.settings.name
-        delivery = job.ledger.ensure_delivery(job.edition.id, name, "")
-        if delivery.status == "sent":
-            return DeliveryReport(name, skipped=1, detail="feeds already written")
-        if delivery.status == "failed":
-            return DeliveryReport(name, failed=1, detail=f"failed earlier: {delivery.response}")
         entries = min(len(job.history), job.config.publish.feed_size)
-        try:
+
+        def write() -> str:
             paths = write_feeds(job.config.public_dir, self.files(job))
-        except RenderError as exc:
-            job.ledger.mark_failed(delivery.id, None, str(exc), permanent=True)
-            job.log.error("channel %s: %s", name, exc)
-            return DeliveryReport(name, failed=1, detail=str(exc))
-        except OSError as exc:
-            message = f"cannot write the feeds in {job.config.public_dir}: {exc}"
-            transient = is_transient(exc)
-            job.ledger.mark_failed(delivery.id, None, message, permanent=not transient)
-            job.log.error("channel %s: %s", name, message)
-            if transient:
-                return DeliveryReport(name, pending=1, detail=message)
-            return DeliveryReport(name, failed=1, detail=message)
-        written = ", ".join(path.name for path in paths)
-        detail = f"{written} ({entries} entries)"
-        job.ledger.mark_sent(delivery.id, detail)
-        return DeliveryReport(name, sent=1, detail=detail)
+            return f"{', '.join(path.name for path in paths)} ({entries} entries)"
+
+        return write_once(job, self.settings.name, "feeds", write)
 
 
 __all__ = ["FeedChannel", "FeedSettings"]

@@ -29,7 +29,7 @@ from ..ledger import Subscriber
 from ..tokens import outbox_secret
 from ._base import ChannelSettings, DeliveryReport, register_channel
 from ._mailing import Mailing, MailSender, Progress, check_address
-from .feed import is_transient
+from ._base import is_transient
 
 if TYPE_CHECKING:
     from ..config import Config
