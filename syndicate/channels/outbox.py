@@ -27,9 +27,8 @@ from pydantic import Field, field_validator
 from ..errors import SyndicateError
 from ..ledger import Subscriber
 from ..tokens import outbox_secret
-from ._base import ChannelSettings, DeliveryReport, register_channel
+from ._base import ChannelSettings, DeliveryReport, is_transient, register_channel
 from ._mailing import Mailing, MailSender, Progress, check_address
-from ._base import is_transient
 
 if TYPE_CHECKING:
     from ..config import Config
