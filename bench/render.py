@@ -272,13 +272,12 @@ def _published_before(cases: Sequence[CaseStudy], count: int) -> tuple[list[Any]
     from datetime import UTC, datetime, timedelta
 
     from syndicate.pipeline import _Published
-    from syndicate.render.urls import edition_url
 
     ordered = sorted(cases, key=lambda c: (c.position, c.slug))
     count = min(count, len(ordered) - 1)
     start = datetime(2020, 1, 7, 7, tzinfo=UTC)
     published = [
-        _Published(i + 1, c.slug, edition_url("https://x/", c.slug), start + timedelta(days=7 * i))
+        _Published(i + 1, c.slug, start + timedelta(days=7 * i))
         for i, c in enumerate(ordered[:count])
     ]
     return published, ordered[count]

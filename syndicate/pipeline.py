@@ -41,18 +41,17 @@ def _utcnow() -> datetime:
 # --------------------------------------------------------------------------- pure decisions
 
 
-def select_next(cases: Iterable[CaseStudy], published: Iterable[str]) -> CaseStudy | None:
-    """The unpublished, non-draft case study with the lowest queue position (ties: slug)."""
-    taken = set(published)
-    ready = [case for case in cases if not case.is_draft and case.slug not in taken]
-    return min(ready, key=lambda case: (case.position, case.slug), default=None)
-
-
 def queue(cases: Iterable[CaseStudy], published: Iterable[str]) -> list[CaseStudy]:
-    """Every case study still to publish, in the order they will go out."""
+    """Every case study still to publish (not published, not a draft), in queue order."""
     taken = set(published)
     ready = [case for case in cases if not case.is_draft and case.slug not in taken]
     return sorted(ready, key=lambda case: (case.position, case.slug))
+
+
+def select_next(cases: Iterable[CaseStudy], published: Iterable[str]) -> CaseStudy | None:
+    """The unpublished, non-draft case study with the lowest queue position (ties: slug)."""
+    pending = queue(cases, published)
+    return pending[0] if pending else None
 
 
 def manual_slot(now: datetime) -> str:
@@ -69,7 +68,6 @@ class _Published:
 
     number: int
     slug: str
-    url: str
     published_at: datetime
 
 
@@ -214,7 +212,7 @@ class ViewBuilder:
 
 
 def _published(editions: Iterable[Edition]) -> list[_Published]:
-    return [_Published(e.number, e.slug, e.url, e.published_at or e.claimed_at) for e in editions]
+    return [_Published(e.number, e.slug, e.published_at) for e in editions]
 
 
 # --------------------------------------------------------------------------- delivery

@@ -122,7 +122,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
                 "slug": e.slug,
                 "slot": e.slot,
                 "status": e.status,
-                "published_at": (e.published_at or e.claimed_at).isoformat(),
+                "published_at": e.published_at.isoformat(),
                 "deliveries": counts[e.id],
             }
             for e in editions[:limit]
