@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -339,6 +340,9 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         names[settings.name] = index
         channels.append(settings)
         valid.append((index, settings))
+    site = sections.get("site")
+    if isinstance(site, SiteConfig):
+        problems.extend(_unsubscribe_problems(path, site, valid))
     if problems:
         error = ConfigError(path, problems)
         # The entries that did validate, so `config check` can list their missing
@@ -353,6 +357,24 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         schedule=sections["schedule"],  # type: ignore[arg-type]
         channels=tuple(channels),
     )
+
+
+def _unsubscribe_problems(
+    path: Path, site: SiteConfig, channels: Iterable[tuple[int, Any]]
+) -> list[str]:
+    """Real email needs an HTTPS unsubscribe URL: RFC 8058 one-click (which Gmail and Yahoo
+    require of bulk senders) is only honoured over HTTPS. Loopback addresses are allowed
+    for local trials and tests."""
+    url = urlsplit(site.base_url)
+    if url.scheme == "https" or url.hostname in {"127.0.0.1", "::1", "localhost"}:
+        return []
+    return [
+        f"{path}: site.base_url = {site.base_url!r}: expected an https:// URL, because "
+        f"channels[{index}] (type 'smtp') sends unsubscribe links built on it "
+        "(RFC 8058 one-click unsubscribe works over HTTPS only)"
+        for index, channel in channels
+        if channel.type == "smtp" and channel.enabled
+    ]
 
 
 def _unknown(path: Path, key: str, value: Any, known: list[str]) -> str:

@@ -206,6 +206,18 @@ def test_unknown_channel_type_with_suggestion(tmp_path: Path) -> None:
     )
 
 
+def test_smtp_needs_an_https_base_url(tmp_path: Path) -> None:
+    smtp = '[[channels]]\ntype = "smtp"\nhost = "mail.example.org"\nfrom = "a@example.org"\n'
+    assert only(tmp_path, '[site]\nbase_url = "http://example.org/"\n' + smtp) == (
+        "<file>: site.base_url = 'http://example.org/': expected an https:// URL, because "
+        "channels[0] (type 'smtp') sends unsubscribe links built on it "
+        "(RFC 8058 one-click unsubscribe works over HTTPS only)"
+    )
+    for fine in ("https://example.org/", "http://127.0.0.1:8080/"):
+        path = write(tmp_path, f'[site]\nbase_url = "{fine}"\n' + smtp)
+        assert load_config(path).site.base_url == fine
+
+
 def test_duplicate_channel_names(tmp_path: Path) -> None:
     assert only(tmp_path, '[[channels]]\ntype = "feed"\n[[channels]]\ntype = "feed"\n') == (
         "<file>: channels[1].name = 'feed': expected a name unique among channels "
