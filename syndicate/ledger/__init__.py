@@ -20,9 +20,9 @@ from ._records import (
     EditionStatus,
     Subscriber,
     SubscriberStatus,
-    normalize_email,
 )
 from ._schema import MIGRATIONS, SCHEMA_VERSION
+from ._subscribers import normalize_email
 
 __all__ = [
     "CHUNK",

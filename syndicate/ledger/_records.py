@@ -1,14 +1,10 @@
-"""Ledger records (frozen dataclasses), statuses, time and address helpers."""
+"""Ledger records (frozen dataclasses), statuses and time helpers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
-
-from email_validator import EmailNotValidError, validate_email
-
-from ..errors import InvalidAddress
 
 EditionStatus = Literal["claimed", "delivering", "done"]
 DeliveryStatus = Literal["pending", "sent", "failed"]
@@ -97,21 +93,3 @@ def to_db(moment: datetime) -> str:
 def from_db(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
-
-def normalize_email(address: str) -> str:
-    """The normalised form of ``address`` (stripped, domain lowercased, IDNA
-    decoded); raises :class:`~syndicate.errors.InvalidAddress`. No DNS lookup."""
-    if not isinstance(address, str) or not address.strip():
-        raise InvalidAddress(str(address), "empty address")
-    try:
-        info = validate_email(address.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise InvalidAddress(address.strip(), str(exc)) from None
-    return info.normalized
-
-
-def email_key(normalized: str) -> str:
-    """The uniqueness key: the whole address casefolded. Local parts are
-    case-sensitive in theory, never in practice, and two rows for
-    ``Alice@x.fr`` and ``alice@x.fr`` would mean two copies of each edition."""
-    return normalized.casefold()

@@ -1,0 +1,170 @@
+"""Ledger methods for deliveries: one row per (edition, channel, recipient).
+
+Mixed into :class:`~._ledger.Ledger`; see it for the threading and durability rules.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from ..errors import LedgerError
+from ._connection import CHUNK, LedgerConnection
+from ._records import Delivery, from_db
+
+_DELIVERY_COLS = "id, edition_id, channel, recipient, status, attempts, code, response, updated_at"
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    return Delivery(*row[:8], from_db(row[8]))  # type: ignore[arg-type]
+
+
+class DeliveryMethods(LedgerConnection):
+    """Create, stream, mark, count and reset delivery rows."""
+
+    def ensure_delivery(self, edition_id: int, channel: str, recipient: str = "") -> Delivery:
+        """The delivery row for (edition, channel, recipient), created 'pending' if missing."""
+        self.ensure_deliveries(edition_id, channel, (recipient,))
+        row = self._one(
+            f"SELECT {_DELIVERY_COLS} FROM deliveries"
+            " WHERE edition_id = ? AND channel = ? AND recipient = ?",
+            (edition_id, channel, recipient),
+        )
+        assert row is not None
+        return _delivery(row)
+
+    def ensure_deliveries(
+        self, edition_id: int, channel: str, recipients: Iterable[str], *, chunk: int = 5000
+    ) -> int:
+        """Create the missing 'pending' rows for ``recipients``; return how many were new.
+
+        Streams: ``recipients`` is consumed ``chunk`` at a time (each chunk one
+        INSERT OR IGNORE executemany in one transaction), so a generator of
+        100,000 addresses never sits in memory. Existing rows are left alone
+        (idempotent: a resume calls this again).
+        """
+        stamp = self._stamp()
+        iterator = iter(recipients)
+        created = 0
+        while True:
+            batch = [(edition_id, channel, r, stamp, stamp) for r in islice(iterator, chunk)]
+            if not batch:
+                return created
+            try:
+                with self._write() as conn:
+                    before = conn.total_changes
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO deliveries"
+                        " (edition_id, channel, recipient, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        batch,
+                    )
+                    created += conn.total_changes - before
+            except sqlite3.IntegrityError as exc:  # only the FK can fail: OR IGNORE
+                raise LedgerError(f"no edition with id {edition_id} in {self.path}") from exc
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = self._one(f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE id = ?", (delivery_id,))
+        return _delivery(row) if row else None
+
+    def pending_deliveries(
+        self, edition_id: int, channel: str, *, chunk: int = CHUNK
+    ) -> Iterator[Delivery]:
+        """Pending rows of (edition, channel) in id order, streamed by keyset pages.
+
+        Rows marked while iterating are simply not seen again (the next page
+        starts after the last id), so marking as you go is the intended use.
+        """
+        rows = self._pages(
+            f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE edition_id = ? AND channel = ?"
+            " AND status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+            (edition_id, channel),
+            chunk,
+        )
+        return (_delivery(r) for r in rows)
+
+    def mark_sent(self, delivery_id: int, response: str = "", code: int | None = None) -> None:
+        """Record a successful send: one UPDATE, its own commit (see class doc)."""
+        with self._locked() as conn:
+            cur = conn.execute(
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, code = ?,"
+                " response = ?, updated_at = ? WHERE id = ?",
+                (code, response, self._stamp(), delivery_id),
+            )
+        if cur.rowcount == 0:
+            raise LedgerError(f"no delivery with id {delivery_id} in {self.path}")
+
+    def mark_failed(
+        self,
+        delivery_id: int,
+        code: int | None,
+        message: str,
+        permanent: bool = True,
+    ) -> None:
+        """Record a failed attempt with the server's ``code`` and ``message``.
+
+        ``permanent=True``: status 'failed' (only :meth:`reset_failed`, i.e.
+        ``retry-failed``, sends it again). ``permanent=False``: the attempt is
+        counted and the answer kept, but the row stays 'pending', so the next
+        pass or a resume tries again. A row already 'sent' stays 'sent': a
+        late failure report must never cause a second copy.
+        """
+        status = "failed" if permanent else "pending"
+        with self._locked() as conn:
+            cur = conn.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, code = ?,"
+                " response = ?, updated_at = ? WHERE id = ? AND status != 'sent'",
+                (status, code, message, self._stamp(), delivery_id),
+            )
+        if cur.rowcount == 0 and self.get_delivery(delivery_id) is None:
+            raise LedgerError(f"no delivery with id {delivery_id} in {self.path}")
+
+    def delivery_counts(self, edition_id: int) -> dict[str, dict[str, int]]:
+        """``{channel: {"sent": n, "failed": n, "pending": n}}`` for an edition."""
+        counts: dict[str, dict[str, int]] = {}
+        with self._locked() as conn:
+            for channel, status, n in conn.execute(
+                "SELECT channel, status, COUNT(*) FROM deliveries WHERE edition_id = ?"
+                " GROUP BY channel, status ORDER BY channel",
+                (edition_id,),
+            ):
+                counts.setdefault(channel, dict.fromkeys(("sent", "failed", "pending"), 0))
+                counts[channel][status] = n
+        return counts
+
+    def failed_deliveries(self, edition_id: int | None = None) -> list[Delivery]:
+        """Failed rows (of one edition, or all), in id order."""
+        sql = f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE status = 'failed'"
+        params: tuple[Any, ...] = ()
+        if edition_id is not None:
+            sql, params = sql + " AND edition_id = ?", (edition_id,)
+        with self._locked() as conn:
+            return [_delivery(r) for r in conn.execute(sql + " ORDER BY id", params)]
+
+    def reset_failed(self, edition_id: int | None = None, channel: str | None = None) -> int:
+        """Put failed rows back to 'pending' (``retry-failed``); return how many.
+
+        Their editions go back from 'done' to 'delivering', so that an edition
+        with pending rows is never 'done' and an interrupted retry is finished
+        by the next resume like any other unfinished edition.
+        """
+        where, params = "status = 'failed'", []
+        if edition_id is not None:
+            where += " AND edition_id = ?"
+            params.append(edition_id)
+        if channel is not None:
+            where += " AND channel = ?"
+            params.append(channel)
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE editions SET status = 'delivering', done_at = NULL WHERE status = 'done'"
+                f" AND id IN (SELECT DISTINCT edition_id FROM deliveries WHERE {where})",
+                params,
+            )
+            cur = conn.execute(
+                f"UPDATE deliveries SET status = 'pending', updated_at = ? WHERE {where}",
+                [self._stamp(), *params],
+            )
+            return cur.rowcount

@@ -1,0 +1,202 @@
+"""Ledger methods for subscribers, and the address rules they apply.
+
+Addresses are validated and normalised on the way in (:func:`normalize_email`)
+and unique whatever their case (:func:`email_key`). Mixed into
+:class:`~._ledger.Ledger`; see it for the threading and durability rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from ..errors import InvalidAddress, LedgerError, SubscriberExists
+from ._connection import CHUNK, LedgerConnection
+from ._records import SUBSCRIBER_STATUSES, AddResult, Subscriber, from_db
+
+_SUBSCRIBER_COLS = (
+    "id, email, name, status, source, created_at, updated_at, confirmed_at, unsubscribed_at"
+)
+
+
+def normalize_email(address: str) -> str:
+    """The normalised form of ``address`` (stripped, domain lowercased, IDNA
+    decoded); raises :class:`~syndicate.errors.InvalidAddress`. No DNS lookup."""
+    if not isinstance(address, str) or not address.strip():
+        raise InvalidAddress(str(address), "empty address")
+    try:
+        info = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(address.strip(), str(exc)) from None
+    return info.normalized
+
+
+def email_key(normalized: str) -> str:
+    """The uniqueness key: the whole address casefolded. Local parts are
+    case-sensitive in theory, never in practice, and two rows for
+    ``Alice@x.fr`` and ``alice@x.fr`` would mean two copies of each edition."""
+    return normalized.casefold()
+
+
+def _subscriber(row: tuple[Any, ...]) -> Subscriber:
+    return Subscriber(*row[:5], *(from_db(v) for v in row[5:]))  # type: ignore[arg-type]
+
+
+def _check_subscriber_status(status: str) -> None:
+    if status not in SUBSCRIBER_STATUSES:
+        raise LedgerError(
+            f"unknown subscriber status {status!r} (one of {', '.join(SUBSCRIBER_STATUSES)})"
+        )
+
+
+class SubscriberMethods(LedgerConnection):
+    """Add (one or in bulk), read, stream, count, change and remove subscribers."""
+
+    def add_subscriber(
+        self,
+        email: str,
+        name: str | None = None,
+        status: str = "active",
+        source: str = "cli",
+        *,
+        exist_ok: bool = False,
+    ) -> Subscriber:
+        """Add a subscriber; the address is validated and normalised.
+
+        Raises ``InvalidAddress``; ``SubscriberExists`` if the address (in any
+        case) is already there, whatever its status, unless ``exist_ok`` (then
+        the existing row is returned unchanged).
+        """
+        _check_subscriber_status(status)
+        normalized = normalize_email(email)
+        stamp = self._stamp()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO subscribers (email, email_key, name, status, source, created_at,"
+                " updated_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (email_key) DO NOTHING",
+                (normalized, email_key(normalized), name or None, status, source, stamp, stamp,
+                 stamp if status == "active" else None),
+            )
+            created = cur.rowcount == 1
+        subscriber = self.get_subscriber(normalized)
+        assert subscriber is not None
+        if not created and not exist_ok:
+            raise SubscriberExists(subscriber.email, subscriber)
+        return subscriber
+
+    def add_subscribers(
+        self,
+        entries: Iterable[str | tuple[str, str | None]],
+        *,
+        status: str = "active",
+        source: str = "import",
+        chunk: int = 5000,
+    ) -> AddResult:
+        """Bulk add (imports, benchmarks): ``entries`` are addresses or
+        ``(address, name)``; streamed in chunks. Existing addresses are counted as
+        present and left alone; invalid ones are returned, not raised."""
+        _check_subscriber_status(status)
+        stamp = self._stamp()
+        confirmed = stamp if status == "active" else None
+        added = present = 0
+        invalid: list[tuple[int, str, str]] = []
+        iterator = enumerate(entries)
+        while True:
+            batch = []
+            for index, entry in islice(iterator, chunk):
+                address, name = (entry, None) if isinstance(entry, str) else entry
+                try:
+                    normalized = normalize_email(address)
+                except InvalidAddress as exc:
+                    invalid.append((index, str(address), exc.reason))
+                    continue
+                batch.append((normalized, email_key(normalized), name or None, status, source,
+                              stamp, stamp, confirmed))
+            if not batch:
+                return AddResult(added, present, tuple(invalid))
+            with self._write() as conn:
+                before = conn.total_changes
+                conn.executemany(
+                    "INSERT OR IGNORE INTO subscribers (email, email_key, name, status, source,"
+                    " created_at, updated_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    batch,
+                )
+                new = conn.total_changes - before
+            added += new
+            present += len(batch) - new
+
+    def get_subscriber(self, email: str, *, normalized: bool = False) -> Subscriber | None:
+        """The subscriber with this address (any case), or None (also for an invalid address).
+
+        ``normalized=True``: ``email`` is an address as the ledger stored it (a
+        delivery's recipient), so it is not validated again: the SMTP channel
+        re-reads each subscriber just before sending, and validation would cost
+        more than the query.
+        """
+        try:
+            key = email_key(email if normalized else normalize_email(email))
+        except InvalidAddress:
+            return None
+        row = self._one(f"SELECT {_SUBSCRIBER_COLS} FROM subscribers WHERE email_key = ?", (key,))
+        return _subscriber(row) if row else None
+
+    def set_subscriber_status(self, email: str, status: str) -> Subscriber:
+        """Change a subscriber's status; 'active' stamps ``confirmed_at``,
+        'unsubscribed' stamps ``unsubscribed_at``. Raises ``LedgerError`` if unknown."""
+        _check_subscriber_status(status)
+        current = self.get_subscriber(email)
+        if current is None:
+            raise LedgerError(f"{email.strip()} is not a subscriber")
+        stamp = self._stamp()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE subscribers SET status = ?, updated_at = ?,"
+                " confirmed_at = CASE WHEN ? = 'active' THEN ? ELSE confirmed_at END,"
+                " unsubscribed_at = CASE WHEN ? = 'unsubscribed' THEN ? ELSE unsubscribed_at END"
+                " WHERE id = ?",
+                (status, stamp, status, stamp, status, stamp, current.id),
+            )
+        updated = self.get_subscriber(current.email)
+        assert updated is not None
+        return updated
+
+    def iter_subscribers(
+        self, status: str | None = "active", *, chunk: int = CHUNK
+    ) -> Iterator[Subscriber]:
+        """Subscribers in id (sign-up) order, streamed by keyset pages; ``None`` = all."""
+        if status is None:
+            rows = self._pages(
+                f"SELECT {_SUBSCRIBER_COLS} FROM subscribers WHERE id > ? ORDER BY id LIMIT ?",
+                (), chunk,
+            )
+        else:
+            _check_subscriber_status(status)
+            rows = self._pages(
+                f"SELECT {_SUBSCRIBER_COLS} FROM subscribers WHERE status = ? AND id > ?"
+                " ORDER BY id LIMIT ?",
+                (status,), chunk,
+            )
+        return (_subscriber(r) for r in rows)
+
+    def count_subscribers(self, status: str | None = None) -> int:
+        if status is None:
+            row = self._one("SELECT COUNT(*) FROM subscribers")
+        else:
+            _check_subscriber_status(status)
+            row = self._one("SELECT COUNT(*) FROM subscribers WHERE status = ?", (status,))
+        assert row is not None
+        return int(row[0])
+
+    def remove_subscriber(self, email: str) -> bool:
+        """Delete the subscriber; False if there was none. (Their past delivery
+        rows stay: they record what was sent.)"""
+        current = self.get_subscriber(email)
+        if current is None:
+            return False
+        with self._write() as conn:
+            conn.execute("DELETE FROM subscribers WHERE id = ?", (current.id,))
+        return True
