@@ -23,8 +23,8 @@ How a send goes (and why):
 A server that cannot be reached at all (refused, TLS or AUTH failure) stops the
 channel with every row still pending: retrying the edition later loses nobody.
 
-Classification and backoff are pure functions; only :class:`SmtpChannel` and
-:class:`Connection` do I/O.
+Classification, backoff and rate limiting are pure decisions in
+:mod:`._smtp_policy`; only :class:`SmtpChannel` and :class:`Connection` do I/O.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import re
 import smtplib
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,17 +54,40 @@ from ._mailing import (
     dkim_signer,
     envelope_address,
 )
+from ._smtp_policy import (  # re-exported: these were defined here before
+    REPLY_EXCERPT,
+    Failure,
+    RateLimiter,
+    backoff_delay,
+    classify,
+    is_no_such_user,
+    reply_text,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..ledger import Delivery
     from ..pipeline import PublishJob
 
+__all__ = [
+    "DEFAULT_PORTS",
+    "REPLY_EXCERPT",
+    "ConnectError",
+    "Connection",
+    "Failure",
+    "RateLimiter",
+    "Security",
+    "SmtpChannel",
+    "SmtpSettings",
+    "backoff_delay",
+    "classify",
+    "is_no_such_user",
+]
+
 log = logging.getLogger("syndicate.channels.smtp")
 
 Security = Literal["starttls", "tls", "none"]
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-REPLY_EXCERPT = 300  # characters of a server answer kept in the ledger
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # An address that can go between angle brackets as is (no quoting, no SMTPUTF8).
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\Z")
@@ -182,98 +204,6 @@ class SmtpSettings(ChannelSettings):
         return {key: var for key, var in found.items() if var}
 
 
-# --------------------------------------------------------------------------- pure decisions
-
-_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-# 5.1.x codes that say the mailbox or its domain does not exist (RFC 3463, RFC 7505).
-_NO_SUCH_USER = {"1", "2", "3", "6", "10"}
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A failed attempt, as the ledger records it."""
-
-    code: int | None
-    message: str
-    temporary: bool
-    bounce: bool = False  # the address does not exist: stop mailing it
-
-    @property
-    def reconnect(self) -> bool:
-        """Whether the connection should be thrown away (it may be in an unknown state)."""
-        return self.temporary or self.code is None
-
-
-def is_no_such_user(code: int | None, text: str) -> bool:
-    """A permanent "mailbox does not exist" answer (550/551/553 or enhanced 5.1.x)."""
-    match = _ENHANCED.search(text)
-    if match:
-        return match.group(1) == "5" and match.group(2) == "1" and match.group(3) in _NO_SUCH_USER
-    return code in (550, 551, 553)
-
-
-def _text(reply: bytes | str) -> str:
-    raw = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    return " ".join(raw.split())[:REPLY_EXCERPT]
-
-
-def classify(exc: BaseException) -> Failure:
-    """What a failed send means: temporary (retry on a fresh connection) or permanent."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        code, reply = next(iter(exc.recipients.values()))
-        text = _text(reply)
-        permanent = 500 <= code < 600
-        return Failure(code, text, not permanent, permanent and is_no_such_user(code, text))
-    if isinstance(exc, smtplib.SMTPResponseException):
-        # Sender refused, DATA refused, a 421 "closing" at any step...
-        code, text = exc.smtp_code, _text(exc.smtp_error)
-        permanent = 500 <= code < 600
-        # At DATA only an explicit enhanced 5.1.x says the address is wrong: a bare
-        # 550 there is usually about the content (spam, size), not the mailbox.
-        bounce = (permanent and isinstance(exc, smtplib.SMTPDataError)
-                  and _ENHANCED.search(text) is not None and is_no_such_user(code, text))
-        return Failure(code, text, not permanent, bounce)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return Failure(None, _text(str(exc)), temporary=False)
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return Failure(None, f"connection dropped: {_text(str(exc)) or 'no reason given'}", True)
-    if isinstance(exc, TimeoutError):
-        return Failure(None, f"timed out: {_text(str(exc)) or 'no answer'}", True)
-    if isinstance(exc, OSError | smtplib.SMTPException):
-        return Failure(None, f"{type(exc).__name__}: {_text(str(exc))}", True)
-    raise exc
-
-
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-    return min(cap, base * 2 ** (attempt - 1))
-
-
-class RateLimiter:
-    """At most ``rate`` sends per second over all threads (0 = unlimited).
-
-    Each caller reserves the next free slot under a lock, then sleeps outside
-    it, so threads are spaced evenly instead of bursting.
-    """
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock = clock
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self, stop: threading.Event) -> bool:
-        """Block until the caller may send; False if ``stop`` was set meanwhile."""
-        if not self.interval:
-            return not stop.is_set()
-        with self._lock:
-            now = self.clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        delay = slot - now
-        return not stop.wait(delay) if delay > 0 else not stop.is_set()
-
-
 # --------------------------------------------------------------------------- connections
 
 
@@ -316,7 +246,7 @@ class Connection:
                 raise
         except smtplib.SMTPAuthenticationError as exc:
             raise ConnectError(f"AUTH refused for {s.username!r}: {exc.smtp_code} "
-                               f"{_text(exc.smtp_error)}", permanent=True) from None
+                               f"{reply_text(exc.smtp_error)}", permanent=True) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise ConnectError(f"{exc} (check `security`)", permanent=True) from None
         except ssl.SSLCertVerificationError as exc:
@@ -324,7 +254,7 @@ class Connection:
                                "(see `tls_ca_file`)", permanent=True) from None
         except smtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.smtp_code < 600
-            raise ConnectError(f"server answered {exc.smtp_code} {_text(exc.smtp_error)}",
+            raise ConnectError(f"server answered {exc.smtp_code} {reply_text(exc.smtp_error)}",
                                permanent=permanent) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise ConnectError(f"{type(exc).__name__}: {exc}", permanent=False) from None
@@ -376,7 +306,7 @@ class Connection:
         if code != 250:
             self._reset(code)
             raise smtplib.SMTPDataError(code, reply)
-        return code, _text(reply)
+        return code, reply_text(reply)
 
     def _reset(self, code: int) -> None:
         if code == 421:
