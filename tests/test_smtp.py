@@ -559,3 +559,40 @@ def test_smtp_bytes_are_exactly_the_dot_stuffed_message(project: Project, clock:
                 else:  # two signatures differ (t=): compare the bodies
                     body = plain.split(b"\r\n\r\n", 1)[1]
                     assert stuffed.split(b"\r\n\r\n", 1)[1] == _quote_periods(body)
+
+
+def test_send_one_delivers_exact_bytes_and_reports_refusals(project: Project) -> None:
+    """``SmtpChannel.send_one`` (the web app's confirmation email): the server gets the
+    message byte for byte, lines starting with '.' included (stuffed on the wire,
+    unstuffed by the server); a refusal is a ChannelError saying whether to retry."""
+    from email.message import EmailMessage
+
+    from syndicate.channels.smtp import SmtpChannel
+    from syndicate.errors import ChannelError
+    from syndicate.mail import as_bytes
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = FROM, "zoe@exemple.fr", "Un essai"
+    message.set_content(".NET\n..\nfin.\n.\n")
+    data = as_bytes(message)
+    assert b"\r\n.\r\n" in data  # would end DATA early if sent unstuffed
+    handler = Recorder(rcpt_rules={"nobody@exemple.fr": ["550 5.1.1 no such user"],
+                                   "later@exemple.fr": ["451 4.3.0 try again later"]})
+    with smtp_server(handler) as (server, port):
+        project.write_config(site={"base_url": "https://cas.example.org/"},
+                             channels=[smtp_channel(port)])
+        config = project.config()
+        channel = SmtpChannel(config.channels[0], config)
+        code, reply = channel.send_one(data, "zoe@exemple.fr")
+        with pytest.raises(ChannelError) as refused:
+            channel.send_one(data, "nobody@exemple.fr")
+        with pytest.raises(ChannelError) as deferred:
+            channel.send_one(data, "later@exemple.fr")
+    assert (code, reply) == (250, "2.0.0 Ok: queued as TEST1")
+    (received,) = server.messages
+    assert (received.mail_from, received.rcpt) == ("lettre@cas.example.org", "zoe@exemple.fr")
+    assert received.data == data
+    assert refused.value.permanent
+    assert str(refused.value) == "channel smtp: nobody@exemple.fr: 550 5.1.1 no such user"
+    assert not deferred.value.permanent
+    assert str(deferred.value) == "channel smtp: later@exemple.fr: 451 4.3.0 try again later"

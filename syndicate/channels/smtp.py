@@ -416,6 +416,40 @@ class SmtpChannel:
             return DeliveryReport(s.name, pending=total, detail=f"cannot send: {exc}")
         return _Run(self, job, mailing, password, tls).go(total)
 
+    # -- one message outside an edition -------------------------------------------
+
+    def send_one(self, message: bytes, recipient: str) -> tuple[int, str]:
+        """Send one message to ``recipient`` on a connection of its own, with the
+        channel's TLS, AUTH and DKIM (the web app's confirmation email); return the
+        server's final reply ``(code, text)``.
+
+        ``message`` is the serialised message (:func:`syndicate.mail.as_bytes`: CRLF,
+        not dot-stuffed); it is signed, then made transparent for DATA, here.
+        Raises ``ChannelError`` when the settings are unusable (secret, key or CA
+        file), the server cannot be used, or it refuses the message; ``permanent``
+        says whether trying again later may help.
+        """
+        from ..mail import dot_stuffed
+
+        s = self.settings
+        signer = self._signer()
+        data = dot_stuffed(signer(message) if signer is not None else message)
+        connection = Connection(s, self._password(), self._tls_context())
+        try:
+            connection.open()
+        except ConnectError as exc:
+            raise ChannelError(s.name, str(exc), permanent=exc.permanent) from None
+        try:
+            return connection.send(envelope_address(s.from_address),
+                                   envelope_address(recipient), data)
+        except (OSError, smtplib.SMTPException) as exc:
+            failure = classify(exc)
+            answer = " ".join(filter(None, (str(failure.code or ""), failure.message)))
+            raise ChannelError(s.name, f"{recipient}: {answer}",
+                               permanent=not failure.temporary) from None
+        finally:
+            connection.quit()
+
 
 class _Run:
     """One delivery pass of the channel over an edition's pending rows."""

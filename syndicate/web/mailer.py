@@ -94,26 +94,13 @@ def _channel(config: Config, kind: str) -> Any | None:
 
 
 def _smtp_transport(settings: Any, config: Config) -> Transport:
-    from ..channels._mailing import envelope_address
-    from ..channels.smtp import ConnectError, Connection, SmtpChannel
+    from ..channels.smtp import SmtpChannel
 
     channel = SmtpChannel(settings, config)
 
     def send(message: EmailMessage, recipient: str) -> None:
-        # The channel's own connection code: same TLS, AUTH, DKIM as the editions.
-        data = as_bytes(message)
-        signer = channel._signer()
-        if signer is not None:
-            data = signer(data)
-        connection = Connection(settings, channel._password(), channel._tls_context())
-        try:
-            connection.open()
-        except ConnectError as exc:
-            raise ChannelError(settings.name, str(exc), permanent=exc.permanent) from None
-        try:
-            connection.send(envelope_address(settings.from_address), recipient, data)
-        finally:
-            connection.quit()
+        # The channel's own sending code: same TLS, AUTH, DKIM as the editions.
+        channel.send_one(as_bytes(message), recipient)
 
     return Transport(settings.name, settings.from_address, send)
 
