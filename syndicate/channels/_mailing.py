@@ -1,5 +1,9 @@
 """What every per-subscriber email channel shares (``smtp``, ``outbox``).
 
+:class:`MailChannelSettings` declares the keys both accept (``reply_to``,
+``unsubscribe_mailto``); ``from`` stays in each, required by smtp, optional in
+the outbox.
+
 :class:`Mailing` walks one edition's subscribers for one channel:
 
 - :meth:`Mailing.prepare` creates a 'pending' delivery row for every active
@@ -29,9 +33,11 @@ from email.utils import getaddresses
 from typing import IO, TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, field_validator
 
 from ..render.urls import unsubscribe_url
 from ..tokens import SECRET_ENV, UNSUBSCRIBE, make_token, secret_from_env
+from ._base import ChannelSettings
 
 if TYPE_CHECKING:
     from ..ledger import Delivery, Subscriber
@@ -39,8 +45,8 @@ if TYPE_CHECKING:
     from ..pipeline import PublishJob
 
 __all__ = [
-    "SECRET_ENV", "SKIPPED", "MailSender", "Mailing", "Progress", "check_address",
-    "dkim_signer", "envelope_address",
+    "SECRET_ENV", "SKIPPED", "MailChannelSettings", "MailSender", "Mailing", "Progress",
+    "check_address", "dkim_signer", "envelope_address",
 ]
 
 #: Prefix of the ledger message of a row not sent because its subscriber is no
@@ -118,6 +124,29 @@ class MailSender:
     from_address: str
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
+
+
+class MailChannelSettings(ChannelSettings):
+    """Keys of every per-subscriber email channel."""
+
+    reply_to: str = Field("", description="Reply-To address (empty: replies go to `from`).")
+    unsubscribe_mailto: str = Field(
+        "",
+        description="Address added to List-Unsubscribe as a mailto: alternative to the HTTPS "
+        "one-click link (empty: HTTPS link only).",
+    )
+
+    @field_validator("reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _optional_address(cls, value: str) -> str:
+        if value:
+            check_address(value, display_name=False)
+        return value
+
+    def mail_sender(self, from_address: str) -> MailSender:
+        """The :class:`MailSender` of a mailing from ``from_address`` with these keys."""
+        return MailSender(from_address=from_address, reply_to=self.reply_to or None,
+                          unsubscribe_mailto=self.unsubscribe_mailto or None)
 
 
 class Mailing:

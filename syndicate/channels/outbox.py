@@ -28,14 +28,14 @@ from ..errors import SyndicateError
 from ..ledger import Subscriber
 from ..tokens import outbox_secret
 from ._base import ChannelSettings, DeliveryReport, is_transient, register_channel
-from ._mailing import Mailing, MailSender, Progress, check_address
+from ._mailing import MailChannelSettings, Mailing, MailSender, Progress, check_address
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..pipeline import PublishJob
 
 
-class OutboxSettings(ChannelSettings):
+class OutboxSettings(MailChannelSettings):
     """``type = "outbox"``: the email for each active subscriber, written to a Maildir."""
 
     path: Path = Field(
@@ -48,11 +48,6 @@ class OutboxSettings(ChannelSettings):
         alias="from",
         description="Sender, an address optionally with a display name; empty: "
         "'[site] title <[site] email>'. Use the smtp channel's `from` to preview a real send.",
-    )
-    reply_to: str = Field("", description="Reply-To address (empty: none).")
-    unsubscribe_mailto: str = Field(
-        "",
-        description="Address added to List-Unsubscribe as a mailto: alternative (empty: none).",
     )
 
     @field_validator("path", mode="before")
@@ -69,13 +64,6 @@ class OutboxSettings(ChannelSettings):
     def _from(cls, value: str) -> str:
         if value:
             check_address(value, display_name=True)
-        return value
-
-    @field_validator("reply_to", "unsubscribe_mailto")
-    @classmethod
-    def _optional_address(cls, value: str) -> str:
-        if value:
-            check_address(value, display_name=False)
         return value
 
 
@@ -95,11 +83,7 @@ class OutboxChannel:
     def sender(self) -> MailSender:
         site = self.config.site
         title = site.title.replace('"', "'")
-        return MailSender(
-            from_address=self.settings.from_address or f'"{title}" <{site.email}>',
-            reply_to=self.settings.reply_to or None,
-            unsubscribe_mailto=self.settings.unsubscribe_mailto or None,
-        )
+        return self.settings.mail_sender(self.settings.from_address or f'"{title}" <{site.email}>')
 
     def deliver(self, job: PublishJob) -> DeliveryReport:
         name = self.settings.name

@@ -47,8 +47,8 @@ from ..errors import ChannelError, SyndicateError
 from ._base import ChannelSettings, DeliveryReport, register_channel
 from ._mailing import (
     SECRET_ENV,
+    MailChannelSettings,
     Mailing,
-    MailSender,
     Progress,
     check_address,
     dkim_signer,
@@ -93,7 +93,7 @@ _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\Z")
 
 
-class SmtpSettings(ChannelSettings):
+class SmtpSettings(MailChannelSettings):
     """``type = "smtp"``: send each active subscriber the edition through an SMTP server."""
 
     host: str = Field(description="SMTP server (submission) host name or address.")
@@ -122,12 +122,6 @@ class SmtpSettings(ChannelSettings):
         alias="from",
         description="Sender, an address optionally with a display name, e.g. "
         "'Études de cas <lettre@example.org>'. Also the envelope sender (bounces go there).",
-    )
-    reply_to: str = Field("", description="Reply-To address (empty: replies go to `from`).")
-    unsubscribe_mailto: str = Field(
-        "",
-        description="Address added to List-Unsubscribe as a mailto: alternative to the HTTPS "
-        "one-click link (empty: HTTPS link only).",
     )
     concurrency: int = Field(
         4, ge=1, le=64, description="SMTP connections used in parallel (one per sender thread)."
@@ -176,13 +170,6 @@ class SmtpSettings(ChannelSettings):
     @classmethod
     def _from(cls, value: str) -> str:
         check_address(value, display_name=True)
-        return value
-
-    @field_validator("reply_to", "unsubscribe_mailto")
-    @classmethod
-    def _optional_address(cls, value: str) -> str:
-        if value:
-            check_address(value, display_name=False)
         return value
 
     @model_validator(mode="after")
@@ -399,9 +386,7 @@ class SmtpChannel:
 
     def deliver(self, job: PublishJob) -> DeliveryReport:
         s = self.settings
-        sender = MailSender(from_address=s.from_address, reply_to=s.reply_to or None,
-                            unsubscribe_mailto=s.unsubscribe_mailto or None)
-        mailing = Mailing(job, s.name, sender)
+        mailing = Mailing(job, s.name, s.mail_sender(s.from_address))
         # Rows first: if the set-up below fails (a secret missing, a bad key file)
         # the edition stays unfinished with everyone pending, instead of being
         # closed with nobody mailed.
