@@ -3,6 +3,7 @@ built to trip it (tools, people, cities, sectors, acronyms, look-alike names).""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,60 @@ def test_more_people():
         "l’a rejointe. Chez Lemon Way, la fintech toulousaine, Julie Martin et Claire Dupont "
         "décident. “Nous avons tout revu”, explique Claire Dupont."
     ) == ("Lemon Way",)
+
+
+# --------------------------------------------------------------------------- hold-out pages
+# Pages written after the importer (tests/data/holdout), with their companies read by hand
+# in the JSON next to each page: "companies" per article (the stories told, in order),
+# "named_only" (cited, e.g. a client group: not counted as a hit, nor as a miss) and, per
+# page, "not_companies" (tools, people, places, institutions, acronyms: never companies).
+
+HOLDOUT = Path(__file__).resolve().parent / "data" / "holdout"
+
+
+def _holdout_cases():
+    for page in sorted(HOLDOUT.glob("*.txt")):
+        fixture = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
+        gold = {article["title"]: article for article in fixture["articles"]}
+        parsed = parse_page(read_page(page))
+        for article in parsed.articles:
+            case = build_case(article, page.name, article.rank, f"a{article.rank}")
+            yield page.name, case, gold.get(case.title), set(fixture["not_companies"])
+
+
+def test_holdout_companies_recall_and_precision():
+    hits = found_total = gold_total = wrong = 0
+    for page, case, gold, never in _holdout_cases():
+        assert gold is not None, f"{page}: unexpected article {case.title!r}"
+        found = list(case.companies)
+        assert len(found) == len(set(found)), f"duplicates in {found}"
+        assert not set(found) & never, (case.title, set(found) & never)
+        hits += len(set(found) & set(gold["companies"]))
+        found_total += len(found)
+        gold_total += len(gold["companies"])
+        wrong += len(set(found) - set(gold["companies"]) - set(gold["named_only"]))
+        print(f"{page:28} {case.title[:40]:40} missed="
+              f"{sorted(set(gold['companies']) - set(found))} extra="
+              f"{sorted(set(found) - set(gold['companies']))}")
+    recall, precision = hits / gold_total, (found_total - wrong) / found_total
+    print(f"companies on the hold-out pages: recall {recall:.3f} ({hits}/{gold_total}), "
+          f"precision {precision:.3f} ({found_total - wrong}/{found_total})")
+    assert recall >= 0.95
+    assert precision >= 0.9
+
+
+def test_holdout_companies_in_order_of_first_appearance():
+    for _page, case, gold, _never in _holdout_cases():
+        if gold is None:
+            continue
+        common = [name for name in case.companies if name in gold["companies"]]
+        assert common == [name for name in gold["companies"] if name in common], case.title
+
+
+def test_names_with_an_article_keep_it():
+    assert extract_companies([
+        ["Chez Le Slip Français, la marque de sous-vêtements, tout change. Pour la direction "
+         "du Slip Français, c’est un test."],
+        ["Chez La Belle Vie, supermarché en ligne, on publie tout. La Belle Vie a constaté "
+         "une baisse des départs. La Belle Vie s’en félicite."],
+    ]) == ("Le Slip Français", "La Belle Vie")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -107,6 +108,16 @@ def channel_settings_model(type_name: str) -> type[ChannelSettings] | None:
 def build_channel(settings: ChannelSettings, config: Config) -> Channel:
     _load_builtins()
     return _REGISTRY[settings.type](settings, config)  # type: ignore[no-any-return]
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_env_name(value: str, example: str) -> str:
+    """Validate a ``*_env`` setting: it names an environment variable, it is not the secret."""
+    if value and not _ENV_NAME.match(value):
+        raise ValueError(f"the NAME of an environment variable, e.g. {example!r}")
+    return value
 
 
 # Write errors worth retrying on the next resume; anything else (permissions, read-only

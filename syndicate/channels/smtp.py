@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import ChannelError, SyndicateError
-from ._base import ChannelSettings, DeliveryReport, register_channel
+from ._base import ChannelSettings, DeliveryReport, check_env_name, register_channel
 from ._mailing import (
     SECRET_ENV,
     MailChannelSettings,
@@ -88,7 +88,6 @@ log = logging.getLogger("syndicate.channels.smtp")
 
 Security = Literal["starttls", "tls", "none"]
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # An address that can go between angle brackets as is (no quoting, no SMTPUTF8).
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\Z")
 
@@ -162,9 +161,7 @@ class SmtpSettings(MailChannelSettings):
     @field_validator("password_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if value and not _ENV_RE.match(value):
-            raise ValueError("the NAME of an environment variable, e.g. 'SMTP_PASSWORD'")
-        return value
+        return check_env_name(value, "SMTP_PASSWORD")
 
     @field_validator("from_address")
     @classmethod

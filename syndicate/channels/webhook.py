@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Literal
 import requests
 from pydantic import Field, field_validator, model_validator
 
-from ._base import ChannelSettings, DeliveryReport, register_channel
+from ._base import ChannelSettings, DeliveryReport, check_env_name, register_channel
 from ._webhook_payloads import (  # re-exported: the payloads were defined here before
     DISCORD_TOTAL,
     EVENT_TYPE,
@@ -93,7 +93,6 @@ Format = Literal["json", "slack", "discord", "mastodon"]
 SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24  # Standard Webhooks: "at least 24 bytes (192 bits)"
 EXCERPT = 300  # characters of a response kept in the ledger
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 
 
@@ -149,9 +148,7 @@ class WebhookSettings(ChannelSettings):
     @field_validator("secret_env", "token_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if value and not _ENV_RE.match(value):
-            raise ValueError("the NAME of an environment variable, e.g. 'WEBHOOK_SECRET'")
-        return value
+        return check_env_name(value, "WEBHOOK_SECRET")
 
     @model_validator(mode="after")
     def _format_keys(self) -> WebhookSettings:

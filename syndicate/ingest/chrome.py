@@ -95,6 +95,9 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
                        r"(?:-nous)?\s+(?:notre|nos|gratuitement|le|la|les)\b", 12),
         ("navigation", r"^(?:cet article vous a plu|vous avez aimé cet article|votre avis"
                        r"|notez cet article|note des lecteurs|\d+(?:[.,]\d+)?\s*/\s*5\b)", 12),
+        ("aside", r"^(?:le saviez-vous|bon à savoir|à retenir|a retenir|en bref"
+                  rf"|l{_APOS}essentiel|(?:le )?chiffre(?:-| )clé|(?:les )?chiffres(?:-| )clés"
+                  r"|le conseil(?: de la rédaction)?|notre conseil|astuce)\W*$", 6),
         ("credit", r"^(?:crédits?(?: photo| image)?|photo|image|illustration|source|visuel)"
                    r"s?\s*:", 20),
         ("credit", r"^(?:photo|image) (?:de|par)\s+\S.*\s(?:sur|via)\s+\S+$", 20),
@@ -140,17 +143,49 @@ def is_list_marker(text: str) -> bool:
     return _words(text) <= (40 if inline else 12)
 
 
-# Chrome headings of a box whose text is chrome too: "À propos" over the blog's blurb,
-# "Newsletter" over its pitch, "Commentaires" over readers' comments.
-_BOX_HEADING = re.compile(
-    rf"^(?:à propos(?: de nous| du blog| de l{_APOS}auteur| de l{_APOS}autrice)?|qui sommes-nous"
-    rf"|newsletter|infolettre|(?:la|notre) newsletter|suivez-nous(?: sur \w+)?|nous suivre"
-    rf"|commentaires?|\d+ commentaires?|laisser un commentaire|l{_APOS}auteur|l{_APOS}autrice)"
-    rf"\W*$",
-    re.IGNORECASE,
+def is_inline_list(text: str) -> bool:
+    """Whether ``text`` is a whole "À lire aussi : <un titre>" widget on one line: it
+    names its article itself, so the lines after it are not a list."""
+    text = text.strip()
+    match = _LIST_MARKER.match(text)
+    return (match is not None and is_list_marker(text)
+            and text[match.end():].lstrip().startswith(":")
+            and bool(text[match.end():].lstrip()[1:].strip()))
+
+
+# Chrome headings of a box whose text is chrome too, by kind of box:
+# * "site": "À propos" over the blog's blurb, "Newsletter" over its pitch: the box goes on
+#   while paragraphs follow;
+# * "aside": "Le saviez-vous ?" over one fact set in an article: the box is one paragraph,
+#   the article goes on after it;
+# * "comments": readers' names, dates and words, as many as there are: the box goes on
+#   until a list of other articles (or the end of the page).
+_BOX_HEADINGS = (
+    ("comments", re.compile(r"^(?:commentaires?|\d+ commentaires?|laisser un commentaire"
+                            r"|(?:ajouter|écrire|publier) un commentaire|réagir|réactions?"
+                            r"|\d+ réactions?)\W*$", re.IGNORECASE)),
+    ("site", re.compile(
+        rf"^(?:à propos(?: de nous| du blog| de l{_APOS}auteur| de l{_APOS}autrice)?"
+        rf"|qui sommes-nous|newsletter|infolettre|(?:la|notre) newsletter"
+        rf"|suivez-nous(?: sur \w+)?|nous suivre|l{_APOS}auteur|l{_APOS}autrice)\W*$",
+        re.IGNORECASE)),
+    ("aside", re.compile(
+        rf"^(?:le saviez-vous|bon à savoir|à retenir|a retenir|en bref|l{_APOS}essentiel"
+        rf"|(?:le )?chiffre(?:-| )clé|(?:les )?chiffres(?:-| )clés|le conseil(?: de la rédaction)?"
+        rf"|notre conseil|astuce)\W*$",
+        re.IGNORECASE)),
 )
+
+
+def box_kind(text: str) -> str | None:
+    """``"site"``, ``"aside"`` or ``"comments"`` if ``text`` heads a box of chrome text."""
+    text = text.strip()
+    for kind, pattern in _BOX_HEADINGS:
+        if pattern.match(text):
+            return kind
+    return None
 
 
 def is_box_heading(text: str) -> bool:
     """Whether ``text`` heads a box of site text ("À propos", "Newsletter", "Commentaires")."""
-    return bool(_BOX_HEADING.match(text.strip()))
+    return box_kind(text) is not None

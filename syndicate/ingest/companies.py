@@ -203,11 +203,11 @@ def mentions(text: str, lowercase_words: frozenset[str] = frozenset()) -> list[M
             break
         first = i
         starts_sentence = _is_sentence_start(text, tokens[i].start)
-        if starts_sentence:
-            # "Chez Skello" at the start of a sentence: drop the ordinary capitalised words
-            while first <= j and (tokens[first].text.lower() in _stop_words()
-                                  or tokens[first].text.lower() in lowercase_words):
-                first += 1
+        if starts_sentence and (tokens[first].text.lower() in _stop_words()
+                                or tokens[first].text.lower() in lowercase_words):
+            # "Chez Skello": only the sentence's first word owes its capital to its place;
+            # the next ones are capitalised on their own ("Chez Le Slip Français")
+            first += 1
         if first <= j and len(tokens[first].text) > 1:
             start, end = tokens[first].start, tokens[j].end
             found.append(Mention(text[start:end], start, end, starts_sentence and first == i))
@@ -306,6 +306,7 @@ def extract_companies(sections: Sequence[Sequence[str]],
                 or _DETERMINER.search(before) or _DETERMINER_ELIDED.search(before)):
             continue
         candidate.plain_mentions[index] = candidate.plain_mentions.get(index, 0) + 1
+    candidates = _fold_articles(candidates)
     # a person's name ("confie Guilhamon") needs a strong cue of its own to be a company
     chosen = [
         c for c in candidates.values()
@@ -313,6 +314,24 @@ def extract_companies(sections: Sequence[Sequence[str]],
                         and any(n >= 2 for n in c.plain_mentions.values()))
     ]
     return tuple(_split_and_merge(chosen, candidates))
+
+
+_ARTICLE = re.compile(r"^(?:Le |La |Les |L[’'])(?=\w)")
+
+
+def _fold_articles(candidates: dict[str, _Candidate]) -> dict[str, _Candidate]:
+    """Fold "Slip Français" (read in "du Slip Français", or "Belle Vie" in "La Belle Vie"
+    starting a sentence) into "Le Slip Français" when the full name is a candidate too."""
+    full = {_ARTICLE.sub("", name): name for name in candidates if _ARTICLE.match(name)}
+    folded: dict[str, _Candidate] = {}
+    for name, candidate in candidates.items():
+        target = folded.setdefault(full.get(name, name), _Candidate(full.get(name, name),
+                                                                    candidate.first))
+        target.first = min(target.first, candidate.first)
+        target.strong = target.strong or candidate.strong
+        for index, count in candidate.plain_mentions.items():
+            target.plain_mentions[index] = target.plain_mentions.get(index, 0) + count
+    return folded
 
 
 def _split_and_merge(chosen: list[_Candidate],

@@ -35,7 +35,7 @@ from functools import cache
 import snowballstemmer
 
 from ..corpus import Section
-from .chrome import chrome_reason, is_box_heading, is_list_marker
+from .chrome import box_kind, chrome_reason, is_inline_list, is_list_marker
 from .companies import has_company_story
 
 
@@ -120,20 +120,28 @@ def _headline_score(text: str) -> float:
     return score
 
 
+# Chrome the site prints under an article's title, never under a section heading.
+_ARTICLE_META = frozenset({"byline", "date", "reading time", "share"})
+
+
 @dataclass
 class _Group:
     """The paragraphs under a run of short lines. The header (title or section heading)
     is the most headline-like line of the run: the others are captions, labels or bylines,
-    which are shorter than the headlines of this kind of site."""
+    which are shorter than the headlines of this kind of site. Lines of the run that come
+    back later over a paragraph are a table of contents, never the header."""
 
     run: list[Block]
     paragraphs: list[Block]
     from_list: bool = False  # the run is the last line under a "more articles" marker
+    meta: tuple[str, ...] = ()  # reasons of the chrome between the run and the paragraph
+    listed: frozenset[int] = frozenset()  # lines of the run repeated later (contents)
 
     @property
     def header(self) -> Block:
-        best = self.run[-1]
-        for block in self.run:  # ties go to the later line
+        run = [block for block in self.run if block.line not in self.listed] or self.run[-1:]
+        best = run[-1]
+        for block in run:  # ties go to the later line
             if _headline_score(block.text) > _headline_score(best.text):
                 best = block
         return best
@@ -146,8 +154,11 @@ class _Reader:
         self.groups: list[_Group] = []
         self.skipped: list[Skipped] = []
         self.pending: list[Block] = []  # short lines waiting for a paragraph
+        self.meta: list[str] = []  # reasons of the chrome met since the pending lines
         self.listing: list[Block] | None = None  # lines under a "more articles" marker
-        self.in_box = False  # under "À propos", "Newsletter"...: its text is chrome too
+        # under "À propos", "Le saviez-vous ?", "Commentaires"...: its text is chrome too
+        # (see chrome.box_kind for how far each kind of box goes)
+        self.box: str | None = None
 
     def skip(self, block: Block, reason: str) -> None:
         self.skipped.append(Skipped(block.line, reason, block.text))
@@ -155,17 +166,29 @@ class _Reader:
     def feed(self, block: Block) -> None:
         reason = chrome_reason(block.text)
         paragraph = is_paragraph(block.text)
+        if self.box == "comments" and not is_list_marker(block.text):
+            self.skip(block, reason or "comments")
+            return
         if reason:
             self.skip(block, reason)
-            # a box heading right under a title or heading is a mere caption
-            self.in_box = self.in_box or (is_box_heading(block.text) and not self.pending
-                                          and self.listing is None)
+            if self.pending:
+                self.meta.append(reason)
+            kind = box_kind(block.text)
+            # a box heading right under a title or heading is a mere caption, and
+            # comments only come after some article text
+            if (kind and not self.pending and self.listing is None
+                    and (kind != "comments" or self.groups)):
+                self.box = kind
             return
-        if self.in_box and paragraph:
+        if self.box and paragraph:
             self.skip(block, "box text")
+            if self.box == "aside":
+                self.box = None
             return
-        self.in_box = False
-        if is_list_marker(block.text):
+        self.box = None
+        if is_inline_list(block.text):
+            self.skip(block, "more-articles list")
+        elif is_list_marker(block.text):
             self.skip(block, "more-articles list")
             self._close_listing()
             self.listing = []
@@ -193,15 +216,15 @@ class _Reader:
         return kept
 
     def _paragraph(self, block: Block) -> None:
-        run, from_list = self.pending, False
-        self.pending = []
+        run, from_list, meta = self.pending, False, tuple(self.meta)
+        self.pending, self.meta = [], []
         if self.listing is not None:
             # A title left before the marker ("Titre / À lire / chapô") wins over the list.
             kept = self._close_listing(keep_last=not run)
             if not run and kept is not None:
                 run, from_list = [kept], True
         if run:
-            self.groups.append(_Group(run, [block], from_list))
+            self.groups.append(_Group(run, [block], from_list, meta))
         elif self.groups:
             self.groups[-1].paragraphs.append(block)
         else:
@@ -304,6 +327,17 @@ def split_articles(groups: Sequence[_Group]) -> list[int]:
     return sorted(chain[1:])
 
 
+def _mark_contents(groups: Sequence[_Group]) -> None:
+    """A short line that comes back later over a paragraph is an entry of a table of
+    contents ("Sommaire" and the headings, the last one right over its paragraph)."""
+    last_seen: dict[str, int] = {}
+    for group in groups:
+        for block in group.run:
+            last_seen[block.text] = block.line
+    for group in groups:
+        group.listed = frozenset(b.line for b in group.run if last_seen[b.text] > b.line)
+
+
 def parse_page(text: str) -> ParsedPage:
     """Read a page into articles and the lines left out."""
     reader = _Reader()
@@ -311,11 +345,15 @@ def parse_page(text: str) -> ParsedPage:
         reader.feed(block)
     reader.finish()
     groups = reader.groups
+    _mark_contents(groups)
     skipped = list(reader.skipped)
     articles: list[ParsedArticle] = []
 
     def keep(run: list[Block], header: Block) -> None:
-        skipped.extend(Skipped(b.line, "caption", b.text) for b in run if b is not header)
+        skipped.extend(Skipped(b.line, "table of contents" if b.line in group.listed
+                               else "caption", b.text)
+                       for group in groups if group.run is run
+                       for b in run if b is not header)
 
     if len(groups) >= 2:
         starts = split_articles(groups)
@@ -324,9 +362,6 @@ def parse_page(text: str) -> ParsedPage:
             head = groups[start]
             title = head.header
             keep(head.run, title)
-            for extra in head.paragraphs[1:]:
-                skipped.append(Skipped(extra.line, "second paragraph before the first heading",
-                                       extra.text))
             sections: list[Section] = []
             for index in range(start + 1, end):
                 group = groups[index]
@@ -348,8 +383,10 @@ def parse_page(text: str) -> ParsedPage:
                 heading = group.header
                 keep(group.run, heading)
                 sections.append(Section(heading.text, paragraphs))
-            articles.append(ParsedArticle(rank, title.line, title.text,
-                                          head.paragraphs[0].text, tuple(sections)))
+            # a chapô of several paragraphs is the lede, whole (the corpus has room for
+            # one lede paragraph; moving the rest under the first heading would misplace it)
+            lede = " ".join(p.text for p in head.paragraphs)
+            articles.append(ParsedArticle(rank, title.line, title.text, lede, tuple(sections)))
     else:
         for group in groups:
             skipped.extend(Skipped(b.line, "no article structure", b.text)
