@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -692,3 +693,81 @@ def test_holdout_every_line_is_in_one_case_study_or_skipped(page: Path, tmp_path
         kept = sum(block == line or (len(line) > 40 and line in block) for block in blocks)
         assert kept == in_articles[line], f"kept {kept} times: {line[:70]!r}"
         assert skipped[line] == expected.chrome.count(line), f"skipped: {line[:70]!r}"
+
+
+def _hard_page(rng) -> tuple[str, list]:
+    """Seed articles as the hold-out pages showed them: titles as short as 30 characters
+    (cut before their colon), chapôs of two paragraphs, and nothing under a title to tell
+    it from a heading. The expected lede of a split chapô is the original paragraph."""
+    blocks: list[str] = []
+    expected = []
+    for article in rng.sample(ARTS, rng.randint(2, 4)):
+        title = article.title
+        if " : " in title and rng.random() < 0.7:
+            title = title.split(" : ")[0]
+        chapo = [article.lede]
+        cuts = [m.end() for m in re.finditer(r"\. (?=[A-ZÀ-Ý])", article.lede)]
+        if cuts and rng.random() < 0.4:
+            cut = rng.choice(cuts)
+            chapo = [article.lede[: cut - 1], article.lede[cut:]]
+        sections = [(h, ps[: rng.choice([1, len(ps)])]) for h, ps in article.sections]
+        expected.append((title, article.lede, sections))
+        blocks += [title, *chapo, *(b for h, ps in sections for b in (h, *ps))]
+    return page_text(*blocks), expected
+
+
+def test_random_hard_pages_built_from_the_seeds():
+    import random
+
+    failures = []
+    for seed in range(150):
+        text, expected = _hard_page(random.Random(seed))
+        if shape(parse_page(text)) != expected:
+            failures.append(seed)
+    assert failures == []
+
+
+def test_comments_after_the_article_are_chrome_but_a_comment_link_is_not_a_box():
+    article = ARTS[1]
+    comments = ["3 commentaires", "Marc D.", "14 mars 2025 à 9 h 12",
+                "Très bon article, nous avons vécu la même chose avec un client qui pesait "
+                "la moitié de notre chiffre d’affaires.", "Répondre", "jdupont75",
+                "Merci ! Le cas de Spendesk est intéressant.", "Laisser un commentaire"]
+    parsed = parse_page(page_text(*article_blocks(article), *comments,
+                                  "Derniers articles", ARTS[2].title))
+    assert shape(parsed) == expected_shape([article])
+    assert {s.text for s in parsed.skipped} == {*comments, "Derniers articles", ARTS[2].title}
+    # a comment count left between two articles of a listing page takes nothing with it
+    parsed = parse_page(page_text(*article_blocks(ARTS[0]), "2 commentaires",
+                                  *article_blocks(ARTS[3])))
+    assert shape(parsed) == expected_shape([ARTS[0], ARTS[3]])
+
+
+def test_aside_box_takes_one_paragraph_and_the_section_goes_on():
+    article = ARTS[2]
+    blocks = article_blocks(article)
+    second = blocks.index(article.sections[1][1][1])
+    fact = "Selon une étude, un cadre passe en moyenne seize heures par semaine en réunion."
+    blocks[second:second] = ["Le saviez-vous ?", fact]
+    parsed = parse_page(page_text(*blocks))
+    assert shape(parsed) == expected_shape([article])
+    assert {s.text for s in parsed.skipped} == {"Le saviez-vous ?", fact}
+
+
+def test_table_of_contents_is_not_taken_for_headings():
+    article = ARTS[3]
+    toc = ["Sommaire", *(heading for heading, _ in article.sections)]
+    blocks = article_blocks(article)
+    parsed = parse_page(page_text(*blocks[:2], *toc, *blocks[2:]))
+    assert shape(parsed) == expected_shape([article])
+    assert sorted(s.text for s in parsed.skipped) == sorted(toc)
+    assert [s.reason for s in parsed.skipped].count("table of contents") == len(toc) - 1
+
+
+def test_one_line_read_also_before_a_heading_keeps_the_heading():
+    article = ARTS[5]
+    blocks = article_blocks(article)
+    third = blocks.index(article.sections[2][0])
+    blocks.insert(third, f"À lire aussi : {ARTS[8].title}")
+    parsed = parse_page(page_text(*blocks))
+    assert shape(parsed) == expected_shape([article])

@@ -100,7 +100,7 @@ _DETERMINER = re.compile(
 _DETERMINER_ELIDED = re.compile(r"(?:^|\s)[lL][’']$")
 
 # Generic acronyms and words that are never company names even with a cue.
-_GENERIC = frozenset([
+GENERIC = frozenset([
     "IA", "AI", "RH", "HR", "PDG", "CEO", "CTO", "COO", "CMO", "CFO", "DG", "DRH", "DAF", "PME",
     "TPE", "ETI", "ONG", "SAV", "UX", "UI", "MVP", "CRM", "ERP", "SaaS", "API", "APIs", "B2B",
     "B2C", "KPI", "KPIs", "OKR", "OKRs", "R&D", "CSE", "VTC", "SCI", "HT", "TTC", "TVA", "CA", "IT",
@@ -268,7 +268,7 @@ def _all_caps(name: str) -> bool:
 def has_company_story(paragraph: str) -> bool:
     """Whether a paragraph tells a company's story (a strong cue before or after a name)."""
     return any(
-        _cue(paragraph, m) and m.name not in _GENERIC and not _person(paragraph, m)
+        _cue(paragraph, m) and m.name not in GENERIC and not _person(paragraph, m)
         for m in mentions(paragraph)
     )
 
@@ -292,7 +292,7 @@ def extract_companies(sections: Sequence[Sequence[str]],
             people.update(part for part in mention.name.split() if len(part) > 2)
     for index, paragraph, mention in all_mentions:
         name = mention.name
-        if name in _GENERIC or _person(paragraph, mention):
+        if name in GENERIC or _person(paragraph, mention):
             continue
         candidate = candidates.get(name)
         if candidate is None:

@@ -4,22 +4,29 @@ A page is plain text, one block per line. An article is a title, a one-paragraph
 lede (the chapô), then sections (a heading and its paragraphs). Nothing here knows
 any title: the reading is structural.
 
-1. Each line is a *block*. Known chrome (:mod:`.chrome`) is set aside first.
+1. Each line is a *block*. Known chrome (:mod:`.chrome`) is set aside first, and so is
+   the text of chrome boxes: a site box ("À propos", "Newsletter") while paragraphs
+   follow it, an aside ("Le saviez-vous ?") for one paragraph, comments (names, dates,
+   readers' words) until a headline or a list. A one-line "À lire aussi : <titre>" is
+   chrome that opens no list.
 2. A block is a *paragraph* (prose: long, or ending like a sentence) or a *short line*.
 3. Only a short line directly followed by a paragraph can be a heading or a title. Of a
    run of short lines before a paragraph, the most headline-like one is kept (the others
-   are widget captions, stray labels…); short lines that no paragraph follows are chrome.
+   are widget captions, stray labels…), never one that comes back later over a paragraph
+   (a table of contents); short lines that no paragraph follows are chrome.
    Under a "more articles" marker, short lines and teasers are other articles' titles:
    the last one is kept only if a full paragraph follows it, and only as a title (else
    its paragraphs continue the section the list interrupted, or are chrome too when
    nothing of the article follows them).
-4. That gives *groups*: a heading and the paragraphs under it. A group with exactly one
-   paragraph is either an article's title and lede or a one-paragraph section. The split
-   into articles is the one that maximises a score (dynamic programming over the groups):
-   each article start earns the log-odds that its group is a title (a long headline, a
-   colon, a lede with no company story, a lede whose words come back in the sections
-   after it rather than in the ones before), and each article pays for having very few
-   sections.
+4. That gives *groups*: a heading and the paragraphs under it. A group is either an
+   article's title and chapô or a section. The split into articles is the one that
+   maximises a score (dynamic programming over the groups): each article start earns the
+   log-odds that its group is a title and chapô (see :func:`title_odds`: no company story,
+   words that come back after it, a byline under it…), and each article pays for having
+   very few sections, or many more than this site's four to six.
+5. A chapô of two paragraphs is kept whole as the lede, its paragraphs joined by a space:
+   the corpus format has one lede paragraph, and a reader expects all of the chapô
+   before the first heading, in its order.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import snowballstemmer
 
 from ..corpus import Section
 from .chrome import box_kind, chrome_reason, is_inline_list, is_list_marker
-from .companies import has_company_story
+from .companies import GENERIC, has_company_story, mentions
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,16 @@ def _is_full_paragraph(text: str) -> bool:
     return is_paragraph(text) and word_count(text) >= 40 and not _TRUNCATED.search(text)
 
 
+_COMMENTER = re.compile(
+    r"^(?:[A-ZÀ-Ý@][\w’'.@-]*|[a-z][\w.-]*\d[\w.-]*)(?:\s+[A-ZÀ-Ý][\w’'.-]*){0,2}"
+    r"(?:\s+(?:dit|a dit|a écrit|says)\s*:?)?$")
+
+
+def _commenter(text: str) -> bool:
+    """A commenter's name: "Marc D.", "Sophie Lambert dit :", "jdupont75"."""
+    return bool(_COMMENTER.match(text))
+
+
 def _caption_like(text: str) -> bool:
     """A label rather than a headline: one or two words, shouted, or ending with "!" or
     ":", or a short question ("Le saviez-vous ?")."""
@@ -166,9 +183,13 @@ class _Reader:
     def feed(self, block: Block) -> None:
         reason = chrome_reason(block.text)
         paragraph = is_paragraph(block.text)
-        if self.box == "comments" and not is_list_marker(block.text):
-            self.skip(block, reason or "comments")
-            return
+        if self.box == "comments":
+            # readers' names, dates and words; a headline (the next article's title, a
+            # section heading when the box was a mere link) or a list ends the box
+            if reason or paragraph or _commenter(block.text):
+                self.skip(block, reason or "comments")
+                return
+            self.box = None
         if reason:
             self.skip(block, reason)
             if self.pending:
@@ -274,15 +295,51 @@ def _group_texts(group: _Group) -> list[str]:
     return [group.header.text] + [p.text for p in group.paragraphs]
 
 
+# A paragraph that goes on with what precedes, a demonstrative in its first words: "Ce
+# choix…", "Cette contrainte…", "Dans plusieurs de ces cas…", "Derrière ces décisions…".
+# A chapô opens a subject; it points back at nothing.
+_ANAPHORA = re.compile(r"^(?:[^.,;:]{0,30}\s)?(?:ce|cet|cette|ces)\s+"
+                       r"(?!(?:que|qui|dont)\b|qu[’'])\w", re.IGNORECASE)
+
+
+def _names(texts: Sequence[str]) -> set[str]:
+    """Proper names cited inside sentences (not generic acronyms such as IA or RH)."""
+    return {m.name for text in texts for m in mentions(text)
+            if not m.sentence_start and m.name not in GENERIC and not m.name.isupper()}
+
+
 def title_odds(groups: Sequence[_Group], index: int,
                bags: Sequence[Counter[str]] | None = None) -> float:
-    """Log-odds-like score that a one-paragraph group starts an article."""
+    """Log-odds-like score that a group starts an article: its header is a title and its
+    paragraphs the chapô. Evidence, each a few points at most:
+
+    * a chapô tells no company's story and names no company: it sets the scene;
+    * it announces what follows: its words come back in the next sections more than in
+      the previous ones, and it does not go on with the group before ("Ce choix…", the
+      same company);
+    * the site prints a byline, a date or a caption under a title, not under a heading;
+    * a colon in a headline is the site's way with titles;
+    * a chapô is one paragraph more often than a section is (most sections have two).
+
+    The length of the headline is no evidence: titles of 30 characters and headings of
+    80 both occur."""
     group = groups[index]
     title, lede = group.header.text, group.paragraphs[0].text
-    score = max(-3.0, min(3.0, (len(title) - 58) / 8)) - 0.5
+    chapo = [p.text for p in group.paragraphs]
+    score = -0.5 - 1.0 * (len(chapo) - 1)
     if re.search(r"\s:\s", title):
+        score += 0.5
+    score += -2.5 if any(has_company_story(p) for p in chapo) else 1.0
+    if _names(chapo):
+        score -= 1.0
+    if _ANAPHORA.match(lede):
+        score -= 1.5
+    if index > 0 and _names([lede]) & _names([p.text for p in groups[index - 1].paragraphs]):
+        score -= 1.5
+    if any(reason in _ARTICLE_META for reason in group.meta):
+        score += 2.5
+    elif group.meta:
         score += 1.0
-    score += -2.5 if has_company_story(lede) else 1.0
     if group.from_list:  # a title under "Derniers articles" right before a lede
         score += 1.5
     # A lede announces what follows; a one-paragraph section goes on with what precedes.
@@ -297,13 +354,15 @@ def title_odds(groups: Sequence[_Group], index: int,
 
 
 def _size_cost(sections: int) -> float:
-    return {1: 1.0, 2: 0.5, 3: 0.2}.get(sections, 0.0)
+    """Articles of this site have four to six sections: fewer is rare, many more means
+    two articles read as one."""
+    return {1: 1.0, 2: 0.5, 3: 0.2}.get(sections, 0.3 * max(0, sections - 7))
 
 
 def split_articles(groups: Sequence[_Group]) -> list[int]:
     """Indices of the groups that start an article (the first group always does)."""
     n = len(groups)
-    candidates = [i for i in range(1, n) if len(groups[i].paragraphs) == 1]
+    candidates = list(range(1, n))
     bags = [_bag(_group_texts(g)) for g in groups]
     odds = {i: title_odds(groups, i, bags) for i in candidates}
     # best[i]: best score of a split of groups[:i] into whole articles, with an article
@@ -349,11 +408,11 @@ def parse_page(text: str) -> ParsedPage:
     skipped = list(reader.skipped)
     articles: list[ParsedArticle] = []
 
-    def keep(run: list[Block], header: Block) -> None:
+    def keep(group: _Group, header: Block) -> None:
+        """Skip the lines of the group's run that are not its header."""
         skipped.extend(Skipped(b.line, "table of contents" if b.line in group.listed
                                else "caption", b.text)
-                       for group in groups if group.run is run
-                       for b in run if b is not header)
+                       for b in group.run if b is not header)
 
     if len(groups) >= 2:
         starts = split_articles(groups)
@@ -361,7 +420,7 @@ def parse_page(text: str) -> ParsedPage:
         for rank, (start, end) in enumerate(itertools.pairwise(bounds), 1):
             head = groups[start]
             title = head.header
-            keep(head.run, title)
+            keep(head, title)
             sections: list[Section] = []
             for index in range(start + 1, end):
                 group = groups[index]
@@ -381,7 +440,7 @@ def parse_page(text: str) -> ParsedPage:
                     sections[-1] = Section(last.heading, last.paragraphs + paragraphs)
                     continue
                 heading = group.header
-                keep(group.run, heading)
+                keep(group, heading)
                 sections.append(Section(heading.text, paragraphs))
             # a chapô of several paragraphs is the lede, whole (the corpus has room for
             # one lede paragraph; moving the rest under the first heading would misplace it)
