@@ -610,6 +610,7 @@ class HandReading:
     articles: list[tuple[str, str, list[tuple[str, list[str]]]]]
     chrome: list[str]
     lines: list[str]  # the page's non-blank lines, stripped
+    chapo_parts: list[str]  # the paragraphs of chapôs of more than one paragraph
 
 
 def hand_reading(page: Path) -> HandReading:
@@ -645,14 +646,15 @@ def hand_reading(page: Path) -> HandReading:
         else:
             articles[-1][2][-1][1].append(line)
     assert (seen_chrome, step) == (len(chrome), len(plan)), f"{page.name}: fixture not used up"
-    return HandReading([(t, " ".join(lede), s) for t, lede, s in articles], chrome, lines)
+    return HandReading([(t, " ".join(lede), s) for t, lede, s in articles], chrome, lines,
+                       [p for _, lede, _ in articles if len(lede) > 1 for p in lede])
 
 
 def test_holdout_set_is_there():
     assert len(HOLDOUT_PAGES) >= 4
     readings = [hand_reading(page) for page in HOLDOUT_PAGES]
     assert sum(len(r.articles) for r in readings) >= 10
-    assert any(r.articles[0][1].count(". ") > 0 and len(r.articles) > 1 for r in readings)
+    assert any(r.chapo_parts and len(r.articles) > 1 for r in readings)  # in a listing too
 
 
 @pytest.mark.parametrize("page", HOLDOUT_PAGES, ids=lambda p: p.stem)
@@ -678,19 +680,18 @@ def test_holdout_every_line_is_in_one_case_study_or_skipped(page: Path, tmp_path
     assert report.errors == [] and report.count("new") == len(expected.articles)
     cases, problems = corpus_mod.check(tmp_path / "corpus")
     assert problems == []
-    # the blocks of the written case studies (a two-paragraph chapô is one lede block)
+    # the blocks of the written case studies; a chapô of two paragraphs is one lede block
     blocks = [b for c in cases
               for b in (c.title, c.lede, *(s.heading for s in c.sections),
                         *(p for s in c.sections for p in s.paragraphs))]
+    chapo_parts = set(expected.chapo_parts)
     skipped = Counter(item.text for _, item in report.skipped)
     in_articles = Counter(line for t, lede, sections in expected.articles
-                          for line in (t, *(h for h, _ in sections),
+                          for line in (t, lede, *(h for h, _ in sections),
                                        *(p for _, ps in sections for p in ps)))
-    in_articles.update(p for _, lede, _ in expected.articles for p in expected.lines
-                       if p in lede and p != lede)  # the paragraphs of a joined chapô
-    in_articles.update(lede for _, lede, _ in expected.articles)
+    in_articles.update(chapo_parts)
     for line in expected.lines:
-        kept = sum(block == line or (len(line) > 40 and line in block) for block in blocks)
+        kept = sum(block == line or (line in chapo_parts and line in block) for block in blocks)
         assert kept == in_articles[line], f"kept {kept} times: {line[:70]!r}"
         assert skipped[line] == expected.chrome.count(line), f"skipped: {line[:70]!r}"
 
@@ -720,7 +721,7 @@ def test_random_hard_pages_built_from_the_seeds():
     import random
 
     failures = []
-    for seed in range(150):
+    for seed in range(80):  # 600 seeds pass; 80 keep the test around a second
         text, expected = _hard_page(random.Random(seed))
         if shape(parse_page(text)) != expected:
             failures.append(seed)
@@ -771,3 +772,19 @@ def test_one_line_read_also_before_a_heading_keeps_the_heading():
     blocks.insert(third, f"À lire aussi : {ARTS[8].title}")
     parsed = parse_page(page_text(*blocks))
     assert shape(parsed) == expected_shape([article])
+
+
+def test_pull_quote_between_paragraphs_is_not_a_heading():
+    article = ARTS[4]
+    blocks = article_blocks(article)
+    second = blocks.index(article.sections[0][1][1])
+    quote = "“On a gagné en visibilité, mais surtout en lucidité”"  # from that paragraph
+    blocks.insert(second, quote)
+    parsed = parse_page(page_text(*blocks))
+    assert shape(parsed) == expected_shape([article])
+    assert [(s.reason, s.text) for s in parsed.skipped] == [("pull quote", quote)]
+    # a quotation as a heading stays a heading when its words are not in the text
+    blocks[second] = "« On ne reviendra pas en arrière »"
+    parsed = parse_page(page_text(*blocks))
+    assert [s.heading for s in parsed.articles[0].sections][:2] == [
+        article.sections[0][0], "« On ne reviendra pas en arrière »"]

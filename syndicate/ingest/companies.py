@@ -40,7 +40,11 @@ _ORG = (
     r"|associations?|coopératives?|maisons?|spécialistes?|solutions?|firmes?|boîtes?"
     r"|fabricants?|distributeurs?|constructeurs?|leaders?|pionniers?|acteurs?|réseaux?"
     r"|collectifs?|fondations?|écoles?|organismes?|filiales?|entités?|plateformes?|géants?"
-    r"|champions?|opérateurs?|laboratoires?|marketplaces?|e-commerçants?|pure players?)"
+    r"|champions?|opérateurs?|laboratoires?|marketplaces?|e-commerçants?|pure players?"
+    r"|auto-écoles?|courtiers?|comparateurs?|médias?|supermarchés?|épiceries?"
+    r"|chaînes?|magasins?|boutiques?|ateliers?|manufactures?|brasseries?"
+    r"|cliniques?|éditeurs|éditrices|places? de marché|fournisseurs?|prestataires?"
+    r"|franchises?|franchiseurs?|concepteurs?|producteurs?|transporteurs?|loueurs?)"
 )
 _ROLE = (
     r"(?:co-?fondat(?:eur|rice)s?|fondat(?:eur|rice)s?|créat(?:eur|rice)s?|CEO|PDG|DG|CTO|COO"

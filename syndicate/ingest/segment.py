@@ -13,7 +13,8 @@ any title: the reading is structural.
 3. Only a short line directly followed by a paragraph can be a heading or a title. Of a
    run of short lines before a paragraph, the most headline-like one is kept (the others
    are widget captions, stray labels…), never one that comes back later over a paragraph
-   (a table of contents); short lines that no paragraph follows are chrome.
+   (a table of contents); short lines that no paragraph follows are chrome, and so is a
+   pull quote (a quoted line repeating words of the paragraphs around it).
    Under a "more articles" marker, short lines and teasers are other articles' titles:
    the last one is kept only if a full paragraph follows it, and only as a title (else
    its paragraphs continue the section the list interrupted, or are chrome too when
@@ -397,15 +398,45 @@ def _mark_contents(groups: Sequence[_Group]) -> None:
         group.listed = frozenset(b.line for b in group.run if last_seen[b.text] > b.line)
 
 
+_QUOTED = re.compile(r"^[«“\"]\s*(?P<inner>.+?)\s*[»”\"]$")
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split())  # NBSP and narrow NBSP are white space too
+
+
+def _pull_quote(group: _Group, before: _Group) -> bool:
+    """A quoted line set between two paragraphs, repeating words of a paragraph next to it
+    ("« Le bureau doit redevenir… »"): decoration, not a heading."""
+    match = _QUOTED.match(group.header.text)
+    if match is None or word_count(match["inner"]) < 4:
+        return False
+    inner = _plain(match["inner"])
+    return any(inner in _plain(p.text) for p in [*before.paragraphs, *group.paragraphs])
+
+
+def _merge_pull_quotes(groups: list[_Group], skipped: list[Skipped]) -> list[_Group]:
+    """Groups headed by a pull quote go on with the group before them."""
+    merged: list[_Group] = []
+    for group in groups:
+        if merged and _pull_quote(group, merged[-1]):
+            skipped.extend(Skipped(b.line, "pull quote" if b is group.header else "caption",
+                                   b.text) for b in group.run)
+            merged[-1].paragraphs.extend(group.paragraphs)
+        else:
+            merged.append(group)
+    return merged
+
+
 def parse_page(text: str) -> ParsedPage:
     """Read a page into articles and the lines left out."""
     reader = _Reader()
     for block in blocks_of(text):
         reader.feed(block)
     reader.finish()
-    groups = reader.groups
-    _mark_contents(groups)
     skipped = list(reader.skipped)
+    _mark_contents(reader.groups)
+    groups = _merge_pull_quotes(reader.groups, skipped)
     articles: list[ParsedArticle] = []
 
     def keep(group: _Group, header: Block) -> None:
