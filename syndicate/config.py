@@ -441,22 +441,6 @@ def _lookup(raw: Any, loc: list[Any]) -> Any:
     return value
 
 
-def describe_model(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
-    """(key, type, default, help) for each declared field of a settings model."""
-    rows = []
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        type_name = getattr(annotation, "__name__", None) or str(annotation)
-        type_name = type_name.replace("typing.", "")
-        if info.is_required():
-            default = "(required)"
-        else:
-            value = info.default
-            default = repr(str(value) if isinstance(value, Path) else value)
-        rows.append((name, type_name, default, info.description or ""))
-    return rows
-
-
 def _type_name(info: Any) -> str:
     """A reader's name for a field's type (``duration``, ``"full" | "summary"``...)."""
     if any(getattr(m, "func", None) is _duration for m in info.metadata):
@@ -493,7 +477,7 @@ def _toml_value(value: Any) -> str:
 
 
 def reference_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
-    """Like :func:`describe_model`, with TOML-style types and defaults (for the docs)."""
+    """(key, type, default, help) of each declared field, TOML-style (for the docs)."""
     rows = []
     for name, info in model.model_fields.items():
         key = info.alias or name
