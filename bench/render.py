@@ -271,13 +271,13 @@ def _published_before(cases: Sequence[CaseStudy], count: int) -> tuple[list[Any]
     """The first ``count`` case studies of the queue as published editions, and the next one."""
     from datetime import UTC, datetime, timedelta
 
-    from syndicate.pipeline import _Published
+    from syndicate.views import Published
 
     ordered = sorted(cases, key=lambda c: (c.position, c.slug))
     count = min(count, len(ordered) - 1)
     start = datetime(2020, 1, 7, 7, tzinfo=UTC)
     published = [
-        _Published(i + 1, c.slug, start + timedelta(days=7 * i))
+        Published(i + 1, c.slug, start + timedelta(days=7 * i))
         for i, c in enumerate(ordered[:count])
     ]
     return published, ordered[count]
@@ -305,10 +305,10 @@ def _edition_figures(
     ctx: Context, corpus: BenchCorpus, config: Any, loaded: Any, published: list[Any],
     case: CaseStudy, now: Any,
 ) -> Iterator[Figure]:
-    from syndicate.pipeline import ViewBuilder
     from syndicate.render.archive import render_archive
     from syndicate.render.email import render_email
     from syndicate.render.feeds import render_feeds
+    from syndicate.views import ViewBuilder
 
     label = f"{len(published)} published"
     related.load_or_build(loaded.cases, config.database.parent / "cache")  # warm cache

@@ -9,25 +9,23 @@ left pending. Anything unfinished is finished before anything new.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from .channels import ChannelSettings, DeliveryReport, build_channel
 from .config import Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import NothingToPublish, SyndicateError
 from .ledger import Edition, Ledger
-from .related import load_or_build
 from .render.email import RenderedEmail, render_email
-from .render.model import CompanyMention, EditionView, Link
-from .render.urls import company_url, edition_url
+from .render.model import EditionView
+from .render.urls import edition_url
+from .views import LINKS_ARTEFACT, Links, ViewBuilder, published_of
 
 log = logging.getLogger("syndicate.pipeline")
 
@@ -57,162 +55,6 @@ def select_next(cases: Iterable[CaseStudy], published: Iterable[str]) -> CaseStu
 def manual_slot(now: datetime) -> str:
     """A fresh slot for a manual ``publish-next`` (unique: time plus random suffix)."""
     return f"manual:{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}:{secrets.token_hex(4)}"
-
-
-# --------------------------------------------------------------------------- views
-
-
-@dataclass(frozen=True)
-class _Published:
-    """Minimal facts about a published edition needed to build views."""
-
-    number: int
-    slug: str
-    published_at: datetime
-
-
-#: "Shine apparaît aussi dans ..." names at most this many earlier editions (newest
-#: first); the company page lists them all. Without a cap, a company featured in hundreds
-#: of editions would bloat every email that cites it.
-MENTIONS_LIMIT = 3
-LINKS_ARTEFACT = "links.json"
-
-
-@dataclass(frozen=True)
-class Links:
-    """An edition's outgoing links, fixed when it is published (and stored with it), so the
-    email, the archive page and the feeds agree, and old editions cost no relatedness query."""
-
-    related: tuple[str, ...]
-    companies: tuple[tuple[str, tuple[str, ...]], ...]  # (company, earlier slugs)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"related": list(self.related), "companies": [[c, list(s)] for c, s in self.companies]},
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, raw: str) -> Links:
-        data = json.loads(raw)
-        return cls(
-            tuple(data["related"]), tuple((c, tuple(slugs)) for c, slugs in data["companies"])
-        )
-
-
-class ViewBuilder:
-    """Builds :class:`EditionView` records; links only to editions published earlier.
-
-    ``stored(slug)`` returns the :class:`Links` recorded when that edition was published
-    (None if none): they are used instead of computing relatedness again.
-    """
-
-    def __init__(
-        self,
-        config: Config,
-        corpus: Corpus,
-        published: Sequence[_Published],
-        stored: Callable[[str], Links | None] | None = None,
-    ) -> None:
-        self.config = config
-        self.corpus = corpus
-        self.by_slug = corpus.by_slug()
-        # Fitting relatedness is the expensive part; a cron-started process reuses the
-        # index cached beside the ledger, a long-running daemon the one in memory.
-        self.index = load_or_build(corpus.cases, config.database.parent / "cache")
-        self.tz = ZoneInfo(config.schedule.timezone)
-        self.published = sorted(published, key=lambda p: p.number)
-        self.number_of = {p.slug: p.number for p in self.published}
-        self.stored = stored
-
-    def _link(self, slug: str) -> Link:
-        case = self.by_slug[slug]
-        return Link(slug=slug, title=case.title, url=edition_url(self.config.site.base_url, slug))
-
-    def links(self, number: int, case: CaseStudy) -> Links:
-        """Related case studies and company mentions among editions published before ``number``."""
-        earlier = [p.slug for p in self.published if p.number < number and p.slug in self.by_slug]
-        related = self.index.related(
-            case.slug, candidates=earlier, k=self.config.publish.related_count
-        )
-        mentions = self.index.company_mentions(case.slug, candidates=earlier)
-        newest_first = {
-            company: tuple(sorted(slugs, key=lambda s: -self.number_of[s])[:MENTIONS_LIMIT])
-            for company, slugs in mentions.items()  # one entry per company, however spelt
-        }
-        return Links(tuple(r.slug for r in related), tuple(newest_first.items()))
-
-    def view(
-        self, number: int, case: CaseStudy, published_at: datetime, links: Links | None = None
-    ) -> EditionView:
-        if links is None and self.stored is not None:
-            links = self.stored(case.slug)
-        if links is None:
-            links = self.links(number, case)
-        base = self.config.site.base_url
-        known = self.by_slug  # a case study removed from the corpus since is not linked
-        return EditionView(
-            number=number,
-            case=case,
-            url=edition_url(base, case.slug),
-            published_at=published_at.astimezone(self.tz),
-            related=tuple(self._link(slug) for slug in links.related if slug in known),
-            companies=tuple(
-                CompanyMention(
-                    company=company,
-                    url=company_url(base, company),
-                    earlier=tuple(self._link(slug) for slug in slugs if slug in known),
-                )
-                for company, slugs in links.companies
-            ),
-        )
-
-    def history(
-        self, current: EditionView | None = None, *, full: int | None = None
-    ) -> tuple[EditionView, ...]:
-        """Every published edition still in the corpus (plus ``current``), newest first.
-
-        Only the newest ``full`` views (default: the feed size) get their related links and
-        company mentions; older ones are *light* (``related == ()``), because the archive
-        index and company pages list them by title only, and a publication with thousands of
-        editions must not query relatedness thousands of times per edition. :meth:`expand`
-        completes a light view when a page needs it.
-        """
-        full = self.config.publish.feed_size if full is None else full
-        others = sorted(
-            (p for p in self.published
-             if p.slug in self.by_slug and (current is None or p.slug != current.slug)),
-            key=lambda p: p.number,
-            reverse=True,
-        )
-        views = [current] if current is not None else []
-        for p in others:
-            case = self.by_slug[p.slug]
-            if len(views) < full:
-                views.append(self.view(p.number, case, p.published_at))
-            else:
-                views.append(self._light(p.number, case, p.published_at))
-        return tuple(sorted(views, key=lambda v: v.number, reverse=True))
-
-    def _light(self, number: int, case: CaseStudy, published_at: datetime) -> EditionView:
-        base = self.config.site.base_url
-        return EditionView(
-            number=number,
-            case=case,
-            url=edition_url(base, case.slug),
-            published_at=published_at.astimezone(self.tz),
-            companies=tuple(
-                CompanyMention(company=c, url=company_url(base, c)) for c in case.companies
-            ),
-        )
-
-    def expand(self, view: EditionView) -> EditionView:
-        """The complete view (related links, company mentions) of a possibly light one."""
-        return self.view(view.number, view.case, view.published_at)
-
-
-def _published(editions: Iterable[Edition]) -> list[_Published]:
-    return [_Published(e.number, e.slug, e.published_at) for e in editions]
 
 
 # --------------------------------------------------------------------------- delivery
@@ -342,7 +184,7 @@ class Publisher:
             raw = ledger.artefact(ids[slug], LINKS_ARTEFACT) if slug in ids else None
             return Links.from_json(raw) if raw else None
 
-        builder = ViewBuilder(self.config, corpus, _published(published), stored)
+        builder = ViewBuilder(self.config, corpus, published_of(published), stored)
         links = stored(case.slug) or builder.links(edition.number, case)
         view = builder.view(edition.number, case, edition.published_at, links)
         email = _stored_email(ledger, edition)
@@ -408,7 +250,7 @@ class Publisher:
                 )
             if dry_run:
                 number = max((e.number for e in editions), default=0) + 1
-                builder = ViewBuilder(self.config, corpus, _published(editions))
+                builder = ViewBuilder(self.config, corpus, published_of(editions))
                 view = builder.view(number, case, self.now())
                 render_email(view, self.config)  # prove it renders; write nothing
                 return PublishResult(None, view, dry_run=True)
@@ -460,7 +302,7 @@ def preview(
         if found is None:
             raise SyndicateError(f"no case study {slug!r} in {config.corpus_dir}")
         case = found
-    builder = ViewBuilder(config, corpus, _published(editions))
+    builder = ViewBuilder(config, corpus, published_of(editions))
     edition = published.get(case.slug)
     if edition is not None:
         view = builder.view(edition.number, case, edition.published_at)
