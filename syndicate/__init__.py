@@ -1,7 +1,19 @@
 """syndicate: a newsletter and content-syndication pipeline for a corpus of case studies.
 
 The public API is re-exported here; modules and names starting with ``_`` are internal.
+The publishing API (``publish``, ``Ledger``, ``import_pages``...) is loaded on first use,
+so that a quick command such as ``syndicate corpus list`` does not import the renderers.
+
+    import syndicate
+    config = syndicate.load_config("config/syndicate.toml")
+    result = syndicate.publish(config)          # the next case study, every channel
+    print(result.summary())
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config
 from .corpus import CaseStudy, Corpus, Section, Source
@@ -10,31 +22,89 @@ from .errors import (
     ChannelError,
     ConfigError,
     CorpusError,
+    ExpiredToken,
     IngestError,
+    InvalidAddress,
+    InvalidToken,
     LedgerError,
     LockedError,
     NothingToPublish,
     RenderError,
     SlotTaken,
+    SubscriberExists,
     SyndicateError,
 )
+
+if TYPE_CHECKING:
+    from .channels import Channel, ChannelSettings, DeliveryReport, register_channel
+    from .ingest import import_pages
+    from .ledger import Delivery, Edition, Ledger, Subscriber
+    from .pipeline import Preview, Publisher, PublishJob, PublishResult, preview, publish, resume
+    from .related import RelatednessIndex, build_index
+    from .render import EditionView
+
+# name -> module holding it, imported on first attribute access (PEP 562)
+_LAZY = {
+    "Channel": "channels", "ChannelSettings": "channels", "DeliveryReport": "channels",
+    "register_channel": "channels",
+    "import_pages": "ingest",
+    "Delivery": "ledger", "Edition": "ledger", "Ledger": "ledger", "Subscriber": "ledger",
+    "Preview": "pipeline", "PublishJob": "pipeline", "Publisher": "pipeline",
+    "PublishResult": "pipeline", "preview": "pipeline", "publish": "pipeline",
+    "resume": "pipeline",
+    "RelatednessIndex": "related", "build_index": "related",
+    "EditionView": "render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'syndicate' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AlreadyPublished",
     "CaseStudy",
+    "Channel",
     "ChannelError",
+    "ChannelSettings",
     "Config",
     "ConfigError",
     "Corpus",
     "CorpusError",
+    "Delivery",
+    "DeliveryReport",
+    "Edition",
+    "EditionView",
+    "ExpiredToken",
     "IngestError",
+    "InvalidAddress",
+    "InvalidToken",
+    "Ledger",
     "LedgerError",
     "LockedError",
     "NothingToPublish",
+    "Preview",
+    "PublishJob",
+    "PublishResult",
+    "Publisher",
+    "RelatednessIndex",
     "RenderError",
     "Section",
     "SlotTaken",
     "Source",
+    "Subscriber",
+    "SubscriberExists",
     "SyndicateError",
+    "build_index",
+    "import_pages",
     "load_config",
+    "preview",
+    "publish",
+    "register_channel",
+    "resume",
 ]
