@@ -24,15 +24,13 @@ A server that cannot be reached at all (refused, TLS or AUTH failure) stops the
 channel with every row still pending: retrying the edition later loses nobody.
 
 Classification, backoff and rate limiting are pure decisions in
-:mod:`._smtp_policy`; only :class:`SmtpChannel` and :class:`Connection` do I/O.
+:mod:`._smtp_policy`; the SMTP sessions (connect, STARTTLS, AUTH, MAIL/RCPT/DATA)
+in :mod:`._smtp_connection`; only :class:`SmtpChannel` and :class:`Connection` do I/O.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import re
 import smtplib
 import ssl
 import threading
@@ -54,6 +52,14 @@ from ._mailing import (
     dkim_signer,
     envelope_address,
 )
+from ._smtp_connection import (  # re-exported, private ones too: they were defined here before
+    _PLAIN_ADDRESS,  # noqa: F401
+    ConnectError,
+    Connection,
+    _close,  # noqa: F401
+    auth_password,
+    tls_context,
+)
 from ._smtp_policy import (  # re-exported: these were defined here before
     REPLY_EXCERPT,
     Failure,
@@ -61,7 +67,7 @@ from ._smtp_policy import (  # re-exported: these were defined here before
     backoff_delay,
     classify,
     is_no_such_user,
-    reply_text,
+    reply_text,  # noqa: F401
 )
 
 if TYPE_CHECKING:
@@ -88,8 +94,6 @@ log = logging.getLogger("syndicate.channels.smtp")
 
 Security = Literal["starttls", "tls", "none"]
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-# An address that can go between angle brackets as is (no quoting, no SMTPUTF8).
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\Z")
 
 
 class SmtpSettings(MailChannelSettings):
@@ -188,137 +192,6 @@ class SmtpSettings(MailChannelSettings):
         return {key: var for key, var in found.items() if var}
 
 
-# --------------------------------------------------------------------------- connections
-
-
-class ConnectError(Exception):
-    """The server cannot be used at all; ``permanent`` when retrying cannot help."""
-
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-class Connection:
-    """One SMTP session: connect, (STARTTLS), (AUTH), then many MAIL/RCPT/DATA."""
-
-    def __init__(self, settings: SmtpSettings, password: str | None,
-                 tls: ssl.SSLContext | None) -> None:
-        self.settings = settings
-        self.password = password
-        self.tls = tls
-        self.smtp: smtplib.SMTP | None = None
-        self.smtputf8 = False
-
-    def open(self) -> None:
-        s = self.settings
-        try:
-            if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.effective_port, timeout=s.timeout, context=self.tls)
-            else:
-                smtp = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout)
-            try:
-                smtp.ehlo()
-                if s.security == "starttls":
-                    smtp.starttls(context=self.tls)
-                    smtp.ehlo()
-                if s.username:
-                    smtp.login(s.username, self.password or "")
-            except BaseException:
-                _close(smtp)
-                raise
-        except smtplib.SMTPAuthenticationError as exc:
-            raise ConnectError(f"AUTH refused for {s.username!r}: {exc.smtp_code} "
-                               f"{reply_text(exc.smtp_error)}", permanent=True) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise ConnectError(f"{exc} (check `security`)", permanent=True) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise ConnectError(f"TLS certificate not trusted: {exc.verify_message} "
-                               "(see `tls_ca_file`)", permanent=True) from None
-        except smtplib.SMTPResponseException as exc:
-            permanent = 500 <= exc.smtp_code < 600
-            raise ConnectError(f"server answered {exc.smtp_code} {reply_text(exc.smtp_error)}",
-                               permanent=permanent) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise ConnectError(f"{type(exc).__name__}: {exc}", permanent=False) from None
-        self.smtp = smtp
-        self.smtputf8 = smtp.has_extn("smtputf8")
-
-    def send(self, sender: str, recipient: str, data: bytes) -> tuple[int, str]:
-        """MAIL, RCPT, DATA for one recipient; the server's final reply, or raise.
-
-        ``data`` is the message already dot-stuffed for DATA (``Mailing.message(...,
-        smtp=True)``), ending with CRLF: smtplib's ``data()`` would scan every
-        message with a regular expression, which costs more than the rest of the
-        per-message work together on a 40 KB newsletter.
-
-        smtplib's ``sendmail`` throws the DATA reply away; the ledger keeps it
-        (it holds the server's queue id, what a postmaster asks for).
-        """
-        smtp = self.smtp
-        assert smtp is not None
-        if _PLAIN_ADDRESS.match(sender) and _PLAIN_ADDRESS.match(recipient):
-            # Validated ASCII addresses: skip smtplib's address parser, which costs
-            # more per message than the ledger commit.
-            smtp.putcmd("mail", f"FROM:<{sender}>")
-            code, reply = smtp.getreply()
-        else:
-            options: list[str] = []
-            if not (sender.isascii() and recipient.isascii()):
-                if not self.smtputf8:
-                    raise smtplib.SMTPNotSupportedError(
-                        "the address is not ASCII and the server does not support SMTPUTF8")
-                options.append("SMTPUTF8")
-            code, reply = smtp.mail(sender, options)
-        if code != 250:
-            self._reset(code)
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
-        if _PLAIN_ADDRESS.match(recipient):
-            smtp.putcmd("rcpt", f"TO:<{recipient}>")
-            code, reply = smtp.getreply()
-        else:
-            code, reply = smtp.rcpt(recipient)
-        if code not in (250, 251):
-            self._reset(code)
-            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-        smtp.putcmd("data")
-        code, reply = smtp.getreply()
-        if code == 354:
-            smtp.send(data + b".\r\n" if data.endswith(b"\r\n") else data + b"\r\n.\r\n")
-            code, reply = smtp.getreply()
-        if code != 250:
-            self._reset(code)
-            raise smtplib.SMTPDataError(code, reply)
-        return code, reply_text(reply)
-
-    def _reset(self, code: int) -> None:
-        if code == 421:
-            self.close()  # the server is closing the session: do not talk to it again
-            return
-        try:
-            assert self.smtp is not None
-            self.smtp.rset()
-        except (OSError, smtplib.SMTPException):
-            self.close()
-
-    def quit(self) -> None:
-        if self.smtp is not None:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                self.smtp.quit()
-            self.close()
-
-    def close(self) -> None:
-        if self.smtp is not None:
-            _close(self.smtp)
-            self.smtp = None
-
-
-def _close(smtp: smtplib.SMTP) -> None:
-    with contextlib.suppress(OSError):
-        smtp.close()
-
-
 # --------------------------------------------------------------------------- the channel
 
 
@@ -340,29 +213,6 @@ class SmtpChannel:
         self.config = config
 
     # -- set-up ------------------------------------------------------------
-
-    def _password(self) -> str | None:
-        if not self.settings.password_env:
-            return None
-        password = os.environ.get(self.settings.password_env)
-        if not password:
-            raise ChannelError(self.settings.name, f"the environment variable "
-                               f"{self.settings.password_env} (password_env) is not set",
-                               permanent=True)
-        return password
-
-    def _tls_context(self) -> ssl.SSLContext | None:
-        if self.settings.security == "none":
-            return None
-        context = ssl.create_default_context()
-        if self.settings.tls_ca_file:
-            path = self.config.resolve(Path(self.settings.tls_ca_file))
-            try:
-                context.load_verify_locations(cafile=str(path))
-            except (OSError, ssl.SSLError) as exc:
-                raise ChannelError(self.settings.name, f"tls_ca_file {path}: {exc}",
-                                   permanent=True) from None
-        return context
 
     def _signer(self) -> Callable[[bytes], bytes] | None:
         s = self.settings
@@ -392,7 +242,7 @@ class SmtpChannel:
             return DeliveryReport(s.name, detail="nothing to send")
         try:
             mailing.start(signer=self._signer())
-            password, tls = self._password(), self._tls_context()
+            password, tls = auth_password(s), tls_context(s, self.config)
         except SyndicateError as exc:
             job.log.error("smtp %s: cannot send: %s", s.name, exc)
             return DeliveryReport(s.name, pending=total, detail=f"cannot send: {exc}")
@@ -416,7 +266,7 @@ class SmtpChannel:
         s = self.settings
         signer = self._signer()
         data = dot_stuffed(signer(message) if signer is not None else message)
-        connection = Connection(s, self._password(), self._tls_context())
+        connection = Connection(s, auth_password(s), tls_context(s, self.config))
         try:
             connection.open()
         except ConnectError as exc:
