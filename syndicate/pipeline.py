@@ -220,13 +220,19 @@ class Publisher:
     def resume(self) -> list[PublishResult]:
         """Finish every unfinished edition (claimed or delivering), oldest first."""
         corpus = load(self.config.corpus_dir)
-        results = []
         with self._session("syndicate resume") as ledger:
-            for edition in ledger.unfinished_editions():
-                if self.stop.is_set():
-                    break
-                self.log.info("resuming unfinished edition #%s (%s)", edition.number, edition.slug)
-                results.append(self._finish(ledger, corpus, edition, resumed=True))
+            return self._finish_unfinished(ledger, corpus, stoppable=True)
+
+    def _finish_unfinished(
+        self, ledger: Ledger, corpus: Corpus, *, stoppable: bool = False
+    ) -> list[PublishResult]:
+        # ``publish`` is not stoppable here: nothing new may start before these are done.
+        results = []
+        for edition in ledger.unfinished_editions():
+            if stoppable and self.stop.is_set():
+                break
+            self.log.info("finishing unfinished edition #%s (%s)", edition.number, edition.slug)
+            results.append(self._finish(ledger, corpus, edition, resumed=True))
         return results
 
     def publish(self, slot: str | None = None, *, dry_run: bool = False) -> PublishResult:
@@ -237,10 +243,8 @@ class Publisher:
         """
         corpus = load(self.config.corpus_dir)
         with self._session("syndicate publish") as ledger:
-            if not dry_run:
-                for edition in ledger.unfinished_editions():
-                    self.log.info("finishing edition #%s (%s) first", edition.number, edition.slug)
-                    self._finish(ledger, corpus, edition, resumed=True)
+            if not dry_run:  # anything unfinished goes out before anything new
+                self._finish_unfinished(ledger, corpus)
             editions = ledger.editions(status=None)
             case = select_next(corpus, (e.slug for e in editions))
             if case is None:
