@@ -65,7 +65,7 @@ class SiteConfig(Strict):
     base_url: str = Field(
         "http://127.0.0.1:8080/",
         description="Public address of the archive (and of `syndicate serve`); "
-        "every link in feeds and emails is built on it. Must end with '/'.",
+        "every link in feeds and emails is built on it ('/' added at the end if missing).",
     )
     language: str = Field("fr", description="Language of the content (BCP 47), e.g. 'fr'.")
     author: str = Field("La rédaction", description="Author named in the feeds.")
@@ -80,9 +80,9 @@ class SiteConfig(Strict):
     def _base_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
             raise ValueError("an absolute http(s) URL such as 'https://example.org/'")
-        if not value.endswith("/"):
-            raise ValueError("a URL ending with '/' (hint: add a trailing slash)")
-        return value
+        # Accepted with or without the trailing slash, as static-site tools do; every
+        # link is built by appending to it, so the slash is added here, once.
+        return value if value.endswith("/") else value + "/"
 
 
 class StorageConfig(Strict):

@@ -120,9 +120,9 @@ def test_unknown_key_in_a_channel_with_suggestion(tmp_path: Path) -> None:
          "'90s', '15m', '6h' or '1d'"),
         ('[schedule]\ncatch_up = "all"\n',
          "<file>: schedule.catch_up = 'all': expected one of 'latest' or 'none'"),
-        ('[site]\nbase_url = "https://example.org"\n',
-         "<file>: site.base_url = 'https://example.org': expected a URL ending with '/' "
-         "(hint: add a trailing slash)"),
+        ('[site]\nbase_url = "example.org/"\n',
+         "<file>: site.base_url = 'example.org/': expected an absolute http(s) URL such as "
+         "'https://example.org/'"),
         ('[publish]\nsubject = "{titre}"\n',
          "<file>: publish.subject = '{titre}': expected a template using only {title}, {site}, "
          "{date} and {number} (problem: 'titre')"),
@@ -420,3 +420,16 @@ def test_every_command_is_in_the_readme() -> None:
     assert "syndicate config check" in commands and "syndicate run" in commands
     missing = [c for c in commands if not re.search(re.escape(c) + r"(?![\w-])", readme)]
     assert not missing, f"commands missing from README.md: {', '.join(missing)}"
+
+
+def test_base_url_without_trailing_slash_is_accepted(tmp_path: Path) -> None:
+    # Static-site tools accept both forms; links are built by appending to it.
+    path = write(tmp_path, '[site]\nbase_url = "https://example.org/lettre"\n'
+                 '[[channels]]\ntype = "smtp"\nhost = "127.0.0.1"\nfrom = "a@example.org"\n')
+    config = load_config(path)
+    assert config.site.base_url == "https://example.org/lettre/"
+    from syndicate.render.urls import edition_url, unsubscribe_url
+
+    assert edition_url(config.site.base_url, "x") == "https://example.org/lettre/x/"
+    assert unsubscribe_url(config.site.base_url, "t").startswith(
+        "https://example.org/lettre/unsubscribe/")

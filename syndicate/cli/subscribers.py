@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from ..csv_cells import neutralize, restore
 from ..errors import SubscriberExists, SyndicateError
 from ..ledger import SUBSCRIBER_STATUSES, Ledger, Subscriber
 from . import AppContext, cli, pass_app
@@ -48,10 +49,13 @@ def read_subscriber_csv(text: str, source: str = "<csv>") -> list[CsvRow]:
         raise CsvImportError(f"{source}: empty file (expected a header row with an 'email' column)")
     first_line = text.lstrip("\ufeff").splitlines()[0]
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(first_line, ",;\t")
+        delimiter = csv.Sniffer().sniff(first_line, ",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), dialect, strict=True)
+        delimiter = ","
+    # Only the delimiter is sniffed: on a header without quotes the Sniffer also
+    # guesses doublequote=False, which would misread a name containing '"'.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), csv.excel,
+                        delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
@@ -72,10 +76,11 @@ def read_subscriber_csv(text: str, source: str = "<csv>") -> list[CsvRow]:
             if not any(field.strip() for field in record):
                 start = reader.line_num + 1
                 continue  # blank line
-            email = record[email_at].strip() if email_at < len(record) else ""
+            # restore(): undo the quote our export puts before formula-like cells.
+            email = restore(record[email_at]).strip() if email_at < len(record) else ""
             name = None
             if name_at is not None and name_at < len(record):
-                name = record[name_at].strip() or None
+                name = restore(record[name_at]).strip() or None
             rows.append(CsvRow(start, email, name))
             start = reader.line_num + 1
     except csv.Error as exc:
@@ -205,14 +210,18 @@ def remove_cmd(app: AppContext, address: str) -> None:
               help="Only subscribers with this status.")
 @pass_app
 def export_cmd(app: AppContext, status: str) -> None:
-    """Write the subscribers as CSV to stdout (re-importable: email,name,...)."""
+    """Write the subscribers as CSV to stdout (re-importable: email,name,...).
+
+    A cell that a spreadsheet would run as a formula (starting with = + - @, tab
+    or CR) is written with a leading ' (OWASP); `subscribers import` removes it.
+    """
     out = sys.stdout
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     with Ledger(app.config.database) as ledger:
         for subscriber in _iter(ledger, status):
             row = _row(subscriber)
-            writer.writerow([row[column] or "" for column in EXPORT_COLUMNS])
+            writer.writerow([neutralize(row[column] or "") for column in EXPORT_COLUMNS])
     out.flush()
 
 
