@@ -515,3 +515,24 @@ def test_run_sends_confirmations_recorded_by_serve(project: Project, tmp_path: P
         assert proc.wait(30) == 0, log.read_text()
     (message,) = outbox(project)
     assert message["To"] == "daemon@example.org"
+
+
+def test_pending_confirmations_command(project: Project) -> None:
+    from click.testing import CliRunner
+
+    from syndicate.cli import cli
+
+    config = configure(project, OUTBOX)
+    with Ledger(config.database) as ledger:
+        ledger.enqueue_confirmation("attend@example.org")
+        ledger.enqueue_confirmation("parti@example.org")
+        row = ledger.claim_confirmation("test", lease=60)
+        assert row is not None
+        ledger.mark_confirmation_sent(row.id, "test", None, "maildir x")
+    args = ["--config", str(project.config_path), "subscribers", "pending-confirmations"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "parti@example.org  [pending, next " in result.output
+    assert "attend@example.org" not in result.output
+    everything = CliRunner().invoke(cli, [*args, "--all"])
+    assert "attend@example.org  [sent]" in everything.output and "maildir x" in everything.output
