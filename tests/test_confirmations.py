@@ -105,7 +105,7 @@ def web(config: Any, *, now: Callable[[], datetime] | None = None,
         threads: int = 4) -> Iterator[str]:
     """The app on waitress, as ``syndicate serve`` runs it (without its sender)."""
     port = free_port()
-    kwargs = {"now": now} if now else {}
+    kwargs: dict[str, Any] = {"now": now} if now else {}
     server = make_server(config, secret=SECRET, port=port, threads=threads,
                          asyncore_loop_timeout=0.05, **kwargs)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -125,19 +125,19 @@ def configure(project: Project, channel: dict[str, Any], base: str = "http://127
 
 def outbox(project: Project) -> list[EmailMessage]:
     box = mailbox.Maildir(project.var / "outbox", factory=None, create=True)
-    return [email.message_from_bytes(m.as_bytes(), policy=policy.default)  # type: ignore[misc]
+    return [email.message_from_bytes(m.as_bytes(), policy=policy.default)
             for m in box]
 
 
 def text_of(message: EmailMessage) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    return str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
 
 
 def token_in(message: EmailMessage) -> str:
     import re
 
     (link,) = re.findall(r"https?://\S+/confirm/(\S+)", text_of(message))
-    return link
+    return str(link)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -394,7 +394,9 @@ def test_a_send_killed_midway_is_taken_again_after_its_lease(project: Project) -
     with smtp_server() as (server, port):
         config = configure(project, smtp_channel(port))
         # Within the lease, nobody takes it (the dead sender might still be sending).
-        assert ConfirmationSender(config, SECRET).run_once() == 0
+        now = ConfirmationSender(config, SECRET)
+        assert now.run_once() == 0
+        now.stop()
         later = ConfirmationSender(config, SECRET,
                                    now=lambda: utcnow() + timedelta(seconds=lease + 1))
         assert later.run_once() == 1

@@ -233,7 +233,7 @@ def pending_confirmations_cmd(app: AppContext, show_all: bool) -> None:
         rows = ledger.confirmations(None if show_all else "pending")
     for row in rows:
         when = f"requested {row.requested_at:%Y-%m-%d %H:%M:%S}Z"
-        state = row.status
+        state: str = row.status
         if row.status == "pending":
             due = f"{row.due_at:%Y-%m-%d %H:%M:%S}Z"
             state += f", being sent (lease until {due})" if row.claimed_by else f", next {due}"

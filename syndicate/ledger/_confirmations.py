@@ -163,7 +163,8 @@ class ConfirmationMethods(LedgerConnection):
     def confirmations(self, status: str | None = "pending",
                       limit: int | None = None) -> list[Confirmation]:
         """Rows oldest request first; ``status=None`` for all."""
-        sql, params = f"SELECT {_COLS} FROM confirmations", ()
+        sql = f"SELECT {_COLS} FROM confirmations"
+        params: tuple[Any, ...] = ()
         if status is not None:
             if status not in CONFIRMATION_STATUSES:
                 raise LedgerError(f"unknown confirmation status {status!r} "

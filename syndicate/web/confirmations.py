@@ -239,11 +239,13 @@ class ConfirmationSender:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # before the pass: a wake during it gives another pass
+            wait = self.interval
             try:
                 self.run_once()
+                wait = self._sleep()
             except Exception:  # a busy ledger, a bug: say so, try again later
                 log.exception("confirmation sender: pass failed")
-            self._wake.wait(self._sleep())
+            self._wake.wait(wait)
 
     def _sleep(self) -> float:
         now = self.now()
