@@ -73,6 +73,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@contextmanager
+def _confirmation_sender(config: Config, now: Callable[[], datetime]) -> Iterator[object]:
+    """The web app's confirmation outbox is also sent from here (see web.confirmations)."""
+    from .tokens import secret_from_env
+    from .web.confirmations import running
+
+    with running(config, secret_from_env(required=False), now=now) as sender:
+        yield sender
+
+
 class _Shutdown(BaseException):
     """Raised in the main thread by SIGTERM/SIGINT to leave ``scheduler.start()``."""
 
@@ -513,8 +523,8 @@ class Daemon:
                     f"{self.config.database}", "config_loaded")
         previous = self._install_signals()
         try:
-            with self.session():  # LockedError if another publisher holds the ledger
-                self._serve()
+            with self.session(), _confirmation_sender(self.config, self.now):
+                self._serve()  # session: LockedError if another publisher holds the ledger
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

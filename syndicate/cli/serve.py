@@ -1,4 +1,5 @@
-"""``syndicate serve``: the web app (archive, feeds, unsubscribe, subscribe) on waitress."""
+"""``syndicate serve``: the web app (archive, feeds, unsubscribe, subscribe) on waitress,
+and the sender of the confirmation outbox (:mod:`syndicate.web.confirmations`)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ def serve(app: AppContext, host: str, port: int | None, threads: int) -> None:
 
     Links in emails are built on [site] base_url: make it the public address of this
     server. Needs SYNDICATE_SECRET in the environment (it signs the links).
+    Confirmation emails are sent by a background thread, never in a request.
     """
     from ..tokens import secret_from_env
     from ..web import make_server
+    from ..web.confirmations import running
 
     secret = secret_from_env()  # refuses to start without it (one-line error, exit 1)
     config = app.config
@@ -42,7 +45,9 @@ def serve(app: AppContext, host: str, port: int | None, threads: int) -> None:
     listen = f"http://{host}:{server.effective_port}/"
     click.echo(f"serving {listen} (public address {config.site.base_url}); Ctrl-C to stop",
                err=True)
-    try:
-        server.run()
-    finally:
-        server.close()
+    # The confirmation outbox: requests are recorded by the app, mailed from here.
+    with running(config, secret):
+        try:
+            server.run()
+        finally:
+            server.close()

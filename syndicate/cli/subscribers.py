@@ -226,3 +226,27 @@ def export_cmd(app: AppContext, status: str) -> None:
 
 
 __all__ = ["CsvImportError", "CsvRow", "read_subscriber_csv", "subscribers_group"]
+
+
+@subscribers_group.command("pending-confirmations")
+@click.option("--all", "show_all", is_flag=True,
+              help="Also the sent and failed ones (kept 30 days).")
+@pass_app
+def pending_confirmations_cmd(app: AppContext, show_all: bool) -> None:
+    """The confirmation emails waiting in the outbox (oldest request first).
+
+    The web form only records them; `syndicate serve` and `syndicate run` send
+    them in the background. Shows each one's attempts, next attempt and last answer.
+    """
+    with Ledger(app.config.database) as ledger:
+        rows = ledger.confirmations(None if show_all else "pending")
+    for row in rows:
+        when = f"requested {row.requested_at:%Y-%m-%d %H:%M:%S}Z"
+        state: str = row.status
+        if row.status == "pending":
+            due = f"{row.due_at:%Y-%m-%d %H:%M:%S}Z"
+            state += f", being sent (lease until {due})" if row.claimed_by else f", next {due}"
+        answer = f"  {row.response}" if row.response else ""
+        click.echo(f"{row.email}  [{state}]  {when}  attempts {row.attempts}{answer}")
+    click.echo(f"{len(rows)} confirmation email{'s' if len(rows) != 1 else ''}"
+               + ("" if show_all else " pending"), err=True)

@@ -7,6 +7,7 @@ subscribers and a small key/value ``meta`` table. See :class:`Ledger` for the
 threading and durability rules and :mod:`._lock` for the publisher lock.
 """
 
+from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
 from ._ledger import CHUNK, DEFAULT_PATH, Ledger
 from ._lock import LockHolder, lock_path, read_holder
 from ._records import (
@@ -26,6 +27,7 @@ from ._subscribers import normalize_email
 
 __all__ = [
     "CHUNK",
+    "CONFIRMATION_STATUSES",
     "DEFAULT_PATH",
     "DELIVERY_STATUSES",
     "EDITION_STATUSES",
@@ -33,6 +35,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SUBSCRIBER_STATUSES",
     "AddResult",
+    "Confirmation",
+    "ConfirmationStatus",
     "Delivery",
     "DeliveryStatus",
     "Edition",

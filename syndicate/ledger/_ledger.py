@@ -1,8 +1,9 @@
 """The Ledger: editions, artefacts, deliveries, subscribers and meta in one SQLite file.
 
 This module holds the class and its edition, artefact and meta methods; the
-connection plumbing is :mod:`._connection`, the delivery and subscriber methods
-are :mod:`._deliveries` and :mod:`._subscribers`.
+connection plumbing is :mod:`._connection`, the delivery, subscriber and
+confirmation-outbox methods are :mod:`._deliveries`, :mod:`._subscribers` and
+:mod:`._confirmations`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from ..errors import AlreadyPublished, LedgerError, SlotTaken
 from . import _lock
+from ._confirmations import ConfirmationMethods
 from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
 from ._records import EDITION_STATUSES, Edition, from_db, to_db
@@ -30,7 +32,7 @@ def _edition(row: tuple[Any, ...]) -> Edition:
     return Edition(*row[:7], from_db(row[7]), from_db(row[8]), from_db(row[9]))  # type: ignore[arg-type]
 
 
-class Ledger(DeliveryMethods, SubscriberMethods):
+class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods):
     """The single source of truth for what was published and sent to whom.
 
     One SQLite connection per Ledger object. **Threads**: a Ledger may be shared

@@ -90,6 +90,29 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX subscribers_status ON subscribers (status, id);
     """,
+    # The confirmation outbox: the double opt-in email to send, one row per request
+    # (see syndicate.ledger._confirmations and syndicate.web.confirmations).
+    """
+    CREATE TABLE confirmations (
+        id           INTEGER PRIMARY KEY,
+        email        TEXT NOT NULL,          -- normalised, as sent to
+        email_key    TEXT NOT NULL,          -- casefolded (see subscribers.email_key)
+        status       TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'sent', 'failed')),
+        requested_at TEXT NOT NULL,          -- the token's expiry counts from here
+        due_at       TEXT NOT NULL,          -- next attempt, or end of a sender's lease
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        claimed_by   TEXT,                   -- the sender holding the lease, if any
+        code         INTEGER,
+        response     TEXT NOT NULL DEFAULT '',
+        updated_at   TEXT NOT NULL
+    );
+    -- At most one email waiting per address: a second request adds nothing.
+    CREATE UNIQUE INDEX confirmations_one_pending ON confirmations (email_key)
+        WHERE status = 'pending';
+    CREATE INDEX confirmations_due ON confirmations (due_at, id) WHERE status = 'pending';
+    CREATE INDEX confirmations_by_address ON confirmations (email_key, requested_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,18 +26,18 @@ from datetime import datetime
 from flask import Flask, Response, redirect, request
 
 from ..config import Config
-from ..errors import InvalidAddress, SyndicateError
+from ..errors import InvalidAddress
 from ..ledger import Ledger, normalize_email
 from ..ledger._records import utcnow
 from ..render.email import render_template
 from ..render.urls import feed_url
-from . import mailer
+from . import confirmations, mailer
 from .static import ETags, file_response, resolve
 
 log = logging.getLogger("syndicate.web")
 
 #: How long a confirmation link stays valid.
-CONFIRM_TTL = 48 * 3600
+CONFIRM_TTL = mailer.CONFIRM_TTL
 #: Do not mail the same address twice within this many seconds (an attacker could
 #: otherwise use the form to flood someone's inbox).
 RESEND_INTERVAL = 300.0
@@ -166,12 +166,8 @@ def create_app(
         # else (new, pending, unsubscribed, bounced) must prove the address again.
         needs_mail = current is None or current.status != "active"
         if needs_mail and throttle.allow(address.casefold()):
-            shown_name = name if current is None else (current.name or name)
-            try:
-                mailer.send_confirmation(config, secret, address, shown_name, now(), CONFIRM_TTL)
-            except SyndicateError as exc:
-                # Same page anyway (no enumeration); the operator sees the log.
-                log.error("confirmation email to %s not sent: %s", address, exc)
+            # Only recorded here; a background sender mails it (never SMTP in a request).
+            confirmations.request(ledger, address)
         return page("subscribe.html.j2", state="sent", **common)
 
     @app.route("/confirm/<token>", methods=["GET", "POST"])

@@ -6,7 +6,13 @@ email carries) can never confirm an address, and it expires.
 
 The confirmation email goes through the configured email channel: the first
 enabled ``smtp`` channel, else the ``outbox`` channel's Maildir; the message is
-assembled by :func:`syndicate.mail.build_message` like every edition.
+assembled by :func:`syndicate.mail.build_message` like every edition. It is never
+sent from a web request: the request records it in the ledger's confirmation
+outbox and :mod:`syndicate.web.confirmations` sends it in the background.
+
+The email carries no text typed in the form: the name (attacker-chosen, since
+anyone can type anyone's address) is stored on the pending subscriber and only
+used once the address is confirmed.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from ..render.email import RenderedEmail, french_date, render_template
 from ..render.urls import unsubscribe_url
 
 Verdict = Literal["ok", "expired", "invalid"]
+
+#: How long a confirmation link stays valid, counted from the request.
+CONFIRM_TTL = 48 * 3600
 
 
 # --------------------------------------------------------------------------- tokens
@@ -68,10 +77,11 @@ def _when(moment: datetime, config: Config) -> str:
     return f"{french_date(local)} à {local:%H:%M}"
 
 
-def confirmation_email(config: Config, *, address: str, name: str | None, confirm_url: str,
+def confirmation_email(config: Config, *, address: str, confirm_url: str,
                        expires: datetime) -> RenderedEmail:
-    context = {"site": config.site, "email": address, "name": name or "",
-               "confirm_url": confirm_url, "expires": _when(expires, config)}
+    """The rendered email. No name: only what the site itself says, and the address."""
+    context = {"site": config.site, "email": address, "confirm_url": confirm_url,
+               "expires": _when(expires, config)}
     return RenderedEmail(
         subject=f"Confirmez votre inscription à «\u00a0{config.site.title}\u00a0»",
         html=render_template(config, "web/confirm_email.html.j2", **context),
@@ -82,11 +92,18 @@ def confirmation_email(config: Config, *, address: str, name: str | None, confir
 
 @dataclass(frozen=True)
 class Transport:
-    """Where the confirmation goes: ``send(message, recipient)``, and the sender to use."""
+    """Where the confirmation goes, and the sender to use.
+
+    ``send(message, recipient)`` returns the server's final reply ``(code, text)``
+    (``(None, "maildir …")`` for the outbox) and raises :class:`ChannelError`
+    (``permanent`` or not) when the message was not accepted. ``settings`` are the
+    channel's (the smtp channel's retry policy applies to confirmations too).
+    """
 
     name: str
     from_addr: str
-    send: Callable[[EmailMessage, str], None]
+    send: Callable[[EmailMessage, str], tuple[int | None, str]]
+    settings: Any = None
 
 
 def _channel(config: Config, kind: str) -> Any | None:
@@ -98,11 +115,11 @@ def _smtp_transport(settings: Any, config: Config) -> Transport:
 
     channel = SmtpChannel(settings, config)
 
-    def send(message: EmailMessage, recipient: str) -> None:
+    def send(message: EmailMessage, recipient: str) -> tuple[int | None, str]:
         # The channel's own sending code: same TLS, AUTH, DKIM as the editions.
-        channel.send_one(as_bytes(message), recipient)
+        return channel.send_one(as_bytes(message), recipient)
 
-    return Transport(settings.name, settings.from_address, send)
+    return Transport(settings.name, settings.from_address, send, settings)
 
 
 def _outbox_transport(settings: Any, config: Config) -> Transport:
@@ -110,10 +127,11 @@ def _outbox_transport(settings: Any, config: Config) -> Transport:
 
     channel = OutboxChannel(settings, config)
 
-    def send(message: EmailMessage, recipient: str) -> None:
-        mailbox.Maildir(channel.folder, create=True).add(as_bytes(message))
+    def send(message: EmailMessage, recipient: str) -> tuple[int | None, str]:
+        key = mailbox.Maildir(channel.folder, create=True).add(as_bytes(message))
+        return None, f"maildir {channel.folder} {key}"
 
-    return Transport(settings.name, channel.sender().from_address, send)
+    return Transport(settings.name, channel.sender().from_address, send, settings)
 
 
 def email_transport(config: Config) -> Transport:
@@ -129,26 +147,39 @@ def email_transport(config: Config) -> Transport:
                               "email (add one to [[channels]])", permanent=True)
 
 
-def send_confirmation(config: Config, secret: bytes, address: str, name: str | None,
-                      now: datetime, ttl: float) -> None:
-    """Mail ``address`` a signed link to ``/confirm/<token>`` valid ``ttl`` seconds."""
+def confirmation_message_id(confirmation_id: int, requested_at: datetime,
+                            from_addr: str) -> str:
+    """The same Message-ID for every attempt at one request: if a crash makes a
+    sender mail it twice, mail clients can tell it is one message."""
+    return f"<confirm.{confirmation_id}.{int(requested_at.timestamp())}@{domain_of(from_addr)}>"
+
+
+def confirmation_message(config: Config, secret: bytes, transport: Transport, *, address: str,
+                         requested_at: datetime, ttl: float = CONFIRM_TTL,
+                         message_id: str | None = None,
+                         date: datetime | None = None) -> EmailMessage:
+    """The email to ``address``: a signed link to ``/confirm/<token>`` valid ``ttl``
+    seconds from ``requested_at`` (the request, not the send)."""
     base = config.site.base_url
-    confirm_url = f"{base}confirm/{confirm_token(address, secret, now, ttl)}"
-    rendered = confirmation_email(config, address=address, name=name, confirm_url=confirm_url,
-                                  expires=now + timedelta(seconds=ttl))
-    transport = email_transport(config)
-    message = build_message(
+    confirm_url = f"{base}confirm/{confirm_token(address, secret, requested_at, ttl)}"
+    rendered = confirmation_email(config, address=address, confirm_url=confirm_url,
+                                  expires=requested_at + timedelta(seconds=ttl))
+    return build_message(
         rendered,
         to=address,
         from_addr=transport.from_addr,
         unsubscribe_url=unsubscribe_url(base, unsubscribe_token(address, secret)),
-        message_id=make_msgid("confirm", domain=domain_of(transport.from_addr)),
+        message_id=message_id or make_msgid("confirm", domain=domain_of(transport.from_addr)),
         list_id=list_id(config.site.title, transport.from_addr),
-        name=name,
-        date=now,
+        date=date or requested_at,
     )
+
+
+def send_message(transport: Transport, message: EmailMessage,
+                 address: str) -> tuple[int | None, str]:
+    """Send through ``transport``; any failure becomes one :class:`ChannelError` line."""
     try:
-        transport.send(message, address)
+        return transport.send(message, address)
     except ChannelError:
         raise
     except Exception as exc:  # smtplib / OS errors: one clear line for the log

@@ -1,0 +1,378 @@
+"""The confirmation outbox's sender: double opt-in emails, sent outside web requests.
+
+Why: sending from the request tied a waitress thread to the SMTP server for as
+long as it took (a stalled server froze the feeds for everyone), and the answer
+time told an active address from a new one. Now the subscribe route only
+records the request (:func:`request`: one small ledger commit, the same for every
+address that needs a mail) and :class:`ConfirmationSender`, a thread of
+``syndicate serve`` and of ``syndicate run``, sends it.
+
+How a row goes:
+
+1. The sender wakes every ``interval`` seconds, or at once when a request is
+   recorded in the same process (:func:`wake_senders`); it reads when the next
+   row is due (a read, no lock) and only then claims rows, one at a time, with a
+   lease (:meth:`~syndicate.ledger.Ledger.claim_confirmation`): several processes
+   may run a sender on one ledger and each email goes once. A sender killed
+   mid-send leaves its row to be taken again when the lease ends.
+2. The email is rendered (the token's 48 h count from the request time stored in
+   the row) and sent through :func:`~syndicate.web.mailer.email_transport`, the
+   same smtp channel code (TLS, AUTH, DKIM) as the editions, else the outbox.
+3. The outcome is recorded (:func:`decide`, pure): accepted -> ``sent``; refused
+   for good (5xx) -> ``failed``, one log line; a temporary refusal (4xx) or a
+   connection lost mid-message -> retried with the smtp channel's backoff up to
+   its ``max_attempts``. When the server cannot be used at all (connection
+   refused or timed out, AUTH or TLS refused) the message is not at fault: the
+   attempt is not counted, and the whole queue waits (backoff, doubling up to
+   ``max_delay``) instead of spending a timeout on every row; it resumes, in
+   request order, when the server answers again. A link that expired before it
+   could be sent is not sent (``failed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ..channels._smtp_policy import backoff_delay
+from ..config import Config
+from ..errors import ChannelError, SyndicateError
+from ..ledger import Confirmation, Ledger
+from ..ledger._records import utcnow
+from . import mailer
+
+log = logging.getLogger("syndicate.web.confirmations")
+
+#: A second request for the same address within this many seconds adds no email
+#: (the form must not be a way to flood someone's inbox).
+RESEND_WINDOW = 300.0
+#: How often a sender looks for rows recorded by other processes.
+POLL_INTERVAL = 1.0
+#: Rows handled per pass (then the loop comes round again: stop is checked in between).
+BATCH = 100
+#: Sent and failed rows are deleted this long after the request.
+KEEP = timedelta(days=30)
+_PRUNE_EVERY = 3600.0  # seconds between two prunings by one sender
+
+
+# --------------------------------------------------------------------------- recording
+
+
+_senders: weakref.WeakSet[ConfirmationSender] = weakref.WeakSet()
+_senders_lock = threading.Lock()
+
+
+def wake_senders() -> None:
+    """Wake the senders running in this process (a request was just recorded)."""
+    with _senders_lock:
+        running = list(_senders)
+    for sender in running:
+        sender.wake()
+
+
+def request(ledger: Ledger, address: str) -> bool:
+    """Record that ``address`` asked for a confirmation email (the web request's
+    only part in sending it); True if a new email was queued. Idempotent within
+    :data:`RESEND_WINDOW`."""
+    queued = ledger.enqueue_confirmation(address, window=RESEND_WINDOW)
+    if queued:
+        wake_senders()
+    return queued
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The smtp channel's retry settings (defaults for the outbox)."""
+
+    max_attempts: int = 4
+    backoff: float = 2.0
+    max_delay: float = 120.0
+    timeout: float = 30.0
+
+    @classmethod
+    def of(cls, settings: Any) -> RetryPolicy:
+        names = ("max_attempts", "backoff", "max_delay", "timeout")
+        return cls(**{n: getattr(settings, n) for n in names if hasattr(settings, n)})
+
+    @property
+    def lease(self) -> float:
+        """How long a claimed row is left to its sender: longer than any send can
+        take (each SMTP step may take ``timeout``), so no second sender takes a row
+        whose email is still on its way."""
+        return 10 * self.timeout + 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to record after a failed attempt."""
+
+    action: Literal["retry", "failed"]
+    code: int | None
+    text: str
+    delay: float = 0.0
+    hold: bool = False  # the server is in trouble: the whole queue waits ``delay``
+    counted: bool = True  # False: the message never reached the server; not an attempt
+
+
+def reply_code(text: str) -> int | None:
+    """The SMTP reply code in a ChannelError line (``"…: 451 4.7.1 …"``), if any."""
+    found = re.search(r"(?:^|: |answered )([245]\d\d)\b", text)
+    return int(found.group(1)) if found else None
+
+
+def decide(error: ChannelError, address: str, attempts: int, policy: RetryPolicy,
+           held: int = 0) -> Outcome:
+    """The outcome of failed attempt number ``attempts`` (1-based) to ``address``.
+
+    ``held``: how many times in a row the server could not be used (the queue's
+    backoff). The smtp channel names the recipient in an answer about the message
+    (``"<address>: <code> <text>"``); any other failure (connection refused or
+    timed out, AUTH, TLS, settings) is about the server, not this message.
+    """
+    text = str(error)
+    prefix = f"channel {error.channel}: "
+    body = text[len(prefix):] if text.startswith(prefix) else text
+    if body.startswith(f"{address}: "):
+        answer = body[len(address) + 2:]
+    elif body.startswith("confirmation email: "):  # an unexpected error while sending
+        answer = body
+    else:
+        delay = backoff_delay(held + 1, policy.backoff, policy.max_delay)
+        return Outcome("retry", reply_code(body), body, delay, hold=True, counted=False)
+    code = reply_code(answer)
+    if error.permanent:
+        return Outcome("failed", code, body)
+    if attempts >= policy.max_attempts:
+        return Outcome("failed", code, f"{body} (after {attempts} attempts)")
+    delay = backoff_delay(attempts, policy.backoff, policy.max_delay)
+    # A 421 or a connection lost mid-message: the server is in trouble, not the address.
+    return Outcome("retry", code, body, delay, hold=code in (None, 421))
+
+
+# --------------------------------------------------------------------------- the sender
+
+
+class ConfirmationSender:
+    """A background thread sending the confirmation outbox of ``config``'s ledger.
+
+    :meth:`start` / :meth:`stop` (bounded; the email in hand is finished and
+    recorded, or left to its lease); :meth:`run_once` does one pass in the
+    caller's thread (tests, ``--once`` style uses).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        secret: bytes,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        interval: float = POLL_INTERVAL,
+        ttl: float = mailer.CONFIRM_TTL,
+        batch: int = BATCH,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.config = config
+        self.secret = secret
+        self.now = now
+        self.interval = interval
+        self.ttl = ttl
+        self.batch = batch
+        self.owner = f"pid {os.getpid()} {secrets.token_hex(4)}"
+        self._ledger = ledger
+        self._own_ledger = ledger is None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._held = 0  # consecutive "server unusable" outcomes
+        self._hold_until: datetime | None = None
+        self._last_error = ""
+        self._pruned_at = float("-inf")
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.config.database, now=self.now)
+        return self._ledger
+
+    # -- thread ------------------------------------------------------------
+
+    def start(self) -> ConfirmationSender:
+        self.ledger  # noqa: B018 - open it now: a bad database fails the command at once
+        self._thread = threading.Thread(target=self._loop, name="confirmations", daemon=True)
+        with _senders_lock:
+            _senders.add(self)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the email in hand; wait at most ``timeout`` seconds."""
+        self._stop.set()
+        self._wake.set()
+        with _senders_lock:
+            _senders.discard(self)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():  # stuck on the server: its lease covers the row
+                log.warning("confirmation sender still sending after %.0fs; leaving it "
+                            "(the email in hand will be taken again after its lease)", timeout)
+                return
+        if self._own_ledger and self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()  # before the pass: a wake during it gives another pass
+            wait = self.interval
+            try:
+                self.run_once()
+                wait = self._sleep()
+            except Exception:  # a busy ledger, a bug: say so, try again later
+                log.exception("confirmation sender: pass failed")
+            self._wake.wait(wait)
+
+    def _sleep(self) -> float:
+        now = self.now()
+        wait = self.interval
+        if self._hold_until is not None:
+            return max(0.0, min(wait, (self._hold_until - now).total_seconds()))
+        due = self.ledger.next_confirmation_due()
+        if due is not None:
+            wait = min(wait, max(0.0, (due - now).total_seconds()))
+        return wait
+
+    # -- one pass ------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Send what is due now (at most ``batch`` rows); return how many rows were handled."""
+        now = self.now()
+        if self._hold_until is not None:
+            if now < self._hold_until:
+                return 0
+            self._hold_until = None
+        self._prune(now)
+        due = self.ledger.next_confirmation_due()
+        if due is None or due > now:
+            return 0
+        try:
+            transport = mailer.email_transport(self.config)
+        except ChannelError as exc:
+            self._say_once(f"confirmation emails cannot be sent (they stay pending): {exc}")
+            return 0
+        policy = RetryPolicy.of(transport.settings)
+        handled = 0
+        while handled < self.batch and not self._stop.is_set():
+            row = self.ledger.claim_confirmation(self.owner, policy.lease)
+            if row is None:
+                break
+            handled += 1
+            if not self._deliver(row, transport, policy):
+                break  # the server cannot be used: the queue waits
+        return handled
+
+    def _deliver(self, row: Confirmation, transport: mailer.Transport,
+                 policy: RetryPolicy) -> bool:
+        """Send one claimed row and record the outcome; False: hold the queue."""
+        ledger, now = self.ledger, self.now()
+        if now >= row.requested_at + timedelta(seconds=self.ttl):
+            ledger.mark_confirmation_failed(row.id, self.owner, None,
+                                            "the link expired before it could be sent")
+            log.warning("confirmation email to %s not sent: its link expired first", row.email)
+            return True
+        try:
+            message = mailer.confirmation_message(
+                self.config, self.secret, transport, address=row.email,
+                requested_at=row.requested_at, ttl=self.ttl, date=now,
+                message_id=mailer.confirmation_message_id(row.id, row.requested_at,
+                                                          transport.from_addr))
+            code, reply = mailer.send_message(transport, message, row.email)
+        except ChannelError as exc:
+            return self._failed(row, decide(exc, row.email, row.attempts, policy, self._held))
+        except SyndicateError as exc:  # rendering (a template error): not the server's fault
+            return self._failed(row, Outcome("failed", None, str(exc)))
+        self._held = 0
+        self._last_error = ""
+        answer = " ".join(filter(None, (str(code or ""), reply)))
+        if not ledger.mark_confirmation_sent(row.id, self.owner, code, answer):
+            log.warning("confirmation email to %s sent, but its lease had run out", row.email)
+        log.info("confirmation email to %s sent via %s: %s", row.email, transport.name, answer)
+        return True
+
+    def _failed(self, row: Confirmation, outcome: Outcome) -> bool:
+        ledger, now = self.ledger, self.now()
+        if outcome.action == "failed":
+            ledger.mark_confirmation_failed(row.id, self.owner, outcome.code, outcome.text)
+            log.warning("confirmation email to %s failed: %s", row.email, outcome.text)
+            return True
+        due = now + timedelta(seconds=outcome.delay)
+        ledger.mark_confirmation_retry(row.id, self.owner, due, outcome.code, outcome.text,
+                                       attempts=None if outcome.counted else row.attempts - 1)
+        if not outcome.counted:  # the server cannot be used: every row waits
+            self._held += 1
+            self._hold_until = due
+            self._say_once(f"confirmation emails wait: the server cannot be used: "
+                           f"{outcome.text}")
+            return False
+        log.info("confirmation email to %s: %s; retry %d in %.1fs", row.email, outcome.text,
+                 row.attempts + 1, outcome.delay)
+        if outcome.hold:
+            self._hold_until = due
+            return False
+        return True
+
+    def _say_once(self, message: str) -> None:
+        """Log a server or settings problem once, not once per row or per pass."""
+        if message != self._last_error:
+            log.warning("%s", message)
+            self._last_error = message
+
+    def _prune(self, now: datetime) -> None:
+        tick = time.monotonic()
+        if tick - self._pruned_at >= _PRUNE_EVERY:
+            self._pruned_at = tick
+            self.ledger.prune_confirmations(now - KEEP)
+
+
+# --------------------------------------------------------------------------- for commands
+
+
+@contextmanager
+def running(config: Config, secret: bytes | None, *,
+            now: Callable[[], datetime] = utcnow) -> Iterator[ConfirmationSender | None]:
+    """A sender running for the duration of the block (``serve``, ``run``).
+
+    None (and one log line) when it cannot send anything: no secret to sign the
+    links, or no smtp/outbox channel; requests then wait in the ledger for a
+    process that can.
+    """
+    if secret is None:
+        log.info("no SYNDICATE_SECRET: confirmation emails are left to `syndicate serve`")
+        yield None
+        return
+    try:
+        mailer.email_transport(config)
+    except ChannelError as exc:
+        log.info("confirmation emails not sent by this process: %s", exc)
+        yield None
+        return
+    sender = ConfirmationSender(config, secret, now=now).start()
+    try:
+        yield sender
+    finally:
+        sender.stop()
