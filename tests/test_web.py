@@ -33,6 +33,7 @@ from click.testing import CliRunner
 from syndicate.cli import cli
 from syndicate.ledger import Ledger
 from syndicate.web import make_server, stop_server
+from syndicate.web.formguard import form_token
 from syndicate.web.mailer import unsubscribe_token
 
 if TYPE_CHECKING:
@@ -52,14 +53,17 @@ class Site:
     """A project configured with base_url = this server, and the server running."""
 
     def __init__(self, project: Project, *, now: Any = None,
-                 channels: list[dict[str, Any]] | None = None) -> None:
+                 channels: list[dict[str, Any]] | None = None,
+                 subscribe: dict[str, Any] | None = None, base_path: str = "") -> None:
         self.project = project
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/"
+        self.base = f"http://127.0.0.1:{self.port}/{base_path}"
+        self.now = now or (lambda: datetime.now(UTC))
         project.write_config(
             site={"base_url": self.base},
             channels=channels or [{"type": "feed"}, {"type": "archive"},
                                   {"type": "outbox", "path": "../var/outbox"}],
+            subscribe=subscribe or {},
         )
         self.config = project.config()
         self.ledger = Ledger(self.config.database)
@@ -71,6 +75,14 @@ class Site:
 
     def url(self, path: str) -> str:
         return self.base + path.lstrip("/")
+
+    def form(self, email: str, **fields: str) -> dict[str, str]:
+        """What the subscribe form posts, with a token served 10 s ago (a person)."""
+        issued = self.now().timestamp() - 10
+        return {"email": email, "form_token": form_token(SECRET, issued), **fields}
+
+    def subscribe(self, email: str, **fields: str) -> requests.Response:
+        return requests.post(self.url("/subscribe"), data=self.form(email, **fields), timeout=5)
 
     def status(self, address: str) -> str | None:
         sub = self.ledger.get_subscriber(address)
@@ -130,7 +142,7 @@ def write_public(site: Site) -> Path:
     (public / "atom.xml").write_text("<feed xmlns=\"http://www.w3.org/2005/Atom\"/>", "utf-8")
     (public / "feed.json").write_text("{\"version\": \"https://jsonfeed.org/version/1.1\"}",
                                       "utf-8")
-    (public / ".secret").write_text("hidden", "utf-8")
+    (public / ".secret").write_text("hidden-7f3a", "utf-8")
     return public
 
 
@@ -176,7 +188,7 @@ def test_no_directory_traversal_or_hidden_files(site: Site) -> None:
                  "/.secret", "/%2esecret", "//etc/passwd", "/un-cas/%2e%2e/%2e%2e/var"):
         status, body = raw_get(site, path)
         assert status in (400, 404), (path, status)
-        assert b"channels" not in body and b"hidden" not in body, path
+        assert b"[[channels]]" not in body and b"hidden-7f3a" not in body, path
 
 
 def test_folder_without_slash_redirects_and_missing_is_404(site: Site) -> None:
@@ -280,8 +292,7 @@ def test_subscribe_double_opt_in(site: Site) -> None:
     assert form.status_code == 200 and 'name="email"' in form.text
     assert '<html lang="fr">' in form.text
 
-    response = requests.post(site.url("/subscribe"),
-                             data={"email": "Lea@Example.org", "name": "Léa"}, timeout=5)
+    response = site.subscribe("Lea@Example.org", name="Léa")
     assert response.status_code == 200
     assert "Vérifiez votre boîte aux lettres" in response.text
     assert site.status("lea@example.org") == "pending"
@@ -314,7 +325,7 @@ def test_same_answer_whatever_the_address(site: Site) -> None:
     site.ledger.add_subscriber("deja@example.org")
     site.ledger.add_subscriber("parti@example.org", status="unsubscribed")
     pages = [
-        requests.post(site.url("/subscribe"), data={"email": address}, timeout=5)
+        site.subscribe(address)
         for address in ("deja@example.org", "nouveau@example.org", "parti@example.org")
     ]
     assert {p.status_code for p in pages} == {200}
@@ -331,20 +342,19 @@ def test_same_answer_whatever_the_address(site: Site) -> None:
 
 
 def test_invalid_address_and_resend_throttle(site: Site) -> None:
-    bad = requests.post(site.url("/subscribe"), data={"email": "pas-une-adresse"}, timeout=5)
+    bad = site.subscribe("pas-une-adresse")
     assert bad.status_code == 400 and "n’est pas valide" in bad.text
     assert 'value="pas-une-adresse"' in bad.text
     for _ in range(3):
-        requests.post(site.url("/subscribe"), data={"email": "x@example.org"}, timeout=5)
+        site.subscribe("x@example.org")
     assert len(site.outbox()) == 1  # one email, not three: the form cannot flood an inbox
-    trap = requests.post(site.url("/subscribe"),
-                         data={"email": "bot@example.org", "website": "http://spam"}, timeout=5)
+    trap = site.subscribe("bot@example.org", website="http://spam")
     assert trap.status_code == 200 and site.status("bot@example.org") is None
 
 
 def test_confirmation_link_expires(make_site: Any, clock: Clock) -> None:
     site = make_site(now=clock)
-    requests.post(site.url("/subscribe"), data={"email": "tard@example.org"}, timeout=5)
+    site.subscribe("tard@example.org")
     link = confirmation_link(site.outbox()[0])
     clock.advance(hours=49)
     expired = requests.post(link, timeout=5)
@@ -439,7 +449,7 @@ def test_unsubscribe_end_to_end_over_smtp(make_site: Any, project: Project,
         site.ledger.add_subscriber("attente@exemple.fr", status="pending")
 
         # Carol subscribes with the form; the confirmation comes through the smtp channel.
-        requests.post(site.url("/subscribe"), data={"email": "carol@exemple.fr"}, timeout=5)
+        site.subscribe("carol@exemple.fr")
         (confirmation,) = server.messages
         assert confirmation.rcpt == "carol@exemple.fr"
         assert b"\r\n" in confirmation.data and b"\n" not in confirmation.data.replace(

@@ -90,6 +90,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX subscribers_status ON subscribers (status, id);
     """,
+    # Rate-limit counters of the web app's subscribe form (fixed windows), shared by
+    # every `serve` process; keys are HMACs, never addresses or IPs (see _limits.py).
+    """
+    CREATE TABLE rate_limits (
+        key        TEXT PRIMARY KEY,
+        count      INTEGER NOT NULL,
+        expires_at REAL NOT NULL      -- Unix time the window ends
+    ) WITHOUT ROWID;
+    CREATE INDEX rate_limits_expiry ON rate_limits (expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
