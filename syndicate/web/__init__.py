@@ -62,7 +62,9 @@ def make_server(config: Config, *, secret: bytes, host: str = "127.0.0.1",
         port=default_port(config) if port is None else port,
         threads=threads,
         ident="syndicate",
-        clear_untrusted_proxy_headers=True,
+        # X-Forwarded-* are dropped unless [subscribe] trusted_proxies says a proxy
+        # adds X-Forwarded-For; the app then reads only that (werkzeug's ProxyFix).
+        clear_untrusted_proxy_headers=not config.subscribe.trusted_proxies,
         max_request_body_size=MAX_BODY + 1,  # waitress refuses a body >= this
         **adjustments,  # other waitress settings (tests shorten the loop timeout)
     )

@@ -282,7 +282,7 @@ def install_error_pages(app: Flask, config: Config, *, public: Path | None = Non
             return exc
         response = error_page(exc.code)
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         return response
 
     @app.errorhandler(Exception)
