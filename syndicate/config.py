@@ -205,14 +205,16 @@ def _rate_limits(value: str) -> str:
 RateLimits = Annotated[str, AfterValidator(_rate_limits)]
 
 
+# Each limit is in the notation of the `limits` library; the counters live in the
+# ledger, shared by every `serve` process. A request over any limit gets the usual
+# answer page and nothing is mailed (docs/web.md).
 class SubscribeConfig(Strict):
-    """Limits of the subscribe form of `syndicate serve`. Each limit is in the notation
-    of the `limits` library: `"5/hour"`, `"1 per 5 minutes"`, several separated by `;`.
-    Their counters live in the ledger, shared by every `serve` process. A request over
-    any limit gets the usual answer page and nothing is mailed. See docs/web.md."""
+    """Limits of the subscribe form of `syndicate serve` (see [web.md](web.md#limits))."""
 
     limit_per_ip: RateLimits = Field(
-        "5/hour;20/day", description="Subscribe requests per client IP address."
+        "5/hour;20/day",
+        description="Subscribe requests per client IP address (IPv6: per /64). Limits such "
+        "as '5/hour', '1 per 5 minutes'; several separated by ';' all apply.",
     )
     limit_per_mailbox: RateLimits = Field(
         "1 per 5 minutes;3/day",

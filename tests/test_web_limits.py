@@ -396,3 +396,17 @@ def test_debug_adds_the_traceback(make_site: Any, caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.INFO):
         assert site.subscribe("x@example.org").status_code == 500
     assert any(r.exc_info for r in caplog.records if r.name == "syndicate.web")
+
+
+def test_limits_are_checked_in_the_config(project: Project) -> None:
+    from syndicate.config import load_config
+    from syndicate.errors import ConfigError
+
+    project.write_config(subscribe={"limit_per_ip": "beaucoup", "trusted_proxies": -1})
+    with pytest.raises(ConfigError) as raised:
+        load_config(project.config_path)
+    lines = raised.value.problems
+    assert any(line.endswith("subscribe.limit_per_ip = 'beaucoup': expected rate limits such "
+                             "as '5/hour', '1 per 5 minutes' or '5/hour;20/day' (several "
+                             "separated by ';')") for line in lines), lines
+    assert any("subscribe.trusted_proxies = -1" in line for line in lines), lines
