@@ -410,3 +410,25 @@ def test_limits_are_checked_in_the_config(project: Project) -> None:
                              "as '5/hour', '1 per 5 minutes' or '5/hour;20/day' (several "
                              "separated by ';')") for line in lines), lines
     assert any("subscribe.trusted_proxies = -1" in line for line in lines), lines
+
+
+def test_counters_lose_no_increment_between_processes(tmp_path: Path) -> None:
+    """The counters are shared state: two processes counting the same key at once."""
+    import subprocess
+    import sys
+
+    from syndicate.ledger import Ledger
+
+    database = tmp_path / "ledger.db"
+    Ledger(database).close()  # created and migrated once
+    script = ("import sys\nfrom syndicate.ledger import Ledger\n"
+              "ledger = Ledger(sys.argv[1])\n"
+              "for _ in range(200):\n    ledger.limit_incr('k', 3600)\n")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(database)], env=env)
+               for _ in range(2)]
+    assert [w.wait(60) for w in workers] == [0, 0]
+    with Ledger(database) as ledger:
+        assert ledger.limit_get("k") == 400
