@@ -16,13 +16,21 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from .errors import ConfigError
 
@@ -180,6 +188,62 @@ class ScheduleConfig(Strict):
         return value
 
 
+def _rate_limits(value: str) -> str:
+    """Refuse a string the ``limits`` library cannot read (``"5/hour;20/day"``)."""
+    from limits import parse_many
+
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ValueError("rate limits such as '5/hour', '1 per 5 minutes' or "
+                         "'5/hour;20/day' (several separated by ';')") from None
+    if any(item.amount < 1 for item in items):
+        raise ValueError("limits of at least 1 per period")
+    return value
+
+
+RateLimits = Annotated[str, AfterValidator(_rate_limits)]
+
+
+# Each limit is in the notation of the `limits` library; the counters live in the
+# ledger, shared by every `serve` process. A request over any limit gets the usual
+# answer page and nothing is mailed (docs/web.md).
+class SubscribeConfig(Strict):
+    """Limits of the subscribe form of `syndicate serve` (see [web.md](web.md#limits))."""
+
+    limit_per_ip: RateLimits = Field(
+        "5/hour;20/day",
+        description="Subscribe requests per client IP address (IPv6: per /64). Limits such "
+        "as '5/hour', '1 per 5 minutes'; several separated by ';' all apply.",
+    )
+    limit_per_mailbox: RateLimits = Field(
+        "1 per 5 minutes;3/day",
+        description="Requests per mailbox: the address with its '+tag' removed and case "
+        "folded (v+1@x.org and V+2@X.org are one mailbox).",
+    )
+    limit_per_domain: RateLimits = Field(
+        "60/hour", description="Requests per recipient domain (the part after '@')."
+    )
+    limit_global: RateLimits = Field(
+        "200/hour", description="Requests in all, whoever sends them: the cap on "
+        "confirmation emails the form can cause.",
+    )
+    trusted_proxies: int = Field(
+        0, ge=0, le=10,
+        description="How many reverse proxies in front of `serve` append to "
+        "X-Forwarded-For: the client IP is that many entries from the right. 0: the "
+        "header is ignored and the socket peer is the client.",
+    )
+    form_min_age: Duration = Field(
+        2, description="A form sent back sooner than this after it was served is "
+        "refused (bots post at once): seconds or '2s'.",
+    )
+    form_max_age: Duration = Field(
+        7200, description="A form older than this is refused and shown again with a "
+        "fresh token: seconds or '2h'.",
+    )
+
+
 def _close_timezones(value: str) -> str:
     import zoneinfo
 
@@ -198,6 +262,8 @@ class Config:
     publish: PublishConfig
     schedule: ScheduleConfig
     channels: tuple[Any, ...]  # ChannelSettings subclasses, see syndicate.channels
+    subscribe: SubscribeConfig = field(
+        default_factory=lambda: SubscribeConfig.model_validate({}))
 
     @property
     def folder(self) -> Path:
@@ -256,6 +322,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "storage": StorageConfig,
     "publish": PublishConfig,
     "schedule": ScheduleConfig,
+    "subscribe": SubscribeConfig,
 }
 
 
@@ -356,6 +423,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         publish=sections["publish"],  # type: ignore[arg-type]
         schedule=sections["schedule"],  # type: ignore[arg-type]
         channels=tuple(channels),
+        subscribe=sections["subscribe"],  # type: ignore[arg-type]
     )
 
 

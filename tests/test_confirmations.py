@@ -34,6 +34,7 @@ from syndicate.ledger import Ledger
 from syndicate.ledger._records import utcnow
 from syndicate.web import make_server, stop_server
 from syndicate.web.confirmations import ConfirmationSender, RetryPolicy
+from syndicate.web.formguard import form_token
 from syndicate.web.mailer import CONFIRM_TTL, confirm_address
 
 if TYPE_CHECKING:
@@ -117,10 +118,20 @@ def web(config: Any, *, now: Callable[[], datetime] | None = None,
         thread.join(5)
 
 
+#: Limits out of the way: these tests are about sending, tests/test_web_limits.py about limits.
+GENEROUS = {f"limit_{kind}": "1000/hour" for kind in ("per_ip", "per_mailbox", "per_domain",
+                                                       "global")}
+
+
 def configure(project: Project, channel: dict[str, Any], base: str = "http://127.0.0.1:9/"
               ) -> Any:
-    project.write_config(site={"base_url": base}, channels=[channel])
+    project.write_config(site={"base_url": base}, channels=[channel], subscribe=GENEROUS)
     return project.config()
+
+
+def form(address: str, **fields: str) -> dict[str, str]:
+    """What the subscribe form posts: the address and a token served 10 s ago."""
+    return {"email": address, "form_token": form_token(SECRET, time.time() - 10), **fields}
 
 
 def outbox(project: Project) -> list[EmailMessage]:
@@ -257,7 +268,7 @@ def test_stalled_smtp_never_slows_the_site(project: Project,
             def post(address: str) -> None:
                 try:
                     start = time.monotonic()
-                    r = requests.post(base + "subscribe", data={"email": address}, timeout=4)
+                    r = requests.post(base + "subscribe", data=form(address), timeout=4)
                     times["post"].append(time.monotonic() - start)
                     assert r.status_code == 200
                 except BaseException as exc:  # reported below
@@ -319,7 +330,7 @@ def test_a_request_wakes_the_sender_at_once(project: Project) -> None:
     sender = ConfirmationSender(config, SECRET, interval=60).start()  # it would sleep 60 s
     try:
         with web(config) as base:
-            assert requests.post(base + "subscribe", data={"email": "vite@example.org"},
+            assert requests.post(base + "subscribe", data=form("vite@example.org"),
                                  timeout=5).status_code == 200
             wait_until(lambda: len(outbox(project)) == 1, 10, "the email in the outbox")
     finally:
@@ -417,7 +428,7 @@ def test_outbox_fallback_and_no_name_in_the_email(project: Project) -> None:
     config = configure(project, OUTBOX)
     name = "Gagnez un iPhone sur http://arnaque.example"
     with web(config) as base:
-        requests.post(base + "subscribe", data={"email": "cible@example.org", "name": name},
+        requests.post(base + "subscribe", data=form("cible@example.org", name=name),
                       timeout=5)
         assert outbox(project) == []  # the request only recorded it
         sender = ConfirmationSender(config, SECRET)
@@ -475,7 +486,7 @@ def test_serve_sends_confirmations_in_the_background(project: Project) -> None:
         while True:
             try:
                 response = requests.post(base + "subscribe",
-                                         data={"email": "serve@example.org"}, timeout=2)
+                                         data=form("serve@example.org"), timeout=2)
                 break
             except requests.ConnectionError:
                 assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]

@@ -9,106 +9,35 @@ at the end.
 
 from __future__ import annotations
 
-import email
 import http.client
-import mailbox
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+from _web_support import SECRET, Site, confirmation_link, free_port, site_factory
 from click.testing import CliRunner
 
 from syndicate.cli import cli
-from syndicate.ledger import Ledger
-from syndicate.web import make_server, stop_server
 from syndicate.web.mailer import unsubscribe_token
 
 if TYPE_CHECKING:
     from .conftest import Clock, Project
 
-SECRET = b"test-secret-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Site:
-    """A project configured with base_url = this server, and the server running."""
-
-    def __init__(self, project: Project, *, now: Any = None,
-                 channels: list[dict[str, Any]] | None = None) -> None:
-        self.project = project
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/"
-        project.write_config(
-            site={"base_url": self.base},
-            channels=channels or [{"type": "feed"}, {"type": "archive"},
-                                  {"type": "outbox", "path": "../var/outbox"}],
-        )
-        self.config = project.config()
-        self.ledger = Ledger(self.config.database)
-        kwargs = {"now": now} if now else {}
-        self.now = now
-        self.server = make_server(self.config, secret=SECRET, port=self.port, threads=2,
-                                  asyncore_loop_timeout=0.05, **kwargs)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return self.base + path.lstrip("/")
-
-    def status(self, address: str) -> str | None:
-        sub = self.ledger.get_subscriber(address)
-        return sub.status if sub else None
-
-    def send_confirmations(self) -> int:
-        """What the background sender of `serve` does, done now: the app only records."""
-        from syndicate.web.confirmations import ConfirmationSender
-
-        clock = {"now": self.now} if self.now else {}
-        return ConfirmationSender(self.config, SECRET, ledger=self.ledger, **clock).run_once()
-
-    def outbox(self) -> list[EmailMessage]:
-        self.send_confirmations()
-        box = mailbox.Maildir(self.project.var / "outbox", factory=None, create=True)
-        return [email.message_from_bytes(m.as_bytes(), policy=policy.default)  # type: ignore[misc]
-                for m in box]
-
-    def close(self) -> None:
-        stop_server(self.server)
-        self.thread.join(5)
-        assert not self.thread.is_alive()
-        self.ledger.close()
 
 
 @pytest.fixture
 def make_site(project: Project) -> Iterator[Any]:
-    made: list[Site] = []
-
-    def factory(**kwargs: Any) -> Site:
-        site = Site(project, **kwargs)
-        made.append(site)
-        return site
-
-    yield factory
-    for site in made:
-        site.close()
+    yield from site_factory(project)
 
 
 @pytest.fixture
@@ -139,7 +68,7 @@ def write_public(site: Site) -> Path:
     (public / "atom.xml").write_text("<feed xmlns=\"http://www.w3.org/2005/Atom\"/>", "utf-8")
     (public / "feed.json").write_text("{\"version\": \"https://jsonfeed.org/version/1.1\"}",
                                       "utf-8")
-    (public / ".secret").write_text("hidden", "utf-8")
+    (public / ".secret").write_text("hidden-7f3a", "utf-8")
     return public
 
 
@@ -185,7 +114,7 @@ def test_no_directory_traversal_or_hidden_files(site: Site) -> None:
                  "/.secret", "/%2esecret", "//etc/passwd", "/un-cas/%2e%2e/%2e%2e/var"):
         status, body = raw_get(site, path)
         assert status in (400, 404), (path, status)
-        assert b"channels" not in body and b"hidden" not in body, path
+        assert b"[[channels]]" not in body and b"hidden-7f3a" not in body, path
 
 
 def test_folder_without_slash_redirects_and_missing_is_404(site: Site) -> None:
@@ -278,19 +207,12 @@ def test_unknown_or_bounced_address_is_left_alone(site: Site) -> None:
 # --------------------------------------------------------------------------- subscribe
 
 
-def confirmation_link(message: EmailMessage) -> str:
-    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    (link,) = re.findall(r"http://\S+/confirm/\S+", text)
-    return link
-
-
 def test_subscribe_double_opt_in(site: Site) -> None:
     form = requests.get(site.url("/subscribe"), timeout=5)
     assert form.status_code == 200 and 'name="email"' in form.text
     assert '<html lang="fr">' in form.text
 
-    response = requests.post(site.url("/subscribe"),
-                             data={"email": "Lea@Example.org", "name": "Léa"}, timeout=5)
+    response = site.subscribe("Lea@Example.org", name="Léa")
     assert response.status_code == 200
     assert "Vérifiez votre boîte aux lettres" in response.text
     assert site.status("lea@example.org") == "pending"
@@ -323,7 +245,7 @@ def test_same_answer_whatever_the_address(site: Site) -> None:
     site.ledger.add_subscriber("deja@example.org")
     site.ledger.add_subscriber("parti@example.org", status="unsubscribed")
     pages = [
-        requests.post(site.url("/subscribe"), data={"email": address}, timeout=5)
+        site.subscribe(address)
         for address in ("deja@example.org", "nouveau@example.org", "parti@example.org")
     ]
     assert {p.status_code for p in pages} == {200}
@@ -340,20 +262,19 @@ def test_same_answer_whatever_the_address(site: Site) -> None:
 
 
 def test_invalid_address_and_resend_throttle(site: Site) -> None:
-    bad = requests.post(site.url("/subscribe"), data={"email": "pas-une-adresse"}, timeout=5)
+    bad = site.subscribe("pas-une-adresse")
     assert bad.status_code == 400 and "n’est pas valide" in bad.text
     assert 'value="pas-une-adresse"' in bad.text
     for _ in range(3):
-        requests.post(site.url("/subscribe"), data={"email": "x@example.org"}, timeout=5)
+        site.subscribe("x@example.org")
     assert len(site.outbox()) == 1  # one email, not three: the form cannot flood an inbox
-    trap = requests.post(site.url("/subscribe"),
-                         data={"email": "bot@example.org", "website": "http://spam"}, timeout=5)
+    trap = site.subscribe("bot@example.org", website="http://spam")
     assert trap.status_code == 200 and site.status("bot@example.org") is None
 
 
 def test_confirmation_link_expires(make_site: Any, clock: Clock) -> None:
     site = make_site(now=clock)
-    requests.post(site.url("/subscribe"), data={"email": "tard@example.org"}, timeout=5)
+    site.subscribe("tard@example.org")
     link = confirmation_link(site.outbox()[0])
     clock.advance(hours=49)
     expired = requests.post(link, timeout=5)
@@ -448,7 +369,7 @@ def test_unsubscribe_end_to_end_over_smtp(make_site: Any, project: Project,
         site.ledger.add_subscriber("attente@exemple.fr", status="pending")
 
         # Carol subscribes with the form; the confirmation comes through the smtp channel.
-        requests.post(site.url("/subscribe"), data={"email": "carol@exemple.fr"}, timeout=5)
+        site.subscribe("carol@exemple.fr")
         site.send_confirmations()
         (confirmation,) = server.messages
         assert confirmation.rcpt == "carol@exemple.fr"

@@ -3,7 +3,8 @@
 One SQLite file (default ``var/syndicate.db``; WAL, ``synchronous=NORMAL``,
 foreign keys, numbered migrations in :mod:`._schema`) holding editions and
 their rendered artefacts, one delivery row per (edition, channel, recipient),
-subscribers and a small key/value ``meta`` table. See :class:`Ledger` for the
+subscribers, the web app's rate-limit counters (:mod:`._limits`) and a
+small key/value ``meta`` table. See :class:`Ledger` for the
 threading and durability rules and :mod:`._lock` for the publisher lock.
 """
 

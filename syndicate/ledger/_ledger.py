@@ -20,6 +20,7 @@ from . import _lock
 from ._confirmations import ConfirmationMethods
 from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
+from ._limits import LimitMethods
 from ._records import EDITION_STATUSES, Edition, from_db, to_db
 from ._subscribers import SubscriberMethods
 
@@ -32,7 +33,7 @@ def _edition(row: tuple[Any, ...]) -> Edition:
     return Edition(*row[:7], from_db(row[7]), from_db(row[8]), from_db(row[9]))  # type: ignore[arg-type]
 
 
-class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods):
+class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMethods):
     """The single source of truth for what was published and sent to whom.
 
     One SQLite connection per Ledger object. **Threads**: a Ledger may be shared

@@ -113,6 +113,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX confirmations_due ON confirmations (due_at, id) WHERE status = 'pending';
     CREATE INDEX confirmations_by_address ON confirmations (email_key, requested_at);
     """,
+    # Rate-limit counters of the web app's subscribe form (fixed windows), shared by
+    # every `serve` process; keys are HMACs, never addresses or IPs (see _limits.py).
+    """
+    CREATE TABLE rate_limits (
+        key        TEXT PRIMARY KEY,
+        count      INTEGER NOT NULL,
+        expires_at REAL NOT NULL      -- Unix time the window ends
+    ) WITHOUT ROWID;
+    CREATE INDEX rate_limits_expiry ON rate_limits (expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,19 +8,22 @@ whether a reverse proxy forwards the prefix or the app is exposed directly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from werkzeug.exceptions import NotFound
+from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ..config import Config
 from ..ledger._records import utcnow
-from .app import create_app
+from .app import MAX_BODY, create_app, install_error_pages, render_error_body
 
 __all__ = ["create_app", "default_port", "make_server", "make_wsgi", "stop_server"]
+
+log = logging.getLogger("syndicate.web")
 
 
 def default_port(config: Config) -> int:
@@ -35,25 +38,73 @@ def make_wsgi(config: Config, *, secret: bytes,
     prefix = urlsplit(config.site.base_url).path.rstrip("/")
     if not prefix:
         return app
-    return DispatcherMiddleware(NotFound(), {prefix: app})
+    # Outside the prefix: an app with no route, i.e. the French 404 page.
+    outside = Flask("syndicate.web", static_folder=None, template_folder=None)
+    install_error_pages(outside, config)
+    return DispatcherMiddleware(outside, {prefix: app})
 
 
 def make_server(config: Config, *, secret: bytes, host: str = "127.0.0.1",
                 port: int | None = None, threads: int = 4,
                 now: Callable[[], datetime] = utcnow, **adjustments: Any) -> Any:
     """A waitress server (not yet running: call ``.run()``; ``.close()`` stops it).
-    ``port=0`` picks a free port (``server.effective_port``)."""
+    ``port=0`` picks a free port (``server.effective_port``).
+
+    Request bodies over ``MAX_BODY`` bytes are refused by waitress as soon as the
+    headers announce them (or, chunked, once that much has arrived), before they
+    are buffered; its error answers (400, 413, 431…) are the app's French pages.
+    """
     import waitress
 
-    return waitress.create_server(
+    server = waitress.create_server(
         make_wsgi(config, secret=secret, now=now),
         host=host,
         port=default_port(config) if port is None else port,
         threads=threads,
         ident="syndicate",
-        clear_untrusted_proxy_headers=True,
+        # X-Forwarded-* are dropped unless [subscribe] trusted_proxies says a proxy
+        # adds X-Forwarded-For; the app then reads only that (werkzeug's ProxyFix).
+        clear_untrusted_proxy_headers=not config.subscribe.trusted_proxies,
+        max_request_body_size=MAX_BODY + 1,  # waitress refuses a body >= this
         **adjustments,  # other waitress settings (tests shorten the loop timeout)
     )
+    pages_app = create_error_app(config)
+    pages = {code: render_error_body(pages_app, code) for code in (400, 413, 431, 500, 501)}
+    server.channel_class = _channel_class(pages)
+    return server
+
+
+def create_error_app(config: Config) -> Flask:
+    """An app with no route: only the error pages (outside the prefix, waitress' errors)."""
+    app = Flask("syndicate.web", static_folder=None, template_folder=None)
+    install_error_pages(app, config)
+    return app
+
+
+def _channel_class(pages: dict[int, bytes]) -> type:
+    """waitress' connection class, its error answers replaced by ``pages``."""
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    class PageErrorTask(ErrorTask):  # type: ignore[misc]
+        def execute(self) -> None:
+            error = self.request.error
+            body = pages.get(error.code)
+            if body is None:
+                super().execute()
+                return
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.extend([
+                ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")])
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+            log.info("%s refused by waitress (%s): %s", error.code, error.reason, error.body)
+
+    class PageChannel(HTTPChannel):  # type: ignore[misc]
+        error_task_class = PageErrorTask
+
+    return PageChannel
 
 
 def stop_server(server: Any, timeout: float = 5.0) -> None:

@@ -1,29 +1,40 @@
 """The Flask application behind ``syndicate serve``.
 
-Routes (all public URLs are built on ``[site] base_url``):
+Routes (all public URLs are built on ``[site] base_url``; docs/web.md has the table):
 
 - ``GET /…``: the archive and feeds from ``public/`` (ETag, Last-Modified, 304).
 - ``POST /unsubscribe/<token>``: RFC 8058 one-click unsubscribe. No redirect, no
-  cookie, no CSRF token (the signed token is the authority), idempotent; any body
+  cookie, no CSRF token, no Origin check (mail providers post from their own
+  servers; the signed token is the authority), idempotent; any body
   (``List-Unsubscribe=One-Click`` form-encoded or multipart, or none).
-  ``GET`` shows a confirmation button and never changes anything: mail scanners
-  open every link.
 - ``GET/POST /subscribe``: double opt-in; the answer is the same page whatever the
-  address (no enumeration); ``GET/POST /confirm/<token>``: the signed, expiring
-  link of the confirmation email; the GET only shows a button, as above.
+  address (no enumeration), rate limited (:mod:`.throttle`), cross-site posts and
+  forms without a valid signed form token refused (:mod:`.formguard`);
+  ``POST /confirm/<token>``: the signed, expiring link of the confirmation email.
 
+**Only POST changes anything.** GET and HEAD (HEAD: the headers of the GET) show a
+page with a button: mail scanners fetch every link with GET, HEAD and OPTIONS.
+Every other method, OPTIONS included, is answered 405. Handlers branch on
+``request.method == "POST"``, never on ``== "GET"`` (Flask answers HEAD through
+the GET code path).
+
+Every error (4xx/5xx, a corrupt ledger included) gets a French page in the site's
+look and one log line; request bodies are capped at :data:`MAX_BODY` bytes.
 Forged or altered tokens change nothing and get a 400 page.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
+import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, Response, abort, g, redirect, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 from ..errors import InvalidAddress
@@ -32,15 +43,18 @@ from ..ledger._records import utcnow
 from ..render.email import render_template
 from ..render.urls import feed_url
 from . import confirmations, mailer
+from .formguard import check_form_token, cross_site, form_token
 from .static import ETags, file_response, resolve
+from .throttle import SubscribeLimits, client_key, redact
 
 log = logging.getLogger("syndicate.web")
 
 #: How long a confirmation link stays valid.
 CONFIRM_TTL = mailer.CONFIRM_TTL
-#: Do not mail the same address twice within this many seconds (an attacker could
-#: otherwise use the form to flood someone's inbox).
-RESEND_INTERVAL = 300.0
+#: The largest request body accepted, in bytes (forms are tiny; a one-click
+#: unsubscribe carries 26 bytes). waitress refuses larger ones before buffering
+#: them (see make_server); this is the same cap for any other WSGI server.
+MAX_BODY = 16 * 1024
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -48,27 +62,11 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-class _Throttle:
-    """Per-address "recently mailed" memory, bounded (a cheap rate limit)."""
-
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = self.clock()
-        with self._lock:
-            if len(self._seen) > 50_000:
-                self._seen = {k: t for k, t in self._seen.items() if now - t < self.interval}
-            last = self._seen.get(key)
-            if last is not None and now - last < self.interval:
-                return False
-            self._seen[key] = now
-            return True
+#: The page shown when even the error template cannot be rendered.
+_BARE_ERROR = ("<!doctype html><html lang=\"fr\"><meta charset=\"utf-8\">"
+               "<title>Erreur {code}</title><p>Erreur {code}. Réessayez plus tard.</p></html>")
+_FORM_ERROR = ("Le formulaire a expiré ou n’a pas pu être vérifié. Vérifiez votre adresse "
+               "et envoyez-le à nouveau.")
 
 
 def create_app(
@@ -76,15 +74,24 @@ def create_app(
     *,
     secret: bytes,
     now: Callable[[], datetime] = utcnow,
-    resend_interval: float = RESEND_INTERVAL,
 ) -> Flask:
     """The WSGI app for ``config``; ``secret`` signs and checks tokens."""
     app = Flask("syndicate.web", static_folder=None, template_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # forms are tiny
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # Set before the routes are added: OPTIONS is answered 405 like any method that
+    # is not GET, HEAD or POST (Flask would otherwise answer it 200 itself).
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    settings = config.subscribe
+    if settings.trusted_proxies:
+        # The client is the address that many entries from the right of
+        # X-Forwarded-For (what the nearest trusted proxy saw); nothing else is read.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0,
+            x_prefix=0)
     ledger = Ledger(config.database, now=now)
     app.extensions["syndicate.ledger"] = ledger
+    limits = SubscribeLimits(settings, ledger, secret)
     etags = ETags()
-    throttle = _Throttle(resend_interval)
     public = config.public_dir
     base = config.site.base_url
 
@@ -117,6 +124,15 @@ def create_app(
         best = request.accept_mimetypes.best_match(["text/plain", "text/html"])
         return best == "text/html" and request.accept_mimetypes["text/html"] > 0
 
+    install_error_pages(app, config, public=public)
+
+    @app.before_request
+    def cap_body() -> None:
+        # Flask only enforces MAX_CONTENT_LENGTH when a body is read, and the
+        # unsubscribe route never reads one: refuse on the declared length at once.
+        if (request.content_length or 0) > MAX_BODY:
+            abort(413)
+
     # -- unsubscribe ------------------------------------------------------------
 
     @app.route("/unsubscribe/<token>", methods=["GET", "POST"])
@@ -127,7 +143,7 @@ def create_app(
             if request.method == "POST" and not wants_html():
                 return text("Lien de désinscription invalide\u00a0: rien n’a été modifié.", 400)
             return page("unsubscribe.html.j2", 400, state="invalid", page_title=title)
-        if request.method == "GET":
+        if request.method != "POST":  # GET or HEAD: a scanner, a preview, a person
             return page("unsubscribe.html.j2", state="ask", email=address, action=here(),
                         page_title=title)
         current = ledger.get_subscriber(address)
@@ -145,30 +161,57 @@ def create_app(
     @app.route("/subscribe", methods=["GET", "POST"])
     def subscribe() -> Response:
         title = f"S’abonner · {config.site.title}"
-        common = {"page_title": title, "action": here(), "ttl_hours": CONFIRM_TTL // 3600}
-        if request.method == "GET":
-            return page("subscribe.html.j2", state="form", error="", email="", name="", **common)
+        common: dict[str, Any] = {"page_title": title, "action": here(),
+                                  "ttl_hours": CONFIRM_TTL // 3600}
+
+        def form(status: int = 200, error: str = "", email: str = "",
+                 name: str = "") -> Response:
+            return page("subscribe.html.j2", status, state="form", error=error, email=email,
+                        name=name, form_token=form_token(secret, now().timestamp()), **common)
+
+        def sent() -> Response:
+            # The one answer to every accepted form, whatever became of it.
+            return page("subscribe.html.j2", state="sent", **common)
+
+        if request.method != "POST":
+            return form()
+        if cross_site(request.headers.get("Sec-Fetch-Site"), request.headers.get("Origin"),
+                      base):
+            g.error_detail = "form posted from another site"
+            abort(403)
         raw_email = (request.form.get("email") or "").strip()
         name = " ".join((request.form.get("name") or "").split())[:100] or None
         if request.form.get("website"):  # the hidden trap field: a bot filled it
-            return page("subscribe.html.j2", state="sent", **common)
+            log.info("subscribe: trap field filled, ignored")
+            return sent()
+        verdict = check_form_token(secret, request.form.get("form_token") or "",
+                                   now().timestamp(), min_age=settings.form_min_age,
+                                   max_age=settings.form_max_age)
+        if verdict != "ok":  # shown again with a fresh token: a person just resends it
+            g.error_detail = f"form token {verdict}"
+            return form(400, _FORM_ERROR, raw_email, name or "")
         try:
             address = normalize_email(raw_email)
         except InvalidAddress:
-            return page("subscribe.html.j2", 400, state="form", email=raw_email,
-                        name=name or "", error="Cette adresse électronique n’est pas valide.",
-                        **common)
-        current = ledger.get_subscriber(address)
-        if current is None:
-            ledger.add_subscriber(address, name=name, status="pending", source="web",
-                                  exist_ok=True)
+            return form(400, "Cette adresse électronique n’est pas valide.", raw_email,
+                        name or "")
+        client = client_key(request.remote_addr)
+        refused = limits.consume(client, address)
+        if refused is not None:
+            log.warning("subscribe: limit per %s reached (client %s, address %s): "
+                        "nothing mailed", refused, client, redact(address))
+            return sent()
+        # The same ledger work for every address (new, pending, active, unsubscribed):
+        # an insert that may do nothing, then a read.
+        subscriber = ledger.add_subscriber(address, name=name, status="pending", source="web",
+                                           exist_ok=True)
         # Active subscribers get nothing (they already receive the editions); everyone
         # else (new, pending, unsubscribed, bounced) must prove the address again.
-        needs_mail = current is None or current.status != "active"
-        if needs_mail and throttle.allow(address.casefold()):
-            # Only recorded here; a background sender mails it (never SMTP in a request).
+        if subscriber.status != "active":
+            # Only recorded here (no name: what the form says is not mailed until the
+            # address is proven); a background sender mails it, never SMTP in a request.
             confirmations.request(ledger, address)
-        return page("subscribe.html.j2", state="sent", **common)
+        return sent()
 
     @app.route("/confirm/<token>", methods=["GET", "POST"])
     def confirm(token: str) -> Response:
@@ -177,7 +220,7 @@ def create_app(
         if address is None:
             status = 410 if verdict == "expired" else 400
             return page("confirm.html.j2", status, state=verdict, page_title=title)
-        if request.method == "GET":
+        if request.method != "POST":  # GET or HEAD: only a button
             return page("confirm.html.j2", state="ask", email=address, action=here(),
                         page_title=title)
         current = ledger.get_subscriber(address)
@@ -190,23 +233,86 @@ def create_app(
 
     # -- archive and feeds ---------------------------------------------------------
 
-    @app.route("/", defaults={"path": ""}, methods=["GET", "HEAD"])
-    @app.route("/<path:path>", methods=["GET", "HEAD"])
+    @app.route("/", defaults={"path": ""}, methods=["GET"])
+    @app.route("/<path:path>", methods=["GET"])
     def public_file(path: str) -> Response:
         found, add_slash = resolve(public, path)
         if add_slash:
             return redirect(f"{request.script_root}/{path}/", code=301)  # type: ignore[return-value]
         if found is None:
-            return not_found()
+            abort(404)
         response = file_response(found, etags)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    def not_found() -> Response:
-        missing = public / "404.html"
-        body = (missing.read_text(encoding="utf-8") if missing.is_file()
-                else "<!doctype html><html lang=\"fr\"><meta charset=\"utf-8\">"
-                     "<title>Page introuvable</title><p>Page introuvable.</p></html>")
-        return Response(body, status=404, content_type="text/html; charset=utf-8")
-
     return app
+
+
+def install_error_pages(app: Flask, config: Config, *, public: Path | None = None) -> None:
+    """Every 4xx/5xx answer of ``app``: a French page in the site's look and one log
+    line (``SYNDICATE_DEBUG=1`` adds the traceback of unexpected errors). A 404 is
+    the archive's own ``public/404.html`` when there is one."""
+    base = config.site.base_url
+
+    def error_page(code: int) -> Response:
+        archive_404 = public / "404.html" if public is not None else None
+        try:
+            if code == 404 and archive_404 is not None and archive_404.is_file():
+                body = archive_404.read_text(encoding="utf-8")
+            else:
+                body = render_template(
+                    config, "web/error.html.j2", site=config.site, status=code,
+                    canonical=base + request.path.lstrip("/"),
+                    feeds={kind: feed_url(base, kind) for kind in ("rss", "atom", "json")},
+                    page_title=f"Erreur {code} · {config.site.title}",
+                )
+        except Exception as exc:  # templates unreadable: still a French page
+            g.error_detail = f"{g.get('error_detail') or ''} (error page: {exc})".strip()
+            body = _BARE_ERROR.format(code=code)
+        response = Response(body, status=code, content_type="text/html; charset=utf-8")
+        response.headers.update(_PAGE_HEADERS)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if exc.code is None or exc.code < 400:
+            return exc
+        response = error_page(exc.code)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # A corrupt or vanished ledger, a full disk…: the visitor gets a page, the
+        # operator one line (the traceback only on request).
+        g.error_detail = f"{type(exc).__name__}: {exc}"
+        if os.environ.get("SYNDICATE_DEBUG"):
+            log.error("traceback of the next error", exc_info=exc)
+        return error_page(500)
+
+    @app.after_request
+    def log_error(response: Response) -> Response:
+        if response.status_code >= 400:
+            rule = request.url_rule.rule if request.url_rule is not None else ""
+            # Token routes are logged by their rule: a token holds an address.
+            where = rule if "<token>" in rule else request.path[:200]
+            detail = g.get("error_detail")
+            log.log(logging.ERROR if response.status_code >= 500 else logging.INFO,
+                    "%s %s %s%s", response.status_code, request.method,
+                    request.script_root + where, f": {detail}" if detail else "")
+        return response
+
+
+def render_error_body(app: Flask, code: int) -> bytes:
+    """The page ``app`` answers ``code`` with, for errors raised before the app is
+    reached (waitress refuses an oversized request itself, see make_server)."""
+    with app.test_request_context("/"):
+        response = app.handle_user_exception(_http_exception(code))
+        return bytes(app.make_response(response).get_data())
+
+
+def _http_exception(code: int) -> HTTPException:
+    from werkzeug.exceptions import default_exceptions
+
+    return default_exceptions[code]()
