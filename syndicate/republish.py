@@ -153,8 +153,8 @@ def _republish(
                 c for c in before.companies if c not in case.companies)
             pages = render_archive(history, config, changed=view, expand=builder.expand,
                                    companies=gone)
-            for path in sorted(pages, key=lambda p: (p in (INDEX, COMPANIES_INDEX), p)):
-                files[public / path] = pages[path].encode("utf-8")
+            for page in sorted(pages, key=lambda p: (p in (INDEX, COMPANIES_INDEX), p)):
+                files[public / page] = pages[page].encode("utf-8")
 
     def differs(path: Path) -> bool:
         try:

@@ -321,3 +321,68 @@ def test_unfinished_edition_finishes_from_its_snapshot(
     assert outbox_count(project) == 1
     with Ledger(config.database) as ledger:
         assert ledger.unfinished_editions() == []
+
+
+def test_republish_rewrites_the_pages_of_companies_no_longer_cited(
+    project: Project, clock: Clock
+) -> None:
+    config = project.config()
+    cases = corpus_mod.load(config.corpus_dir).cases
+    for old in config.corpus_dir.glob("*.md"):
+        old.unlink()
+    for position, case in enumerate(cases[:2], 1):  # two case studies citing Shine
+        corpus_mod.save(corpus_mod.replace(case, position=position, path=None,
+                                           companies=("Shine", f"Solo {position}")),
+                        config.corpus_dir)
+    first = publish(config, now=clock)
+    clock.advance(days=7)
+    second = publish(config, now=clock)
+    shine = project.public / "entreprises" / "shine" / "index.html"
+    assert first.view.url in shine.read_text(encoding="utf-8")
+    case = corpus_mod.load(config.corpus_dir).get(first.view.slug)
+    assert case is not None
+    corpus_mod.save(corpus_mod.replace(case, companies=("Solo 1",)), config.corpus_dir)
+
+    code, output = run(project, "republish", first.view.slug)
+    assert code == 0, output
+    assert "): companies" in output and f"rewrote {shine}" in output
+    page = shine.read_text(encoding="utf-8")
+    assert first.view.url not in page and second.view.url in page
+    companies = (project.public / "entreprises" / "index.html").read_text(encoding="utf-8")
+    assert "Solo 1" in companies
+    data = json.loads((project.public / "feed.json").read_text(encoding="utf-8"))
+    assert data["items"][1]["tags"][-1:] == ["Solo 1"]
+
+
+def test_old_editions_listed_from_the_small_companies_artefact(
+    project: Project, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beyond the feed and the index excerpts, an edition's full text is not read: its title
+    # (ledger) and companies (companies.json) are enough for the index and company pages.
+    monkeypatch.setattr("syndicate.views.INDEX_EXCERPTS", 1)
+    monkeypatch.setattr("syndicate.render.archive.INDEX_EXCERPTS", 1)
+    project.write_config(site={"base_url": "https://cas.example.org/"}, publish={"feed_size": 1})
+    config = project.config()
+    results = []
+    for _ in range(3):
+        results.append(publish(config, now=clock))
+        clock.advance(days=7)
+    first = results[0].view
+    _forget_snapshots(config.database)  # an old ledger: taken from the files once
+    publish(config, now=clock)
+    clock.advance(days=7)
+    with Ledger(config.database) as ledger:
+        assert len(ledger.artefacts_named(COMPANIES_ARTEFACT)) == 4
+    file_of(config.corpus_dir, first.slug).unlink()
+    page = project.public / first.slug / "index.html"
+    published_page = page.read_text(encoding="utf-8")
+    page.unlink()
+    last = publish(config, now=clock)
+    assert last.view.number == 5
+    index = (project.public / "index.html").read_text(encoding="utf-8")
+    assert f'href="{first.url}"' in index and first.title.split()[0] in index
+    assert page.read_text(encoding="utf-8") == published_page  # expanded from its snapshot
+    for company in first.companies:
+        slug = company.url.rstrip("/").rsplit("/")[-1]
+        text = (project.public / "entreprises" / slug / "index.html").read_text("utf-8")
+        assert first.url in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import click
 
@@ -118,7 +119,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
                     for d in published_drift(ledger, corpus.by_slug())]
     pending = pipeline.queue(corpus, published)
     drafts = sum(1 for case in corpus if case.is_draft)
-    data = {
+    data: dict[str, Any] = {
         "editions": [
             {
                 "number": e.number,
