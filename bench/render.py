@@ -352,7 +352,51 @@ def _edition_figures(
     naive_name = f"{EDITION_NAIVE} ({label})"
     yield ctx.measure(corpus, f"EDITION: render one edition, whole ({label})", whole,
                       baseline=naive_name, note="target: < 50 ms seed, < 1 s at 10,000")
+    yield from _ledger_figures(ctx, corpus, config, loaded, published, case, now, label,
+                               baseline="views: this edition + history")
     yield ctx.measure(corpus, naive_name, naive, setup=related._stem.cache_clear)
+
+
+def _ledger_figures(
+    ctx: Context, corpus: BenchCorpus, config: Any, loaded: Any, published: list[Any],
+    case: CaseStudy, now: Any, label: str, baseline: str,
+) -> Iterator[Figure]:
+    """The history as the pipeline builds it: the published text read from the ledger's
+    snapshots (``case.json``, ``companies.json``), not from the corpus."""
+    from syndicate.ledger import Ledger
+    from syndicate.render.archive import render_archive
+    from syndicate.snapshots import LedgerTexts, published_drift, snapshot_artefacts
+    from syndicate.views import ViewBuilder, published_of
+
+    by_slug = loaded.by_slug()
+    database = ctx.workdir / f"ledger-{corpus.label.split()[0]}-{len(published)}.db"
+    with Ledger(database) as ledger:
+        for p in published:  # setup, untimed: one claim and one snapshot per edition
+            edition = ledger.claim_edition(slot=f"bench:{p.number}", slug=p.slug,
+                                           title=by_slug[p.slug].title, url=p.slug,
+                                           published_at=p.published_at)
+            ledger.store_artefacts(edition.id, snapshot_artefacts(by_slug[p.slug]))
+            ledger.set_edition_status(edition.id, "done")
+        editions = ledger.editions()
+
+        def history() -> tuple[Any, ...]:
+            texts = LedgerTexts(ledger, loaded, editions)
+            builder = ViewBuilder(config, loaded, published_of(editions), texts=texts)
+            return builder.history(builder.view(len(published) + 1, case, now))
+
+        yield ctx.measure(corpus, f"views: history from the ledger's snapshots ({label})",
+                          history, note=f"what the pipeline runs; compare: {baseline}")
+
+        def archive() -> None:
+            texts = LedgerTexts(ledger, loaded, editions)
+            builder = ViewBuilder(config, loaded, published_of(editions), texts=texts)
+            view = builder.view(len(published) + 1, case, now)
+            render_archive(builder.history(view), config, changed=view, expand=builder.expand)
+
+        yield ctx.measure(corpus, f"views + archive from the ledger's snapshots ({label})",
+                          archive)
+        yield ctx.measure(corpus, f"status / corpus check: published files changed? ({label})",
+                          lambda: published_drift(ledger, by_slug))
 
 
 # --------------------------------------------------------------------------- table

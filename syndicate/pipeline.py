@@ -25,6 +25,7 @@ from .ledger import Edition, Ledger
 from .render.email import RenderedEmail, render_email
 from .render.model import EditionView
 from .render.urls import edition_url
+from .snapshots import LedgerTexts
 from .views import LINKS_ARTEFACT, Links, ViewBuilder, published_of
 
 log = logging.getLogger("syndicate.pipeline")
@@ -168,23 +169,21 @@ class Publisher:
         self, ledger: Ledger, corpus: Corpus, edition: Edition, resumed: bool = False
     ) -> PublishResult:
         """Render (once) and deliver a claimed edition; mark it done when nothing is pending."""
-        case = corpus.get(edition.slug)
-        if case is None:
-            raise SyndicateError(
-                f"edition #{edition.number} ({edition.slug}) is unfinished but its case study "
-                f"is no longer in {corpus.directory}; restore the file to finish it"
-            )
         # Links go only to editions whose archive page exists: the done ones.
         published = [
             e for e in ledger.editions(status=None) if e.status == "done" or e.id == edition.id
         ]
+        # What readers see of every edition is the text it was published with (kept in the
+        # ledger), never the corpus file as it is now.
+        texts = LedgerTexts(ledger, corpus, published, logger=self.log)
+        case = texts.case_of(edition)
         ids = {e.slug: e.id for e in published}
 
         def stored(slug: str) -> Links | None:
             raw = ledger.artefact(ids[slug], LINKS_ARTEFACT) if slug in ids else None
             return Links.from_json(raw) if raw else None
 
-        builder = ViewBuilder(self.config, corpus, published_of(published), stored)
+        builder = ViewBuilder(self.config, corpus, published_of(published), stored, texts)
         links = stored(case.slug) or builder.links(edition.number, case)
         view = builder.view(edition.number, case, edition.published_at, links)
         email = _stored_email(ledger, edition)

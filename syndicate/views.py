@@ -1,5 +1,10 @@
-"""Editions as readers see them: :class:`EditionView` records built from the corpus,
-the ledger and relatedness.
+"""Editions as readers see them: :class:`EditionView` records built from the text each
+edition was published with (:class:`PublishedTexts`: the ledger's snapshots, see
+:mod:`syndicate.snapshots`), the ledger and relatedness.
+
+The history (feeds, archive index, company pages, link titles) comes from what was
+published, never from the corpus folder: deleting or editing a published file changes nothing
+readers see. Relatedness for a new edition can only rank the case studies of the corpus.
 
 An edition links only to editions published before it (their archive page exists: no
 dead link, no spoiler). Its links are computed once, when it is published, and stored
@@ -10,15 +15,17 @@ editions cost no relatedness query.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .config import Config
 from .corpus import CaseStudy, Corpus
 from .ledger import Edition
 from .related import load_or_build
+from .render.archive import INDEX_EXCERPTS
 from .render.model import CompanyMention, EditionView, Link
 from .render.urls import company_url, edition_url
 
@@ -30,6 +37,34 @@ class Published:
     number: int
     slug: str
     published_at: datetime
+    title: str = ""  # as recorded in the ledger ("" : take the corpus's)
+
+
+class PublishedTexts(Protocol):
+    """The text each published edition was published with (its snapshot)."""
+
+    def cases(self, slugs: Collection[str]) -> Mapping[str, CaseStudy]:
+        """``{slug: full case study}`` for those of ``slugs`` whose text is known."""
+        ...
+
+    def companies(self) -> Mapping[str, tuple[str, ...]]:
+        """``{slug: companies}`` of every published edition whose text is known (cheap: the
+        archive index and company pages need no more of old editions)."""
+        ...
+
+
+class CorpusTexts:
+    """:class:`PublishedTexts` read from the corpus (a preview, a dry run, a benchmark):
+    right only as long as no published file was edited or deleted."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.by_slug = corpus.by_slug()
+
+    def cases(self, slugs: Collection[str]) -> dict[str, CaseStudy]:
+        return {slug: self.by_slug[slug] for slug in slugs if slug in self.by_slug}
+
+    def companies(self) -> dict[str, tuple[str, ...]]:
+        return {slug: case.companies for slug, case in self.by_slug.items()}
 
 
 #: "Shine apparaît aussi dans ..." names at most this many earlier editions (newest
@@ -65,7 +100,8 @@ class ViewBuilder:
     """Builds :class:`EditionView` records; links only to editions published earlier.
 
     ``stored(slug)`` returns the :class:`Links` recorded when that edition was published
-    (None if none): they are used instead of computing relatedness again.
+    (None if none): they are used instead of computing relatedness again. ``texts`` gives the
+    text of published editions (default: the corpus's, :class:`CorpusTexts`).
     """
 
     def __init__(
@@ -74,6 +110,7 @@ class ViewBuilder:
         corpus: Corpus,
         published: Sequence[Published],
         stored: Callable[[str], Links | None] | None = None,
+        texts: PublishedTexts | None = None,
     ) -> None:
         self.config = config
         self.corpus = corpus
@@ -84,15 +121,24 @@ class ViewBuilder:
         self.tz = ZoneInfo(config.schedule.timezone)
         self.published = sorted(published, key=lambda p: p.number)
         self.number_of = {p.slug: p.number for p in self.published}
+        self.title_of = {p.slug: p.title for p in self.published if p.title}
         self.stored = stored
+        self.texts: PublishedTexts = texts if texts is not None else CorpusTexts(corpus)
+
+    def _linkable(self, slug: str) -> bool:
+        # A published edition keeps its page (and its title in the ledger) even when its
+        # file is gone; an unpublished case study is linked only while it is in the corpus.
+        return slug in self.title_of or slug in self.by_slug
 
     def _link(self, slug: str) -> Link:
-        case = self.by_slug[slug]
-        return Link(slug=slug, title=case.title, url=edition_url(self.config.site.base_url, slug))
+        title = self.title_of.get(slug) or self.by_slug[slug].title
+        return Link(slug=slug, title=title, url=edition_url(self.config.site.base_url, slug))
 
     def links(self, number: int, case: CaseStudy) -> Links:
         """Related case studies and company mentions among editions published before ``number``."""
         earlier = [p.slug for p in self.published if p.number < number and p.slug in self.by_slug]
+        if case.slug not in self.index:  # its file is gone: nothing to rank it by
+            return Links((), tuple((company, ()) for company in case.companies))
         related = self.index.related(
             case.slug, candidates=earlier, k=self.config.publish.related_count
         )
@@ -111,18 +157,18 @@ class ViewBuilder:
         if links is None:
             links = self.links(number, case)
         base = self.config.site.base_url
-        known = self.by_slug  # a case study removed from the corpus since is not linked
+        known = self._linkable
         return EditionView(
             number=number,
             case=case,
             url=edition_url(base, case.slug),
             published_at=published_at.astimezone(self.tz),
-            related=tuple(self._link(slug) for slug in links.related if slug in known),
+            related=tuple(self._link(slug) for slug in links.related if known(slug)),
             companies=tuple(
                 CompanyMention(
                     company=company,
                     url=company_url(base, company),
-                    earlier=tuple(self._link(slug) for slug in slugs if slug in known),
+                    earlier=tuple(self._link(slug) for slug in slugs if known(slug)),
                 )
                 for company, slugs in links.companies
             ),
@@ -131,31 +177,51 @@ class ViewBuilder:
     def history(
         self, current: EditionView | None = None, *, full: int | None = None
     ) -> tuple[EditionView, ...]:
-        """Every published edition still in the corpus (plus ``current``), newest first.
+        """Every published edition (plus ``current``), newest first, with the text it was
+        published with (``texts``), whether or not its file is still in the corpus.
 
         Only the newest ``full`` views (default: the feed size) get their related links and
         company mentions; older ones are *light* (``related == ()``), because the archive
         index and company pages list them by title only, and a publication with thousands of
-        editions must not query relatedness thousands of times per edition. :meth:`expand`
-        completes a light view when a page needs it.
+        editions must not query relatedness thousands of times per edition. Beyond the newest
+        ``max(full, INDEX_EXCERPTS)`` (the index shows their lede), a light view's case study
+        has only its title and companies: no full text is read. :meth:`expand` completes a
+        light view when a page needs it. An edition whose text is unknown (no snapshot, no
+        file) keeps its title, URL and date (``text_missing``).
         """
         full = self.config.publish.feed_size if full is None else full
         others = sorted(
-            (p for p in self.published
-             if p.slug in self.by_slug and (current is None or p.slug != current.slug)),
+            (p for p in self.published if current is None or p.slug != current.slug),
             key=lambda p: p.number,
             reverse=True,
         )
+        texts = max(full, INDEX_EXCERPTS) - (current is not None)
+        cases = self.texts.cases([p.slug for p in others[:texts]])
+        companies = self.texts.companies() if len(others) > texts else {}
         views = [current] if current is not None else []
-        for p in others:
-            case = self.by_slug[p.slug]
-            if len(views) < full:
+        for rank, p in enumerate(others):
+            case = cases.get(p.slug)
+            if case is not None and len(views) < full:
                 views.append(self.view(p.number, case, p.published_at))
-            else:
+            elif case is not None:
                 views.append(self._light(p.number, case, p.published_at))
+            elif rank >= texts and p.slug in companies:
+                views.append(self._light(p.number, self._card(p, companies[p.slug]),
+                                         p.published_at))
+            else:
+                views.append(self._light(p.number, self._card(p, ()), p.published_at,
+                                         text_missing=True))
         return tuple(sorted(views, key=lambda v: v.number, reverse=True))
 
-    def _light(self, number: int, case: CaseStudy, published_at: datetime) -> EditionView:
+    def _card(self, published: Published, companies: tuple[str, ...]) -> CaseStudy:
+        """A case study with only what the index and company pages show of an old edition."""
+        title = published.title or published.slug
+        return CaseStudy(slug=published.slug, title=title, lede="", sections=(), position=0,
+                         companies=companies)
+
+    def _light(
+        self, number: int, case: CaseStudy, published_at: datetime, *, text_missing: bool = False
+    ) -> EditionView:
         base = self.config.site.base_url
         return EditionView(
             number=number,
@@ -165,12 +231,16 @@ class ViewBuilder:
             companies=tuple(
                 CompanyMention(company=c, url=company_url(base, c)) for c in case.companies
             ),
+            text_missing=text_missing,
         )
 
     def expand(self, view: EditionView) -> EditionView:
-        """The complete view (related links, company mentions) of a possibly light one."""
-        return self.view(view.number, view.case, view.published_at)
+        """The complete view (full text, related links, company mentions) of a light one."""
+        if view.text_missing:
+            return view
+        case = self.texts.cases([view.slug]).get(view.slug, view.case)
+        return self.view(view.number, case, view.published_at)
 
 
 def published_of(editions: Iterable[Edition]) -> list[Published]:
-    return [Published(e.number, e.slug, e.published_at) for e in editions]
+    return [Published(e.number, e.slug, e.published_at, e.title) for e in editions]

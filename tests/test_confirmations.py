@@ -135,7 +135,10 @@ def form(address: str, **fields: str) -> dict[str, str]:
 
 
 def outbox(project: Project) -> list[EmailMessage]:
-    box = mailbox.Maildir(project.var / "outbox", factory=None, create=True)
+    folder = project.var / "outbox"
+    if not all((folder / sub).is_dir() for sub in ("tmp", "new", "cur")):
+        return []  # not created yet (or being created right now by another process)
+    box = mailbox.Maildir(folder, factory=None, create=False)
     return [email.message_from_bytes(m.as_bytes(), policy=policy.default)
             for m in box]
 

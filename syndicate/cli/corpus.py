@@ -64,12 +64,40 @@ def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder.")
 @pass_app
 def check_cmd(app: AppContext, directory: str | None) -> None:
-    """Validate every corpus file; print each problem as file:line: what."""
+    """Validate every corpus file; print each problem as file:line: what.
+
+    Also warns (on stderr, without changing the exit status) about published editions whose
+    file is gone or changed since publication: readers still see the published text.
+    """
     folder = _corpus_dir(app, directory)
     cases, problems = corpus_mod.check(folder)
+    for warning in _published_warnings(app, folder, cases, problems):
+        click.echo(f"warning: {warning}", err=True)
     if problems:
         raise CorpusError([*problems, f"{len(problems)} problem(s) in {folder}"])
     click.echo(f"{len(cases)} case studies OK in {folder}")
+
+
+def _published_warnings(
+    app: AppContext, folder: Path, cases: list[corpus_mod.CaseStudy], problems: list[str]
+) -> list[str]:
+    """Published editions whose file is gone or changed: only for the config's own corpus
+    folder with an existing ledger (another folder, or no ledger yet, has nothing published)."""
+    from ..errors import ConfigError
+    from ..ledger import Ledger
+    from ..snapshots import published_drift
+
+    try:
+        config = app.config
+    except ConfigError:
+        return []
+    if folder.resolve() != config.corpus_dir.resolve() or not config.database.exists():
+        return []
+    # A file with a problem is not among ``cases``: it is reported, not "gone".
+    with Ledger(config.database) as ledger:
+        drifts = published_drift(ledger, {c.slug: c for c in cases},
+                                 missing_is_gone=not problems)
+    return [drift.message(folder) for drift in drifts]
 
 
 @corpus_group.command("import")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import click
 
@@ -102,9 +103,10 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
 @click.option("--limit", default=5, show_default=True, help="How many recent editions to show.")
 @pass_app
 def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
-    """Last editions, what is next, totals."""
+    """Last editions, what is next, totals; warnings about published files gone or changed."""
     from .. import pipeline
     from ..ledger import Ledger
+    from ..snapshots import published_drift
 
     config = app.config
     corpus = load(config.corpus_dir)
@@ -113,9 +115,11 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
         published = {e.slug for e in editions}
         counts = {e.id: ledger.delivery_counts(e.id) for e in editions[:limit]}
         subscribers = ledger.count_subscribers("active")
+        warnings = [d.message(config.corpus_dir)
+                    for d in published_drift(ledger, corpus.by_slug())]
     pending = pipeline.queue(corpus, published)
     drafts = sum(1 for case in corpus if case.is_draft)
-    data = {
+    data: dict[str, Any] = {
         "editions": [
             {
                 "number": e.number,
@@ -135,6 +139,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
             "drafts": drafts,
             "active_subscribers": subscribers,
         },
+        "warnings": warnings,
     }
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -155,6 +160,8 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
             f"  #{edition['number']} {edition['published_at'][:16]} {edition['slug']}"
             f"{flag}  {channels}"
         )
+    for warning in warnings:
+        click.echo(f"warning: {warning}")
 
 
 @cli.command("preview")

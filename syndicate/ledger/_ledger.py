@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -135,6 +135,13 @@ class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMetho
         assert edition is not None
         return edition
 
+    def set_edition_title(self, edition_id: int, title: str) -> None:
+        """Record a corrected title (``syndicate republish``); number, slot, URL and dates stay."""
+        with self._write() as conn:
+            cur = conn.execute("UPDATE editions SET title = ? WHERE id = ?", (title, edition_id))
+            if cur.rowcount == 0:
+                raise LedgerError(f"no edition with id {edition_id} in {self.path}")
+
     def unfinished_editions(self) -> list[Edition]:
         """Editions claimed or delivering, oldest first: finish these before anything new."""
         with self._locked() as conn:
@@ -200,6 +207,25 @@ class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMetho
             "SELECT content FROM artefacts WHERE edition_id = ? AND name = ?", (edition_id, name)
         )
         return row[0] if row else None
+
+    def artefacts_named(
+        self, name: str, edition_ids: Iterable[int] | None = None, *, digests: bool = False
+    ) -> dict[int, str]:
+        """``{edition id: content}`` of the artefact ``name`` of every edition that has one
+        (only those of ``edition_ids`` when given), in one query per ``CHUNK`` ids; with
+        ``digests=True`` its sha256 hex instead of its content (nothing large is read)."""
+        column = "sha256" if digests else "content"
+        sql = f"SELECT edition_id, {column} FROM artefacts WHERE name = ?"
+        with self._locked() as conn:
+            if edition_ids is None:
+                return dict(conn.execute(sql, (name,)).fetchall())
+            ids = list(dict.fromkeys(edition_ids))
+            found: dict[int, str] = {}
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                found.update(conn.execute(f"{sql} AND edition_id IN ({marks})", (name, *chunk)))
+            return found
 
     def artefact_hashes(self, edition_id: int) -> dict[str, str]:
         """``{name: sha256 hex}`` of the stored artefacts of an edition."""

@@ -102,7 +102,7 @@ def render_index(history: Sequence[EditionView], config: Config) -> str:
         editions=history,
         dates={view.number: french_date(view.published_at) for view in history},
         excerpts={view.number: preheader_for(view.case.lede)
-                  for view in history[:INDEX_EXCERPTS]},
+                  for view in history[:INDEX_EXCERPTS] if not view.text_missing},
     )
 
 
@@ -134,6 +134,7 @@ def render_archive(
     changed: EditionView | None = None,
     missing: Callable[[str], bool] | None = None,
     expand: Callable[[EditionView], EditionView] | None = None,
+    companies: Iterable[str] = (),
 ) -> dict[str, str]:
     """The pages to (re)write, ``{path relative to public/: html}``.
 
@@ -142,7 +143,10 @@ def render_archive(
     of the companies it cites are rendered. ``missing(path)`` says whether a page
     is absent on disk: those are rendered too. Without ``changed`` and ``missing``,
     everything is rendered (a full rebuild). ``expand`` completes a light view of
-    ``history`` (no related links) before its own page is rendered.
+    ``history`` (no related links) before its own page is rendered. ``companies`` names
+    more companies whose pages to render with ``changed``'s (those a corrected edition no
+    longer cites). An edition whose text is unknown (``text_missing``) never gets its page
+    rendered: the one on disk, if any, is all that is left of it.
     """
     everything = changed is None and missing is None
 
@@ -152,13 +156,16 @@ def render_archive(
     pages: dict[str, str] = {}
     for view in history:
         path = edition_path(view.slug)
+        if view.text_missing:
+            continue
         if wanted(path, changed is not None and view.slug == changed.slug):
             full = expand(view) if expand is not None and view is not changed else view
             pages[path] = render_edition_page(full, config)
     if wanted(INDEX, changed is not None):
         pages[INDEX] = render_index(history, config)
     entries = companies_of(history, config.site.base_url)
-    touched = {company_slug(c) for c in changed.case.companies} if changed else set()
+    touched = ({company_slug(c) for c in (*changed.case.companies, *companies)}
+               if changed else set())
     for slug, entry in entries.items():
         path = company_path(entry.name)
         if wanted(path, slug in touched):

@@ -93,6 +93,12 @@ def render_item_html(view: EditionView, config: Config) -> str:
     return html.strip()
 
 
+def _link_only_html(view: EditionView) -> str:
+    """The item of an edition whose text the ledger lacks (see ``EditionView.text_missing``):
+    a link to its archive page, which is still there."""
+    return f'<p><a href="{markupsafe.escape(view.url)}">{markupsafe.escape(view.title)}</a></p>'
+
+
 # --------------------------------------------------------------------------- RSS and Atom
 
 
@@ -231,7 +237,8 @@ def render_feeds(views: Sequence[EditionView], config: Config) -> dict[str, byte
     for view in views:
         if view.published_at.tzinfo is None:
             raise RenderError(f"edition {view.slug}: publication date has no time zone")
-    html = {view.url: render_item_html(view, config) for view in views}
+    html = {view.url: _link_only_html(view) if view.text_missing
+            else render_item_html(view, config) for view in views}
     base = config.site.base_url
     fg = _generator(views, config, html)
     _set_feed_links(fg, "rss", base)

@@ -41,6 +41,9 @@ class EditionView:
     published_at: datetime
     related: tuple[Link, ...] = ()
     companies: tuple[CompanyMention, ...] = ()
+    # The ledger has no text of this edition (published before snapshots were kept, file
+    # deleted since): it is listed by title, URL and date, and its page is never rewritten.
+    text_missing: bool = False
 
     @property
     def slug(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..corpus import slugify
 
 FEED_FILES = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json"}
@@ -12,7 +14,9 @@ def edition_url(base_url: str, slug: str) -> str:
     return f"{base_url}{slug}/"
 
 
+@lru_cache(maxsize=1 << 16)
 def company_slug(company: str) -> str:
+    # Cached: every light view of the history (thousands) names its companies' pages.
     return slugify(company)
 
 

@@ -1,0 +1,278 @@
+"""What a published edition shows, kept in the ledger: the case study as it was published.
+
+An edition's text (title, lede, sections, companies, themes) is stored with it when it is
+first rendered, as the artefact ``case.json`` (and its companies alone as ``companies.json``,
+so that the archive index and company pages of thousands of editions cost one small query,
+not thousands of full texts parsed). Feeds and archive are rebuilt from these snapshots,
+never from the corpus folder: deleting, renaming or editing a published file changes nothing
+readers see until the operator runs ``syndicate republish SLUG``.
+
+Editions published before snapshots were kept have none: it is taken from the corpus the first
+time it is needed (and stored, so once), or, when the file is gone too, the edition keeps what
+the ledger has (title, URL, date) and a warning says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .corpus import CaseStudy, Corpus, Section, Source
+from .errors import SyndicateError
+from .ledger import Edition, Ledger
+
+log = logging.getLogger("syndicate.snapshots")
+
+SNAPSHOT_ARTEFACT = "case.json"
+COMPANIES_ARTEFACT = "companies.json"
+SNAPSHOT_FORMAT = 1
+#: What readers see of a case study; a change to any of these is a change to republish.
+SHOWN_FIELDS = ("title", "lede", "sections", "companies", "themes")
+
+
+# --------------------------------------------------------------------------- serialising
+
+
+def snapshot_json(case: CaseStudy) -> str:
+    """The snapshot of ``case`` as JSON text; deterministic (same case, same bytes), and the
+    text kept exactly (``ensure_ascii=False``: NBSP, ’ and … are stored as they are)."""
+    data: dict[str, Any] = {
+        "format": SNAPSHOT_FORMAT,
+        "slug": case.slug,
+        "title": case.title,
+        "lede": case.lede,
+        "sections": [
+            {"heading": section.heading, "paragraphs": list(section.paragraphs)}
+            for section in case.sections
+        ],
+        "companies": list(case.companies),
+        "themes": list(case.themes),
+        "source": (
+            None if case.source is None
+            else {"page": case.source.page, "position": case.source.position}
+        ),
+        "content_hash": case.content_hash,  # the front matter's (hash of the text as imported)
+    }
+    # No hash of the text in here: the ledger keeps the sha256 of this JSON (deterministic),
+    # which is what `published_drift` compares, and hashing the text again would double the
+    # cost of checking a 10,000-file corpus.
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def case_from_snapshot(raw: str) -> CaseStudy:
+    """The case study a snapshot holds (``position`` 0 and no ``path``: it is no file)."""
+    data = json.loads(raw)
+    if data.get("format") != SNAPSHOT_FORMAT:
+        raise SyndicateError(f"unknown snapshot format {data.get('format')!r} in the ledger")
+    source = data.get("source")
+    return CaseStudy(
+        slug=data["slug"],
+        title=data["title"],
+        lede=data["lede"],
+        sections=tuple(
+            Section(section["heading"], tuple(section["paragraphs"]))
+            for section in data["sections"]
+        ),
+        position=0,
+        companies=tuple(data["companies"]),
+        themes=tuple(data["themes"]),
+        source=None if source is None else Source(source["page"], source["position"]),
+        content_hash=data["content_hash"],
+    )
+
+
+def companies_json(case: CaseStudy) -> str:
+    return json.dumps(list(case.companies), ensure_ascii=False)
+
+
+def snapshot_artefacts(case: CaseStudy) -> dict[str, str]:
+    """The artefacts that keep ``case`` as published: ``{name: text}``."""
+    return {SNAPSHOT_ARTEFACT: snapshot_json(case), COMPANIES_ARTEFACT: companies_json(case)}
+
+
+def changed_fields(published: CaseStudy, current: CaseStudy) -> tuple[str, ...]:
+    """The fields readers would see differently (in :data:`SHOWN_FIELDS` order)."""
+    return tuple(f for f in SHOWN_FIELDS if getattr(published, f) != getattr(current, f))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()  # as the ledger's artefacts.sha256
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class LedgerTexts:
+    """The published text of ``editions``, read from the ledger's snapshots (the
+    :class:`~syndicate.views.PublishedTexts` a :class:`~syndicate.views.ViewBuilder` reads).
+
+    An edition without a snapshot (published before they were kept) gets one from the
+    corpus when its file is there: stored when ``backfill`` (once: logged once), else only
+    used. One with neither is *lost*: :attr:`lost` lists it, and it is warned about once.
+    ``override`` replaces the text of some slugs (``republish``: the corrected text).
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        corpus: Corpus,
+        editions: Iterable[Edition],
+        *,
+        backfill: bool = True,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.corpus = corpus.by_slug()
+        self.directory = corpus.directory
+        self.editions = {e.slug: e for e in editions}
+        self.backfill = backfill
+        self.log = logger or log
+        self._cases: dict[str, CaseStudy] = {}
+        self._lost: dict[str, Edition] = {}
+
+    @property
+    def lost(self) -> tuple[Edition, ...]:
+        """Editions seen so far with neither a snapshot nor a file, oldest first."""
+        return tuple(sorted(self._lost.values(), key=lambda e: e.number))
+
+    def case_of(self, edition: Edition) -> CaseStudy:
+        """The text of ``edition`` (being published or resumed): its snapshot, else its file,
+        stored now as its snapshot. Raises when there is neither."""
+        self.editions.setdefault(edition.slug, edition)
+        raw = self.ledger.artefact(edition.id, SNAPSHOT_ARTEFACT)
+        if raw is not None:
+            case = self._cases[edition.slug] = case_from_snapshot(raw)
+            return case
+        found = self.corpus.get(edition.slug)
+        if found is None:
+            raise SyndicateError(
+                f"edition #{edition.number} ({edition.slug}) is unfinished but its case study "
+                f"is no longer in {self.directory} and the ledger has no snapshot of it; "
+                "restore the file to finish it"
+            )
+        # Kept before anything is rendered: a resume after a crash renders this very text.
+        self.ledger.store_artefacts(edition.id, snapshot_artefacts(found))
+        self._cases[edition.slug] = found
+        return found
+
+    def cases(self, slugs: Collection[str]) -> dict[str, CaseStudy]:
+        """``{slug: case study as published}`` for those of ``slugs`` whose text is known."""
+        wanted = [s for s in slugs if s in self.editions and s not in self._cases]
+        if wanted:
+            ids = {self.editions[s].id: s for s in wanted}
+            for edition_id, raw in self.ledger.artefacts_named(SNAPSHOT_ARTEFACT, ids).items():
+                self._cases[ids[edition_id]] = case_from_snapshot(raw)
+            self._from_corpus([s for s in wanted if s not in self._cases])
+        return {s: self._cases[s] for s in slugs if s in self._cases}
+
+    def companies(self) -> dict[str, tuple[str, ...]]:
+        """``{slug: companies}`` of every edition whose text is known: one query over the small
+        ``companies.json`` artefacts, not the full texts."""
+        slug_of = {e.id: s for s, e in self.editions.items()}
+        found: dict[str, tuple[str, ...]] = {}
+        for edition_id, raw in self.ledger.artefacts_named(COMPANIES_ARTEFACT).items():
+            if edition_id in slug_of:
+                found[slug_of[edition_id]] = tuple(json.loads(raw))
+        missing = [s for s in self.editions if s not in found]
+        for slug, case in self.cases(missing).items():
+            found[slug] = case.companies
+        return found
+
+    def _from_corpus(self, slugs: Sequence[str]) -> None:
+        """Backfill the snapshots of ``slugs`` (no snapshot in the ledger) from the corpus."""
+        filled = []
+        for slug in slugs:
+            case = self.corpus.get(slug)
+            edition = self.editions[slug]
+            if case is None:
+                if slug not in self._lost:
+                    self._lost[slug] = edition
+                    self.log.warning(
+                        "edition #%s (%s): no snapshot in the ledger and no file in %s: feeds "
+                        "and archive show its title, URL and date only (restore the file to "
+                        "bring its text back)", edition.number, slug, self.directory)
+                continue
+            self._cases[slug] = case
+            if self.backfill:
+                self.ledger.store_artefacts(edition.id, snapshot_artefacts(case))
+                filled.append(edition)
+        if filled:
+            self.log.info(
+                "kept the published text of %d edition(s) published before snapshots existed, "
+                "taken from the corpus: %s", len(filled),
+                ", ".join(f"#{e.number} {e.slug}" for e in filled[:5])
+                + (", …" if len(filled) > 5 else ""))
+
+
+# --------------------------------------------------------------------------- drift
+
+
+DriftKind = Literal["gone", "lost", "changed"]
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A published edition whose corpus file no longer matches what readers see."""
+
+    edition: Edition
+    kind: DriftKind  # gone: file gone (snapshot kept); lost: file and snapshot gone
+    fields: tuple[str, ...] = ()  # changed: the fields that differ
+    path: Path | None = None  # changed: the file
+
+    def message(self, directory: Path) -> str:
+        e = self.edition
+        head = f"edition #{e.number} ({e.slug})"
+        if self.kind == "gone":
+            return (f"{head}: no file in {directory} has this slug any more (deleted or renamed); "
+                    "readers still see the text kept in the ledger (restore the file to edit it)")
+        if self.kind == "lost":
+            return (f"{head}: no file in {directory} and no snapshot in the ledger (published "
+                    "before snapshots were kept): feeds and archive show its title only; "
+                    "restore the file")
+        return (f"{head}: {self.path or directory} changed since publication "
+                f"({', '.join(self.fields)}); readers still see the published text: run "
+                f"`syndicate republish {e.slug}` to publish the correction")
+
+
+def published_drift(
+    ledger: Ledger, corpus: Mapping[str, CaseStudy], *, missing_is_gone: bool = True
+) -> list[Drift]:
+    """Published editions (finished or not) whose file is gone or changed, oldest first.
+
+    Cheap for an unchanged corpus: each file's snapshot is serialised and its sha256 compared
+    with the stored one's (one query, no stored text read); only a differing one is read and
+    compared field by field (a change outside :data:`SHOWN_FIELDS`, e.g. ``source``, is none).
+    An edition without a snapshot whose file is there is not reported (its snapshot will be
+    taken from that file). ``missing_is_gone=False``: skip files that are missing (the caller
+    cannot tell a deleted file from an unreadable one).
+    """
+    editions = sorted(ledger.editions(status=None), key=lambda e: e.number)
+    digests = ledger.artefacts_named(SNAPSHOT_ARTEFACT, digests=True)
+    drifts = []
+    for edition in editions:
+        case = corpus.get(edition.slug)
+        if case is None:
+            if missing_is_gone:
+                kind: DriftKind = "gone" if edition.id in digests else "lost"
+                drifts.append(Drift(edition, kind))
+            continue
+        digest = digests.get(edition.id)
+        if digest is None or digest == _digest(snapshot_json(case)):
+            continue
+        raw = ledger.artefact(edition.id, SNAPSHOT_ARTEFACT)
+        fields = changed_fields(case_from_snapshot(raw), case) if raw else SHOWN_FIELDS
+        if fields:
+            drifts.append(Drift(edition, "changed", fields, case.path))
+    return drifts
+
+
+__all__ = [
+    "COMPANIES_ARTEFACT", "SHOWN_FIELDS", "SNAPSHOT_ARTEFACT", "Drift", "LedgerTexts",
+    "case_from_snapshot", "changed_fields", "companies_json", "published_drift",
+    "snapshot_artefacts", "snapshot_json",
+]
