@@ -594,13 +594,14 @@ def reference_markdown() -> str:
     out += [
         "## `[[channels]]`",
         "",
-        "Outbound channels, delivered in the order listed; one failing never blocks the others.",
+        "Outbound channels, delivered in parallel, each within its own `deadline`; one failing "
+        "or slow never blocks the others.",
         "Each entry has a `type` and that type's keys. Keys every type accepts:",
         "",
         *table(reference_rows(ChannelSettings)),
         "",
     ]
-    common = set(ChannelSettings.model_fields)
+    common = {row[0]: row for row in reference_rows(ChannelSettings)}
     for type_name in channel_types():
         model = channel_settings_model(type_name)
         if model is None:  # pragma: no cover - channel_types lists registered ones
@@ -609,6 +610,7 @@ def reference_markdown() -> str:
         doc = (model.__doc__ or "").strip()
         if doc and doc != (ChannelSettings.__doc__ or "").strip():
             out += [cell(doc), ""]
-        rows = [row for row in reference_rows(model) if row[0] not in common]
+        # A common key shows again where the type changes it (e.g. its own `deadline`).
+        rows = [row for row in reference_rows(model) if common.get(row[0]) != row]
         out += [*(table(rows) if rows else ["No keys of its own."]), ""]
     return "\n".join(out).rstrip("\n") + "\n"

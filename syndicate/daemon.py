@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .config import Config, load_config
@@ -57,6 +57,9 @@ from .schedule import (
     slot_key,
     slots_between,
 )
+
+if TYPE_CHECKING:
+    from .pipeline import PublishResult
 
 log = logging.getLogger("syndicate.daemon")
 
@@ -238,22 +241,40 @@ class Daemon:
             self.log.exception(f"slot {key}: publishing failed: {type(exc).__name__}: {exc}",
                                extra={"event": "publish_failed", "slot": key})
         else:
-            edition = result.edition
-            counts = {r.channel: {"sent": r.sent, "failed": r.failed, "pending": r.pending,
-                                  "skipped": r.skipped} for r in result.reports}
-            attempt = Attempt(key, "published", edition.number if edition else None,
+            for earlier in result.earlier:  # unfinished editions finished first
+                self._log_result(earlier, "resumed")
+            attempt = Attempt(key, "published", result.edition.number if result.edition else None,
                               result.view.slug)
-            level = logging.INFO if all(r.failed == 0 for r in result.reports) else logging.WARNING
-            self._event(level, f"{result.summary()} for slot {key} ({reason})", "published",
-                        slot=key, edition=attempt.edition, slug=attempt.slug, counts=counts,
-                        complete=result.complete)
+            self._log_result(result, "published", f" for slot {key} ({reason})", slot=key)
             for report in result.reports:
                 if report.failed:
                     self._event(logging.WARNING, f"channel {report.channel}: {report.failed} "
                                 f"failed on edition #{attempt.edition}: {report.detail}".rstrip(),
                                 "delivery_failed", channel=report.channel, slot=key)
+                if report.pending:
+                    self._event(logging.WARNING, f"channel {report.channel}: {report.pending} "
+                                f"pending on edition #{attempt.edition} (resumed later): "
+                                f"{report.detail}".rstrip(" :"),
+                                "delivery_pending", channel=report.channel, slot=key)
         self.attempts.append(attempt)
         return attempt
+
+    def _log_result(self, result: PublishResult, event: str, where: str = "",
+                    **fields: Any) -> None:
+        """One event per edition, named and levelled by its outcome: ``published`` /
+        ``resumed`` (INFO), ``…_incomplete`` (WARNING: pending, resumed by the next slot
+        or start), ``…_failed`` (ERROR: failed deliveries, see `syndicate deliveries`)."""
+        outcome = result.outcome
+        level = {"complete": logging.INFO, "incomplete": logging.WARNING,
+                 "failed": logging.ERROR}[outcome]
+        name = event if outcome == "complete" else f"{event}_{outcome}"
+        counts = {r.channel: {"sent": r.sent, "failed": r.failed, "pending": r.pending,
+                              "bounced": r.bounced, "skipped": r.skipped}
+                  for r in result.reports}
+        self._event(level, f"{result.summary()}{where}", name,
+                    edition=result.edition.number if result.edition else None,
+                    slug=result.view.slug, counts=counts, complete=result.complete,
+                    outcome=outcome, **fields)
 
     def _skip(self, skipped: list[datetime], now: datetime, why: str) -> None:
         tz = self.tz
@@ -308,9 +329,7 @@ class Daemon:
         try:
             for result in pipeline.resume(self.config, now=self.now, stop=self.stop,
                                           lock=False):  # held by this daemon
-                edition = result.edition
-                self._event(logging.INFO, result.summary(), "resumed",
-                            edition=edition.number if edition else None, slug=result.view.slug)
+                self._log_result(result, "resumed")
         except SyndicateError as exc:
             self._event(logging.ERROR, f"resuming unfinished editions failed: {exc}",
                         "resume_failed")

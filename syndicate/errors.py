@@ -57,6 +57,21 @@ class LedgerError(SyndicateError):
     """The ledger database cannot be opened, migrated or written."""
 
 
+class LedgerWriteError(LedgerError):
+    """The ledger file cannot be written (disk full, file size limit, I/O error).
+
+    Nothing recorded so far is lost and what is unrecorded stays pending: the
+    edition is resumable once the ledger can be written again. ``os_error`` is
+    the operating system's error when it could be determined.
+    """
+
+    def __init__(self, path: Path | str, os_error: str, detail: str) -> None:
+        self.path = Path(path)
+        self.os_error = os_error
+        self.detail = detail
+        super().__init__(f"cannot write to the ledger {self.path}: {os_error} ({detail})")
+
+
 class SlotTaken(LedgerError):
     """An edition already exists for this slot (a retried or concurrent run)."""
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Literal
 
-from .channels import ChannelSettings, DeliveryReport, build_channel
+from .channels import Channel, ChannelSettings, DeliveryReport, build_channel
 from .config import Config
 from .corpus import CaseStudy, Corpus, load
-from .errors import NothingToPublish, SyndicateError
+from .errors import LedgerError, NothingToPublish, SyndicateError
 from .ledger import Edition, Ledger
 from .render.email import RenderedEmail, render_email
 from .render.model import EditionView
@@ -78,6 +80,19 @@ class PublishJob:
     expand: Callable[[EditionView], EditionView] = lambda view: view
 
 
+#: How a publish, resume or retry ended, worst last: ``complete`` (every delivery
+#: sent, or ended as an outcome: bounced, skipped), ``failed`` (some failed for good:
+#: ``syndicate deliveries``, fix, ``syndicate retry-failed``), ``incomplete`` (some
+#: still pending: the edition is unfinished and will be resumed). See docs/operations.md.
+Outcome = Literal["complete", "failed", "incomplete"]
+OUTCOMES: tuple[Outcome, ...] = ("complete", "failed", "incomplete")
+
+
+def worst(outcomes: Iterable[Outcome]) -> Outcome:
+    """The outcome of several results: incomplete beats failed (it will be resumed)."""
+    return max(outcomes, key=OUTCOMES.index, default="complete")
+
+
 @dataclass(frozen=True)
 class PublishResult:
     edition: Edition | None
@@ -85,49 +100,173 @@ class PublishResult:
     reports: tuple[DeliveryReport, ...] = ()
     dry_run: bool = False
     resumed: bool = False
+    # Unfinished editions ``publish`` finished first, before this one (oldest first).
+    earlier: tuple[PublishResult, ...] = ()
 
     @property
     def complete(self) -> bool:
+        """Nothing left pending: the edition is done (it may have failed deliveries)."""
         return all(report.pending == 0 for report in self.reports)
 
+    @property
+    def pending(self) -> int:
+        return sum(report.pending for report in self.reports)
+
+    @property
+    def failed(self) -> int:
+        return sum(report.failed for report in self.reports)
+
+    @property
+    def outcome(self) -> Outcome:
+        """This edition's outcome (not counting :attr:`earlier`)."""
+        if self.pending:
+            return "incomplete"
+        return "failed" if self.failed else "complete"
+
     def summary(self) -> str:
+        """One line, starting with the outcome: ``complete: published edition #3: …``."""
         number = self.edition.number if self.edition else self.view.number
-        head = (
-            f"{'[dry run] would publish' if self.dry_run else 'published'} "
-            f"edition #{number}: {self.view.slug}"
-        )
-        if self.resumed:
-            head = f"resumed edition #{number}: {self.view.slug}"
+        if self.dry_run:
+            return f"[dry run] would publish edition #{number}: {self.view.slug}"
+        verb = "resumed" if self.resumed else "published"
+        head = f"{self.outcome}: {verb} edition #{number}: {self.view.slug}"
         parts = [
             f"{r.channel}: {r.sent} sent"
             + (f", {r.failed} failed" if r.failed else "")
             + (f", {r.pending} pending" if r.pending else "")
+            + (f", {r.bounced} bounced" if r.bounced else "")
             + (f", {r.skipped} skipped" if r.skipped else "")
             for r in self.reports
         ]
-        return head + (" (" + "; ".join(parts) + ")" if parts else "")
+        line = head + (" (" + "; ".join(parts) + ")" if parts else "")
+        if self.outcome == "incomplete":
+            line += f"; {self.pending} pending, will be resumed: syndicate resume"
+        elif self.outcome == "failed":
+            line += f"; {self.failed} failed: syndicate deliveries {number}"
+        return line
 
 
 def _enabled(config: Config) -> list[ChannelSettings]:
     return [settings for settings in config.channels if settings.enabled]
 
 
+#: Seconds a channel gets, after its deadline (or a stop), to finish what is in flight
+#: (a message being sent, a request being answered) and record it. Past that it is
+#: left behind: its rows stay pending, and the publish returns.
+STOP_GRACE = 60.0
+_TICK = 0.05  # seconds between two looks at the running channels
+
+
+@dataclass
+class _Running:
+    """One channel delivering an edition in its own thread."""
+
+    settings: ChannelSettings
+    channel: Channel
+    stop: threading.Event
+    deadline: float  # time.monotonic() past which the channel is told to stop
+    thread: threading.Thread | None = None
+    report: DeliveryReport | None = None
+    error: LedgerError | None = None
+    stopped_at: float | None = None
+    overdue: bool = False  # stopped by its deadline (not by a stop of the whole run)
+
+
+def _run_channel(run: _Running, job: PublishJob, broken: threading.Event) -> None:
+    name = run.settings.name
+    try:
+        run.report = run.channel.deliver(job)
+    except LedgerError as exc:
+        # The ledger cannot record: every channel stops, the edition stays unfinished.
+        run.error = exc
+        broken.set()
+    except Exception as exc:  # a broken channel must not stop the others
+        job.log.exception("channel %s failed on edition #%s", name, job.edition.number)
+        run.report = DeliveryReport(name, failed=1, detail=f"{type(exc).__name__}: {exc}")
+
+
 def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
-    """Run every channel; one failing never blocks the others."""
-    reports = []
-    for settings in _enabled(job.config):
-        if job.stop.is_set():
-            reports.append(DeliveryReport(settings.name, pending=1, detail="stopped"))
-            continue
-        try:
-            channel = build_channel(settings, job.config)
-            report = channel.deliver(job)
-        except Exception as exc:  # a broken channel must not stop the others
-            job.log.exception("channel %s failed on edition #%s", settings.name, job.edition.number)
-            report = DeliveryReport(settings.name, failed=1, detail=f"{type(exc).__name__}: {exc}")
-        job.log.info("channel %s: %s", settings.name, report)
-        reports.append(report)
-    return tuple(reports)
+    """Run every channel, each in its own thread within its own deadline.
+
+    One failing never blocks the others, and one slow (a webhook told to wait
+    by a 429, an endpoint that hangs) never delays the others: a channel past
+    its deadline is told to stop (its own stop event, in its job) and what it
+    has left stays pending, for a resume to finish. ``job.stop`` (SIGTERM)
+    stops them all. A :class:`LedgerError` in any channel stops them all and is
+    raised once they have returned.
+    """
+    if job.stop.is_set():
+        return tuple(DeliveryReport(s.name, pending=1, detail="stopped")
+                     for s in _enabled(job.config))
+    start = time.monotonic()
+    broken = threading.Event()
+    running = [  # built here, not in the threads: the channel registry loads lazily
+        _Running(settings, build_channel(settings, job.config), threading.Event(),
+                 start + settings.deadline)
+        for settings in _enabled(job.config)
+    ]
+    for run in running:
+        run.thread = threading.Thread(
+            target=_run_channel, args=(run, replace(job, stop=run.stop), broken),
+            name=f"channel-{run.settings.name}", daemon=True,
+        )
+        run.thread.start()
+    try:
+        _supervise(job, running, broken)
+    except BaseException:  # a second Ctrl-C: tell every channel, do not wait
+        for run in running:
+            run.stop.set()
+        raise
+    error = next((run.error for run in running if run.error is not None), None)
+    if error is not None:
+        raise error
+    reports = tuple(_report(job, run) for run in running)
+    for report in reports:
+        job.log.info("channel %s: %s", report.channel, report)
+    return reports
+
+
+def _supervise(job: PublishJob, running: list[_Running], broken: threading.Event) -> None:
+    """Wait for the channels; stop each at its deadline, all on ``job.stop`` or a
+    broken ledger; leave behind one that does not stop within :data:`STOP_GRACE`."""
+    waiting = list(running)
+    while waiting:
+        now = time.monotonic()
+        halt = job.stop.is_set() or broken.is_set()
+        for run in list(waiting):
+            assert run.thread is not None
+            if not run.thread.is_alive():
+                waiting.remove(run)
+            elif run.stopped_at is None and (halt or now >= run.deadline):
+                run.overdue = not halt
+                run.stopped_at = now
+                run.stop.set()
+                if run.overdue:
+                    job.log.warning("channel %s: deadline of %ss reached on edition #%s; "
+                                    "stopping it, what is left stays pending",
+                                    run.settings.name, run.settings.deadline,
+                                    job.edition.number)
+            elif run.stopped_at is not None and now >= run.stopped_at + STOP_GRACE:
+                job.log.error("channel %s did not stop within %gs; left behind, its "
+                              "deliveries stay pending", run.settings.name, STOP_GRACE)
+                waiting.remove(run)
+        if waiting:
+            thread = waiting[0].thread
+            assert thread is not None
+            thread.join(_TICK)
+
+
+def _report(job: PublishJob, run: _Running) -> DeliveryReport:
+    name = run.settings.name
+    report = run.report
+    if report is None:  # left behind, still running
+        counts = job.ledger.delivery_counts(job.edition.id).get(name, {})
+        report = DeliveryReport(name, pending=max(1, counts.get("pending", 0)),
+                                detail=f"did not stop within {STOP_GRACE:g}s of its deadline")
+    if run.overdue and report.pending:
+        why = f"deadline of {run.settings.deadline}s reached"
+        report = replace(report, detail=f"{why}: {report.detail}" if report.detail else why)
+    return report
 
 
 def _stored_email(ledger: Ledger, edition: Edition) -> RenderedEmail | None:
@@ -242,8 +381,9 @@ class Publisher:
         """
         corpus = load(self.config.corpus_dir)
         with self._session("syndicate publish") as ledger:
+            earlier: list[PublishResult] = []
             if not dry_run:  # anything unfinished goes out before anything new
-                self._finish_unfinished(ledger, corpus)
+                earlier = self._finish_unfinished(ledger, corpus)
             editions = ledger.editions(status=None)
             case = select_next(corpus, (e.slug for e in editions))
             if case is None:
@@ -267,7 +407,7 @@ class Publisher:
             self.log.info(
                 "claimed edition #%s for slot %s: %s", edition.number, edition.slot, edition.slug
             )
-            return self._finish(ledger, corpus, edition)
+            return replace(self._finish(ledger, corpus, edition), earlier=tuple(earlier))
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def test_sigterm_stops_cleanly_then_resume_sends_no_duplicate(project: Project) 
         _wait_for(recorder, SUBSCRIBERS // 4, sender)
         sender.send_signal(signal.SIGTERM)
         out, err = sender.communicate(timeout=20)
-        assert sender.returncode == 128 + signal.SIGTERM, err.decode()
+        assert sender.returncode == 75, err.decode()  # incomplete: resumed later
         assert b"Traceback" not in err
         assert b"SIGTERM: stopping after the messages in flight" in err
         assert b"pending" in out

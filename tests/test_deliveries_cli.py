@@ -44,28 +44,38 @@ def test_deliveries_then_retry_failed(project: Project) -> None:
     with smtp_server(recorder) as (server, port):
         setup(project, port)
         published = run(project, "publish-next")
-        assert published.exit_code == 2, published.output  # some deliveries failed
-        assert "some deliveries failed: see `syndicate deliveries`" in published.output
+        # Two failed for good (dora, eve); bob's bounce is an outcome, not a failure.
+        assert published.exit_code == 2, published.output
+        first = published.stdout.splitlines()[0]
+        assert first.startswith("failed: published edition #1: "), first
+        assert "smtp: 2 sent, 2 failed, 1 bounced" in first
+        assert first.endswith("; 2 failed: syndicate deliveries 1")
         assert sorted(server.by_rcpt()) == ["ana@exemple.fr", "cyril@exemple.fr"]
 
         shown = run(project, "deliveries", "1")
         assert shown.exit_code == 0, shown.output
         lines = shown.output.splitlines()
         assert lines[0].startswith("edition #1 ") and "delivering" not in lines[0]
+        assert lines[1].split() == ["channel", "sent", "failed", "bounced", "skipped",
+                                    "pending"]
         table = {line.split()[0]: line.split()[1:] for line in lines[2:5]}
-        assert table == {"archive": ["1", "0", "0", "0"], "feed": ["1", "0", "0", "0"],
-                         "smtp": ["2", "3", "0", "0"]}
-        assert "    smtp  bob@exemple.fr  550 5.1.1 no such user  (1 attempt)" in lines
+        assert table == {"archive": ["1", "0", "0", "0", "0"],
+                         "feed": ["1", "0", "0", "0", "0"],
+                         "smtp": ["2", "2", "1", "0", "0"]}
+        bounces = lines.index("  bounces:")
+        assert lines[bounces + 1] == "    smtp  bob@exemple.fr  550 5.1.1 no such user  (1 attempt)"
+        assert lines.index("  failures:") < bounces
         assert "    smtp  eve@exemple.fr  451 4.3.0 try again later  (2 attempts)" in lines
         assert "    smtp  dora@exemple.fr  554 5.6.0 message refused  (1 attempt)" in lines
 
-        # The server gets better for eve and dora; bob bounced (550 5.1.1) for good.
+        # The server gets better for eve and dora; bob bounced (550 5.1.1) for good, and
+        # a bounce is not retried.
         recorder.rcpt_rules.clear()
         recorder.data_rules.clear()
         retried = run(project, "retry-failed", "#1")
         assert retried.exit_code == 0, retried.output
-        assert "3 failed deliveries of edition #1 back to pending" in retried.output
-        assert "resumed edition #1" in retried.output
+        assert retried.stdout.startswith("complete: resumed edition #1: ")
+        assert "retried: 2 failed deliveries of edition #1 back to pending" in retried.output
         # Only the failed ones went out again: nobody got a second copy.
         copies = server.by_rcpt()
         assert sorted(copies) == ["ana@exemple.fr", "cyril@exemple.fr", "dora@exemple.fr",
@@ -75,12 +85,14 @@ def test_deliveries_then_retry_failed(project: Project) -> None:
         data = json.loads(run(project, "deliveries", "1", "--json").output)
         assert data["status"] == "done"
         smtp = next(c for c in data["channels"] if c["channel"] == "smtp")
-        assert smtp == {"channel": "smtp", "sent": 4, "failed": 0, "skipped": 1, "pending": 0}
+        assert smtp == {"channel": "smtp", "sent": 4, "failed": 0, "bounced": 1, "skipped": 0,
+                        "pending": 0}
         assert data["failures"] == []
+        assert [(b["recipient"], b["code"]) for b in data["bounces"]] == [("bob@exemple.fr", 550)]
 
         again = run(project, "retry-failed")
         assert again.exit_code == 0
-        assert "back to pending" in again.output  # the bounced one's skip row, re-skipped
+        assert again.output == "no failed deliveries\n"  # the bounce stays a bounce
         assert len(server.messages) == 4
 
     with Ledger(project.config().database) as ledger:
@@ -94,7 +106,7 @@ def test_retry_failed_that_fails_again_and_unknown_edition(project: Project) -> 
         assert run(project, "publish-next").exit_code == 2
         retried = run(project, "retry-failed", "1", "--channel", "smtp")
         assert retried.exit_code == 2
-        assert "some deliveries failed again" in retried.output
+        assert retried.stdout.startswith("failed: resumed edition #1: ")
         assert "eve@exemple.fr" not in server.by_rcpt()
         assert len(server.messages) == len(PEOPLE) - 1  # the others were not sent again
         tries = [a for a in server.attempts if a[0] == "eve@exemple.fr"]

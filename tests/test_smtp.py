@@ -179,12 +179,15 @@ def test_permanent_failures_recorded_bounces_marked_others_sent(project: Project
         config = setup(project, port, max_attempts=2)
         result = publish(config, now=clock)
     got = report(result)
-    assert (got.sent, got.failed) == (1, 4), result.reports
+    # A bounce is an outcome, counted apart from the failures.
+    assert (got.sent, got.failed, got.bounced) == (1, 3, 1), result.reports
     assert result.complete  # failures are recorded, nothing left pending
+    assert result.outcome == "failed"
     assert sorted(server.by_rcpt()) == ["zoe@exemple.fr"]
     found = rows(config, result.edition.id)
     assert (found["bob@exemple.fr"].status, found["bob@exemple.fr"].code) == ("failed", 550)
     assert "User unknown" in found["bob@exemple.fr"].response
+    assert found["bob@exemple.fr"].response.startswith("bounced: ")
     assert (found["claire@exemple.fr"].code, found["dan@exemple.fr"].code) == (552, 554)
     assert (found["eve@exemple.fr"].code, found["eve@exemple.fr"].attempts) == (451, 2)
     assert len([a for a in server.attempts if a[0] == "bob@exemple.fr"]) == 1  # 5xx: no retry

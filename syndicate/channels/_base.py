@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import Field, model_validator
 
-from ..config import Strict
+from ..config import Duration, Strict
 from ..errors import RenderError
 
 if TYPE_CHECKING:
@@ -23,12 +23,23 @@ if TYPE_CHECKING:
 _BUILTIN_MODULES = ("feed", "archive", "outbox", "smtp", "webhook")
 
 
+def deadline_field(default: int) -> Any:
+    """The ``deadline`` key, with a default per channel type (seconds)."""
+    return Field(
+        default, ge=1,
+        description="Longest time this channel may take for one edition. Channels run in "
+        "parallel, each within its own deadline: past it, the channel stops at the next safe "
+        "point and what is left stays pending, for the next `resume` (or publish) to finish.",
+    )
+
+
 class ChannelSettings(Strict):
     """Keys every ``[[channels]]`` entry accepts; each type adds its own."""
 
     type: str = Field(description="Channel type.")
     name: str = Field("", description="Name in logs and the ledger (default: the type); unique.")
     enabled: bool = Field(True, description="Set to false to keep the entry but not deliver.")
+    deadline: Duration = deadline_field(120)
 
     @model_validator(mode="after")
     def _default_name(self) -> ChannelSettings:
@@ -47,10 +58,11 @@ class DeliveryReport:
 
     channel: str
     sent: int = 0
-    failed: int = 0
+    failed: int = 0  # failed for good, not counting bounces: needs the operator
     skipped: int = 0
-    pending: int = 0
+    pending: int = 0  # still to deliver: the edition stays unfinished, resumed later
     detail: str = ""
+    bounced: int = 0  # the address does not exist: an outcome, not a failure
 
     @property
     def ok(self) -> bool:

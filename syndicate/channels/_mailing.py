@@ -35,9 +35,11 @@ from typing import IO, TYPE_CHECKING, Any
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
+from ..config import Duration
+from ..ledger._deliveries import BOUNCED, SKIPPED
 from ..render.urls import unsubscribe_url
 from ..tokens import SECRET_ENV, UNSUBSCRIBE, make_token, secret_from_env
-from ._base import ChannelSettings
+from ._base import ChannelSettings, deadline_field
 
 if TYPE_CHECKING:
     from ..ledger import Delivery, Subscriber
@@ -45,14 +47,14 @@ if TYPE_CHECKING:
     from ..pipeline import PublishJob
 
 __all__ = [
-    "SECRET_ENV", "SKIPPED", "MailChannelSettings", "MailSender", "Mailing", "Progress",
+    "BOUNCED", "SECRET_ENV", "SKIPPED", "MailChannelSettings", "MailSender", "Mailing", "Progress",
     "check_address", "dkim_signer", "envelope_address",
 ]
 
-#: Prefix of the ledger message of a row not sent because its subscriber is no
-#: longer active. Such rows are 'failed' (the ledger has no 'skipped' status, and
-#: the edition must not wait for them) but they are not delivery failures.
-SKIPPED = "skipped:"
+# SKIPPED prefixes the ledger message of a row not sent because its subscriber is
+# no longer active, BOUNCED that of a row whose address does not exist. Such rows
+# are 'failed' (the ledger has no other final status, and the edition must not
+# wait for them) but they are outcomes, not delivery failures.
 
 #: Headers the DKIM signature covers when present. List-Unsubscribe-Post must be
 #: named explicitly: dkimpy's default list leaves it out, and RFC 8058 requires it
@@ -130,6 +132,7 @@ class MailChannelSettings(ChannelSettings):
     """Keys of every per-subscriber email channel."""
 
     reply_to: str = Field("", description="Reply-To address (empty: replies go to `from`).")
+    deadline: Duration = deadline_field(1800)
     unsubscribe_mailto: str = Field(
         "",
         description="Address added to List-Unsubscribe as a mailto: alternative to the HTTPS "
@@ -245,11 +248,16 @@ class Mailing:
                 data = self._dot_stuffed(data)
         return data
 
-    def bounce(self, email: str) -> None:
-        """The address does not exist: never mail it again."""
+    def bounce(self, delivery: Delivery, email: str, code: int | None, answer: str) -> None:
+        """The address does not exist: record the row as bounced (an outcome, not a
+        failure), and never mail the subscriber again."""
+        self.ledger.mark_failed(delivery.id, code, f"{BOUNCED} {answer}", permanent=True)
         self.ledger.set_subscriber_status(email, "bounced")
-        self.job.log.warning("%s: %s bounced (no such mailbox): marked 'bounced'",
+        self.job.log.info("%s: %s bounced (no such mailbox): marked 'bounced'",
                              self.channel, email)
+
+
+_BAR_FREE = threading.Lock()  # held by the Progress showing a rich bar
 
 
 class Progress:
@@ -289,7 +297,10 @@ class Progress:
 
     def __enter__(self) -> Progress:
         isatty = getattr(self.stream, "isatty", None)
-        if self.total > 1 and isatty is not None and isatty():
+        # rich allows one live display at a time, and channels run in parallel: the
+        # first long send gets the bar, any other one logs lines.
+        if (self.total > 1 and isatty is not None and isatty()
+                and _BAR_FREE.acquire(blocking=False)):
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -300,13 +311,18 @@ class Progress:
             )
             from rich.progress import Progress as RichProgress
 
-            self._bar = RichProgress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TaskProgressColumn(), TextColumn("{task.fields[detail]}"), TimeRemainingColumn(),
-                console=Console(file=self.stream), transient=False,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task(self.label, total=self.total, detail="")
+            try:
+                self._bar = RichProgress(
+                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TaskProgressColumn(), TextColumn("{task.fields[detail]}"),
+                    TimeRemainingColumn(), console=Console(file=self.stream), transient=False,
+                )
+                self._bar.start()
+                self._task = self._bar.add_task(self.label, total=self.total, detail="")
+            except BaseException:
+                self._bar = None
+                _BAR_FREE.release()
+                raise
         return self
 
     def advance(self, outcome: str = "sent") -> None:
@@ -334,5 +350,7 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+            self._bar = None
+            _BAR_FREE.release()
         if self.total:
             self.log.info("%s: finished: %s", self.label, self.line())

@@ -41,8 +41,15 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import ChannelError, SyndicateError
-from ._base import ChannelSettings, DeliveryReport, check_env_name, register_channel
+from ..config import Duration
+from ..errors import ChannelError, LedgerError, SyndicateError
+from ._base import (
+    ChannelSettings,
+    DeliveryReport,
+    check_env_name,
+    deadline_field,
+    register_channel,
+)
 from ._mailing import (
     SECRET_ENV,
     MailChannelSettings,
@@ -147,6 +154,8 @@ class SmtpSettings(MailChannelSettings):
     max_delay: float = Field(
         120.0, ge=0, le=86400, description="Longest wait between two attempts."
     )
+    # A long list at a limited `rate` legitimately takes hours.
+    deadline: Duration = deadline_field(7200)
     dkim_selector: str = Field("", description="DKIM selector (e.g. 'lettre2026'); optional.")
     dkim_domain: str = Field("", description="DKIM signing domain (d=), e.g. 'example.org'.")
     dkim_key_file: str = Field(
@@ -303,6 +312,7 @@ class _Run:
         self.tally = _Tally()
         self.lock = threading.Lock()
         self.progress: Progress | None = None
+        self.ledger_error: LedgerError | None = None
 
     @property
     def halted(self) -> bool:
@@ -328,6 +338,8 @@ class _Run:
                 for worker in workers:
                     worker.join()
                 raise
+        if self.ledger_error is not None:
+            raise self.ledger_error  # the pipeline stops the edition and reports it, once
         pending = self.mailing.pending_count()
         detail = ""
         if self.fatal:
@@ -335,10 +347,9 @@ class _Run:
             job.log.error("smtp %s: %s; %d message(s) left pending", s.name, self.fatal, pending)
         elif job.stop.is_set() and pending:
             detail = "stopped before the end (resume finishes it)"
-        if self.tally.bounced:
-            detail = "; ".join(filter(None, [detail, f"{self.tally.bounced} bounced"]))
         return DeliveryReport(s.name, sent=self.tally.sent, failed=self.tally.failed,
-                              skipped=self.tally.skipped, pending=pending, detail=detail)
+                              skipped=self.tally.skipped, pending=pending, detail=detail,
+                              bounced=self.tally.bounced)
 
     def _next(self) -> Delivery | None:
         """The next pending row for a worker (None: no more, or halted).
@@ -357,6 +368,12 @@ class _Run:
         try:
             while (delivery := self._next()) is not None:
                 self._send_one(connection, delivery)
+        except LedgerError as exc:
+            # The ledger cannot record (disk full...): stop sending what could not be
+            # recorded. The rows stay pending; at most the messages in flight are resent.
+            with self.lock:
+                self.ledger_error = self.ledger_error or exc
+            self.abort.set()
         except Exception as exc:  # a bug must not go unnoticed, nor hang the others
             log.exception("smtp worker crashed")
             self._fail(f"internal error: {type(exc).__name__}: {exc}")
@@ -430,17 +447,18 @@ class _Run:
                 if self.job.stop.wait(delay):
                     return
                 continue
+            if failure.bounce:  # no such mailbox: an outcome, the subscriber is 'bounced'
+                self.mailing.bounce(delivery, subscriber.email, failure.code, failure.message)
+                self._count("bounced")
+                return
             ledger.mark_failed(delivery.id, failure.code, failure.message, permanent=True)
             self.job.log.warning("smtp %s: %s failed: %s %s", s.name, subscriber.email,
                                  failure.code or "", failure.message)
-            if failure.bounce:
-                self.mailing.bounce(subscriber.email)
-                self._count("bounced")
             self._count("failed")
             return
 
     def _count(self, outcome: str) -> None:
         with self.lock:
             setattr(self.tally, outcome, getattr(self.tally, outcome) + 1)
-        if outcome != "bounced" and self.progress is not None:
+        if self.progress is not None:
             self.progress.advance(outcome)

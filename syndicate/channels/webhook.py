@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Literal
 import requests
 from pydantic import Field, field_validator, model_validator
 
-from ._base import ChannelSettings, DeliveryReport, check_env_name, register_channel
+from ..config import Duration
+from ._base import (
+    ChannelSettings,
+    DeliveryReport,
+    check_env_name,
+    deadline_field,
+    register_channel,
+)
 from ._webhook_payloads import (  # re-exported: the payloads were defined here before
     DISCORD_TOTAL,
     EVENT_TYPE,
@@ -137,6 +144,7 @@ class WebhookSettings(ChannelSettings):
         le=86400,
         description="Longest wait between two attempts (caps the backoff and Retry-After).",
     )
+    deadline: Duration = deadline_field(300)
 
     @field_validator("url")
     @classmethod

@@ -17,8 +17,9 @@ from types import FrameType
 
 import click
 
-#: Exit status after a clean stop: 128 + the signal number, as a shell reports it.
-STOPPED_EXIT = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
+#: The signals that stop a send cleanly. The command then exits with its outcome:
+#: 75 (incomplete) while deliveries are left pending (see cli/publish.py).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class GracefulStop:
@@ -27,10 +28,6 @@ class GracefulStop:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signal: signal.Signals | None = None
-
-    @property
-    def exit_code(self) -> int:
-        return STOPPED_EXIT.get(self.signal, 1) if self.signal is not None else 0
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         received = signal.Signals(signum)
@@ -55,7 +52,7 @@ def graceful_stop() -> Iterator[GracefulStop]:
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = {sig: signal.signal(sig, stop._handle) for sig in STOPPED_EXIT}
+    previous = {sig: signal.signal(sig, stop._handle) for sig in STOP_SIGNALS}
     try:
         yield stop
     finally:

@@ -1,10 +1,12 @@
 """``syndicate deliveries`` and ``syndicate retry-failed``: operating the sends.
 
 ``deliveries [EDITION]`` shows, per channel, how many deliveries were sent,
-failed, skipped (the subscriber was no longer active) and are still pending,
-then the failures with the server's answer. ``retry-failed [EDITION]`` puts the
-failed rows back to pending and finishes the edition through the pipeline's
-resume path, so exactly those are sent again, nothing else.
+failed, bounced (no such address: the subscriber is now 'bounced'), skipped (the
+subscriber was no longer active) and are still pending, then the failures with
+the server's answer. ``retry-failed [EDITION]`` puts the
+failed rows (not the bounced or skipped ones: outcomes, not failures) back to
+pending and finishes the edition through the pipeline's resume path, so exactly
+those are sent again, nothing else. Its exit status is that of ``resume``.
 
 EDITION is an edition number (``3`` or ``#3``) or a case study slug; without
 it, ``deliveries`` shows the recent editions and ``retry-failed`` retries
@@ -18,9 +20,9 @@ from dataclasses import dataclass
 
 import click
 
-from ..channels._mailing import SKIPPED
 from ..errors import SyndicateError
 from ..ledger import Delivery, Edition, Ledger
+from ..ledger._deliveries import BOUNCED, SKIPPED
 from . import AppContext, cli, pass_app
 from ._signals import graceful_stop
 
@@ -46,6 +48,7 @@ class ChannelCounts:
     channel: str
     sent: int
     failed: int
+    bounced: int
     skipped: int
     pending: int
 
@@ -54,18 +57,32 @@ def is_skip(delivery: Delivery) -> bool:
     return delivery.response.startswith(SKIPPED)
 
 
+def is_bounce(delivery: Delivery) -> bool:
+    return delivery.response.startswith(BOUNCED)
+
+
 def channel_counts(ledger: Ledger, edition: Edition,
                    failures: list[Delivery]) -> list[ChannelCounts]:
-    """Per-channel counts; 'failed' rows that are skips are counted apart."""
+    """Per-channel counts; 'failed' rows that are bounces or skips are counted apart."""
     skipped: dict[str, int] = {}
+    bounced: dict[str, int] = {}
     for delivery in failures:
         if is_skip(delivery):
             skipped[delivery.channel] = skipped.get(delivery.channel, 0) + 1
+        elif is_bounce(delivery):
+            bounced[delivery.channel] = bounced.get(delivery.channel, 0) + 1
     return [
-        ChannelCounts(channel, counts["sent"], counts["failed"] - skipped.get(channel, 0),
-                      skipped.get(channel, 0), counts["pending"])
+        ChannelCounts(channel, counts["sent"],
+                      counts["failed"] - skipped.get(channel, 0) - bounced.get(channel, 0),
+                      bounced.get(channel, 0), skipped.get(channel, 0), counts["pending"])
         for channel, counts in ledger.delivery_counts(edition.id).items()
     ]
+
+
+def _row(d: Delivery) -> dict[str, object]:
+    return {"channel": d.channel, "recipient": d.recipient, "code": d.code,
+            "response": d.response.removeprefix(BOUNCED).strip() if is_bounce(d)
+            else d.response, "attempts": d.attempts, "updated_at": d.updated_at.isoformat()}
 
 
 def _edition_data(ledger: Ledger, edition: Edition) -> dict[str, object]:
@@ -76,12 +93,8 @@ def _edition_data(ledger: Ledger, edition: Edition) -> dict[str, object]:
         "status": edition.status,
         "published_at": edition.published_at.isoformat(),
         "channels": [vars(c) for c in channel_counts(ledger, edition, failures)],
-        "failures": [
-            {"channel": d.channel, "recipient": d.recipient, "code": d.code,
-             "response": d.response, "attempts": d.attempts,
-             "updated_at": d.updated_at.isoformat()}
-            for d in failures if not is_skip(d)
-        ],
+        "failures": [_row(d) for d in failures if not is_skip(d) and not is_bounce(d)],
+        "bounces": [_row(d) for d in failures if is_bounce(d)],
     }
 
 
@@ -95,22 +108,23 @@ def _print_edition(data: dict[str, object], limit: int) -> None:
         click.echo("  no deliveries recorded")
         return
     width = max(len("channel"), *(len(c["channel"]) for c in channels))
-    click.echo(f"  {'channel':<{width}}  {'sent':>7}  {'failed':>7}  {'skipped':>7}  "
-               f"{'pending':>7}")
+    columns = ("sent", "failed", "bounced", "skipped", "pending")
+    click.echo(f"  {'channel':<{width}}" + "".join(f"  {name:>7}" for name in columns))
     for c in channels:
-        click.echo(f"  {c['channel']:<{width}}  {c['sent']:>7}  {c['failed']:>7}  "
-                   f"{c['skipped']:>7}  {c['pending']:>7}")
-    failures = data["failures"]
-    assert isinstance(failures, list)
-    if failures:
-        click.echo("  failures:")
-        for f in failures[:limit]:
+        click.echo(f"  {c['channel']:<{width}}" + "".join(f"  {c[name]:>7}" for name in columns))
+    for key in ("failures", "bounces"):
+        rows = data[key]
+        assert isinstance(rows, list)
+        if not rows:
+            continue
+        click.echo(f"  {key}:")
+        for f in rows[:limit]:
             who = f["recipient"] or "(whole channel)"
             code = f"{f['code']} " if f["code"] is not None else ""
             tries = f"{f['attempts']} attempt{'s' if f['attempts'] != 1 else ''}"
             click.echo(f"    {f['channel']}  {who}  {code}{f['response']}  ({tries})")
-        if len(failures) > limit:
-            click.echo(f"    … and {len(failures) - limit} more (--limit, or --json)")
+        if len(rows) > limit:
+            click.echo(f"    … and {len(rows) - limit} more (--limit, or --json)")
 
 
 @cli.command("deliveries")
@@ -123,7 +137,7 @@ def _print_edition(data: dict[str, object], limit: int) -> None:
 @pass_app
 def deliveries_cmd(app: AppContext, edition: str | None, recent: int, limit: int,
                    as_json: bool) -> None:
-    """Per-channel counts (sent, failed, skipped, pending) and the failures."""
+    """Per-channel counts (sent, failed, bounced, skipped, pending) and the failures."""
     with Ledger(app.config.database) as ledger:
         if edition is not None:
             editions = [find_edition(ledger, edition)]
@@ -152,11 +166,12 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
     """Send the failed deliveries again (of EDITION, or of every edition).
 
     The failed rows go back to pending and the edition is finished like a resumed
-    one: only those are sent; everything already sent stays sent. Exit status 2
-    if some still fail.
+    one: only those are sent; everything already sent stays sent. Bounces and skips
+    are outcomes, not failures: left alone. Exit status: 0 complete, 2 some still
+    fail, 75 incomplete (will be resumed).
     """
     from .. import pipeline
-    from .publish import _setup_logging
+    from .publish import _setup_logging, ledger_write_errors, report, stopped_early
 
     _setup_logging(verbose)
     config = app.config
@@ -164,7 +179,8 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
         raise click.ClickException(problem)
     # The publisher lock for the reset and the resend: a running `syndicate run`
     # (or another retry) must not be delivering the same edition meanwhile.
-    with Ledger(config.database) as ledger, ledger.publisher_lock("syndicate retry-failed"):
+    with (ledger_write_errors(), Ledger(config.database) as ledger,
+          ledger.publisher_lock("syndicate retry-failed")):
         target = find_edition(ledger, edition) if edition is not None else None
         reset = ledger.reset_failed(target.id if target else None, channel)
         where = f" of edition #{target.number}" if target else ""
@@ -172,14 +188,11 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
             click.echo(f"no failed deliveries{where}"
                        + (f" on channel {channel}" if channel else ""))
             return
-        click.echo(f"{reset} failed deliver{'y' if reset == 1 else 'ies'}{where} back to "
-                   "pending")
         with graceful_stop() as stop:
             results = pipeline.resume(config, stop=stop.event, lock=False)  # held above
-    for result in results:
-        click.echo(result.summary())
-    if stop.signal is not None:
-        raise click.exceptions.Exit(stop.exit_code)
-    if any(report.failed for result in results for report in result.reports):
-        click.echo("some deliveries failed again: see `syndicate deliveries`", err=True)
-        raise click.exceptions.Exit(2)
+    # The outcome first (cron reads the first line), then what was retried.
+    status = max(stopped_early(config, stop.signal, results), report(results))
+    click.echo(f"retried: {reset} failed deliver{'y' if reset == 1 else 'ies'}{where} back "
+               "to pending")
+    if status:
+        raise click.exceptions.Exit(status)

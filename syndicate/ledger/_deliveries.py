@@ -14,6 +14,24 @@ from ..errors import LedgerError
 from ._connection import CHUNK, LedgerConnection
 from ._records import Delivery, from_db
 
+#: Prefixes of the ``response`` of a 'failed' row that is an *outcome*, not a failure:
+#: the subscriber was no longer active at send time (skipped) or the address does not
+#: exist (bounced, the subscriber is marked 'bounced'). Such rows are 'failed' (the
+#: ledger has no other final status, and the edition must not wait for them), but
+#: ``retry-failed`` leaves them alone and the exit status does not count them.
+SKIPPED = "skipped:"
+BOUNCED = "bounced:"
+OUTCOME_PREFIXES = (SKIPPED, BOUNCED)
+_NOT_OUTCOME = " AND ".join(
+    f"substr(response, 1, {len(prefix)}) != '{prefix}'" for prefix in OUTCOME_PREFIXES
+)
+
+
+def is_outcome(response: str) -> bool:
+    """Whether a failed row's ``response`` marks an outcome (skipped, bounced)."""
+    return response.startswith(OUTCOME_PREFIXES)
+
+
 _DELIVERY_COLS = "id, edition_id, channel, recipient, status, attempts, code, response, updated_at"
 
 
@@ -148,9 +166,10 @@ class DeliveryMethods(LedgerConnection):
 
         Their editions go back from 'done' to 'delivering', so that an edition
         with pending rows is never 'done' and an interrupted retry is finished
-        by the next resume like any other unfinished edition.
+        by the next resume like any other unfinished edition. Outcomes (rows
+        skipped or bounced, see :data:`OUTCOME_PREFIXES`) are not failures: left alone.
         """
-        where, params = "status = 'failed'", []
+        where, params = f"status = 'failed' AND {_NOT_OUTCOME}", []
         if edition_id is not None:
             where += " AND edition_id = ?"
             params.append(edition_id)
