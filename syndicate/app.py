@@ -1,0 +1,31 @@
+"""The application root: what a command (cli, web, daemon) needs, built once from the config.
+
+Commands build an :class:`App` and ask it for the parts they use, instead of each
+constructing a ledger, channels or template environment of its own; the parts below
+(pipeline, channels, render, ledger) receive what they need and import nothing above
+them. Modelled on lemon24/reader's ``make_reader(url, _storage=)``: one place decides
+which implementation backs each port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .config import Config
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class App:
+    """One publication, as configured: the config and the clock every part shares."""
+
+    config: Config
+    now: Callable[[], datetime] = field(default=_utcnow)
+
+
+__all__ = ["App"]
