@@ -89,8 +89,10 @@ def test_wheel_installed_in_a_fresh_venv_runs_init_publish_serve_and_run(tmp_pat
           "-w", str(dist), str(source)], cwd=tmp_path, env=env)
     (wheel,) = dist.glob("syndicate-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for path in PACKAGE_TEMPLATES.rglob("*.j2"):
-        assert f"syndicate/templates/{path.relative_to(PACKAGE_TEMPLATES)}" in names
+    shipped = sorted(PACKAGE_TEMPLATES.rglob("*.j2"))
+    assert len(shipped) >= 15
+    assert sorted(n for n in names if n.startswith("syndicate/templates/")) == [
+        f"syndicate/templates/{path.relative_to(PACKAGE_TEMPLATES)}" for path in shipped]
     for path in EXAMPLE_CORPUS.glob("*.md"):
         assert f"syndicate/examples/corpus/{path.name}" in names
 
