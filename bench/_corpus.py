@@ -21,7 +21,7 @@ import numpy as np
 from syndicate.corpus import CaseStudy, Section, content_hash, load, slugify
 
 REPO = Path(__file__).resolve().parents[1]
-SEED_CORPUS = REPO / "corpus"
+SEED_CORPUS = REPO / "syndicate" / "examples" / "corpus"  # the sample case studies
 
 _WORD = re.compile(r"[^\W\d_]+(?:[’'-][^\W\d_]+)*")
 

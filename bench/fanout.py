@@ -180,7 +180,6 @@ postal_address = "Études de cas, 10 rue de l’Exemple, 75011 Paris, France"
 database = "{folder / 'var' / 'syndicate.db'}"
 corpus = "{folder / 'corpus'}"
 public = "{folder / 'public'}"
-templates = "{REPO / 'templates'}"
 
 [[channels]]
 type = "smtp"

@@ -260,9 +260,8 @@ def _bench_config(workdir: Path) -> Any:
     data = tomllib.loads((root / "config" / "syndicate.toml").read_text(encoding="utf-8"))
     data["storage"] = {
         "database": str(workdir / "var" / "syndicate.db"),
-        "corpus": str(root / "corpus"),
+        "corpus": str(root / "syndicate" / "examples" / "corpus"),
         "public": str(workdir / "public"),
-        "templates": str(root / "templates"),
     }
     return parse_config(data, root / "config" / "syndicate.toml")
 

@@ -59,10 +59,11 @@ def _project(root: Path, subscribers: int, channels: list[dict[str, Any]]) -> An
     from syndicate.config import load_config
     from syndicate.ledger import Ledger
 
-    for name in ("config", "templates", "corpus"):
-        shutil.copytree(REPO / name, root / name)
+    shutil.copytree(REPO / "config", root / "config")
+    shutil.copytree(REPO / "syndicate" / "examples" / "corpus", root / "corpus")
     path = root / "config" / "syndicate.toml"
     data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["storage"]["corpus"] = "../corpus"
     data["site"]["base_url"] = "https://bench.example.org/"
     data["channels"] = channels
     path.write_text(tomli_w.dumps(data), encoding="utf-8")

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import jinja2
+
 from .config import Config
+from .render.templates import template_environment
 
 
 def _utcnow() -> datetime:
@@ -26,6 +29,12 @@ class App:
 
     config: Config
     now: Callable[[], datetime] = field(default=_utcnow)
+
+    @property
+    def templates(self) -> jinja2.Environment:
+        """The one Jinja environment: the operator's ``[storage] templates`` folder over the
+        shipped templates (built once per folder, then cached)."""
+        return template_environment(self.config.templates_dir)
 
 
 __all__ = ["App"]

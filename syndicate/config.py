@@ -99,8 +99,10 @@ class StorageConfig(Strict):
     )
     corpus: Path = Field(Path("../corpus"), description="Folder of case study files.")
     public: Path = Field(Path("../public"), description="Folder where feeds and archive pages go.")
-    templates: Path = Field(
-        Path("../templates"), description="Folder of the Jinja2/MJML templates."
+    templates: Path | None = Field(
+        None,
+        description="Folder of Jinja2/MJML templates that override the shipped ones, file by "
+        "file (`syndicate init --templates` copies them there); unset: the shipped templates.",
     )
 
     @field_validator("*", mode="before")
@@ -285,8 +287,10 @@ class Config:
         return self.resolve(self.storage.public)
 
     @property
-    def templates_dir(self) -> Path:
-        return self.resolve(self.storage.templates)
+    def templates_dir(self) -> Path | None:
+        """The operator's templates folder, or None: the shipped templates alone."""
+        templates = self.storage.templates
+        return None if templates is None else self.resolve(templates)
 
     def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
         """Problems for every secret environment variable the channels name but is unset."""
@@ -519,6 +523,8 @@ def _type_name(info: Any) -> str:
 def _annotation_name(annotation: Any) -> str:
     args = getattr(annotation, "__args__", None) or ()
     origin = getattr(annotation, "__origin__", None)
+    if len(args) == 2 and type(None) in args:  # `X | None`: an optional X (unset: None)
+        return _annotation_name(next(a for a in args if a is not type(None)))
     if origin is Literal:
         return " | ".join(_toml_value(a) for a in args)
     if origin in (list, tuple) and args:
@@ -552,7 +558,8 @@ def reference_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
         if info.is_required():
             default = "(required)"
         else:
-            default = _toml_value(info.get_default(call_default_factory=True))
+            value = info.get_default(call_default_factory=True)
+            default = "(unset)" if value is None else _toml_value(value)
         rows.append((key, _type_name(info), default, info.description or ""))
     return rows
 
@@ -567,7 +574,8 @@ def reference_markdown() -> str:
     def table(rows: list[tuple[str, str, str, str]]) -> list[str]:
         lines = ["| key | type | default | description |", "|---|---|---|---|"]
         for key, kind, default, text in rows:
-            shown = "*required*" if default == "(required)" else f"`{cell(default)}`"
+            shown = ("*required*" if default == "(required)" else "*unset*"
+                     if default == "(unset)" else f"`{cell(default)}`")
             lines.append(f"| `{key}` | {cell(kind)} | {shown} | {cell(text)} |")
         return lines
 

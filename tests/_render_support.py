@@ -1,10 +1,11 @@
 """Shared fixtures for the email, archive, mail and browser tests.
 
-Case studies come from the repository's ``corpus/`` when it holds any, else from the
-seed page (``tests/data/seeds/000_*.txt``, ten articles) split with the page's own
-layout (title, one-paragraph lede, then headed sections); company names are the
-known ones found in each text. Views are built like the pipeline does: related
-links and "apparaît aussi dans" only point to earlier editions.
+Case studies come from the sample corpus (``syndicate/examples/corpus/``) when it
+holds any, else from the seed page (``tests/data/seeds/000_*.txt``, ten articles) split
+with the page's own layout (title, one-paragraph lede, then headed sections); company
+names are the known ones found in each text. Templates are the shipped ones. Views are
+built like the pipeline does: related links and "apparaît aussi dans" only point to
+earlier editions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES = ROOT / "templates"
 SEEDS = next((p for p in (ROOT / "tests" / "data" / "seeds", Path("/work/shared/seeds"))
               if p.is_dir()), ROOT / "tests" / "data" / "seeds")
 PARIS = ZoneInfo("Europe/Paris")
@@ -56,7 +56,7 @@ def _split_page(text: str) -> list[tuple[str, str, list[tuple[str, list[str]]]]]
 
 
 def seed_cases() -> tuple[CaseStudy, ...]:
-    corpus_dir = ROOT / "corpus"
+    corpus_dir = ROOT / "syndicate" / "examples" / "corpus"
     if any(corpus_dir.glob("*.md")):
         return corpus_mod.load(corpus_dir).cases
     page = next(SEEDS.glob("000_*.txt"))
@@ -104,7 +104,6 @@ def make_config(tmp_path: Path, *, site: dict | None = None, publish: dict | Non
             "database": str(tmp_path / "var" / "syndicate.db"),
             "corpus": str(tmp_path / "corpus"),
             "public": str(tmp_path / "public"),
-            "templates": str(TEMPLATES),
         },
         "publish": {**(publish or {})},
         "channels": channels or [],

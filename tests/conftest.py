@@ -1,4 +1,4 @@
-"""Shared fixtures: a throw-away project (config, templates, corpus) in a temp folder."""
+"""Shared fixtures: a throw-away project (config, corpus) in a temp folder."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from syndicate.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "tests" / "data" / "seeds"  # copies of ../shared/seeds, so tests run anywhere
+#: The sample case studies (package data: `syndicate init --example` copies them).
+EXAMPLE_CORPUS = ROOT / "syndicate" / "examples" / "corpus"
 
 
 class Clock:
@@ -33,7 +35,7 @@ class Clock:
 
 
 class Project:
-    """A copy of the repo's config, templates and corpus under ``root``."""
+    """A copy of the repo's config and sample corpus under ``root`` (shipped templates)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -47,6 +49,7 @@ class Project:
         import tomllib
 
         data = tomllib.loads((ROOT / "config" / "syndicate.toml").read_text(encoding="utf-8"))
+        data["storage"]["corpus"] = "../corpus"  # the project's own copy, not the package's
         for name, value in sections.items():
             if name == "channels":
                 data["channels"] = value
@@ -80,8 +83,8 @@ def _restore_logging() -> Iterator[None]:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     root = tmp_path / "site"
-    for name in ("config", "templates", "corpus"):
-        shutil.copytree(ROOT / name, root / name)
+    shutil.copytree(ROOT / "config", root / "config")
+    shutil.copytree(EXAMPLE_CORPUS, root / "corpus")
     proj = Project(root)
     proj.write_config(site={"base_url": "https://cas.example.org/"})
     return proj

@@ -31,7 +31,7 @@ from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "corpus"
+CORPUS = ROOT / "syndicate" / "examples" / "corpus"
 BASE = "https://etudes.example.org/"
 PARIS = ZoneInfo("Europe/Paris")
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -44,10 +44,10 @@ def make_config(tmp_path: Path, templates: Path | None = None, channels: list | 
     data = {
         "site": {"title": "Études de cas", "base_url": BASE, "language": "fr"},
         "storage": {
-            "templates": str(templates or ROOT / "templates"),
             "public": str(public or tmp_path / "public"),
             "database": str(tmp_path / "syndicate.db"),
             "corpus": str(tmp_path / "corpus"),
+            **({"templates": str(templates)} if templates else {}),
         },
         "publish": publish,
         "channels": channels or [],
@@ -465,9 +465,9 @@ def test_operators_can_edit_the_item_template(history, tmp_path):
     (templates / "feed_item.html.j2").write_text("{{ nope.nothing }}", encoding="utf-8")
     with pytest.raises(RenderError, match=r"feed_item\.html\.j2"):
         render_item_html(history[1], config)
-    (templates / "feed_item.html.j2").unlink()
-    with pytest.raises(RenderError, match="not found"):
-        render_item_html(history[1], config)
+    (templates / "feed_item.html.j2").unlink()  # falls back to the shipped template
+    assert render_item_html(history[1], config) == render_item_html(
+        history[1], make_config(tmp_path))
 
 
 # --------------------------------------------------------------------------- atomic writes

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -521,7 +520,9 @@ def test_cli_import_exits_1_on_unreadable_page(tmp_path: Path):
 def test_cli_through_python_dash_m(tmp_path: Path):
     """The real entry point in a subprocess, with the corpus folder taken from a config."""
     (tmp_path / "config").mkdir()
-    shutil.copy(ROOT / "config" / "syndicate.toml", tmp_path / "config" / "syndicate.toml")
+    shipped = (ROOT / "config" / "syndicate.toml").read_text(encoding="utf-8")
+    (tmp_path / "config" / "syndicate.toml").write_text(  # a corpus of its own, not the samples
+        shipped.replace('"../syndicate/examples/corpus"', '"../corpus"'), encoding="utf-8")
     env = {**os.environ, "SYNDICATE_CONFIG": str(tmp_path / "config" / "syndicate.toml"),
            "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "syndicate", "corpus", "import", str(BIG), str(SINGLE)]

@@ -27,7 +27,7 @@ from syndicate.related import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "corpus"
+CORPUS = ROOT / "syndicate" / "examples" / "corpus"
 NBSP, NNBSP = "\u00a0", "\u202f"
 
 

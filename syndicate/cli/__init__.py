@@ -77,7 +77,16 @@ pass_app = click.make_pass_decorator(AppContext)
 
 def _register() -> None:
     # Imported for their side effect: each module adds its commands to ``cli``.
-    from . import corpus, deliveries, publish, republish, schedule, serve, subscribers  # noqa: F401
+    from . import (  # noqa: F401
+        corpus,
+        deliveries,
+        init,
+        publish,
+        republish,
+        schedule,
+        serve,
+        subscribers,
+    )
 
 
 _register()

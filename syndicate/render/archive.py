@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..config import Config
-from .email import NBSP, french_date, preheader_for, render_template
+from .email import preheader_for
 from .model import EditionView
+from .templates import NBSP, french_date, render_template
 from .urls import company_slug as _company_slug
 from .urls import company_url, feed_url
 

@@ -10,8 +10,8 @@ nonce), so a case study can never forge an unsubscribe link.
 Corpus text only ever enters templates as *data* (autoescaped in HTML/MJML,
 verbatim in text): ``<script>`` or ``{{ }}`` in a case study shows as text.
 
-The Jinja environment, the French date and the text filters here are shared
-with the archive pages (:mod:`syndicate.render.archive`).
+Templates are rendered through the one environment of :mod:`syndicate.render.templates`
+(shared with the feed item, the archive pages and the web app).
 """
 
 from __future__ import annotations
@@ -21,117 +21,35 @@ import json
 import logging
 import re
 import secrets
-import textwrap
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
-from functools import lru_cache
-from pathlib import Path
 
-import jinja2
 from mjml import mjml2html
 
 from ..config import Config
 from ..errors import RenderError
 from .model import EditionView
+from .templates import (
+    NBSP,
+    TEXT_WIDTH,
+    french_date,
+    render_template,
+    template_env,
+    underline,
+    wrap_text,
+)
 from .urls import feed_url
 
 log = logging.getLogger("syndicate.render.email")
 
-NBSP = "\u00a0"
 #: Gmail clips messages whose HTML is larger than about 102 KB (and hides the footer,
 #: unsubscribe link included); past this, a "full" email falls back to the summary.
 HTML_LIMIT = 102 * 1024
 PREHEADER_LENGTH = 200
-TEXT_WIDTH = 72
-
-#: The templates shipped with syndicate; an operator's templates folder overrides
-#: them file by file (a missing file falls back to the shipped one).
-BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 EMAIL_MJML = "email.mjml.j2"
 EMAIL_TEXT = "email.txt.j2"
 
-_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def french_date(value: date | datetime) -> str:
-    """``22 novembre 2026``, ``1er mai 2026``: no dependency on installed locales."""
-    day = "1er" if value.day == 1 else str(value.day)
-    return f"{day} {_MONTHS[value.month - 1]} {value.year}"
-
-
-def wrap_text(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
-    """Fill ``text`` at ``width`` columns without breaking words, URLs or hyphenated words.
-
-    The first line is assumed to follow a prefix as wide as ``indent`` (e.g. ``"- "``)
-    which the template writes itself; the following lines start with ``indent``.
-    Only ASCII spaces break lines: a non-breaking space keeps « mot » and « : » together.
-    """
-    filled = textwrap.fill(
-        text,
-        width=width,
-        initial_indent=indent,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-    return filled[len(indent):]
-
-
-def underline(text: str, char: str = "=", width: int = TEXT_WIDTH) -> str:
-    """A rule as long as the text's longest line (at most ``width``)."""
-    longest = max((len(line) for line in wrap_text(text, width).splitlines()), default=0)
-    return char * longest
-
-
-def _autoescape(name: str | None) -> bool:
-    # Everything is HTML or MJML except plain text and style sheets (HTML entities
-    # mean nothing inside <style>).
-    return not (name or "").endswith((".txt.j2", ".txt", ".css.j2", ".css"))
-
-
-@lru_cache(maxsize=8)
-def _environment(folder: str) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(folder)]
-    if Path(folder).resolve() != BUILTIN_TEMPLATES and BUILTIN_TEMPLATES.is_dir():
-        loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=_autoescape,
-        undefined=jinja2.StrictUndefined,  # a typo in a template fails loudly
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["wrap"] = wrap_text
-    env.filters["underline"] = underline
-    env.filters["french_date"] = french_date
-    env.globals["nbsp"] = NBSP
-    return env
-
-
-def template_env(config: Config) -> jinja2.Environment:
-    """The Jinja environment for ``config``'s templates folder (cached per folder)."""
-    return _environment(str(config.templates_dir))
-
-
-def render_template(config: Config, template: str, /, **context: object) -> str:
-    """Render one template; template problems become :class:`RenderError` with file:line."""
-    try:
-        return template_env(config).get_template(template).render(**context)
-    except jinja2.TemplateNotFound as exc:
-        raise RenderError(
-            f"template {exc.name} not found in {config.templates_dir} (nor in the shipped "
-            f"templates)"
-        ) from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}") from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError(f"template {template}: {exc.message}") from None
 
 
 # --------------------------------------------------------------------------- the email
@@ -299,8 +217,10 @@ def _tidy_text(text: str) -> str:
     return tidy.strip("\n") + "\n"
 
 
+# NBSP, TEXT_WIDTH, the filters, render_template and template_env are re-exported: they
+# lived here before the one environment (syndicate.render.templates) and are imported so.
 __all__ = [
-    "HTML_LIMIT", "RenderedEmail", "clean_name", "french_date", "mjml_to_html", "preheader_for",
-    "render_email", "render_email_mjml", "render_template", "subject_for", "template_env",
-    "underline", "wrap_text",
+    "HTML_LIMIT", "NBSP", "TEXT_WIDTH", "RenderedEmail", "clean_name", "french_date",
+    "mjml_to_html", "preheader_for", "render_email", "render_email_mjml", "render_template",
+    "subject_for", "template_env", "underline", "wrap_text",
 ]

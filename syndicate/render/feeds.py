@@ -21,11 +21,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import markupsafe
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension
@@ -35,6 +33,7 @@ from ..config import Config
 from ..corpus import write_atomic_bytes
 from ..errors import RenderError
 from .model import EditionView
+from .templates import render_template
 from .urls import FEED_FILES, feed_url
 
 ITEM_TEMPLATE = "feed_item.html.j2"
@@ -54,42 +53,20 @@ _MEDIA_TYPES = {
 # --------------------------------------------------------------------------- item HTML
 
 
-@lru_cache(maxsize=8)
-def _environment(templates_dir: Path) -> jinja2.Environment:
-    # One environment per folder: Jinja caches compiled templates in it (and reloads a
-    # template an operator edited, since auto_reload is on by default).
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        autoescape=True,  # corpus text is data: `<script>` and `{{ }}` must show as text
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_item_html(view: EditionView, config: Config) -> str:
-    """The full HTML of one edition as feed readers show it (``templates/feed_item.html.j2``).
+    """The full HTML of one edition as feed readers show it (the ``feed_item.html.j2``
+    template, from the one environment of :mod:`syndicate.render.templates`).
 
     Every piece of corpus text is HTML-escaped by the template's autoescape.
     """
-    env = _environment(config.templates_dir)
-    try:
-        template = env.get_template(ITEM_TEMPLATE)
-        html = template.render(
-            view=view,
-            case=view.case,
-            related=view.related,
-            companies=view.companies,
-            site=config.site,
-        )
-    except jinja2.TemplateNotFound:
-        raise RenderError(
-            f"template {ITEM_TEMPLATE} not found in {config.templates_dir} "
-            "(see [storage] templates)"
-        ) from None
-    except jinja2.TemplateError as exc:
-        where = f"{ITEM_TEMPLATE}:{exc.lineno}" if getattr(exc, "lineno", None) else ITEM_TEMPLATE
-        raise RenderError(f"{where}: {exc}") from exc
+    html = render_template(
+        config, ITEM_TEMPLATE,
+        view=view,
+        case=view.case,
+        related=view.related,
+        companies=view.companies,
+        site=config.site,
+    )
     return html.strip()
 
 
