@@ -10,9 +10,11 @@ which implementation backs each port.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from . import confirmations
 from .config import Config
 
 
@@ -26,6 +28,13 @@ class App:
 
     config: Config
     now: Callable[[], datetime] = field(default=_utcnow)
+
+    def confirmation_sender(
+        self, secret: bytes | None,
+    ) -> AbstractContextManager[confirmations.ConfirmationSender | None]:
+        """The confirmation outbox's sender, running for a ``with`` block (``serve``,
+        ``run``); None when this process cannot send (no secret, no email channel)."""
+        return confirmations.running(self.config, secret, now=self.now)
 
 
 __all__ = ["App"]
