@@ -10,11 +10,13 @@ which implementation backs each port.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import jinja2
 
+from . import confirmations
 from .config import Config
 from .render.templates import template_environment
 
@@ -35,6 +37,13 @@ class App:
         """The one Jinja environment: the operator's ``[storage] templates`` folder over the
         shipped templates (built once per folder, then cached)."""
         return template_environment(self.config.templates_dir)
+
+    def confirmation_sender(
+        self, secret: bytes | None,
+    ) -> AbstractContextManager[confirmations.ConfirmationSender | None]:
+        """The confirmation outbox's sender, running for a ``with`` block (``serve``,
+        ``run``); None when this process cannot send (no secret, no email channel)."""
+        return confirmations.running(self.config, secret, now=self.now)
 
 
 __all__ = ["App"]

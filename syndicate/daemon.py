@@ -40,6 +40,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from . import confirmations
 from .config import Config, load_config
 from .cron import parse_cron
 from .errors import (
@@ -57,6 +58,7 @@ from .schedule import (
     slot_key,
     slots_between,
 )
+from .tokens import secret_from_env
 
 if TYPE_CHECKING:
     from .pipeline import PublishResult
@@ -78,11 +80,8 @@ def _utcnow() -> datetime:
 
 @contextmanager
 def _confirmation_sender(config: Config, now: Callable[[], datetime]) -> Iterator[object]:
-    """The web app's confirmation outbox is also sent from here (see web.confirmations)."""
-    from .tokens import secret_from_env
-    from .web.confirmations import running
-
-    with running(config, secret_from_env(required=False), now=now) as sender:
+    """The web app's confirmation outbox is also sent from here (see syndicate.confirmations)."""
+    with confirmations.running(config, secret_from_env(required=False), now=now) as sender:
         yield sender
 
 

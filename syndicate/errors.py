@@ -133,5 +133,24 @@ class ChannelError(SyndicateError):
         super().__init__(f"channel {channel}: {message}")
 
 
+class SendError(ChannelError):
+    """A message was not handed over by the transport (:mod:`syndicate.transport`).
+
+    ``detail`` is the message without the ``channel <name>:`` prefix; ``code`` the
+    server's reply code when it gave one (``550`` refusing a recipient, ``421``
+    while connecting). ``recipient`` is set when the server answered about this
+    message (refused the recipient or the content, dropped it mid-way); None when
+    the server or the settings could not be used at all (connection refused, TLS,
+    AUTH, a missing password or key file): then no message can go, not just this one.
+    """
+
+    def __init__(self, channel: str, detail: str, *, permanent: bool, code: int | None = None,
+                 recipient: str | None = None) -> None:
+        self.detail = detail
+        self.code = code
+        self.recipient = recipient
+        super().__init__(channel, detail, permanent=permanent)
+
+
 class LockedError(SyndicateError):
     """Another process holds the publisher lock on this ledger."""

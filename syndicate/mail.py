@@ -40,6 +40,7 @@ from email.utils import format_datetime, getaddresses
 from functools import lru_cache
 
 from .render.email import RenderedEmail, clean_name
+from .transport.smtp import dot_stuffed  # SMTP DATA transparency: a wire rule
 
 #: CRLF, lines folded at 78, but headers stored with ``set_raw`` kept as given.
 POLICY = email_policy.SMTP.clone(refold_source="none")
@@ -144,13 +145,6 @@ def _qp(text: str, maxlinelen: int = 75) -> bytes:
     """Quoted-printable of UTF-8 ``text`` with CRLF hard breaks (as the stdlib does it)."""
     latin = text.encode("utf-8").decode("latin-1")
     return email.quoprimime.body_encode(latin, maxlinelen=maxlinelen, eol="\r\n").encode("ascii")
-
-
-def dot_stuffed(data: bytes) -> bytes:
-    """``data`` (starting at the start of a line) with a second '.' at the start of
-    every line that begins with one: SMTP DATA transparency (RFC 5321 4.5.2)."""
-    data = data.replace(b"\n.", b"\n..")
-    return b"." + data if data.startswith(b".") else data
 
 
 class _Body:

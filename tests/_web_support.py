@@ -79,7 +79,7 @@ class Site:
 
     def send_confirmations(self) -> int:
         """What the background sender of `serve` does, done now: the app only records."""
-        from syndicate.web.confirmations import ConfirmationSender
+        from syndicate.confirmations import ConfirmationSender
 
         clock = {"now": self.now} if self.now else {}
         return ConfirmationSender(self.config, SECRET, ledger=self.ledger, **clock).run_once()

@@ -30,12 +30,11 @@ import pytest
 import requests
 from _smtp_support import Recorder, free_port, smtp_channel, smtp_server
 
+from syndicate.confirmations import CONFIRM_TTL, ConfirmationSender, RetryPolicy, confirm_address
 from syndicate.ledger import Ledger
 from syndicate.ledger._records import utcnow
 from syndicate.web import make_server, stop_server
-from syndicate.web.confirmations import ConfirmationSender, RetryPolicy
 from syndicate.web.formguard import form_token
-from syndicate.web.mailer import CONFIRM_TTL, confirm_address
 
 if TYPE_CHECKING:
     from .conftest import Clock, Project
@@ -387,7 +386,7 @@ def test_a_send_killed_midway_is_taken_again_after_its_lease(project: Project) -
         with Ledger(config.database) as ledger:
             ledger.enqueue_confirmation("coupe@example.org")
         script = ("import sys\nfrom syndicate.config import load_config\n"
-                  "from syndicate.web.confirmations import ConfirmationSender\n"
+                  "from syndicate.confirmations import ConfirmationSender\n"
                   f"ConfirmationSender(load_config(sys.argv[1]), {SECRET!r}).run_once()\n")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
         child = subprocess.Popen([sys.executable, "-c", script, str(project.config_path)],

@@ -24,19 +24,13 @@ from _smtp_support import (
 )
 from conftest import Clock, Project
 
-from syndicate.channels.smtp import (
-    Failure,
-    RateLimiter,
-    SmtpSettings,
-    backoff_delay,
-    classify,
-    is_no_such_user,
-)
+from syndicate.channels.smtp import SmtpSettings
 from syndicate.errors import ConfigError
 from syndicate.ledger import Delivery, Ledger
 from syndicate.mail import message_id
 from syndicate.pipeline import PublishResult, publish, resume
 from syndicate.tokens import UNSUBSCRIBE, verify_token
+from syndicate.transport import Failure, RateLimiter, backoff_delay, classify, is_no_such_user
 
 PEOPLE = [
     ("zoe@exemple.fr", "Zoé « Zaza » Martin"),
@@ -530,10 +524,11 @@ def test_smtp_bytes_are_exactly_the_dot_stuffed_message(project: Project, clock:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from syndicate.channels._mailing import Mailing, MailSender, dkim_signer
+    from syndicate.channels._mailing import Mailing, MailSender
     from syndicate.ledger import Subscriber
     from syndicate.pipeline import PublishJob
     from syndicate.render.email import render_email
+    from syndicate.transport import dkim_signer
 
     seed_corpus(project)
     project.write_config(site={"base_url": base_url}, channels=[])
@@ -562,40 +557,3 @@ def test_smtp_bytes_are_exactly_the_dot_stuffed_message(project: Project, clock:
                 else:  # two signatures differ (t=): compare the bodies
                     body = plain.split(b"\r\n\r\n", 1)[1]
                     assert stuffed.split(b"\r\n\r\n", 1)[1] == _quote_periods(body)
-
-
-def test_send_one_delivers_exact_bytes_and_reports_refusals(project: Project) -> None:
-    """``SmtpChannel.send_one`` (the web app's confirmation email): the server gets the
-    message byte for byte, lines starting with '.' included (stuffed on the wire,
-    unstuffed by the server); a refusal is a ChannelError saying whether to retry."""
-    from email.message import EmailMessage
-
-    from syndicate.channels.smtp import SmtpChannel
-    from syndicate.errors import ChannelError
-    from syndicate.mail import as_bytes
-
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = FROM, "zoe@exemple.fr", "Un essai"
-    message.set_content(".NET\n..\nfin.\n.\n")
-    data = as_bytes(message)
-    assert b"\r\n.\r\n" in data  # would end DATA early if sent unstuffed
-    handler = Recorder(rcpt_rules={"nobody@exemple.fr": ["550 5.1.1 no such user"],
-                                   "later@exemple.fr": ["451 4.3.0 try again later"]})
-    with smtp_server(handler) as (server, port):
-        project.write_config(site={"base_url": "https://cas.example.org/"},
-                             channels=[smtp_channel(port)])
-        config = project.config()
-        channel = SmtpChannel(config.channels[0], config)
-        code, reply = channel.send_one(data, "zoe@exemple.fr")
-        with pytest.raises(ChannelError) as refused:
-            channel.send_one(data, "nobody@exemple.fr")
-        with pytest.raises(ChannelError) as deferred:
-            channel.send_one(data, "later@exemple.fr")
-    assert (code, reply) == (250, "2.0.0 Ok: queued as TEST1")
-    (received,) = server.messages
-    assert (received.mail_from, received.rcpt) == ("lettre@cas.example.org", "zoe@exemple.fr")
-    assert received.data == data
-    assert refused.value.permanent
-    assert str(refused.value) == "channel smtp: nobody@exemple.fr: 550 5.1.1 no such user"
-    assert not deferred.value.permanent
-    assert str(deferred.value) == "channel smtp: later@exemple.fr: 451 4.3.0 try again later"

@@ -27,7 +27,7 @@ from _web_support import SECRET, Site, confirmation_link, free_port, site_factor
 from click.testing import CliRunner
 
 from syndicate.cli import cli
-from syndicate.web.mailer import unsubscribe_token
+from syndicate.confirmations import unsubscribe_token
 
 if TYPE_CHECKING:
     from .conftest import Clock, Project
@@ -183,7 +183,7 @@ def test_forged_or_altered_tokens_change_nothing(site: Site) -> None:
         "n-importe-quoi",
     ]
     # Another purpose: a confirmation token is no unsubscribe token.
-    from syndicate.web.mailer import confirm_token
+    from syndicate.confirmations import confirm_token
 
     forged.append(confirm_token("victime@example.org", SECRET, datetime.now(UTC), 3600))
     for token in forged:

@@ -23,8 +23,8 @@ import pytest
 import requests
 from _web_support import SECRET, Site, confirmation_link, site_factory
 
+from syndicate.confirmations import confirm_token, unsubscribe_token
 from syndicate.web.formguard import form_token
-from syndicate.web.mailer import confirm_token, unsubscribe_token
 
 if TYPE_CHECKING:
     from conftest import Clock, Project

@@ -36,9 +36,14 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
 from ..config import Duration
-from ..ledger._deliveries import BOUNCED, SKIPPED
+from ..ledger import BOUNCED, SKIPPED
 from ..render.urls import unsubscribe_url
 from ..tokens import SECRET_ENV, UNSUBSCRIBE, make_token, secret_from_env
+from ..transport import (  # re-exported for one release: they were defined here before
+    DKIM_HEADERS,  # noqa: F401
+    dkim_signer,
+    envelope_address,
+)
 from ._base import ChannelSettings, deadline_field
 
 if TYPE_CHECKING:
@@ -55,15 +60,6 @@ __all__ = [
 # no longer active, BOUNCED that of a row whose address does not exist. Such rows
 # are 'failed' (the ledger has no other final status, and the edition must not
 # wait for them) but they are outcomes, not delivery failures.
-
-#: Headers the DKIM signature covers when present. List-Unsubscribe-Post must be
-#: named explicitly: dkimpy's default list leaves it out, and RFC 8058 requires it
-#: signed (a provider ignores one-click on an unsigned List-Unsubscribe-Post).
-DKIM_HEADERS = (
-    "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
-    "Content-Type", "Content-Language", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post",
-)
-
 
 def check_address(value: str, *, display_name: bool) -> str:
     """The bare address of ``value`` (``"Name <a@b.c>"`` when ``display_name``);
@@ -82,41 +78,6 @@ def check_address(value: str, *, display_name: bool) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"a valid email address ({exc})") from None
     return address
-
-
-def envelope_address(value: str) -> str:
-    """The SMTP envelope form of an address: bare, domain in IDNA (ASCII) form."""
-    found = getaddresses([value])
-    address = found[0][1] if found and found[0][1] else value.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
-        return address
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
-
-
-def dkim_signer(selector: str, domain: str, key: bytes) -> Callable[[bytes], bytes]:
-    """A function adding a DKIM-Signature header to a message (dkimpy, rsa-sha256,
-    relaxed/relaxed). Raises ``ValueError`` for a key dkimpy cannot use."""
-    import dkim
-
-    try:  # fail at start-up, not on the first subscriber
-        dkim.sign(b"From: a@b.c\r\nSubject: t\r\n\r\nx\r\n", selector.encode(), domain.encode(),
-                  key, include_headers=[b"from"])
-    except dkim.DKIMException as exc:
-        raise ValueError(f"unusable DKIM key: {exc}") from None
-
-    wanted = {name.lower().encode(): name.encode() for name in DKIM_HEADERS}
-
-    def sign(message: bytes) -> bytes:
-        head = message.split(b"\r\n\r\n", 1)[0]
-        names = {line.split(b":", 1)[0].strip().lower() for line in head.split(b"\r\n")
-                 if line and line[:1] not in (b" ", b"\t")}
-        present = [header for key, header in wanted.items() if key in names]
-        signature = dkim.sign(message, selector.encode(), domain.encode(), key,
-                              canonicalize=(b"relaxed", b"relaxed"), include_headers=present)
-        return signature + message
-
-    return sign
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ the outbox still works, signing with a local secret kept in the ledger (see
 
 from __future__ import annotations
 
-import mailbox
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 from ..errors import SyndicateError
 from ..ledger import Subscriber
 from ..tokens import outbox_secret
+from ..transport import MaildirWriter
 from ._base import ChannelSettings, DeliveryReport, is_transient, register_channel
 from ._mailing import MailChannelSettings, Mailing, MailSender, Progress, check_address
 
@@ -67,6 +68,19 @@ class OutboxSettings(MailChannelSettings):
         return value
 
 
+def outbox_folder(settings: OutboxSettings, resolve: Callable[[Path], Path]) -> Path:
+    """The Maildir of an outbox channel; ``resolve``: ``Config.resolve`` (relative
+    paths are relative to the config file)."""
+    return resolve(settings.path)
+
+
+def outbox_sender(settings: OutboxSettings, site_title: str, site_email: str) -> MailSender:
+    """Who an outbox channel's mail comes from: its ``from``, else the site's name and
+    address. Also the sender of the confirmation emails when there is no smtp channel."""
+    title = site_title.replace('"', "'")
+    return settings.mail_sender(settings.from_address or f'"{title}" <{site_email}>')
+
+
 @register_channel
 class OutboxChannel:
     type: ClassVar[str] = "outbox"
@@ -78,12 +92,10 @@ class OutboxChannel:
 
     @property
     def folder(self) -> Path:
-        return self.config.resolve(self.settings.path)
+        return outbox_folder(self.settings, self.config.resolve)
 
     def sender(self) -> MailSender:
-        site = self.config.site
-        title = site.title.replace('"', "'")
-        return self.settings.mail_sender(self.settings.from_address or f'"{title}" <{site.email}>')
+        return outbox_sender(self.settings, self.config.site.title, self.config.site.email)
 
     def deliver(self, job: PublishJob) -> DeliveryReport:
         name = self.settings.name
@@ -103,7 +115,7 @@ class OutboxChannel:
         done = {"sent": 0, "failed": 0, "skipped": before.get("sent", 0)}
         detail = ""
         try:
-            box = mailbox.Maildir(self.folder, create=True)
+            box = MaildirWriter(self.folder).open()
         except OSError as exc:
             detail = f"cannot open the Maildir {self.folder}: {exc}"
             job.log.error("channel %s: %s", name, detail)
@@ -157,4 +169,4 @@ def _sample_subscriber(address: str, job: PublishJob) -> Subscriber:
                       created_at=now, updated_at=now)
 
 
-__all__ = ["OutboxChannel", "OutboxSettings"]
+__all__ = ["OutboxChannel", "OutboxSettings", "outbox_folder", "outbox_sender"]

@@ -23,26 +23,45 @@ How a send goes (and why):
 A server that cannot be reached at all (refused, TLS or AUTH failure) stops the
 channel with every row still pending: retrying the edition later loses nobody.
 
-Classification, backoff and rate limiting are pure decisions in
-:mod:`._smtp_policy`; the SMTP sessions (connect, STARTTLS, AUTH, MAIL/RCPT/DATA)
-in :mod:`._smtp_connection`; only :class:`SmtpChannel` and :class:`Connection` do I/O.
+The SMTP sessions (connect, STARTTLS, AUTH, MAIL/RCPT/DATA), DKIM, and the
+pure decisions (classification, backoff, rate limiting) are the transport's
+(:mod:`syndicate.transport`), shared with the confirmation emails; the channel
+gives it plain settings (:func:`transport_settings`) and drives the workers.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from ..config import Duration
-from ..errors import ChannelError, LedgerError, SyndicateError
+from ..errors import LedgerError, SyndicateError
+from ..transport import (  # those in __all__ are re-exported: they were defined here before
+    DEFAULT_PORTS,
+    REPLY_EXCERPT,
+    ConnectError,
+    Connection,
+    DkimSettings,
+    Failure,
+    RateLimiter,
+    Security,
+    SmtpTransport,
+    TransportSettings,
+    auth_password,
+    backoff_delay,
+    classify,
+    envelope_address,
+    is_no_such_user,
+    load_signer,
+    tls_context,
+)
 from ._base import (
     ChannelSettings,
     DeliveryReport,
@@ -50,32 +69,7 @@ from ._base import (
     deadline_field,
     register_channel,
 )
-from ._mailing import (
-    SECRET_ENV,
-    MailChannelSettings,
-    Mailing,
-    Progress,
-    check_address,
-    dkim_signer,
-    envelope_address,
-)
-from ._smtp_connection import (  # re-exported, private ones too: they were defined here before
-    _PLAIN_ADDRESS,  # noqa: F401
-    ConnectError,
-    Connection,
-    _close,  # noqa: F401
-    auth_password,
-    tls_context,
-)
-from ._smtp_policy import (  # re-exported: these were defined here before
-    REPLY_EXCERPT,
-    Failure,
-    RateLimiter,
-    backoff_delay,
-    classify,
-    is_no_such_user,
-    reply_text,  # noqa: F401
-)
+from ._mailing import SECRET_ENV, MailChannelSettings, Mailing, Progress, check_address
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -95,12 +89,10 @@ __all__ = [
     "backoff_delay",
     "classify",
     "is_no_such_user",
+    "transport_settings",
 ]
 
 log = logging.getLogger("syndicate.channels.smtp")
-
-Security = Literal["starttls", "tls", "none"]
-DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
 class SmtpSettings(MailChannelSettings):
@@ -201,6 +193,23 @@ class SmtpSettings(MailChannelSettings):
         return {key: var for key, var in found.items() if var}
 
 
+def transport_settings(settings: SmtpSettings,
+                       resolve: Callable[[Path], Path]) -> TransportSettings:
+    """What the transport needs of an smtp channel's settings; ``resolve`` makes the
+    key and CA file paths absolute (``Config.resolve``: relative to the config file).
+
+    The one place that reads these keys for sending: the channel and the
+    confirmation emails (:mod:`syndicate.confirmations`) both go through it."""
+    s = settings
+    dkim = (DkimSettings(s.dkim_selector, s.dkim_domain, resolve(Path(s.dkim_key_file)))
+            if s.dkim_key_file else None)
+    return TransportSettings(
+        name=s.name, host=s.host, port=s.effective_port, security=s.security,
+        timeout=s.timeout, username=s.username, password_env=s.password_env,
+        tls_ca_file=resolve(Path(s.tls_ca_file)) if s.tls_ca_file else None, dkim=dkim,
+    )
+
+
 # --------------------------------------------------------------------------- the channel
 
 
@@ -221,23 +230,6 @@ class SmtpChannel:
         self.settings = settings
         self.config = config
 
-    # -- set-up ------------------------------------------------------------
-
-    def _signer(self) -> Callable[[bytes], bytes] | None:
-        s = self.settings
-        if not s.dkim_key_file:
-            return None
-        path = self.config.resolve(Path(s.dkim_key_file))
-        try:
-            key = path.read_bytes()
-        except OSError as exc:
-            raise ChannelError(s.name, f"dkim_key_file {path}: {exc.strerror or exc}",
-                               permanent=True) from None
-        try:
-            return dkim_signer(s.dkim_selector, s.dkim_domain, key)
-        except ValueError as exc:
-            raise ChannelError(s.name, f"dkim_key_file {path}: {exc}", permanent=True) from None
-
     # -- delivery ------------------------------------------------------------
 
     def deliver(self, job: PublishJob) -> DeliveryReport:
@@ -249,59 +241,27 @@ class SmtpChannel:
         total = mailing.prepare()
         if not total:
             return DeliveryReport(s.name, detail="nothing to send")
+        settings = transport_settings(s, self.config.resolve)
         try:
-            mailing.start(signer=self._signer())
-            password, tls = auth_password(s), tls_context(s, self.config)
+            signer = load_signer(settings)
+            mailing.start(signer=signer)
+            transport = SmtpTransport(settings, password=auth_password(settings),
+                                      tls=tls_context(settings), signer=signer)
         except SyndicateError as exc:
             job.log.error("smtp %s: cannot send: %s", s.name, exc)
             return DeliveryReport(s.name, pending=total, detail=f"cannot send: {exc}")
-        return _Run(self, job, mailing, password, tls).go(total)
-
-    # -- one message outside an edition -------------------------------------------
-
-    def send_one(self, message: bytes, recipient: str) -> tuple[int, str]:
-        """Send one message to ``recipient`` on a connection of its own, with the
-        channel's TLS, AUTH and DKIM (the web app's confirmation email); return the
-        server's final reply ``(code, text)``.
-
-        ``message`` is the serialised message (:func:`syndicate.mail.as_bytes`: CRLF,
-        not dot-stuffed); it is signed, then made transparent for DATA, here.
-        Raises ``ChannelError`` when the settings are unusable (secret, key or CA
-        file), the server cannot be used, or it refuses the message; ``permanent``
-        says whether trying again later may help.
-        """
-        from ..mail import dot_stuffed
-
-        s = self.settings
-        signer = self._signer()
-        data = dot_stuffed(signer(message) if signer is not None else message)
-        connection = Connection(s, auth_password(s), tls_context(s, self.config))
-        try:
-            connection.open()
-        except ConnectError as exc:
-            raise ChannelError(s.name, str(exc), permanent=exc.permanent) from None
-        try:
-            return connection.send(envelope_address(s.from_address),
-                                   envelope_address(recipient), data)
-        except (OSError, smtplib.SMTPException) as exc:
-            failure = classify(exc)
-            answer = " ".join(filter(None, (str(failure.code or ""), failure.message)))
-            raise ChannelError(s.name, f"{recipient}: {answer}",
-                               permanent=not failure.temporary) from None
-        finally:
-            connection.quit()
+        return _Run(self, job, mailing, transport).go(total)
 
 
 class _Run:
     """One delivery pass of the channel over an edition's pending rows."""
 
     def __init__(self, channel: SmtpChannel, job: PublishJob, mailing: Mailing,
-                 password: str | None, tls: ssl.SSLContext | None) -> None:
+                 transport: SmtpTransport) -> None:
         self.settings = channel.settings
         self.job = job
         self.mailing = mailing
-        self.password = password
-        self.tls = tls
+        self.transport = transport
         self.envelope_from = envelope_address(self.settings.from_address)
         self.limiter = RateLimiter(self.settings.rate)
         self.rows = mailing.pending()
@@ -364,7 +324,7 @@ class _Run:
             return next(self.rows, None)
 
     def _worker(self) -> None:
-        connection = Connection(self.settings, self.password, self.tls)
+        connection = self.transport.connection()
         try:
             while (delivery := self._next()) is not None:
                 self._send_one(connection, delivery)

@@ -39,6 +39,7 @@ import requests
 from pydantic import Field, field_validator, model_validator
 
 from ..config import Duration
+from ..transport import backoff_delay
 from ._base import (
     ChannelSettings,
     DeliveryReport,
@@ -256,10 +257,9 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 def retry_delay(attempt: int, settings: WebhookSettings, retry_after: float | None) -> float:
     """Wait before attempt ``attempt + 1``: the server's Retry-After if given, else
-    ``backoff * 2**(attempt-1)``; capped by ``max_delay``. No jitter: one request per
-    edition and endpoint cannot stampede a receiver."""
-    delay = retry_after if retry_after is not None else settings.backoff * 2 ** (attempt - 1)
-    return min(delay, settings.max_delay)
+    ``backoff * 2**(attempt-1)``; capped by ``max_delay`` (the transport's
+    :func:`~syndicate.transport.backoff_delay`, shared by every retrying sender)."""
+    return backoff_delay(attempt, settings.backoff, settings.max_delay, retry_after)
 
 
 # --------------------------------------------------------------------------- sending

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import click
 
 from ..errors import SyndicateError
-from ..ledger import Delivery, Edition, Ledger
-from ..ledger._deliveries import BOUNCED, SKIPPED
+from ..ledger import BOUNCED, SKIPPED, Delivery, Edition, Ledger
 from . import AppContext, cli, pass_app
 from ._signals import graceful_stop
 

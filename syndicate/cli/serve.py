@@ -1,5 +1,5 @@
 """``syndicate serve``: the web app (archive, feeds, unsubscribe, subscribe) on waitress,
-and the sender of the confirmation outbox (:mod:`syndicate.web.confirmations`)."""
+and the sender of the confirmation outbox (:mod:`syndicate.confirmations`)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def serve(app: AppContext, host: str, port: int | None, threads: int) -> None:
     server. Needs SYNDICATE_SECRET in the environment (it signs the links).
     Confirmation emails are sent by a background thread, never in a request.
     """
+    from ..confirmations import running
     from ..tokens import secret_from_env
     from ..web import make_server
-    from ..web.confirmations import running
 
     secret = secret_from_env()  # refuses to start without it (one-line error, exit 1)
     config = app.config

@@ -9,6 +9,7 @@ threading and durability rules and :mod:`._lock` for the publisher lock.
 """
 
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
+from ._deliveries import BOUNCED, SKIPPED
 from ._ledger import CHUNK, DEFAULT_PATH, Ledger
 from ._lock import LockHolder, lock_path, read_holder
 from ._records import (
@@ -27,6 +28,7 @@ from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._subscribers import normalize_email
 
 __all__ = [
+    "BOUNCED",
     "CHUNK",
     "CONFIRMATION_STATUSES",
     "DEFAULT_PATH",
@@ -34,6 +36,7 @@ __all__ = [
     "EDITION_STATUSES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "SKIPPED",
     "SUBSCRIBER_STATUSES",
     "AddResult",
     "Confirmation",

@@ -1,7 +1,7 @@
 """Ledger methods for the confirmation outbox: the double opt-in emails to send.
 
 The web app only *records* a request (:meth:`ConfirmationMethods.enqueue_confirmation`,
-one small commit); a background sender (:mod:`syndicate.web.confirmations`) takes
+one small commit); a background sender (:mod:`syndicate.confirmations`) takes
 due rows one at a time (:meth:`~ConfirmationMethods.claim_confirmation`), sends
 them and records the outcome. Rows are not tied to an edition, hence their own
 table rather than ``deliveries``.

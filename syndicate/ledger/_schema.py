@@ -91,7 +91,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX subscribers_status ON subscribers (status, id);
     """,
     # The confirmation outbox: the double opt-in email to send, one row per request
-    # (see syndicate.ledger._confirmations and syndicate.web.confirmations).
+    # (see syndicate.ledger._confirmations and syndicate.confirmations).
     """
     CREATE TABLE confirmations (
         id           INTEGER PRIMARY KEY,

@@ -36,13 +36,13 @@ from flask import Flask, Response, abort, g, redirect, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .. import confirmations
 from ..config import Config
 from ..errors import InvalidAddress
 from ..ledger import Ledger, normalize_email
 from ..ledger._records import utcnow
 from ..render.email import render_template
 from ..render.urls import feed_url
-from . import confirmations, mailer
 from .formguard import check_form_token, cross_site, form_token
 from .static import ETags, file_response, resolve
 from .throttle import SubscribeLimits, client_key, redact
@@ -50,7 +50,7 @@ from .throttle import SubscribeLimits, client_key, redact
 log = logging.getLogger("syndicate.web")
 
 #: How long a confirmation link stays valid.
-CONFIRM_TTL = mailer.CONFIRM_TTL
+CONFIRM_TTL = confirmations.CONFIRM_TTL
 #: The largest request body accepted, in bytes (forms are tiny; a one-click
 #: unsubscribe carries 26 bytes). waitress refuses larger ones before buffering
 #: them (see make_server); this is the same cap for any other WSGI server.
@@ -138,7 +138,7 @@ def create_app(
     @app.route("/unsubscribe/<token>", methods=["GET", "POST"])
     def unsubscribe(token: str) -> Response:
         title = f"Désinscription · {config.site.title}"
-        address = mailer.unsubscribe_address(token, secret)
+        address = confirmations.unsubscribe_address(token, secret)
         if address is None:
             if request.method == "POST" and not wants_html():
                 return text("Lien de désinscription invalide\u00a0: rien n’a été modifié.", 400)
@@ -216,7 +216,7 @@ def create_app(
     @app.route("/confirm/<token>", methods=["GET", "POST"])
     def confirm(token: str) -> Response:
         title = f"Confirmation · {config.site.title}"
-        verdict, address = mailer.confirm_address(token, secret, now())
+        verdict, address = confirmations.confirm_address(token, secret, now())
         if address is None:
             status = 410 if verdict == "expired" else 400
             return page("confirm.html.j2", status, state=verdict, page_title=title)

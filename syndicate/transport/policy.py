@@ -1,12 +1,14 @@
-"""The smtp channel's pure decisions: what a failure means, how long to wait, how fast to go.
+"""The transport's pure decisions: what a failure means, how long to wait, how fast to go.
 
 - :func:`classify` turns an smtplib exception into a :class:`Failure`: temporary
   (4xx, a dropped connection, a timeout: retry on a fresh connection) or
   permanent (5xx), and whether it is a bounce (the mailbox does not exist);
-- :func:`backoff_delay` is the exponential wait between attempts;
+- :func:`backoff_delay` is THE wait between two attempts, for every sender that
+  retries (the smtp and webhook channels, the confirmation emails): one formula,
+  each caller passing its own settings;
 - :class:`RateLimiter` spaces sends evenly over all sender threads.
 
-No sockets here: :mod:`.smtp` does the sending and applies these.
+No sockets here: :mod:`.smtp` and the channels do the sending and apply these.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+__all__ = [
+    "REPLY_EXCERPT", "Failure", "RateLimiter", "backoff_delay", "classify", "is_no_such_user",
+    "reply_text",
+]
 
 REPLY_EXCERPT = 300  # characters of a server answer kept in the ledger
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -81,9 +88,17 @@ def classify(exc: BaseException) -> Failure:
     raise exc
 
 
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-    return min(cap, base * 2 ** (attempt - 1))
+def backoff_delay(attempt: int, base: float, cap: float,
+                  retry_after: float | None = None) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+    ``base`` doubled at each further attempt (``base * 2**(attempt-1)``), or the
+    server's own ``retry_after`` when it gave one (HTTP Retry-After); never more
+    than ``cap``. No jitter: each caller retries one message or request at a
+    time, which cannot stampede a server.
+    """
+    delay = retry_after if retry_after is not None else base * 2 ** (attempt - 1)
+    return min(cap, delay)
 
 
 class RateLimiter:

@@ -1,0 +1,72 @@
+"""Sending mail: the SMTP session, its retry policy, DKIM, and the Maildir writer.
+
+Shared by the ``smtp`` and ``outbox`` channels and the confirmation emails
+(:mod:`syndicate.confirmations`), so an edition and a confirmation go out the
+same way (same TLS, AUTH, DKIM, same answer classification and backoff).
+
+The transport takes plain values (:class:`TransportSettings`, built from a
+channel's settings by the caller) and imports nothing above it: not the
+channels, the pipeline nor the web app.
+
+- :mod:`.smtp`: settings, one SMTP session (:class:`Connection`), the secrets
+  (AUTH password, TLS context, DKIM key) and one message on its own
+  (:class:`SmtpTransport`);
+- :mod:`.policy`: what a server's answer means (:func:`classify`), the one
+  backoff formula of every retrying sender (:func:`backoff_delay`), the rate limiter;
+- :mod:`.signing`: DKIM signatures;
+- :mod:`.maildir`: messages written to a Maildir folder.
+"""
+
+from __future__ import annotations
+
+from .maildir import MaildirWriter
+from .policy import (
+    REPLY_EXCERPT,
+    Failure,
+    RateLimiter,
+    backoff_delay,
+    classify,
+    is_no_such_user,
+    reply_text,
+)
+from .signing import DKIM_HEADERS, Signer, dkim_signer
+from .smtp import (
+    DEFAULT_PORTS,
+    ConnectError,
+    Connection,
+    DkimSettings,
+    Security,
+    SmtpTransport,
+    TransportSettings,
+    auth_password,
+    dot_stuffed,
+    envelope_address,
+    load_signer,
+    tls_context,
+)
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "DKIM_HEADERS",
+    "REPLY_EXCERPT",
+    "ConnectError",
+    "Connection",
+    "DkimSettings",
+    "Failure",
+    "MaildirWriter",
+    "RateLimiter",
+    "Security",
+    "Signer",
+    "SmtpTransport",
+    "TransportSettings",
+    "auth_password",
+    "backoff_delay",
+    "classify",
+    "dkim_signer",
+    "dot_stuffed",
+    "envelope_address",
+    "is_no_such_user",
+    "load_signer",
+    "reply_text",
+    "tls_context",
+]
