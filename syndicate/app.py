@@ -9,11 +9,16 @@ which implementation backs each port.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from .config import Config
+from .channels import channel_settings_models
+from .config import Config, read_config
+from .config import parse_config as _parse_config
 
 
 def _utcnow() -> datetime:
@@ -28,4 +33,20 @@ class App:
     now: Callable[[], datetime] = field(default=_utcnow)
 
 
-__all__ = ["App"]
+def load_config(path: Path | str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file (``--config``, else ``$SYNDICATE_CONFIG``, else
+    ``config/syndicate.toml``), each ``[[channels]]`` entry with the settings model of
+    its type from the channel registry (entry points); raise
+    :class:`~syndicate.errors.ConfigError` listing every problem.
+
+    Only the channel types the file names are imported (a type is loaded on lookup).
+    """
+    return read_config(path, channel_models=channel_settings_models())
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    """Validate already-parsed TOML ``data`` read from ``path`` (see :func:`load_config`)."""
+    return _parse_config(data, path, channel_models=channel_settings_models())
+
+
+__all__ = ["App", "load_config", "parse_config"]

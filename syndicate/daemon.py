@@ -40,7 +40,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .config import Config, load_config
+from .app import load_config
+from .config import Config
 from .cron import parse_cron
 from .errors import (
     AlreadyPublished,

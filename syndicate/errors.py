@@ -133,5 +133,10 @@ class ChannelError(SyndicateError):
         super().__init__(f"channel {channel}: {message}")
 
 
+class PluginError(SyndicateError):
+    """A channel type of the ``syndicate.channels`` entry points cannot be used (the
+    message names the type, its ``module:Class`` and the package that declares it)."""
+
+
 class LockedError(SyndicateError):
     """Another process holds the publisher lock on this ledger."""
