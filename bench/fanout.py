@@ -216,8 +216,8 @@ def child_channel(config_path: str, sample: str) -> dict[str, Any]:
     """Publish the edition through the smtp channel; time ``deliver``."""
     sys.path.insert(0, str(REPO))
     os.environ["SYNDICATE_SECRET"] = SECRET
+    from syndicate.app import load_config
     from syndicate.channels import smtp
-    from syndicate.config import load_config
     from syndicate.pipeline import publish
 
     timings: list[float] = []
@@ -232,9 +232,9 @@ def child_channel(config_path: str, sample: str) -> dict[str, Any]:
         # One subscriber's message, for the baselines (built after the clock stopped).
         from syndicate.channels._mailing import Mailing, MailSender
 
-        mailing = Mailing(job, "sample", MailSender(FROM))
+        mailing = Mailing(job, self.config, MailSender(FROM))
         mailing.start()
-        subscriber = job.ledger.get_subscriber("abonne000001@exemple.fr")
+        subscriber = job.book.subscriber("abonne000001@exemple.fr")
         samples.append(mailing.message(subscriber))
         return report
 

@@ -254,7 +254,7 @@ EDITION_NAIVE = "edition: naive (refit relatedness, full views of every edition)
 
 def _bench_config(workdir: Path) -> Any:
     """The shipped config, with the ledger/public folders in the bench's temp dir."""
-    from syndicate.config import parse_config
+    from syndicate.app import parse_config
 
     root = Path(__file__).resolve().parents[1]
     data = tomllib.loads((root / "config" / "syndicate.toml").read_text(encoding="utf-8"))

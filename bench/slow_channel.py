@@ -56,7 +56,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def _project(root: Path, subscribers: int, channels: list[dict[str, Any]]) -> Any:
     import tomllib
 
-    from syndicate.config import load_config
+    from syndicate.app import load_config
     from syndicate.ledger import Ledger
 
     shutil.copytree(REPO / "config", root / "config")

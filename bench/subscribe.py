@@ -32,7 +32,7 @@ from pathlib import Path
 import requests
 import tomli_w
 
-from syndicate.config import load_config
+from syndicate.app import load_config
 from syndicate.ledger import Ledger
 from syndicate.web import make_server, stop_server
 from syndicate.web.formguard import form_token

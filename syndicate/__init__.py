@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, load_config
+from .config import Config
 from .corpus import CaseStudy, Corpus, Section, Source
 from .errors import (
     AlreadyPublished,
@@ -36,20 +36,29 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .channels import Channel, ChannelSettings, DeliveryReport, register_channel
+    from .app import load_config
+    from .channels import (
+        Bookkeeping,
+        Channel,
+        ChannelSettings,
+        DeliveryJob,
+        DeliveryReport,
+        register_channel,
+    )
     from .ingest import import_pages
     from .ledger import Delivery, Edition, Ledger, Subscriber
-    from .pipeline import Preview, Publisher, PublishJob, PublishResult, preview, publish, resume
+    from .pipeline import Preview, Publisher, PublishResult, preview, publish, resume
     from .related import RelatednessIndex, build_index
     from .render import EditionView
 
 # name -> module holding it, imported on first attribute access (PEP 562)
 _LAZY = {
-    "Channel": "channels", "ChannelSettings": "channels", "DeliveryReport": "channels",
-    "register_channel": "channels",
+    "load_config": "app",
+    "Bookkeeping": "channels", "Channel": "channels", "ChannelSettings": "channels",
+    "DeliveryJob": "channels", "DeliveryReport": "channels", "register_channel": "channels",
     "import_pages": "ingest",
     "Delivery": "ledger", "Edition": "ledger", "Ledger": "ledger", "Subscriber": "ledger",
-    "Preview": "pipeline", "PublishJob": "pipeline", "Publisher": "pipeline",
+    "Preview": "pipeline", "Publisher": "pipeline",
     "PublishResult": "pipeline", "preview": "pipeline", "publish": "pipeline",
     "resume": "pipeline",
     "RelatednessIndex": "related", "build_index": "related",
@@ -68,6 +77,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AlreadyPublished",
+    "Bookkeeping",
     "CaseStudy",
     "Channel",
     "ChannelError",
@@ -77,6 +87,7 @@ __all__ = [
     "Corpus",
     "CorpusError",
     "Delivery",
+    "DeliveryJob",
     "DeliveryReport",
     "Edition",
     "EditionView",
@@ -89,7 +100,6 @@ __all__ = [
     "LockedError",
     "NothingToPublish",
     "Preview",
-    "PublishJob",
     "PublishResult",
     "Publisher",
     "RelatednessIndex",

@@ -5,8 +5,11 @@ Every setting is declared here with its type, default and help text (pydantic
 declarations (:func:`reference_markdown`) and a test fails when it is stale.
 
 Paths in the file are relative to the folder of the config file.
-Channel entries are validated by the settings model their ``type`` registered
-(see :mod:`syndicate.channels`), so new channel types need no change here.
+Channel entries are validated by the settings model their ``type`` registered;
+this module only knows :class:`ChannelSettings`, the keys every entry accepts:
+the models of the channel types come from above (:func:`parse_config`'s
+``channel_models``, given by :func:`syndicate.app.load_config` from the channel
+registry), so loading a config imports no channel and new types need no change here.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +33,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from .errors import ConfigError
@@ -246,6 +250,44 @@ class SubscribeConfig(Strict):
     )
 
 
+def deadline_field(default: int) -> Any:
+    """The ``deadline`` key, with a default per channel type (seconds)."""
+    return Field(
+        default, ge=1,
+        description="Longest time this channel may take for one edition. Channels run in "
+        "parallel, each within its own deadline: past it, the channel stops at the next safe "
+        "point and what is left stays pending, for the next `resume` (or publish) to finish.",
+    )
+
+
+class ChannelSettings(Strict):
+    """Keys every ``[[channels]]`` entry accepts; each type adds its own."""
+
+    #: Whether this type sends links built on ``[site] base_url`` that must work over
+    #: HTTPS (RFC 8058 one-click unsubscribe): such an entry, when enabled, needs an
+    #: https base_url. A class attribute, not a key of the file.
+    sends_unsubscribe_links: ClassVar[bool] = False
+
+    type: str = Field(description="Channel type.")
+    name: str = Field("", description="Name in logs and the ledger (default: the type); unique.")
+    enabled: bool = Field(True, description="Set to false to keep the entry but not deliver.")
+    deadline: Duration = deadline_field(120)
+
+    @model_validator(mode="after")
+    def _default_name(self) -> ChannelSettings:
+        if not self.name:
+            object.__setattr__(self, "name", self.type)
+        return self
+
+    def secret_env_vars(self) -> dict[str, str]:
+        """``{key: ENV_VAR}`` for each secret this entry reads from the environment."""
+        return {}
+
+
+#: The settings model of each channel type, by type name (from the channel registry).
+ChannelModels = Mapping[str, type[ChannelSettings]]
+
+
 def _close_timezones(value: str) -> str:
     import zoneinfo
 
@@ -263,7 +305,7 @@ class Config:
     storage: StorageConfig
     publish: PublishConfig
     schedule: ScheduleConfig
-    channels: tuple[Any, ...]  # ChannelSettings subclasses, see syndicate.channels
+    channels: tuple[ChannelSettings, ...]  # each of its type's model (syndicate.channels)
     subscribe: SubscribeConfig = field(
         default_factory=lambda: SubscribeConfig.model_validate({}))
 
@@ -298,7 +340,9 @@ class Config:
 
 
 def secret_problems(
-    path: Path, channels: Iterable[tuple[int, Any]], environ: Mapping[str, str] | None = None
+    path: Path,
+    channels: Iterable[tuple[int, ChannelSettings]],
+    environ: Mapping[str, str] | None = None,
 ) -> list[str]:
     """``channels[i].key = 'VAR': the environment variable VAR is not set`` for each
     secret a (validated) channel entry reads from an unset or empty variable."""
@@ -338,8 +382,14 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else DEFAULT_CONFIG
 
 
-def load_config(path: Path | str | None = None) -> Config:
-    """Read and validate a config file; raise :class:`ConfigError` listing every problem."""
+def read_config(
+    path: str | os.PathLike[str] | None, *, channel_models: ChannelModels
+) -> Config:
+    """Read and validate a config file; raise :class:`ConfigError` listing every problem.
+
+    ``channel_models`` maps each channel type to its settings model (the commands use
+    :func:`syndicate.app.load_config`, which passes the channel registry's).
+    """
     path = config_path(path)
     try:
         raw = path.read_bytes()
@@ -354,13 +404,14 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError(path, [f"{path}: not valid UTF-8 (offset {exc.start})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"{path}: not valid TOML: {exc}"]) from None
-    return parse_config(data, path)
+    return parse_config(data, path, channel_models=channel_models)
 
 
-def parse_config(data: dict[str, Any], path: Path) -> Config:
-    """Validate already-parsed TOML ``data`` read from ``path``."""
-    from .channels import channel_settings_model, channel_types
-
+def parse_config(
+    data: dict[str, Any], path: Path, *, channel_models: ChannelModels
+) -> Config:
+    """Validate already-parsed TOML ``data`` read from ``path``; each ``[[channels]]``
+    entry with the model ``channel_models`` gives for its ``type``."""
     problems: list[str] = []
     sections: dict[str, Strict] = {}
     known = [*SECTIONS, "channels"]
@@ -376,22 +427,22 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
             sections[name] = model.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_format_errors(path, name, raw, exc, model))
-    channels: list[Any] = []
+    channels: list[ChannelSettings] = []
     raw_channels = data.get("channels", [])
     if not isinstance(raw_channels, list):
         problems.append(f"{path}: channels: expected an array of tables [[channels]]")
         raw_channels = []
     names: dict[str, int] = {}
-    valid: list[tuple[int, Any]] = []
+    valid: list[tuple[int, ChannelSettings]] = []
     for index, entry in enumerate(raw_channels):
         where = f"channels[{index}]"
         if not isinstance(entry, dict):
             problems.append(f"{path}: {where} = {entry!r}: expected a table [[channels]]")
             continue
         kind = entry.get("type")
-        model = channel_settings_model(kind) if isinstance(kind, str) else None
-        if model is None:
-            types = channel_types()
+        channel_model = channel_models.get(kind) if isinstance(kind, str) else None
+        if channel_model is None:
+            types = sorted(channel_models)
             close = difflib.get_close_matches(str(kind), types, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(
@@ -399,9 +450,9 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
             )
             continue
         try:
-            settings = model.model_validate(entry)
+            settings = channel_model.model_validate(entry)
         except ValidationError as exc:
-            problems.extend(_format_errors(path, where, entry, exc, model))
+            problems.extend(_format_errors(path, where, entry, exc, channel_model))
             continue
         if settings.name in names:
             problems.append(
@@ -432,7 +483,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
 
 
 def _unsubscribe_problems(
-    path: Path, site: SiteConfig, channels: Iterable[tuple[int, Any]]
+    path: Path, site: SiteConfig, channels: Iterable[tuple[int, ChannelSettings]]
 ) -> list[str]:
     """Real email needs an HTTPS unsubscribe URL: RFC 8058 one-click (which Gmail and Yahoo
     require of bulk senders) is only honoured over HTTPS. Loopback addresses are allowed
@@ -442,10 +493,10 @@ def _unsubscribe_problems(
         return []
     return [
         f"{path}: site.base_url = {site.base_url!r}: expected an https:// URL, because "
-        f"channels[{index}] (type 'smtp') sends unsubscribe links built on it "
+        f"channels[{index}] (type {channel.type!r}) sends unsubscribe links built on it "
         "(RFC 8058 one-click unsubscribe works over HTTPS only)"
         for index, channel in channels
-        if channel.type == "smtp" and channel.enabled
+        if channel.sends_unsubscribe_links and channel.enabled
     ]
 
 
@@ -564,9 +615,9 @@ def reference_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def reference_markdown() -> str:
-    """``docs/configuration.md``: every key of every section and channel type."""
-    from .channels import ChannelSettings, channel_settings_model, channel_types
+def reference_markdown(channel_models: ChannelModels) -> str:
+    """``docs/configuration.md``: every key of every section and channel type
+    (``channel_models``: the settings model of each channel type, by name)."""
 
     def cell(text: str) -> str:
         return " ".join(text.replace("``", "`").replace("|", "\\|").split())
@@ -610,10 +661,8 @@ def reference_markdown() -> str:
         "",
     ]
     common = {row[0]: row for row in reference_rows(ChannelSettings)}
-    for type_name in channel_types():
-        model = channel_settings_model(type_name)
-        if model is None:  # pragma: no cover - channel_types lists registered ones
-            continue
+    for type_name in sorted(channel_models):
+        model = channel_models[type_name]
         out += [f"### `type = \"{type_name}\"`", ""]
         doc = (model.__doc__ or "").strip()
         if doc and doc != (ChannelSettings.__doc__ or "").strip():

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from . import confirmations
-from .config import Config, load_config
+from .app import load_config
+from .config import Config
 from .cron import parse_cron
 from .errors import (
     AlreadyPublished,

@@ -152,5 +152,10 @@ class SendError(ChannelError):
         super().__init__(channel, detail, permanent=permanent)
 
 
+class PluginError(SyndicateError):
+    """A channel type of the ``syndicate.channels`` entry points cannot be used (the
+    message names the type, its ``module:Class`` and the package that declares it)."""
+
+
 class LockedError(SyndicateError):
     """Another process holds the publisher lock on this ledger."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from .channels import Channel, ChannelSettings, DeliveryReport, build_channel
-from .config import Config
+from .channels import Bookkeeping, Channel, DeliveryJob, DeliveryReport, build_channel
+from .config import ChannelSettings, Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import LedgerError, NothingToPublish, SyndicateError
 from .ledger import Edition, Ledger
@@ -63,9 +63,9 @@ def manual_slot(now: datetime) -> str:
 # --------------------------------------------------------------------------- delivery
 
 
-@dataclass
-class PublishJob:
-    """Everything a channel needs to deliver one edition."""
+@dataclass(frozen=True)
+class _Delivering:
+    """One edition on its way out: what each channel's :class:`DeliveryJob` is made of."""
 
     config: Config
     ledger: Ledger
@@ -78,6 +78,12 @@ class PublishJob:
     log: logging.Logger = log
     # Completes a light view of ``history`` (see ViewBuilder.history) for a page that needs it.
     expand: Callable[[EditionView], EditionView] = lambda view: view
+
+    def job(self, stop: threading.Event) -> DeliveryJob:
+        """The job of one channel: the edition, the bookkeeping, its own stop event."""
+        book = Bookkeeping(self.ledger, self.edition, log=self.log, now=self.now)
+        return DeliveryJob(self.edition, self.view, self.history, self.email, book,
+                           stop, self.log, self.now, self.expand)
 
 
 #: How a publish, resume or retry ended, worst last: ``complete`` (every delivery
@@ -163,7 +169,7 @@ class _Running:
 
     settings: ChannelSettings
     channel: Channel
-    stop: threading.Event
+    job: DeliveryJob  # its stop event is the one set at the deadline
     deadline: float  # time.monotonic() past which the channel is told to stop
     thread: threading.Thread | None = None
     report: DeliveryReport | None = None
@@ -172,8 +178,13 @@ class _Running:
     overdue: bool = False  # stopped by its deadline (not by a stop of the whole run)
 
 
-def _run_channel(run: _Running, job: PublishJob, broken: threading.Event) -> None:
-    name = run.settings.name
+    @property
+    def stop(self) -> threading.Event:
+        return self.job.stop
+
+
+def _run_channel(run: _Running, broken: threading.Event) -> None:
+    name, job = run.settings.name, run.job
     try:
         run.report = run.channel.deliver(job)
     except LedgerError as exc:
@@ -185,7 +196,7 @@ def _run_channel(run: _Running, job: PublishJob, broken: threading.Event) -> Non
         run.report = DeliveryReport(name, failed=1, detail=f"{type(exc).__name__}: {exc}")
 
 
-def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
+def _deliver(job: _Delivering) -> tuple[DeliveryReport, ...]:
     """Run every channel, each in its own thread within its own deadline.
 
     One failing never blocks the others, and one slow (a webhook told to wait
@@ -201,13 +212,13 @@ def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
     start = time.monotonic()
     broken = threading.Event()
     running = [  # built here, not in the threads: the channel registry loads lazily
-        _Running(settings, build_channel(settings, job.config), threading.Event(),
-                 start + settings.deadline)
+        _Running(settings, build_channel(settings, job.config),
+                 job.job(threading.Event()), start + settings.deadline)
         for settings in _enabled(job.config)
     ]
     for run in running:
         run.thread = threading.Thread(
-            target=_run_channel, args=(run, replace(job, stop=run.stop), broken),
+            target=_run_channel, args=(run, broken),
             name=f"channel-{run.settings.name}", daemon=True,
         )
         run.thread.start()
@@ -220,13 +231,13 @@ def _deliver(job: PublishJob) -> tuple[DeliveryReport, ...]:
     error = next((run.error for run in running if run.error is not None), None)
     if error is not None:
         raise error
-    reports = tuple(_report(job, run) for run in running)
+    reports = tuple(_report(run) for run in running)
     for report in reports:
         job.log.info("channel %s: %s", report.channel, report)
     return reports
 
 
-def _supervise(job: PublishJob, running: list[_Running], broken: threading.Event) -> None:
+def _supervise(job: _Delivering, running: list[_Running], broken: threading.Event) -> None:
     """Wait for the channels; stop each at its deadline, all on ``job.stop`` or a
     broken ledger; leave behind one that does not stop within :data:`STOP_GRACE`."""
     waiting = list(running)
@@ -256,12 +267,11 @@ def _supervise(job: PublishJob, running: list[_Running], broken: threading.Event
             thread.join(_TICK)
 
 
-def _report(job: PublishJob, run: _Running) -> DeliveryReport:
+def _report(run: _Running) -> DeliveryReport:
     name = run.settings.name
     report = run.report
     if report is None:  # left behind, still running
-        counts = job.ledger.delivery_counts(job.edition.id).get(name, {})
-        report = DeliveryReport(name, pending=max(1, counts.get("pending", 0)),
+        report = DeliveryReport(name, pending=max(1, run.job.book.pending_count(name)),
                                 detail=f"did not stop within {STOP_GRACE:g}s of its deadline")
     if run.overdue and report.pending:
         why = f"deadline of {run.settings.deadline}s reached"
@@ -338,7 +348,7 @@ class Publisher:
                 },
             )
         ledger.set_edition_status(edition.id, "delivering")
-        job = PublishJob(
+        job = _Delivering(
             self.config,
             ledger,
             edition,

@@ -16,7 +16,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from syndicate import corpus as corpus_mod
-from syndicate.config import Config, parse_config
+from syndicate.app import parse_config
+from syndicate.config import Config
 from syndicate.corpus import CaseStudy, Section
 from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
@@ -140,11 +141,11 @@ def make_history(cases: tuple[CaseStudy, ...] | list[CaseStudy], config: Config,
 
 def make_job(config: Config, ledger, history: tuple[EditionView, ...], index: int = 0, *,
              email=None, now=None):
-    """The PublishJob for ``history[index]`` (its history: that edition and older ones).
+    """The DeliveryJob for ``history[index]`` (its history: that edition and older ones).
 
     Claims the edition in ``ledger`` (with its date of record) unless already there.
     """
-    from syndicate.pipeline import PublishJob
+    from syndicate.channels import Bookkeeping, DeliveryJob
     from syndicate.render.email import render_email
 
     view = history[index]
@@ -153,5 +154,5 @@ def make_job(config: Config, ledger, history: tuple[EditionView, ...], index: in
         published_at=view.published_at,
     )
     extra = {"now": now} if now is not None else {}
-    return PublishJob(config, ledger, edition, view, history[index:],
-                      email or render_email(view, config), **extra)
+    return DeliveryJob(edition, view, history[index:], email or render_email(view, config),
+                       Bookkeeping(ledger, edition, **extra), **extra)

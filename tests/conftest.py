@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import tomli_w
 
-from syndicate.config import Config, load_config
+from syndicate.app import load_config
+from syndicate.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "tests" / "data" / "seeds"  # copies of ../shared/seeds, so tests run anywhere

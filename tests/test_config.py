@@ -14,13 +14,20 @@ import pytest
 from click.testing import CliRunner
 from pydantic import Field
 
+from syndicate.app import load_config
+from syndicate.channels import channel_settings_models
 from syndicate.cli import cli
-from syndicate.config import load_config, reference_markdown
+from syndicate.config import reference_markdown as _reference_markdown
 from syndicate.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SECRET_VAR = "SYNDICATE_TEST_WEBHOOK_SECRET_UNSET"
+
+
+def reference_markdown() -> str:
+    """The reference as `syndicate config docs` writes it (every installed channel type)."""
+    return _reference_markdown(channel_settings_models())
 
 
 def write(tmp_path: Path, text: str, name: str = "syndicate.toml") -> Path:
@@ -303,7 +310,7 @@ def test_shipped_config_is_valid() -> None:
 @pytest.fixture
 def vault_type(monkeypatch: pytest.MonkeyPatch) -> str:
     """A channel type whose settings hold secrets in the file (what show must mask)."""
-    from syndicate.channels import ChannelSettings, _base, channel_types
+    from syndicate.channels import ChannelSettings, channel_registry
 
     class VaultSettings(ChannelSettings):
         password: str = Field("", description="a password")
@@ -312,11 +319,10 @@ def vault_type(monkeypatch: pytest.MonkeyPatch) -> str:
         path: Path = Field(Path("../var/vault"), description="a folder")
 
     class Vault:
-        type: ClassVar[str] = "vault-test"
+        type_name: ClassVar[str] = "vault-test"
         Settings: ClassVar[type] = VaultSettings
 
-    channel_types()  # load the built-ins first
-    monkeypatch.setitem(_base._REGISTRY, "vault-test", Vault)
+    monkeypatch.setitem(channel_registry().classes, "vault-test", Vault)
     return "vault-test"
 
 

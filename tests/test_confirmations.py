@@ -385,7 +385,7 @@ def test_a_send_killed_midway_is_taken_again_after_its_lease(project: Project) -
         lease = RetryPolicy.of(config.channels[0]).lease  # the killed sender's lease
         with Ledger(config.database) as ledger:
             ledger.enqueue_confirmation("coupe@example.org")
-        script = ("import sys\nfrom syndicate.config import load_config\n"
+        script = ("import sys\nfrom syndicate.app import load_config\n"
                   "from syndicate.confirmations import ConfirmationSender\n"
                   f"ConfirmationSender(load_config(sys.argv[1]), {SECRET!r}).run_once()\n")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}

@@ -23,7 +23,8 @@ import pytest
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from syndicate.config import Config, parse_config
+from syndicate.app import parse_config
+from syndicate.config import Config
 from syndicate.corpus import CaseStudy, Section
 from syndicate.errors import RenderError
 from syndicate.render.feeds import render_feeds, render_item_html, write_feeds
@@ -531,15 +532,16 @@ def test_concurrent_readers_only_see_whole_files(tmp_path):
 
 
 def make_job(config: Config, ledger, history=None):
-    from syndicate.pipeline import PublishJob
+    from syndicate.channels import Bookkeeping, DeliveryJob
 
     history = make_history() if history is None else history
     view = history[0]
     edition = ledger.claim_edition(slot=f"test:{view.slug}", slug=view.slug, title=view.title,
                                    url=view.url, published_at=view.published_at)
     # The feed channel never reads the email: no need to render one here.
-    return PublishJob(config, ledger, edition, view, history, None,  # type: ignore[arg-type]
-                      lambda: DATES[-1], threading.Event(), logging.getLogger("test.feed"))
+    return DeliveryJob(edition, view, history, None,  # type: ignore[arg-type]
+                       Bookkeeping(ledger, edition, now=lambda: DATES[-1]), threading.Event(),
+                       logging.getLogger("test.feed"), lambda: DATES[-1])
 
 
 @pytest.fixture

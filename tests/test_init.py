@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from conftest import EXAMPLE_CORPUS, ROOT
 
 from syndicate import corpus as corpus_mod
-from syndicate.app import App
+from syndicate.app import App, load_config, parse_config
 from syndicate.cli import cli
 from syndicate.cli.init import publication_files, starter_config
-from syndicate.config import SECTIONS, load_config, parse_config, reference_rows
+from syndicate.config import SECTIONS, reference_rows
 from syndicate.pipeline import publish
 from syndicate.render.email import render_email
 from syndicate.render.templates import shipped_templates, template_env, template_environment

@@ -85,7 +85,7 @@ def test_the_same_slot_publishes_once(project: Project, clock: Clock) -> None:
 
 
 def _publish_in_process(config_path: str, slot: str, queue: multiprocessing.Queue) -> None:
-    from syndicate.config import load_config
+    from syndicate.app import load_config
     from syndicate.errors import LockedError
     from syndicate.errors import SlotTaken as Taken
 

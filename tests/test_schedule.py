@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import Project
 
-from syndicate.config import parse_config
+from syndicate.app import parse_config
 from syndicate.cron import parse_cron
 from syndicate.schedule import (
     SlotTrigger,

@@ -524,9 +524,9 @@ def test_smtp_bytes_are_exactly_the_dot_stuffed_message(project: Project, clock:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    from syndicate.channels import Bookkeeping, DeliveryJob
     from syndicate.channels._mailing import Mailing, MailSender
     from syndicate.ledger import Subscriber
-    from syndicate.pipeline import PublishJob
     from syndicate.render.email import render_email
     from syndicate.transport import dkim_signer
 
@@ -538,11 +538,12 @@ def test_smtp_bytes_are_exactly_the_dot_stuffed_message(project: Project, clock:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption())
     with Ledger(config.database) as ledger:
-        job = PublishJob(config, ledger, result.edition, result.view, (result.view,),
-                         render_email(result.view, config), clock)
+        job = DeliveryJob(result.edition, result.view, (result.view,),
+                          render_email(result.view, config),
+                          Bookkeeping(ledger, result.edition, now=clock), now=clock)
         for signer in (None, dkim_signer("s", "cas.example.org", key)):
             sender = MailSender(FROM, unsubscribe_mailto="d@cas.example.org")
-            mailing = Mailing(job, "smtp", sender)
+            mailing = Mailing(job, config, sender)
             mailing.start(secret=SECRET.encode(), signer=signer)
             names = [None, ".NET", "..", "Zoé « . »", "a" * 70 + ".", "." * 100]
             for i, name in enumerate(names):

@@ -399,7 +399,7 @@ def test_debug_adds_the_traceback(make_site: Any, caplog: pytest.LogCaptureFixtu
 
 
 def test_limits_are_checked_in_the_config(project: Project) -> None:
-    from syndicate.config import load_config
+    from syndicate.app import load_config
     from syndicate.errors import ConfigError
 
     project.write_config(subscribe={"limit_per_ip": "beaucoup", "trusted_proxies": -1})

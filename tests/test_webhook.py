@@ -25,7 +25,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Request, Response
 
-from syndicate.channels import DeliveryReport, build_channel
+from syndicate.channels import Bookkeeping, DeliveryJob, DeliveryReport, build_channel
 from syndicate.channels.webhook import (
     classify,
     decode_secret,
@@ -36,7 +36,6 @@ from syndicate.channels.webhook import (
 from syndicate.corpus import CaseStudy, Section, save
 from syndicate.errors import ConfigError
 from syndicate.ledger import Delivery, Ledger
-from syndicate.pipeline import PublishJob
 from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
 
@@ -114,10 +113,10 @@ class Harness:
         )
         self.stop = threading.Event()
 
-    def job(self) -> PublishJob:
-        return PublishJob(self.config, self.ledger, self.edition, self.view, (self.view,),
-                          None,  # type: ignore[arg-type]  # webhooks never read the email
-                          stop=self.stop)
+    def job(self) -> DeliveryJob:
+        return DeliveryJob(self.edition, self.view, (self.view,),
+                           None,  # type: ignore[arg-type]  # webhooks never read the email
+                           Bookkeeping(self.ledger, self.edition), stop=self.stop)
 
     def deliver(self, index: int = 0) -> DeliveryReport:
         return build_channel(self.config.channels[index], self.config).deliver(self.job())
@@ -433,8 +432,8 @@ def test_slack_block_kit_shape(make, http) -> None:
 
 
 def test_slack_escapes_mrkdwn_control_characters() -> None:
+    from syndicate.app import parse_config
     from syndicate.channels.webhook import slack_payload
-    from syndicate.config import parse_config
 
     config = parse_config({"site": {"base_url": BASE}}, __import__("pathlib").Path("x.toml"))
     case = case_study(lede="Marges < 5 % & « croissance > tout »")

@@ -4,18 +4,12 @@
 ``unsubscribe_mailto``); ``from`` stays in each, required by smtp, optional in
 the outbox.
 
-:class:`Mailing` walks one edition's subscribers for one channel:
-
-- :meth:`Mailing.prepare` creates a 'pending' delivery row for every active
-  subscriber *before* anything is sent (streaming, in chunks), once per
-  (edition, channel): a retry or a resume days later never adds people who
-  subscribed after the edition went out;
-- :meth:`Mailing.pending` streams the rows still to send (keyset pages);
-- :meth:`Mailing.recipient` re-reads the subscriber just before sending and
-  records a skip for anyone no longer active (unsubscribed, bounced, removed);
-- :meth:`Mailing.message` returns the subscriber's message bytes, spliced from
-  a per-edition :class:`~syndicate.mail.MessageTemplate` (no MIME building,
-  no MJML per subscriber), DKIM-signed when configured.
+:class:`Mailing` builds one edition's messages for one channel:
+:meth:`Mailing.message` returns a subscriber's message bytes, spliced from a
+per-edition :class:`~syndicate.mail.MessageTemplate` (no MIME building, no MJML
+per subscriber), DKIM-signed when configured. The rows (one per active subscriber,
+all created before the first send; the skip of anyone no longer active; bounces)
+are the job's bookkeeping's (:class:`~._bookkeeping.Bookkeeping`), as for every channel.
 
 :class:`Progress` reports a long send: a rich progress bar when stderr is a
 terminal, plain log lines (every N messages or every few seconds) otherwise.
@@ -27,7 +21,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import IO, TYPE_CHECKING, Any
@@ -35,8 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
-from ..config import Duration
-from ..ledger import BOUNCED, SKIPPED
+from ..config import ChannelSettings, Config, Duration, deadline_field
 from ..render.urls import unsubscribe_url
 from ..tokens import SECRET_ENV, UNSUBSCRIBE, make_token, secret_from_env
 from ..transport import (  # re-exported for one release: they were defined here before
@@ -44,22 +37,17 @@ from ..transport import (  # re-exported for one release: they were defined here
     dkim_signer,
     envelope_address,
 )
-from ._base import ChannelSettings, deadline_field
+from ._base import DeliveryJob
 
 if TYPE_CHECKING:
-    from ..ledger import Delivery, Subscriber
+    from ..ledger import Subscriber
     from ..mail import MessageTemplate
-    from ..pipeline import PublishJob
 
 __all__ = [
-    "BOUNCED", "SECRET_ENV", "SKIPPED", "MailChannelSettings", "MailSender", "Mailing", "Progress",
+    "SECRET_ENV", "MailChannelSettings", "MailSender", "Mailing", "Progress",
     "check_address", "dkim_signer", "envelope_address",
 ]
 
-# SKIPPED prefixes the ledger message of a row not sent because its subscriber is
-# no longer active, BOUNCED that of a row whose address does not exist. Such rows
-# are 'failed' (the ledger has no other final status, and the edition must not
-# wait for them) but they are outcomes, not delivery failures.
 
 def check_address(value: str, *, display_name: bool) -> str:
     """The bare address of ``value`` (``"Name <a@b.c>"`` when ``display_name``);
@@ -114,19 +102,18 @@ class MailChannelSettings(ChannelSettings):
 
 
 class Mailing:
-    """One edition's per-subscriber sends for one channel (see the module doc).
+    """The messages of one edition for one mail channel (see the module doc); the rows
+    are the job's bookkeeping's (:class:`~._bookkeeping.Bookkeeping`).
 
-    Thread-safe for :meth:`recipient`, :meth:`message` and :meth:`bounce` (the
-    ledger serialises its connection; the template is read-only).
+    Thread-safe for :meth:`message` (the template is read-only once started).
     """
 
-    def __init__(self, job: PublishJob, channel: str, sender: MailSender) -> None:
+    def __init__(self, job: DeliveryJob, config: Config, sender: MailSender) -> None:
         self.job = job
-        self.ledger = job.ledger
         self.edition = job.edition
-        self.channel = channel
         self.sender = sender
-        self.base_url = job.config.site.base_url
+        self.site_title = config.site.title
+        self.base_url = config.site.base_url
         self.signer: Callable[[bytes], bytes] | None = None
         self.secret = b""
         self.template: MessageTemplate | None = None
@@ -135,6 +122,8 @@ class Mailing:
               signer: Callable[[bytes], bytes] | None = None) -> None:
         """Get ready to build messages: the signing secret (default: ``SYNDICATE_SECRET``,
         required) and the per-edition template. Raises ``SyndicateError`` if unusable."""
+        # Lazy: syndicate.mail loads the email renderer (jinja2, MJML), needed to send,
+        # not to validate a config naming a mail channel.
         from ..mail import MessageTemplate, dot_stuffed, list_id, message_id
 
         self._message_id = message_id
@@ -144,43 +133,9 @@ class Mailing:
         # The Date header is the edition's: the same in every copy, and on a resume.
         self.template = MessageTemplate(
             self.job.email, from_addr=self.sender.from_address,
-            list_id=list_id(self.job.config.site.title, self.sender.from_address),
+            list_id=list_id(self.site_title, self.sender.from_address),
             reply_to=self.sender.reply_to, date=self.edition.published_at,
         )
-
-    @property
-    def _ready_key(self) -> str:
-        return f"deliveries-created:{self.edition.id}:{self.channel}"
-
-    def prepare(self) -> int:
-        """Create the rows for every active subscriber (once); return how many are pending."""
-        if self.ledger.get_meta(self._ready_key) is None:
-            created = self.ledger.ensure_deliveries(
-                self.edition.id, self.channel,
-                (subscriber.email for subscriber in self.ledger.iter_subscribers("active")),
-            )
-            # Written after the last chunk: a crash before it makes the resume
-            # re-run the (idempotent) creation, never skip part of it.
-            self.ledger.set_meta(self._ready_key, self.job.now().isoformat())
-            self.job.log.info("%s: %d delivery row(s) created for edition #%s", self.channel,
-                              created, self.edition.number)
-        return self.pending_count()
-
-    def pending_count(self) -> int:
-        counts = self.ledger.delivery_counts(self.edition.id).get(self.channel, {})
-        return counts.get("pending", 0)
-
-    def pending(self) -> Iterator[Delivery]:
-        return self.ledger.pending_deliveries(self.edition.id, self.channel)
-
-    def recipient(self, delivery: Delivery) -> Subscriber | None:
-        """The subscriber of ``delivery`` if still active; else record the skip, None."""
-        subscriber = self.ledger.get_subscriber(delivery.recipient, normalized=True)
-        if subscriber is not None and subscriber.status == "active":
-            return subscriber
-        why = "removed from the list" if subscriber is None else subscriber.status
-        self.ledger.mark_failed(delivery.id, None, f"{SKIPPED} subscriber {why}", permanent=True)
-        return None
 
     def unsubscribe_url(self, email: str) -> str:
         return unsubscribe_url(self.base_url, make_token(self.secret, UNSUBSCRIBE, email))
@@ -208,14 +163,6 @@ class Mailing:
             if smtp:
                 data = self._dot_stuffed(data)
         return data
-
-    def bounce(self, delivery: Delivery, email: str, code: int | None, answer: str) -> None:
-        """The address does not exist: record the row as bounced (an outcome, not a
-        failure), and never mail the subscriber again."""
-        self.ledger.mark_failed(delivery.id, code, f"{BOUNCED} {answer}", permanent=True)
-        self.ledger.set_subscriber_status(email, "bounced")
-        self.job.log.info("%s: %s bounced (no such mailbox): marked 'bounced'",
-                             self.channel, email)
 
 
 _BAR_FREE = threading.Lock()  # held by the Progress showing a rich bar

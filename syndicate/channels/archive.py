@@ -6,24 +6,20 @@ editions, the pages of the companies the edition cites, and any page that is mis
 template change). Pages are replaced atomically, edition pages first and the indexes
 last, so a reader never follows a link to a page not written yet.
 
-The ledger gets one delivery row per edition (recipient ''): 'sent' is not redone on
+The bookkeeping keeps one delivery row per edition (recipient ''): 'sent' is not redone on
 resume, 'failed' waits for ``retry-failed``. A broken template is permanent; a full
 disk leaves the row pending so the next resume tries again.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
+from ..config import ChannelSettings, Config
 from ..corpus import write_atomic
-from ..render.archive import COMPANIES_INDEX, INDEX, render_archive
-from ._base import ChannelSettings, DeliveryReport, register_channel, write_once
-
-if TYPE_CHECKING:
-    from ..config import Config
-    from ..pipeline import PublishJob
+from ._base import DeliveryJob, DeliveryReport, write_once
 
 
 class ArchiveSettings(ChannelSettings):
@@ -36,38 +32,41 @@ class ArchiveSettings(ChannelSettings):
     )
 
 
-def _indexes_last(path: str) -> tuple[int, str]:
-    return (path in (INDEX, COMPANIES_INDEX), path)
-
-
-@register_channel
 class ArchiveChannel:
-    type: ClassVar[str] = "archive"
+    type_name: ClassVar[str] = "archive"
     Settings: ClassVar[type[ChannelSettings]] = ArchiveSettings
 
     def __init__(self, settings: ArchiveSettings, config: Config) -> None:
         self.settings = settings
         self.config = config
 
-    def pages(self, job: PublishJob) -> dict[str, str]:
-        """The pages this channel writes for ``job`` (rendered, not written)."""
-        public = job.config.public_dir
-        if self.settings.rebuild:
-            return render_archive(job.history, job.config, expand=job.expand)
-        return render_archive(job.history, job.config, changed=job.view,
-                              missing=lambda path: not (public / path).exists(),
-                              expand=job.expand)
+    def pages(self, job: DeliveryJob) -> dict[str, str]:
+        """The pages this channel writes for ``job`` (rendered, not written), the
+        indexes last (a reader never follows a link to a page not written yet)."""
+        # Lazy: jinja2 and the email renderer load when pages are rendered, not when
+        # a config naming this channel is validated.
+        from ..render.archive import COMPANIES_INDEX, INDEX, render_archive
 
-    def deliver(self, job: PublishJob) -> DeliveryReport:
-        public = job.config.public_dir
+        public = self.config.public_dir
+        if self.settings.rebuild:
+            pages = render_archive(job.history, self.config, expand=job.expand)
+        else:
+            pages = render_archive(job.history, self.config, changed=job.view,
+                                   missing=lambda path: not (public / path).exists(),
+                                   expand=job.expand)
+        order = sorted(pages, key=lambda path: (path in (INDEX, COMPANIES_INDEX), path))
+        return {path: pages[path] for path in order}
+
+    def deliver(self, job: DeliveryJob) -> DeliveryReport:
+        public = self.config.public_dir
 
         def write() -> str:
             pages = self.pages(job)
-            for path in sorted(pages, key=_indexes_last):
-                write_atomic(public / path, pages[path])
+            for path, page in pages.items():  # in order: indexes last
+                write_atomic(public / path, page)
             return f"{len(pages)} page{'s' if len(pages) != 1 else ''} in {public}"
 
-        return write_once(job, self.settings.name, "archive pages", write)
+        return write_once(job, self.settings.name, "archive pages", str(public), write)
 
 
 __all__ = ["ArchiveChannel", "ArchiveSettings"]

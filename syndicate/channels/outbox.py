@@ -20,20 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from ..config import ChannelSettings, Config
 from ..errors import SyndicateError
 from ..ledger import Subscriber
 from ..tokens import outbox_secret
 from ..transport import MaildirWriter
-from ._base import ChannelSettings, DeliveryReport, is_transient, register_channel
+from ._base import DeliveryJob, DeliveryReport, is_transient
 from ._mailing import MailChannelSettings, Mailing, MailSender, Progress, check_address
-
-if TYPE_CHECKING:
-    from ..config import Config
-    from ..pipeline import PublishJob
 
 
 class OutboxSettings(MailChannelSettings):
@@ -81,9 +78,8 @@ def outbox_sender(settings: OutboxSettings, site_title: str, site_email: str) ->
     return settings.mail_sender(settings.from_address or f'"{title}" <{site_email}>')
 
 
-@register_channel
 class OutboxChannel:
-    type: ClassVar[str] = "outbox"
+    type_name: ClassVar[str] = "outbox"
     Settings: ClassVar[type[ChannelSettings]] = OutboxSettings
 
     def __init__(self, settings: OutboxSettings, config: Config) -> None:
@@ -97,73 +93,67 @@ class OutboxChannel:
     def sender(self) -> MailSender:
         return outbox_sender(self.settings, self.config.site.title, self.config.site.email)
 
-    def deliver(self, job: PublishJob) -> DeliveryReport:
+    def deliver(self, job: DeliveryJob) -> DeliveryReport:
         name = self.settings.name
-        mailing = Mailing(job, name, self.sender())
+        book = job.book.run(name)
+        mailing = Mailing(job, self.config, self.sender())
         try:
-            mailing.start(secret=outbox_secret(job.ledger, logger=job.log))
+            mailing.start(secret=outbox_secret(job.book, logger=job.log))
         except (SyndicateError, ValueError) as exc:
             job.log.error("channel %s: %s", name, exc)
             return DeliveryReport(name, failed=1, detail=str(exc))
-        mailing.prepare()
-        before = job.ledger.delivery_counts(job.edition.id).get(name, {})
+        book.create_for_subscribers()
+        before = book.counts()
         sample = self._sample_address(job)
         if not sum(before.values()):
             # Nobody was subscribed when the edition went out: one sample copy, so the
             # operator sees what subscribers will get. On resume the row exists.
-            job.ledger.ensure_delivery(job.edition.id, name, sample)
-        done = {"sent": 0, "failed": 0, "skipped": before.get("sent", 0)}
-        detail = ""
+            book.row(sample)
+        # Rows already written before this run count as skipped.
+        already = before["sent"]
         try:
             box = MaildirWriter(self.folder).open()
         except OSError as exc:
             detail = f"cannot open the Maildir {self.folder}: {exc}"
             job.log.error("channel %s: %s", name, detail)
-            return self._report(job, name, done, detail)
-        with Progress(f"{name} edition #{job.edition.number}", mailing.pending_count(),
+            return book.report(detail, skipped_before=already)
+        detail = ""
+        with Progress(f"{name} edition #{job.edition.number}", book.pending_count(),
                       job.log) as progress:
-            for delivery in mailing.pending():
+            for delivery in book.pending():
                 if job.stop.is_set():
                     break
                 if delivery.recipient == sample:
                     subscriber: Subscriber | None = _sample_subscriber(sample, job)
                 else:
-                    subscriber = mailing.recipient(delivery)  # records a skip if not active
+                    subscriber = book.recipient(delivery)  # records a skip if not active
                 if subscriber is None:
-                    done["skipped"] += 1
                     progress.advance("skipped")
                     continue
                 try:
                     key = box.add(mailing.message(subscriber))
                 except OSError as exc:
                     detail = f"cannot write to the Maildir {self.folder}: {exc}"
-                    transient = is_transient(exc)
-                    job.ledger.mark_failed(delivery.id, None, detail, permanent=not transient)
-                    done["failed"] += 0 if transient else 1
+                    if is_transient(exc):
+                        book.retry_later(delivery, detail)
+                    else:
+                        book.failed(delivery, detail)
                     job.log.error("channel %s: %s", name, detail)
                     break  # a disk problem stops the channel; the rest stays pending
-                job.ledger.mark_sent(delivery.id, f"maildir new/{key}")
-                done["sent"] += 1
+                book.sent(delivery, f"maildir new/{key}")
                 progress.advance("sent")
-        return self._report(job, name, done, detail)
+        if not detail:
+            detail = f"{book.tally.sent} message(s) written to {self.folder}"
+        return book.report(detail, skipped_before=already)
 
-    def _sample_address(self, job: PublishJob) -> str:
+    def _sample_address(self, job: DeliveryJob) -> str:
         """``test_address``, whose row is the sample copy unless it is an active subscriber."""
-        address = job.config.publish.test_address
-        subscriber = job.ledger.get_subscriber(address)
+        address = self.config.publish.test_address
+        subscriber = job.book.subscriber(address)
         return address if subscriber is None or subscriber.status != "active" else ""
 
-    def _report(self, job: PublishJob, name: str, done: dict[str, int],
-                detail: str) -> DeliveryReport:
-        """What this run did (rows already sent before it count as skipped)."""
-        pending = job.ledger.delivery_counts(job.edition.id).get(name, {}).get("pending", 0)
-        if not detail:
-            detail = f"{done['sent']} message(s) written to {self.folder}"
-        return DeliveryReport(name, sent=done["sent"], failed=done["failed"],
-                              skipped=done["skipped"], pending=pending, detail=detail)
 
-
-def _sample_subscriber(address: str, job: PublishJob) -> Subscriber:
+def _sample_subscriber(address: str, job: DeliveryJob) -> Subscriber:
     now = job.now()
     return Subscriber(id=0, email=address, name=None, status="active", source="sample",
                       created_at=now, updated_at=now)

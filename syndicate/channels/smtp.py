@@ -3,8 +3,8 @@
 How a send goes (and why):
 
 1. One delivery row per active subscriber is created *before* anything is sent
-   (:class:`~._mailing.Mailing`), streaming, so a crash at any point leaves a
-   complete list of who still has to get the edition.
+   (the job's :class:`~._bookkeeping.Bookkeeping`), streaming, so a crash at any
+   point leaves a complete list of who still has to get the edition.
 2. ``concurrency`` worker threads each hold one SMTP connection (smtplib) and
    take pending rows from one shared keyset scan of the ledger.
 3. Just before sending, the subscriber's status is read again: someone who
@@ -35,13 +35,12 @@ import logging
 import smtplib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config import Duration
+from ..config import ChannelSettings, Config, Duration, deadline_field
 from ..errors import LedgerError, SyndicateError
 from ..transport import (  # those in __all__ are re-exported: they were defined here before
     DEFAULT_PORTS,
@@ -62,19 +61,12 @@ from ..transport import (  # those in __all__ are re-exported: they were defined
     load_signer,
     tls_context,
 )
-from ._base import (
-    ChannelSettings,
-    DeliveryReport,
-    check_env_name,
-    deadline_field,
-    register_channel,
-)
+from ._base import DeliveryJob, DeliveryReport, check_env_name
 from ._mailing import SECRET_ENV, MailChannelSettings, Mailing, Progress, check_address
 
 if TYPE_CHECKING:
-    from ..config import Config
     from ..ledger import Delivery
-    from ..pipeline import PublishJob
+    from ._bookkeeping import DeliveryRun, Outcome
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -97,6 +89,9 @@ log = logging.getLogger("syndicate.channels.smtp")
 
 class SmtpSettings(MailChannelSettings):
     """``type = "smtp"``: send each active subscriber the edition through an SMTP server."""
+
+    # Each message carries an RFC 8058 one-click unsubscribe link: https only.
+    sends_unsubscribe_links: ClassVar[bool] = True
 
     host: str = Field(description="SMTP server (submission) host name or address.")
     port: int = Field(
@@ -213,17 +208,8 @@ def transport_settings(settings: SmtpSettings,
 # --------------------------------------------------------------------------- the channel
 
 
-@dataclass
-class _Tally:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    bounced: int = 0
-
-
-@register_channel
 class SmtpChannel:
-    type: ClassVar[str] = "smtp"
+    type_name: ClassVar[str] = "smtp"
     Settings: ClassVar[type[ChannelSettings]] = SmtpSettings
 
     def __init__(self, settings: SmtpSettings, config: Config) -> None:
@@ -232,13 +218,14 @@ class SmtpChannel:
 
     # -- delivery ------------------------------------------------------------
 
-    def deliver(self, job: PublishJob) -> DeliveryReport:
+    def deliver(self, job: DeliveryJob) -> DeliveryReport:
         s = self.settings
-        mailing = Mailing(job, s.name, s.mail_sender(s.from_address))
+        mailing = Mailing(job, self.config, s.mail_sender(s.from_address))
         # Rows first: if the set-up below fails (a secret missing, a bad key file)
         # the edition stays unfinished with everyone pending, instead of being
         # closed with nobody mailed.
-        total = mailing.prepare()
+        book = job.book.run(s.name)
+        total = book.create_for_subscribers()
         if not total:
             return DeliveryReport(s.name, detail="nothing to send")
         settings = transport_settings(s, self.config.resolve)
@@ -250,26 +237,26 @@ class SmtpChannel:
         except SyndicateError as exc:
             job.log.error("smtp %s: cannot send: %s", s.name, exc)
             return DeliveryReport(s.name, pending=total, detail=f"cannot send: {exc}")
-        return _Run(self, job, mailing, transport).go(total)
+        return _Run(self, job, book, mailing, transport).go(total)
 
 
 class _Run:
     """One delivery pass of the channel over an edition's pending rows."""
 
-    def __init__(self, channel: SmtpChannel, job: PublishJob, mailing: Mailing,
-                 transport: SmtpTransport) -> None:
+    def __init__(self, channel: SmtpChannel, job: DeliveryJob, book: DeliveryRun,
+                 mailing: Mailing, transport: SmtpTransport) -> None:
         self.settings = channel.settings
         self.job = job
+        self.book = book
         self.mailing = mailing
         self.transport = transport
         self.envelope_from = envelope_address(self.settings.from_address)
         self.limiter = RateLimiter(self.settings.rate)
-        self.rows = mailing.pending()
+        self.rows = self.book.pending()
         self.feed_lock = threading.Lock()
         # Set when the server cannot be used at all: every worker stops, rows stay pending.
         self.abort = threading.Event()
         self.fatal = ""
-        self.tally = _Tally()
         self.lock = threading.Lock()
         self.progress: Progress | None = None
         self.ledger_error: LedgerError | None = None
@@ -286,6 +273,7 @@ class _Run:
                    for i in range(min(s.concurrency, total))]
         with Progress(f"{s.name} #{job.edition.number}", total, job.log) as progress:
             self.progress = progress
+            self.book.on_mark = self._advance
             for worker in workers:
                 worker.start()
             try:
@@ -300,16 +288,14 @@ class _Run:
                 raise
         if self.ledger_error is not None:
             raise self.ledger_error  # the pipeline stops the edition and reports it, once
-        pending = self.mailing.pending_count()
+        pending = self.book.pending_count()
         detail = ""
         if self.fatal:
             detail = f"stopped: {self.fatal}"
             job.log.error("smtp %s: %s; %d message(s) left pending", s.name, self.fatal, pending)
         elif job.stop.is_set() and pending:
             detail = "stopped before the end (resume finishes it)"
-        return DeliveryReport(s.name, sent=self.tally.sent, failed=self.tally.failed,
-                              skipped=self.tally.skipped, pending=pending, detail=detail,
-                              bounced=self.tally.bounced)
+        return self.book.report(detail)
 
     def _next(self) -> Delivery | None:
         """The next pending row for a worker (None: no more, or halted).
@@ -368,10 +354,9 @@ class _Run:
         return True
 
     def _send_one(self, connection: Connection, delivery: Delivery) -> None:
-        s, ledger = self.settings, self.job.ledger
-        subscriber = self.mailing.recipient(delivery)
+        s, book = self.settings, self.book
+        subscriber = book.recipient(delivery)  # records the skip if no longer active
         if subscriber is None:  # unsubscribed, bounced or removed since the row was made
-            self._count("skipped")
             return
         data = self.mailing.message(subscriber, smtp=True)
         # Stored addresses are bare and normalised: only an IDN domain needs converting.
@@ -394,13 +379,12 @@ class _Run:
                                f"{failure.code} {failure.message}")
                     return
             else:
-                ledger.mark_sent(delivery.id, f"{code} {reply}", code)
-                self._count("sent")
+                book.sent(delivery, f"{code} {reply}", code)
                 return
             if failure.reconnect:
                 connection.close()
             if failure.temporary and attempt < s.max_attempts:
-                ledger.mark_failed(delivery.id, failure.code, failure.message, permanent=False)
+                book.retry_later(delivery, failure.message, failure.code)
                 delay = backoff_delay(attempt, s.backoff, s.max_delay)
                 self.job.log.info("smtp %s: %s: %s; retry %d in %.1fs", s.name, subscriber.email,
                                   failure.message, attempt + 1, delay)
@@ -408,17 +392,13 @@ class _Run:
                     return
                 continue
             if failure.bounce:  # no such mailbox: an outcome, the subscriber is 'bounced'
-                self.mailing.bounce(delivery, subscriber.email, failure.code, failure.message)
-                self._count("bounced")
+                book.bounced(delivery, subscriber.email, failure.code, failure.message)
                 return
-            ledger.mark_failed(delivery.id, failure.code, failure.message, permanent=True)
+            book.failed(delivery, failure.message, failure.code)
             self.job.log.warning("smtp %s: %s failed: %s %s", s.name, subscriber.email,
                                  failure.code or "", failure.message)
-            self._count("failed")
             return
 
-    def _count(self, outcome: str) -> None:
-        with self.lock:
-            setattr(self.tally, outcome, getattr(self.tally, outcome) + 1)
+    def _advance(self, outcome: Outcome) -> None:
         if self.progress is not None:
             self.progress.advance(outcome)

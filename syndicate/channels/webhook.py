@@ -8,7 +8,8 @@ Four formats share one sending loop:
 - ``discord``: a webhook message with one embed, within Discord's limits;
 - ``mastodon``: a public status (``POST /api/v1/statuses``) with a bearer token.
 
-Delivery is recorded as one ledger row per (edition, endpoint) with recipient ''.
+Delivery is recorded by the job's bookkeeping as one row per (edition, endpoint) with
+recipient ''.
 Retries happen in-process with exponential backoff on 5xx, 408, 429 (honouring
 ``Retry-After``), timeouts and connection errors; any other 4xx or a redirect is
 permanent. A row already 'sent' is never re-sent; a crash between the POST and
@@ -33,20 +34,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import requests
 from pydantic import Field, field_validator, model_validator
 
-from ..config import Duration
+from ..config import ChannelSettings, Config, Duration, deadline_field
 from ..transport import backoff_delay
-from ._base import (
-    ChannelSettings,
-    DeliveryReport,
-    check_env_name,
-    deadline_field,
-    register_channel,
-)
+from ._base import DeliveryJob, DeliveryReport, check_env_name
 from ._webhook_payloads import (  # re-exported: the payloads were defined here before
     DISCORD_TOTAL,
     EVENT_TYPE,
@@ -62,9 +57,9 @@ from ._webhook_payloads import (  # re-exported: the payloads were defined here 
 )
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..pipeline import PublishJob
+    from ..ledger import Delivery
     from ..render.model import EditionView
+    from ._bookkeeping import DeliveryRun
 
 __all__ = [
     "DISCORD_TOTAL",
@@ -325,46 +320,46 @@ def build_outbound(
     return Outbound(url=url, body=body, headers=headers, msg_id=msg_id, key=key)
 
 
-@register_channel
 class WebhookChannel:
-    type = "webhook"
-    Settings = WebhookSettings
+    type_name: ClassVar[str] = "webhook"
+    Settings: ClassVar[type[ChannelSettings]] = WebhookSettings
 
     def __init__(self, settings: WebhookSettings, config: Config) -> None:
         self.settings = settings
         self.config = config
 
-    def deliver(self, job: PublishJob) -> DeliveryReport:
+    def deliver(self, job: DeliveryJob) -> DeliveryReport:
         name = self.settings.name
-        delivery = job.ledger.ensure_delivery(job.edition.id, name, "")
-        if delivery.status == "sent":
-            return DeliveryReport(name, skipped=1, detail="already sent")
-        if delivery.status == "failed":
-            # Finished with a failure earlier; `syndicate retry-failed` resets it.
-            return DeliveryReport(name, failed=1, detail=f"failed earlier: {delivery.response}")
+        book = job.book.run(name)
+        delivery = book.row()
+        # Finished earlier: 'sent' is not re-sent, 'failed' waits for `retry-failed`.
+        done = book.settled(delivery, "already sent")
+        if done is not None:
+            return done
         if job.stop.is_set():
-            return DeliveryReport(name, pending=1, detail="stopped before sending")
+            return book.report("stopped before sending")
         try:
             outbound = build_outbound(self.settings, self.config, job.view, os.environ)
         except ValueError as exc:
-            job.ledger.mark_failed(delivery.id, None, str(exc), permanent=True)
-            return DeliveryReport(name, failed=1, detail=str(exc))
+            book.failed(delivery, str(exc))
+            return book.report(str(exc))
         with requests.Session() as session:
-            outcome = self._post(session, outbound, job, delivery.id)
+            outcome = self._post(session, outbound, job, book, delivery)
         if outcome.status == "sent":
-            job.ledger.mark_sent(delivery.id, outcome.response, code=outcome.code)
+            book.sent(delivery, outcome.response, outcome.code)
             job.log.info("webhook %s: sent edition #%s (%s, %d attempt(s))", name,
                          job.edition.number, outcome.code, outcome.attempts)
-            return DeliveryReport(name, sent=1, detail=f"HTTP {outcome.code}")
+            return book.report(f"HTTP {outcome.code}")
         if outcome.status == "stopped":
-            return DeliveryReport(name, pending=1, detail="stopped between attempts")
-        job.ledger.mark_failed(delivery.id, outcome.code, outcome.response, permanent=True)
+            return book.report("stopped between attempts")
+        book.failed(delivery, outcome.response, outcome.code)
         job.log.warning("webhook %s: edition #%s failed after %d attempt(s): %s", name,
                         job.edition.number, outcome.attempts, outcome.response)
-        return DeliveryReport(name, failed=1, detail=outcome.response)
+        return book.report(outcome.response)
 
-    def _post(self, session: requests.Session, out: Outbound, job: PublishJob,
-              delivery_id: int) -> Outcome:
+    def _post(self, session: requests.Session, out: Outbound, job: DeliveryJob,
+              book: DeliveryRun, delivery: Delivery) -> Outcome:
+
         settings = self.settings
         outcome = Outcome("failed")
         for attempt in range(1, settings.max_attempts + 1):
@@ -409,7 +404,7 @@ class WebhookChannel:
             if verdict == "permanent" or attempt == settings.max_attempts:
                 break
             # Record the temporary failure now: a crash mid-retry still leaves a trace.
-            job.ledger.mark_failed(delivery_id, outcome.code, outcome.response, permanent=False)
+            book.retry_later(delivery, outcome.response, outcome.code)
             delay = retry_delay(attempt, settings, retry_after)
             job.log.info("webhook %s: attempt %d failed (%s %s), retrying in %.1fs",
                          settings.name, attempt, outcome.code or "-", outcome.response, delay)

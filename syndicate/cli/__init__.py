@@ -12,7 +12,8 @@ import sys
 
 import click
 
-from ..config import Config, config_path, load_config
+from ..app import load_config
+from ..config import Config, config_path
 from ..errors import SyndicateError
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
-from ..config import Config, load_config, reference_markdown, secret_problems
+from ..app import load_config
+from ..channels import channel_settings_models
+from ..config import Config, reference_markdown, secret_problems
 from ..errors import ConfigError, LockedError, SyndicateError
 from . import AppContext, cli, pass_app
 
@@ -255,7 +257,7 @@ def docs_cmd(check: bool, output: Path) -> None:
     """Generate the reference of every config key (docs/configuration.md) from the code."""
     from ..corpus import write_atomic
 
-    text = reference_markdown()
+    text = reference_markdown(channel_settings_models())
     current = output.read_text(encoding="utf-8") if output.exists() else None
     if check:
         if current != text:

@@ -9,7 +9,7 @@ threading and durability rules and :mod:`._lock` for the publisher lock.
 """
 
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
-from ._deliveries import BOUNCED, SKIPPED
+from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CHUNK, DEFAULT_PATH, Ledger
 from ._lock import LockHolder, lock_path, read_holder
 from ._records import (
@@ -35,6 +35,7 @@ __all__ = [
     "DELIVERY_STATUSES",
     "EDITION_STATUSES",
     "MIGRATIONS",
+    "OUTCOME_PREFIXES",
     "SCHEMA_VERSION",
     "SKIPPED",
     "SUBSCRIBER_STATUSES",
@@ -49,6 +50,7 @@ __all__ = [
     "LockHolder",
     "Subscriber",
     "SubscriberStatus",
+    "is_outcome",
     "lock_path",
     "normalize_email",
     "read_holder",
