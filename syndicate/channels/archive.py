@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from ..corpus import write_atomic
+from ..fs import write_atomic
 from ..render.archive import COMPANIES_INDEX, INDEX, render_archive
 from ._base import ChannelSettings, DeliveryReport, register_channel, write_once
 

@@ -253,7 +253,7 @@ def preview_cmd(app: AppContext, slug: str | None, out_dir: str) -> None:
     from pathlib import Path
 
     from .. import pipeline
-    from ..corpus import write_atomic_bytes
+    from ..fs import write_atomic_bytes
 
     result = pipeline.preview(app.config, slug)
     folder = Path(out_dir)
