@@ -23,7 +23,7 @@ import click
 from ..errors import SyndicateError
 from ..ledger import Delivery, Edition, Ledger
 from ..ledger._deliveries import BOUNCED, SKIPPED
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 from ._signals import graceful_stop
 
 

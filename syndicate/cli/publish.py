@@ -17,7 +17,7 @@ import click
 
 from ..corpus import load
 from ..errors import LedgerWriteError, NothingToPublish
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 from ._signals import graceful_stop
 
 if TYPE_CHECKING:
