@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from syndicate.corpus import CaseStudy, Section, content_hash, load, slugify
+from syndicate.corpus import CaseStudy, Section, content_hash, load
+from syndicate.text import slugify
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_CORPUS = REPO / "syndicate" / "examples" / "corpus"  # the sample case studies

@@ -158,7 +158,9 @@ class ScheduleConfig(Strict):
     cron: str = Field(
         "0 8 * * 2",
         description="Standard 5-field crontab expression (minute hour day month weekday; "
-        "weekday 0 or 7 = Sunday, 1 = Monday).",
+        "weekday 0 or 7 = Sunday, 1 = Monday), run as cron runs it, DST included; a day and "
+        "a weekday both set mean either. Also `L` (last day), `5L` (last Friday), `2#1` "
+        "(first Tuesday).",
     )
     timezone: str = Field(
         "Europe/Paris", description="IANA time zone the cron expression is read in."

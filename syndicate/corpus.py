@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +38,7 @@ from typing import Any
 import yaml
 
 from .errors import CorpusError
+from .fs import write_atomic
 
 STATUSES = ("ready", "draft")
 # libyaml's loader when available: the pure-Python one dominates loading a large corpus.
@@ -115,23 +114,6 @@ def content_hash(title: str, lede: str, sections: Iterable[Section]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def slugify(text: str, max_length: int = 60) -> str:
-    """ASCII slug from a French title, cut at a word boundary."""
-    import unicodedata
-
-    text = text.replace("œ", "oe").replace("Œ", "oe").replace("æ", "ae")
-    text = re.sub(r"[’'`]", " ", text)  # "d’indépendance" -> "d-independance"
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
-    slug = ""
-    for word in words:
-        candidate = f"{slug}-{word}" if slug else word
-        if len(candidate) > max_length:
-            break
-        slug = candidate
-    return slug or "case-study"
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -157,31 +139,6 @@ def dumps(case: CaseStudy) -> str:
         for paragraph in section.paragraphs:
             body += [paragraph.strip(), ""]
     return f"{_FRONT}\n{front}{_FRONT}\n\n" + "\n".join(body).rstrip("\n") + "\n"
-
-
-def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Write UTF-8 ``text`` so that readers see the old file or the new one, never half."""
-    write_atomic_bytes(path, text.encode("utf-8"), mode=mode)
-
-
-def write_atomic_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` atomically: a temp file in the same folder, fsynced, then renamed.
-
-    The file gets ``mode`` (mkstemp's 0600 would hide it from a web server), and the
-    fsync before the rename means a crash never leaves an empty file in its place.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(case: CaseStudy, directory: Path) -> Path:
@@ -509,7 +466,4 @@ __all__ = [
     "next_position",
     "replace",
     "save",
-    "slugify",
-    "write_atomic",
-    "write_atomic_bytes",
 ]

@@ -47,10 +47,9 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import snowballstemmer
-from stop_words import get_stop_words
 
 from .corpus import CaseStudy
+from .text import french_stem, french_stop_words, strip_accents
 
 # --------------------------------------------------------------------------- weights
 #
@@ -80,33 +79,21 @@ INDEX_VERSION = "related-1"
 # years ("2021", "100K€") say little about what a case study is about and would link unrelated
 # articles that happen to quote the same year.
 _WORD = re.compile(r"[^\W\d_]+")
-_STOP_WORDS = frozenset(get_stop_words("french"))
-_STEMMER = snowballstemmer.stemmer("french")
-# snowballstemmer objects are not thread-safe (they keep the current word in attributes).
-_STEM_LOCK = threading.Lock()
-
-
-def _strip_accents(text: str) -> str:
-    if text.isascii():
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+_STOP_WORDS = french_stop_words()
 
 
 @lru_cache(maxsize=1 << 17)
 def _stem(token: str) -> str:
-    """Stem of a lowercase token, or ``""`` for a stop word or a one-letter token.
+    """Index term of a lowercase token, or ``""`` for a stop word or a one-letter token.
 
     Memoised: the vocabulary of a corpus is a few ten thousand words while it holds millions of
-    tokens, and the pure-Python stemmer is the slowest step of the fit.
+    tokens.
     """
     if len(token) < 2 or token in _STOP_WORDS:
         return ""
-    with _STEM_LOCK:
-        stem = _STEMMER.stemWord(token)
     # Accents are stripped *after* stemming (the Snowball French rules rely on them) so that
     # "reussite" typed without accents meets "réussite".
-    return _strip_accents(stem)
+    return strip_accents(french_stem(token))
 
 
 def analyze(text: str) -> list[str]:
@@ -142,7 +129,7 @@ def name_key(name: str) -> str:
     Nothing else is: "Alan" and "Alan & Co" stay two companies, as do "Qonto" and "Qonto Pro".
     """
     text = unicodedata.normalize("NFKC", name).translate(_NAME_FOLD)
-    return " ".join(_strip_accents(text).casefold().split())
+    return " ".join(strip_accents(text).casefold().split())
 
 
 # --------------------------------------------------------------------------- results

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import Config
-from .corpus import CaseStudy, Corpus, load, write_atomic_bytes
+from .corpus import CaseStudy, Corpus, load
 from .errors import SyndicateError
+from .fs import write_atomic_bytes
 from .ledger import Edition, Ledger
 from .render.archive import COMPANIES_INDEX, INDEX, render_archive
 from .render.feeds import render_feeds

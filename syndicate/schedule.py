@@ -1,31 +1,42 @@
 """Slots: when the schedule fires, what each slot is called, what to do after downtime.
 
 Pure functions over a :class:`~syndicate.cron.CronSpec`, a time zone and
-datetimes handed in by the caller (no clock is read here).
+datetimes handed in by the caller (no clock is read here). The cron matches
+are enumerated by cronsim, which follows cron's own rules.
 
-**A slot** is a local wall-clock time matching the cron expression. It is
-published at most once, under its *slot key*::
+**A slot** is a moment at which cron would run the expression. It is published
+at most once, under its *slot key*::
 
     cron:2026-10-25T02:30 Europe/Paris
 
 the local wall-clock time (to the minute) without its UTC offset, plus the zone
 name. The ledger refuses a second edition for a key, so whatever a scheduler
-does, a slot gives one edition. On the two DST days (Europe/Paris):
+does, a slot gives one edition. On the two DST days (Europe/Paris), as Vixie
+cron and cronie do (cronsim implements their rules):
 
-- **Fall back** (last Sunday of October, 03:00 CEST -> 02:00 CET): 02:30 exists
-  twice on the clock. It is one slot, at its first instant (02:30+02:00). Both
-  instants have the same key, so a second fire (APScheduler's ``CronTrigger``
-  does fire twice) is refused by the ledger.
 - **Spring forward** (last Sunday of March, 02:00 CET -> 03:00 CEST): 02:30 does
-  not exist. The slot moves forward by the gap to 03:30+02:00 (the instant
-  APScheduler's ``CronTrigger`` also fires at, as "02:30+01:00"), key
-  ``...T03:30 Europe/Paris``: one edition, at the wall-clock time it goes out.
-  Matches naming one instant (02:30 and 03:30 that day) are one slot.
+  not exist. A fixed-time match in the skipped hour (``30 2 * * 0``) runs right
+  after the jump, at 03:00+02:00, key ``...T03:00 Europe/Paris``; several of them
+  (``0,30 2 * * *``) are that one slot. A match whose minute or hour field starts
+  with ``*`` (``*/20 2 * * *``) is a "wildcard job" for cron: it runs at the times
+  that exist, so not in the skipped hour.
+- **Fall back** (last Sunday of October, 03:00 CEST -> 02:00 CET): 02:30 exists
+  twice on the clock. It is one slot, at its first instant (02:30+02:00). cron
+  runs a wildcard job (``*/30 2,3 * * *``) again in the repeated hour; both
+  instants have one key, so :func:`iter_slots` keeps the first and a second
+  fire (APScheduler's ``CronTrigger`` does fire twice) is refused by the ledger.
+
+Why cron's rules rather than our own (this module used to enumerate the matches
+itself, moving a skipped 02:30 by the gap to 03:30 like APScheduler): a
+crontab expression is read with crontab's meaning, DST included, so the operator
+gets what cron would do and what cron's documentation says; the walk, the parsing
+(day-of-month *or* weekday, ``L``, ``2#1``) and their edge cases are a well-kept
+library's. ``tests/test_schedule.py`` checks both DST days and a year of slots
+against APScheduler's trigger on every other day.
 
 The daemon fires with :class:`SlotTrigger` (these slots exactly) rather than
 APScheduler 3.11's ``CronTrigger``, which also skips the first slot of the
-night after spring-forward (see the class). ``tests/test_schedule.py`` checks
-all of this against APScheduler itself.
+night after spring-forward (see the class).
 
 Changing ``timezone`` changes the keys (08:00 in Paris is not 08:00 in London).
 
@@ -36,14 +47,13 @@ other missed slot is skipped (logged). Never a flood.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
+from cronsim import CronSim
 
 from .cron import CronSpec, parse_cron
 
@@ -77,54 +87,34 @@ def slot_key(moment: datetime, tz: tzinfo) -> str:
     return f"{SLOT_PREFIX}{local:%Y-%m-%dT%H:%M} {_zone_name(tz)}"
 
 
-def _matches(spec: CronSpec, day: date) -> bool:
-    # Python: Monday = 0; crontab (and CronSpec): Sunday = 0. parse_cron refuses
-    # a day-of-month and a weekday together, so AND is crontab's meaning here.
-    return (
-        day.month in spec.month
-        and day.day in spec.day
-        and (day.weekday() + 1) % 7 in spec.day_of_week
-    )
-
-
-@lru_cache(maxsize=16)
-def _day_slots(spec: CronSpec, tz: tzinfo, day: date) -> tuple[datetime, ...]:
-    """The instants of ``day``'s wall-clock matches, sorted, each once, in the zone ``tz``.
-
-    A non-existent (spring-forward) time moves forward by the gap, as PEP 495's
-    fold=0 says; an ambiguous (fall-back) one keeps its first instant. So every
-    instant here has its own slot key, and two matches naming one instant
-    (02:30 and 03:30 on spring-forward day) are one slot.
-    """
-    if not _matches(spec, day):
-        return ()
-    instants = {
-        datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).astimezone(UTC)
-        for hour in spec.hour
-        for minute in spec.minute
-    }
-    return tuple(moment.astimezone(tz) for moment in sorted(instants))
+def _repeated(moment: datetime) -> bool:
+    """The second instant of an ambiguous fall-back time (its slot key is the first's)."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
 def iter_slots(spec: CronSpec, tz: tzinfo, after: datetime) -> Iterator[datetime]:
     """Every slot strictly after ``after``, in order, one per slot key (bounded: ~9 years)."""
     if after.tzinfo is None:
         raise ValueError("iter_slots needs an aware datetime")
-    # The day before too: a slot pushed past midnight by a gap belongs to it.
-    first = after.astimezone(tz).date() - timedelta(days=1)
-    last = after
-    for offset in range(_MAX_DAYS):
-        day_slots = _day_slots(spec, tz, first + timedelta(days=offset))
-        for moment in day_slots[bisect_right(day_slots, last):]:
-            yield moment
-            last = moment
+    start = after.astimezone(UTC)
+    limit = start + timedelta(days=_MAX_DAYS)
+    for moment in CronSim(spec.expression, start.astimezone(tz)):
+        instant = moment.astimezone(UTC)
+        # cronsim walks wall-clock times and reads ``after``'s but not its fold: started
+        # inside the repeated hour it can hand out the first, earlier, instant of a time.
+        if instant <= start or _repeated(moment):
+            continue
+        if instant > limit:
+            return
+        yield moment
 
 
 def slots_between(spec: CronSpec, tz: tzinfo, start: datetime, end: datetime) -> list[datetime]:
     """The slots in ``(start, end]``, in order, as aware datetimes in ``tz``."""
     out = []
+    end = end.astimezone(UTC)  # compared as instants (same-zone datetimes ignore ``fold``)
     for moment in iter_slots(spec, tz, start):
-        if moment > end:
+        if moment.astimezone(UTC) > end:
             break
         out.append(moment)
     return out
@@ -159,10 +149,11 @@ class SlotTrigger(BaseTrigger):
     """An APScheduler trigger that fires exactly at :func:`iter_slots`' slots.
 
     Used by the daemon instead of APScheduler 3.11's ``CronTrigger``, which (1)
-    fires twice in the repeated hour when clocks go back and (2) walks days by
+    fires twice in the repeated hour when clocks go back, (2) walks days by
     adding 24 hours, so after the spring-forward night it skips the next slot
     in the first hour of a day (a daily ``0 0 * * *`` never fires on
-    2026-03-30 in Europe/Paris; a monthly ``0 0 1 * *`` misses 1 April). Both are
+    2026-03-30 in Europe/Paris; a monthly ``0 0 1 * *`` misses 1 April), and (3)
+    ANDs a day-of-month with a weekday where cron ORs them. (1) and (2) are
     checked in the tests. With this trigger ``syndicate schedule`` shows exactly
     what the daemon will do.
     """

@@ -21,6 +21,7 @@ from syndicate.config import Config
 from syndicate.corpus import CaseStudy, Section
 from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
+from syndicate.text import slugify
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = next((p for p in (ROOT / "tests" / "data" / "seeds", Path("/work/shared/seeds"))
@@ -67,7 +68,7 @@ def seed_cases() -> tuple[CaseStudy, ...]:
         body = " ".join([lede] + [p for _h, ps in sections for p in ps])
         companies = tuple(c for c in KNOWN_COMPANIES if re.search(rf"\b{re.escape(c)}\b", body))
         cases.append(CaseStudy(
-            slug=corpus_mod.slugify(title), title=title, lede=lede,
+            slug=slugify(title), title=title, lede=lede,
             sections=tuple(Section(h, tuple(ps)) for h, ps in sections),
             position=position, companies=companies, themes=("stratégie",),
         ))

@@ -11,6 +11,7 @@ from syndicate import corpus
 from syndicate.cli import cli
 from syndicate.corpus import CaseStudy, Section, Source
 from syndicate.errors import CorpusError
+from syndicate.text import slugify
 
 CASE = CaseStudy(
     slug="semaine-de-quatre-jours",
@@ -206,4 +207,4 @@ def test_corpus_list_json(tmp_path: Path) -> None:
     ],
 )
 def test_slugify(title: str, slug: str) -> None:
-    assert corpus.slugify(title) == slug
+    assert slugify(title) == slug

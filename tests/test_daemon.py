@@ -88,8 +88,8 @@ def sundays_2026() -> list[date]:
 
 
 def expected_key(day: date) -> str:
-    # 02:30 does not exist on spring-forward day: the slot is at 03:30.
-    hhmm = "03:30" if day == date(2026, 3, 29) else "02:30"
+    # 02:30 does not exist on spring-forward day: as cron, the slot is right after the jump.
+    hhmm = "03:00" if day == date(2026, 3, 29) else "02:30"
     return f"cron:{day.isoformat()}T{hhmm} Europe/Paris"
 
 

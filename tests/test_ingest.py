@@ -19,6 +19,7 @@ from syndicate import corpus as corpus_mod
 from syndicate.cli import cli
 from syndicate.ingest import import_pages, parse_page
 from syndicate.ingest.chrome import chrome_reason, is_list_marker
+from syndicate.text import slugify
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "tests" / "data" / "seeds"  # copies of ../shared/seeds
@@ -135,7 +136,7 @@ def test_seed_import_gives_ten_articles_with_titles_and_section_counts(seeded: P
     assert [c.source for c in corpus] == [
         corpus_mod.Source(BIG.name, rank) for rank in range(1, 11)]
     for case in corpus:
-        assert case.slug == corpus_mod.slugify(case.title)
+        assert case.slug == slugify(case.title)
         assert case.path == seeded / f"{case.slug}.md"
         assert case.content_hash == case.computed_hash()
 
@@ -173,7 +174,7 @@ def test_single_article_page_is_a_duplicate(tmp_path: Path):
     assert first.totals() == "new: 10, duplicate: 0, conflict: 0, skipped: 1, errors: 0"
     report = import_pages([SINGLE], directory)
     assert report.totals() == "new: 0, duplicate: 1, conflict: 0, skipped: 3, errors: 0"
-    slug = corpus_mod.slugify(EXPECTED[4][0])
+    slug = slugify(EXPECTED[4][0])
     assert any(line.endswith(f"duplicate of {slug}") for line in report.lines())
     assert len(list(directory.glob("*.md"))) == 10
 
@@ -187,7 +188,7 @@ def test_reimport_changes_no_file(seeded: Path):
 
 
 def test_operator_edits_survive_reimport(seeded: Path):
-    path = seeded / f"{corpus_mod.slugify(EXPECTED[1][0])}.md"
+    path = seeded / f"{slugify(EXPECTED[1][0])}.md"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("près de 35 % du chiffre", "près de 35 % du chiffre"), "utf-8")
     set_front(path, "status", "draft")
@@ -210,7 +211,7 @@ def _changed_page(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_changed_article_is_a_conflict_and_force_keeps_operator_fields(seeded, tmp_path):
-    slug = corpus_mod.slugify(EXPECTED[1][0])
+    slug = slugify(EXPECTED[1][0])
     path = seeded / f"{slug}.md"
     set_front(path, "position", "42")
     set_front(path, "status", "draft")
@@ -252,9 +253,9 @@ def test_retitled_article_is_a_conflict_not_a_new_file(seeded, tmp_path):
     assert report.totals() == "new: 0, duplicate: 9, conflict: 1, skipped: 1, errors: 0"
     forced = import_pages([page], seeded, force=True)
     assert forced.count("conflict") == 1
-    case = corpus_mod.load_file(seeded / f"{corpus_mod.slugify(old)}.md")
+    case = corpus_mod.load_file(seeded / f"{slugify(old)}.md")
     assert case.title.endswith("pour la performance commerciale")
-    assert case.slug == corpus_mod.slugify(old)  # the slug is the article's identity
+    assert case.slug == slugify(old)  # the slug is the article's identity
     assert len(list(seeded.glob("*.md"))) == 10
 
 
@@ -304,7 +305,7 @@ def test_unreadable_pages_are_errors_and_the_others_are_imported(tmp_path: Path)
 
 
 def test_broken_corpus_file_is_never_overwritten(seeded: Path):
-    path = seeded / f"{corpus_mod.slugify(EXPECTED[0][0])}.md"
+    path = seeded / f"{slugify(EXPECTED[0][0])}.md"
     path.write_text("---\ntitle: [oops\n---\n", encoding="utf-8")
     report = import_seeds(seeded, force=True)
     assert report.count("conflict") == 1 and report.count("new") == 0

@@ -18,7 +18,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..config import ChannelSettings, Config
-from ..corpus import write_atomic
+from ..fs import write_atomic
 from ._base import DeliveryJob, DeliveryReport, write_once
 
 

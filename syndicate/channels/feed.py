@@ -19,7 +19,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from ..config import ChannelSettings, Config
-from ..corpus import write_atomic_bytes
+from ..fs import write_atomic_bytes
 from ..render.urls import FEED_FILES
 from ._base import DeliveryJob, DeliveryReport, write_once
 

@@ -1,96 +1,26 @@
 """The ``syndicate`` command line: thin click commands over the library.
 
-Each command group lives in its own module and registers itself on :data:`cli`.
-Errors from the library (:class:`~syndicate.errors.SyndicateError`) reach the
-user as one clear message and exit status 1, never a traceback.
+The group and its context live in :mod:`._group`; each command group lives in its own
+module and registers itself on :data:`cli` when imported below. Errors from the library
+(:class:`~syndicate.errors.SyndicateError`) reach the user as one clear message and exit
+status 1, never a traceback.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-import click
-
-from ..app import load_config
-from ..config import Config, config_path
-from ..errors import SyndicateError
-
-
-class AppContext:
-    """Carried on the click context: the config path, loaded lazily (not every command needs it)."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = config_path(path)
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.path)
-        return self._config
-
-
-class _Group(click.Group):
-    """Turns library errors into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except SyndicateError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:
-            # A bug, not a user error: still one line, the traceback on request.
-            if os.environ.get("SYNDICATE_DEBUG"):
-                raise
-            click.echo(
-                f"internal error: {type(exc).__name__}: {exc} "
-                "(set SYNDICATE_DEBUG=1 for the traceback)",
-                err=True,
-            )
-            ctx.exit(70)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "config_file",
-    metavar="PATH",
-    envvar="SYNDICATE_CONFIG",
-    default=None,
-    help="Config file (default: config/syndicate.toml; env SYNDICATE_CONFIG).",
+# Imported for their side effect: each module adds its commands to ``cli``.
+from . import (  # noqa: F401
+    config,
+    corpus,
+    deliveries,
+    init,
+    publish,
+    republish,
+    schedule,
+    serve,
+    subscribers,
 )
-@click.version_option(package_name="syndicate")
-@click.pass_context
-def cli(ctx: click.Context, config_file: str | None) -> None:
-    """syndicate: publish a corpus of case studies as feeds, emails and webhooks."""
-    ctx.obj = AppContext(config_file)
-
-
-pass_app = click.make_pass_decorator(AppContext)
-
-
-def _register() -> None:
-    # Imported for their side effect: each module adds its commands to ``cli``.
-    from . import (  # noqa: F401
-        corpus,
-        deliveries,
-        init,
-        publish,
-        republish,
-        schedule,
-        serve,
-        subscribers,
-    )
-
-
-_register()
+from ._group import AppContext, cli, pass_app
 
 
 def main() -> None:
@@ -98,4 +28,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
+
+__all__ = ["AppContext", "cli", "main", "pass_app"]

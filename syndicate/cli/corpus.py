@@ -10,7 +10,7 @@ import click
 
 from .. import corpus as corpus_mod
 from ..errors import CorpusError
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 
 
 @cli.group("corpus")

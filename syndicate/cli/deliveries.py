@@ -22,7 +22,7 @@ import click
 
 from ..errors import SyndicateError
 from ..ledger import BOUNCED, SKIPPED, Delivery, Edition, Ledger
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 from ._signals import graceful_stop
 
 

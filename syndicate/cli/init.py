@@ -20,7 +20,7 @@ import click
 from ..config import DEFAULT_CONFIG, SECTIONS, reference_rows
 from ..errors import SyndicateError
 from ..render.templates import shipped_templates
-from . import cli
+from ._group import cli
 
 CONFIG_FILE = DEFAULT_CONFIG  # config/syndicate.toml: found from DIR with no --config
 CORPUS_DIR = "corpus"

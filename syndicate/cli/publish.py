@@ -17,7 +17,7 @@ import click
 
 from ..corpus import load
 from ..errors import LedgerWriteError, NothingToPublish
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 from ._signals import graceful_stop
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ def preview_cmd(app: AppContext, slug: str | None, out_dir: str) -> None:
     from pathlib import Path
 
     from .. import pipeline
-    from ..corpus import write_atomic_bytes
+    from ..fs import write_atomic_bytes
 
     result = pipeline.preview(app.config, slug)
     folder = Path(out_dir)

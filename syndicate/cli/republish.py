@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 
 
 @cli.command("republish")

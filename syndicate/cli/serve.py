@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 
 
 @cli.command("serve")

@@ -22,7 +22,7 @@ import click
 from ..csv_cells import neutralize, restore
 from ..errors import SubscriberExists, SyndicateError
 from ..ledger import SUBSCRIBER_STATUSES, Ledger, Subscriber
-from . import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app
 
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at")
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from stop_words import get_stop_words
+from ..text import french_stop_words
 
 _APOS = "’'"
 # Nouns that introduce an organisation right before its name ("la startup X") or right
@@ -128,7 +128,7 @@ _SENTENCE_END = re.compile(r"(?:[.!?…][»”\"’)]*|[“«(—:])\s*$")
 
 @cache
 def _stop_words() -> frozenset[str]:
-    return frozenset(get_stop_words("french")) | _SENTENCE_START_WORDS
+    return french_stop_words() | _SENTENCE_START_WORDS
 
 
 @dataclass(frozen=True)

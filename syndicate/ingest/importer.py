@@ -25,8 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..corpus import CaseStudy, Source, check, content_hash, corpus_files, save, slugify
+from ..corpus import CaseStudy, Source, check, content_hash, corpus_files, save
 from ..errors import IngestError
+from ..text import slugify
 from .companies import extract_companies
 from .segment import ParsedArticle, Skipped, parse_page
 from .themes import guess_themes

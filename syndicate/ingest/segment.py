@@ -38,11 +38,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-
-import snowballstemmer
 
 from ..corpus import Section
+from ..text import french_stem
 from .chrome import box_kind, chrome_reason, is_inline_list, is_list_marker
 from .companies import GENERIC, has_company_story, mentions
 
@@ -270,18 +268,8 @@ _STOP_STEMS = frozenset(
 )
 
 
-@cache
-def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("french")
-
-
-@cache
-def _stem(word: str) -> str:
-    return _stemmer().stemWord(word)  # pure Python and slow: each word is stemmed once
-
-
 def _bag(texts: Sequence[str]) -> Counter[str]:
-    stems = (_stem(w.lower()) for text in texts for w in re.findall(r"[^\W\d_]{4,}", text))
+    stems = (french_stem(w.lower()) for text in texts for w in re.findall(r"[^\W\d_]{4,}", text))
     return Counter(s for s in stems if s not in _STOP_STEMS)
 
 

@@ -5,8 +5,9 @@ Renderers are pure over :class:`~syndicate.render.model.EditionView` records
 config; writing files is left to the channels.
 """
 
+from ..text import company_slug
 from .model import CompanyMention, EditionView, Link
-from .urls import company_slug, company_url, edition_url, feed_url
+from .urls import company_url, edition_url, feed_url
 
 __all__ = [
     "CompanyMention",

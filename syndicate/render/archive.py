@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ..config import Config
+from ..text import company_slug
 from .email import preheader_for
 from .model import EditionView
 from .templates import NBSP, french_date, render_template
-from .urls import company_slug as _company_slug
 from .urls import company_url, feed_url
 
 INDEX = "index.html"
@@ -28,12 +27,6 @@ COMPANIES_INDEX = f"{COMPANIES_DIR}/index.html"
 #: The index shows an excerpt for this many recent editions, titles only for the rest
 #: (a 10,000-edition index stays a few megabytes).
 INDEX_EXCERPTS = 20
-
-
-@lru_cache(maxsize=1 << 16)
-def company_slug(company: str) -> str:
-    # Cached: the company index walks every edition's companies at each publication.
-    return _company_slug(company)
 
 
 def edition_path(slug: str) -> str:

@@ -30,8 +30,8 @@ from feedgen.ext.base import BaseEntryExtension
 from feedgen.feed import FeedGenerator
 
 from ..config import Config
-from ..corpus import write_atomic_bytes
 from ..errors import RenderError
+from ..fs import write_atomic_bytes
 from .model import EditionView
 from .templates import render_template
 from .urls import FEED_FILES, feed_url

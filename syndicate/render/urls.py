@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from ..corpus import slugify
+from ..text import company_slug
 
 FEED_FILES = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json"}
 
@@ -12,12 +10,6 @@ FEED_FILES = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json"}
 def edition_url(base_url: str, slug: str) -> str:
     """Canonical URL of a case study: ``<base_url><slug>/`` (file ``public/<slug>/index.html``)."""
     return f"{base_url}{slug}/"
-
-
-@lru_cache(maxsize=1 << 16)
-def company_slug(company: str) -> str:
-    # Cached: every light view of the history (thousands) names its companies' pages.
-    return slugify(company)
 
 
 def company_url(base_url: str, company: str) -> str:
