@@ -38,7 +38,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .channels import Channel, ChannelSettings, DeliveryReport, register_channel
     from .ingest import import_pages
-    from .ledger import Delivery, Edition, Ledger, Subscriber
+    from .ledger import Delivery, Edition, Ledger, LedgerPort, Subscriber, open_ledger
     from .pipeline import Preview, Publisher, PublishJob, PublishResult, preview, publish, resume
     from .related import RelatednessIndex, build_index
     from .render import EditionView
@@ -49,6 +49,7 @@ _LAZY = {
     "register_channel": "channels",
     "import_pages": "ingest",
     "Delivery": "ledger", "Edition": "ledger", "Ledger": "ledger", "Subscriber": "ledger",
+    "LedgerPort": "ledger", "open_ledger": "ledger",
     "Preview": "pipeline", "PublishJob": "pipeline", "Publisher": "pipeline",
     "PublishResult": "pipeline", "preview": "pipeline", "publish": "pipeline",
     "resume": "pipeline",
@@ -86,6 +87,7 @@ __all__ = [
     "InvalidToken",
     "Ledger",
     "LedgerError",
+    "LedgerPort",
     "LockedError",
     "NothingToPublish",
     "Preview",
@@ -103,6 +105,7 @@ __all__ = [
     "build_index",
     "import_pages",
     "load_config",
+    "open_ledger",
     "preview",
     "publish",
     "register_channel",

@@ -36,7 +36,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
 from ..config import Duration
-from ..ledger._deliveries import BOUNCED, SKIPPED
+from ..ledger import BOUNCED, SKIPPED
 from ..render.urls import unsubscribe_url
 from ..tokens import SECRET_ENV, UNSUBSCRIBE, make_token, secret_from_env
 from ._base import ChannelSettings, deadline_field

@@ -45,10 +45,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..channels._smtp_policy import backoff_delay
+from ..clock import utcnow
 from ..config import Config
 from ..errors import ChannelError, SyndicateError
-from ..ledger import Confirmation, Ledger
-from ..ledger._records import utcnow
+from ..ledger import Confirmation, LedgerPort, open_ledger
 from . import mailer
 
 log = logging.getLogger("syndicate.web.confirmations")
@@ -80,7 +80,7 @@ def wake_senders() -> None:
         sender.wake()
 
 
-def request(ledger: Ledger, address: str) -> bool:
+def request(ledger: LedgerPort, address: str) -> bool:
     """Record that ``address`` asked for a confirmation email (the web request's
     only part in sending it); True if a new email was queued. Idempotent within
     :data:`RESEND_WINDOW`."""
@@ -182,7 +182,7 @@ class ConfirmationSender:
         interval: float = POLL_INTERVAL,
         ttl: float = mailer.CONFIRM_TTL,
         batch: int = BATCH,
-        ledger: Ledger | None = None,
+        ledger: LedgerPort | None = None,
     ) -> None:
         self.config = config
         self.secret = secret
@@ -202,9 +202,9 @@ class ConfirmationSender:
         self._pruned_at = float("-inf")
 
     @property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> LedgerPort:
         if self._ledger is None:
-            self._ledger = Ledger(self.config.database, now=self.now)
+            self._ledger = open_ledger(self.config.ledger_url, now=self.now)
         return self._ledger
 
     # -- thread ------------------------------------------------------------
