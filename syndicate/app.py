@@ -17,7 +17,7 @@ from datetime import datetime
 from .clock import utcnow
 from .config import Config
 from .errors import ConfigError, LedgerURLError
-from .ledger import LedgerPort, ledger_exists, open_ledger, shown_url
+from .ledger import LedgerPort, ledger_exists, open_ledger, parse_ledger_url, shown_url
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,15 @@ class App:
         """Whether the configured ledger was ever created (read-only commands skip it)."""
         with self._ledger_location():
             return ledger_exists(self.config.ledger_url)
+
+    def ledger_problems(self) -> list[str]:
+        """What is wrong with ``[storage] database`` (for ``config check``), opening nothing."""
+        try:
+            with self._ledger_location():
+                parse_ledger_url(self.config.ledger_url)
+        except ConfigError as exc:
+            return exc.problems
+        return []
 
     @contextmanager
     def _ledger_location(self) -> Iterator[None]:

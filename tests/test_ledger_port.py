@@ -200,12 +200,17 @@ def test_an_unsupported_scheme_is_a_config_error_naming_file_and_key(
         with pytest.raises(ConfigError) as refused:
             attempt()
         assert str(refused.value) == expected
+    assert app.ledger_problems() == [expected]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "syndicate", "--config", str(path), "status"],
         capture_output=True, text=True, env=env, timeout=120, cwd=project.root)
     assert result.returncode == 1
     assert result.stderr == f"error: {expected}\n"
+    check = subprocess.run(
+        [sys.executable, "-m", "syndicate", "--config", str(path), "config", "check"],
+        capture_output=True, text=True, env=env, timeout=120, cwd=project.root)
+    assert check.returncode == 1 and check.stdout.splitlines()[0] == expected
     assert not (project.root / "var").exists()
 
 

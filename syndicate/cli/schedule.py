@@ -135,7 +135,7 @@ def config_problems(path: Path) -> tuple[Config | None, list[str]]:
         config = load_config(path)
     except ConfigError as exc:
         return None, exc.problems + secret_problems(path, getattr(exc, "channels", ()))
-    return config, secret_problems(path, enumerate(config.channels))
+    return config, App(config).ledger_problems() + secret_problems(path, enumerate(config.channels))
 
 
 @config_group.command("check")
