@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import Clock, Project
 
+from syndicate import related
 from syndicate.app import App
 from syndicate.errors import ConfigError, LedgerError, LedgerURLError
 from syndicate.ledger import (
@@ -229,6 +230,7 @@ def test_a_plain_path_config_keeps_its_ledger_lock_and_cache(
             assert lock_path(var / "syndicate.db") == var / "syndicate.db.lock"
             assert (var / "syndicate.db.lock").read_text().split("\t")[1] == "test"
     assert app.ledger_exists() and (var / "syndicate.db").is_file()
+    related.clear_memory_cache()  # else an index fitted by an earlier test is reused
     publish(config, now=clock, ledger=app.open_ledger)
     assert list((var / "cache").glob("related-*.npz"))
     files = {p.name for p in var.glob("syndicate.db*")} - {"syndicate.db-wal", "syndicate.db-shm"}
