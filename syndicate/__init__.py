@@ -46,7 +46,7 @@ if TYPE_CHECKING:
         register_channel,
     )
     from .ingest import import_pages
-    from .ledger import Delivery, Edition, Ledger, Subscriber
+    from .ledger import Delivery, Edition, Ledger, LedgerPort, Subscriber, open_ledger
     from .pipeline import Preview, Publisher, PublishResult, preview, publish, resume
     from .related import RelatednessIndex, build_index
     from .render import EditionView
@@ -58,6 +58,7 @@ _LAZY = {
     "DeliveryJob": "channels", "DeliveryReport": "channels", "register_channel": "channels",
     "import_pages": "ingest",
     "Delivery": "ledger", "Edition": "ledger", "Ledger": "ledger", "Subscriber": "ledger",
+    "LedgerPort": "ledger", "open_ledger": "ledger",
     "Preview": "pipeline", "Publisher": "pipeline",
     "PublishResult": "pipeline", "preview": "pipeline", "publish": "pipeline",
     "resume": "pipeline",
@@ -97,6 +98,7 @@ __all__ = [
     "InvalidToken",
     "Ledger",
     "LedgerError",
+    "LedgerPort",
     "LockedError",
     "NothingToPublish",
     "Preview",
@@ -113,6 +115,7 @@ __all__ = [
     "build_index",
     "import_pages",
     "load_config",
+    "open_ledger",
     "preview",
     "publish",
     "register_channel",

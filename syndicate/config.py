@@ -41,6 +41,11 @@ from .errors import ConfigError
 DEFAULT_CONFIG = Path("config/syndicate.toml")
 CONFIG_ENV = "SYNDICATE_CONFIG"
 
+# A ledger written as a URL (scheme://...) rather than a path; which schemes exist is the
+# ledger's business (syndicate.ledger.open_ledger), not the config's.
+_LEDGER_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_SQLITE_URL = "sqlite:///"
+
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
@@ -98,8 +103,11 @@ class SiteConfig(Strict):
 
 
 class StorageConfig(Strict):
-    database: Path = Field(
-        Path("../var/syndicate.db"), description="SQLite ledger file (created on first use)."
+    database: Path | str = Field(
+        Path("../var/syndicate.db"),
+        description="The ledger (created on first use): a SQLite file path, or a URL "
+        "'sqlite:///relative/path' or 'sqlite:////absolute/path'. Relative paths, plain or "
+        "in the URL, are relative to the config file's folder.",
     )
     corpus: Path = Field(Path("../corpus"), description="Folder of case study files.")
     public: Path = Field(Path("../public"), description="Folder where feeds and archive pages go.")
@@ -112,6 +120,8 @@ class StorageConfig(Strict):
     @field_validator("*", mode="before")
     @classmethod
     def _path(cls, value: Any) -> Any:
+        if isinstance(value, str) and _LEDGER_URL.match(value):
+            return value  # a URL (storage.database): kept as written, see Config.ledger_url
         if isinstance(value, str):
             if not value.strip():
                 raise ValueError("a non-empty path")
@@ -319,8 +329,33 @@ class Config:
         return path if path.is_absolute() else (self.folder / path).resolve()
 
     @property
+    def ledger_url(self) -> str:
+        """Where the ledger is, for ``syndicate.ledger.open_ledger``: a plain path resolved
+        against the config's folder (as always), a ``sqlite:///relative`` URL likewise made
+        ``sqlite:////absolute``, any other URL as written (its scheme is checked when the
+        ledger is opened)."""
+        value = self.storage.database
+        if isinstance(value, Path):
+            return str(self.resolve(value))
+        if value[:len(_SQLITE_URL)].lower() == _SQLITE_URL:
+            rest = value[len(_SQLITE_URL):]
+            if rest and not rest.startswith("/") and "?" not in rest and rest != ":memory:":
+                return f"{value[:len(_SQLITE_URL)]}{self.resolve(Path(rest))}"
+        return value
+
+    @property
     def database(self) -> Path:
-        return self.resolve(self.storage.database)
+        """The ledger's SQLite file (for tools and tests that read it directly); the
+        application opens :attr:`ledger_url`. A ledger that is no file is a ConfigError."""
+        value = self.storage.database
+        if isinstance(value, Path):
+            return self.resolve(value)
+        url = self.ledger_url
+        if url[:len(_SQLITE_URL)].lower() == _SQLITE_URL and url[len(_SQLITE_URL):]:
+            return Path(url[len(_SQLITE_URL):])
+        # The value is not echoed: a database URL may carry a password.
+        raise ConfigError(self.path, [f"{self.path}: storage.database: not a SQLite file "
+                                      "(a URL of another kind of ledger)"])
 
     @property
     def corpus_dir(self) -> Path:
@@ -582,7 +617,8 @@ def _annotation_name(annotation: Any) -> str:
         return " | ".join(_toml_value(a) for a in args)
     if origin in (list, tuple) and args:
         return f"array of {_annotation_name(args[0])}"
-    names = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path",
+             Path | str: "path or URL"}
     if annotation in names:
         return names[annotation]
     return (getattr(annotation, "__name__", None) or str(annotation)).replace("typing.", "")

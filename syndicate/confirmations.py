@@ -55,7 +55,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Literal
@@ -64,9 +64,10 @@ from zoneinfo import ZoneInfo
 from . import tokens
 from .channels.outbox import OutboxSettings, outbox_folder, outbox_sender
 from .channels.smtp import SmtpSettings, transport_settings
+from .clock import utcnow
 from .config import Config
 from .errors import ChannelError, ExpiredToken, InvalidToken, SendError, SyndicateError
-from .ledger import Confirmation, Ledger
+from .ledger import Confirmation, LedgerPort, open_ledger
 from .mail import as_bytes, build_message, domain_of, list_id
 from .render.email import RenderedEmail, french_date, render_template
 from .render.urls import unsubscribe_url
@@ -90,10 +91,6 @@ BATCH = 100
 #: Sent and failed rows are deleted this long after the request.
 KEEP = timedelta(days=30)
 _PRUNE_EVERY = 3600.0  # seconds between two prunings by one sender
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -284,7 +281,7 @@ def wake_senders() -> None:
         sender.wake()
 
 
-def request(ledger: Ledger, address: str) -> bool:
+def request(ledger: LedgerPort, address: str) -> bool:
     """Record that ``address`` asked for a confirmation email (the web request's
     only part in sending it); True if a new email was queued. Idempotent within
     :data:`RESEND_WINDOW`."""
@@ -344,11 +341,11 @@ class ConfirmationSender:
         config: Config,
         secret: bytes,
         *,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         interval: float = POLL_INTERVAL,
         ttl: float = CONFIRM_TTL,
         batch: int = BATCH,
-        ledger: Ledger | None = None,
+        ledger: LedgerPort | None = None,
     ) -> None:
         self.config = config
         self.secret = secret
@@ -368,9 +365,9 @@ class ConfirmationSender:
         self._pruned_at = float("-inf")
 
     @property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> LedgerPort:
         if self._ledger is None:
-            self._ledger = Ledger(self.config.database, now=self.now)
+            self._ledger = open_ledger(self.config.ledger_url, now=self.now)
         return self._ledger
 
     # -- thread ------------------------------------------------------------
@@ -517,7 +514,7 @@ class ConfirmationSender:
 
 @contextmanager
 def running(config: Config, secret: bytes | None, *,
-            now: Callable[[], datetime] = _utcnow) -> Iterator[ConfirmationSender | None]:
+            now: Callable[[], datetime] = utcnow) -> Iterator[ConfirmationSender | None]:
     """A sender running for the duration of the block (``serve``, ``run``).
 
     None (and one log line) when it cannot send anything: no secret to sign the

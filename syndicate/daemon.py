@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from . import confirmations
-from .app import load_config
+from .app import App, load_config
 from .config import Config
 from .cron import parse_cron
 from .errors import (
@@ -51,6 +51,7 @@ from .errors import (
     SlotTaken,
     SyndicateError,
 )
+from .ledger import shown_url
 from .schedule import (
     SlotTrigger,
     describe,
@@ -139,7 +140,7 @@ class Daemon:
         self.now = now
         self.log = logger or log
         self.stop = threading.Event()  # handed to the pipeline: channels stop between messages
-        self.ledger: Any = None  # syndicate.ledger.Ledger while a session is open
+        self.ledger: Any = None  # a syndicate.ledger.LedgerPort while a session is open
         self.attempts: list[Attempt] = []
         self._meta_lock = threading.Lock()
         self._signature = _signature(self.path)
@@ -186,10 +187,8 @@ class Daemon:
     @contextmanager
     def session(self, owner: str | None = None) -> Iterator[Daemon]:
         """Open the ledger and hold the publisher lock (``LockedError`` if taken)."""
-        from .ledger import Ledger
-
         owner = owner or f"syndicate run --config {self.path}"
-        with Ledger(self.config.database, now=self.now) as ledger, ledger.publisher_lock(owner):
+        with App(self.config, self.now).open_ledger() as ledger, ledger.publisher_lock(owner):
             self.ledger = ledger
             try:
                 yield self
@@ -381,10 +380,11 @@ class Daemon:
         try:
             config = load_config(self.path)
             problems = config.missing_secrets()
-            if config.database != self.config.database:
+            if config.ledger_url != self.config.ledger_url:
                 problems.append(
-                    f"{self.path}: storage.database = {str(config.storage.database)!r}: "
-                    f"expected the ledger this daemon holds ({self.config.database}); "
+                    f"{self.path}: storage.database = "
+                    f"{shown_url(str(config.storage.database))!r}: expected the ledger this "
+                    f"daemon holds ({shown_url(self.config.ledger_url)}); "
                     "restart the daemon to switch ledgers"
                 )
             if problems:
@@ -490,7 +490,8 @@ class Daemon:
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.schedulers.blocking import BlockingScheduler
 
-        self._event(logging.INFO, f"publisher lock taken on {self.config.database}", "locked")
+        self._event(logging.INFO, f"publisher lock taken on {shown_url(self.config.ledger_url)}",
+                    "locked")
         # Start-up work in a thread so that the main thread only waits and a
         # signal never interrupts the pipeline halfway through a statement.
         worker = threading.Thread(target=self._start_up_job, name="start-up")
@@ -539,7 +540,7 @@ class Daemon:
         self._event(logging.INFO, f"config loaded from {self.path}: cron {schedule.cron!r} "
                     f"in {schedule.timezone}, misfire_grace {_fmt_delta(self.grace)}, "
                     f"catch_up {schedule.catch_up}; channels: {channels}; ledger "
-                    f"{self.config.database}", "config_loaded")
+                    f"{shown_url(self.config.ledger_url)}", "config_loaded")
         previous = self._install_signals()
         try:
             with self.session(), _confirmation_sender(self.config, self.now):

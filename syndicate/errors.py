@@ -57,6 +57,19 @@ class LedgerError(SyndicateError):
     """The ledger database cannot be opened, migrated or written."""
 
 
+class LedgerURLError(LedgerError):
+    """A ledger location that cannot be opened: an unsupported scheme, a malformed URL.
+
+    ``url`` is the location as written (password masked), ``reason`` what is wrong with
+    it, so that the configuration can report it against its file and key.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"ledger URL {url!r}: {reason}")
+
+
 class LedgerWriteError(LedgerError):
     """The ledger file cannot be written (disk full, file size limit, I/O error).
 

@@ -23,7 +23,7 @@ from .channels import Bookkeeping, Channel, DeliveryJob, DeliveryReport, build_c
 from .config import ChannelSettings, Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import LedgerError, NothingToPublish, SyndicateError
-from .ledger import Edition, Ledger
+from .ledger import Edition, LedgerPort, LedgerSource, using_ledger
 from .render.email import RenderedEmail, render_email
 from .render.model import EditionView
 from .render.urls import edition_url
@@ -68,7 +68,7 @@ class _Delivering:
     """One edition on its way out: what each channel's :class:`DeliveryJob` is made of."""
 
     config: Config
-    ledger: Ledger
+    ledger: LedgerPort
     edition: Edition
     view: EditionView
     history: tuple[EditionView, ...]
@@ -279,7 +279,7 @@ def _report(run: _Running) -> DeliveryReport:
     return report
 
 
-def _stored_email(ledger: Ledger, edition: Edition) -> RenderedEmail | None:
+def _stored_email(ledger: LedgerPort, edition: Edition) -> RenderedEmail | None:
     raw = ledger.artefact(edition.id, EMAIL_ARTEFACT)
     return RenderedEmail.from_json(raw) if raw else None
 
@@ -295,6 +295,7 @@ class Publisher:
         stop: threading.Event | None = None,
         logger: logging.Logger | None = None,
         lock: bool = True,
+        ledger: LedgerSource | None = None,
     ) -> None:
         self.config = config
         self.now = now
@@ -302,12 +303,14 @@ class Publisher:
         self.log = logger or log
         # The daemon holds the publisher lock for its whole life and passes lock=False.
         self.lock = lock
+        # The caller's ledger (or factory, e.g. App.open_ledger); else the configured one.
+        self.ledger = ledger
 
     @contextmanager
-    def _session(self, owner: str) -> Iterator[Ledger]:
+    def _session(self, owner: str) -> Iterator[LedgerPort]:
         """The ledger, with the publisher lock held: one publisher per ledger at a time, so a
         manual run cannot resume an edition that a running daemon is still delivering."""
-        with Ledger(self.config.database, now=self.now) as ledger:
+        with using_ledger(self.ledger, self.config.ledger_url, now=self.now) as ledger:
             if self.lock:
                 with ledger.publisher_lock(owner):
                     yield ledger
@@ -315,7 +318,7 @@ class Publisher:
                 yield ledger
 
     def _finish(
-        self, ledger: Ledger, corpus: Corpus, edition: Edition, resumed: bool = False
+        self, ledger: LedgerPort, corpus: Corpus, edition: Edition, resumed: bool = False
     ) -> PublishResult:
         """Render (once) and deliver a claimed edition; mark it done when nothing is pending."""
         # Links go only to editions whose archive page exists: the done ones.
@@ -332,7 +335,8 @@ class Publisher:
             raw = ledger.artefact(ids[slug], LINKS_ARTEFACT) if slug in ids else None
             return Links.from_json(raw) if raw else None
 
-        builder = ViewBuilder(self.config, corpus, published_of(published), stored, texts)
+        builder = ViewBuilder(self.config, corpus, published_of(published), stored, texts,
+                              cache_dir=ledger.cache_dir())
         links = stored(case.slug) or builder.links(edition.number, case)
         view = builder.view(edition.number, case, edition.published_at, links)
         email = _stored_email(ledger, edition)
@@ -372,7 +376,7 @@ class Publisher:
             return self._finish_unfinished(ledger, corpus, stoppable=True)
 
     def _finish_unfinished(
-        self, ledger: Ledger, corpus: Corpus, *, stoppable: bool = False
+        self, ledger: LedgerPort, corpus: Corpus, *, stoppable: bool = False
     ) -> list[PublishResult]:
         # ``publish`` is not stoppable here: nothing new may start before these are done.
         results = []
@@ -403,7 +407,8 @@ class Publisher:
                 )
             if dry_run:
                 number = max((e.number for e in editions), default=0) + 1
-                builder = ViewBuilder(self.config, corpus, published_of(editions))
+                builder = ViewBuilder(self.config, corpus, published_of(editions),
+                                      cache_dir=ledger.cache_dir())
                 view = builder.view(number, case, self.now())
                 render_email(view, self.config)  # prove it renders; write nothing
                 return PublishResult(None, view, dry_run=True)
@@ -430,7 +435,11 @@ class Preview:
 
 
 def preview(
-    config: Config, slug: str | None = None, *, now: Callable[[], datetime] = _utcnow
+    config: Config,
+    slug: str | None = None,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+    ledger: LedgerSource | None = None,
 ) -> Preview:
     """Render ``slug`` (default: the next in the queue) as email, feed item and archive page.
 
@@ -443,8 +452,9 @@ def preview(
     from .render.urls import unsubscribe_url
 
     corpus = load(config.corpus_dir)
-    with Ledger(config.database, now=now) as ledger:
-        editions = ledger.editions(status=None)
+    with using_ledger(ledger, config.ledger_url, now=now) as opened:
+        editions = opened.editions(status=None)
+        cache_dir = opened.cache_dir()
     published = {e.slug: e for e in editions}
     if slug is None:
         case = select_next(corpus, published)
@@ -455,7 +465,7 @@ def preview(
         if found is None:
             raise SyndicateError(f"no case study {slug!r} in {config.corpus_dir}")
         case = found
-    builder = ViewBuilder(config, corpus, published_of(editions))
+    builder = ViewBuilder(config, corpus, published_of(editions), cache_dir=cache_dir)
     edition = published.get(case.slug)
     if edition is not None:
         view = builder.view(edition.number, case, edition.published_at)
@@ -495,9 +505,12 @@ def publish(
     dry_run: bool = False,
     stop: threading.Event | None = None,
     lock: bool = True,
+    ledger: LedgerSource | None = None,
 ) -> PublishResult:
-    """Publish the next case study; see :meth:`Publisher.publish`."""
-    return Publisher(config, now=now, stop=stop, lock=lock).publish(slot, dry_run=dry_run)
+    """Publish the next case study; see :meth:`Publisher.publish`. ``ledger``: an open
+    ledger or a factory (``App.open_ledger``); by default the config's is opened."""
+    return Publisher(config, now=now, stop=stop, lock=lock, ledger=ledger).publish(
+        slot, dry_run=dry_run)
 
 
 def resume(
@@ -506,6 +519,7 @@ def resume(
     now: Callable[[], datetime] = _utcnow,
     stop: threading.Event | None = None,
     lock: bool = True,
+    ledger: LedgerSource | None = None,
 ) -> list[PublishResult]:
-    """Finish unfinished editions; see :meth:`Publisher.resume`."""
-    return Publisher(config, now=now, stop=stop, lock=lock).resume()
+    """Finish unfinished editions; see :meth:`Publisher.resume` (``ledger``: see publish)."""
+    return Publisher(config, now=now, stop=stop, lock=lock, ledger=ledger).resume()

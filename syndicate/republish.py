@@ -20,7 +20,7 @@ from .config import Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import SyndicateError
 from .fs import write_atomic_bytes
-from .ledger import Edition, Ledger
+from .ledger import Edition, LedgerPort, LedgerSource, using_ledger
 from .render.archive import COMPANIES_INDEX, INDEX, render_archive
 from .render.feeds import render_feeds
 from .render.urls import FEED_FILES
@@ -94,23 +94,25 @@ def republish(
     dry_run: bool = False,
     now: Callable[[], datetime] = _utcnow,
     lock: bool = True,
+    ledger: LedgerSource | None = None,
 ) -> RepublishResult:
     """Take the corpus file's current text for the published edition ``slug``.
 
     Holds the publisher lock (as ``publish-next`` does): a daemon cannot publish meanwhile.
     Files are written before the ledger records the new text, so an interrupted republish is
-    simply run again.
+    simply run again. ``ledger``: an open ledger or a factory (``App.open_ledger``); by
+    default the config's is opened.
     """
     corpus = load(config.corpus_dir)
-    with Ledger(config.database, now=now) as ledger:
+    with using_ledger(ledger, config.ledger_url, now=now) as opened:
         if not lock:
-            return _republish(config, ledger, corpus.get(slug), slug, corpus, dry_run)
-        with ledger.publisher_lock("syndicate republish"):
-            return _republish(config, ledger, corpus.get(slug), slug, corpus, dry_run)
+            return _republish(config, opened, corpus.get(slug), slug, corpus, dry_run)
+        with opened.publisher_lock("syndicate republish"):
+            return _republish(config, opened, corpus.get(slug), slug, corpus, dry_run)
 
 
 def _republish(
-    config: Config, ledger: Ledger, case: CaseStudy | None, slug: str, corpus: Corpus,
+    config: Config, ledger: LedgerPort, case: CaseStudy | None, slug: str, corpus: Corpus,
     dry_run: bool,
 ) -> RepublishResult:
     from .channels.archive import ArchiveSettings
@@ -135,7 +137,7 @@ def _republish(
     # Links to this edition (from the feeds' other entries) carry its corrected title.
     published = [replace(p, title=case.title) if p.slug == slug else p
                  for p in published_of(done)]
-    builder = ViewBuilder(config, corpus, published, stored, texts)
+    builder = ViewBuilder(config, corpus, published, stored, texts, cache_dir=ledger.cache_dir())
     view = builder.view(edition.number, case, edition.published_at)  # its links, as stored
     history = builder.history(view)
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from .corpus import CaseStudy, Corpus, Section, Source
 from .errors import SyndicateError
-from .ledger import Edition, Ledger
+from .ledger import Edition, LedgerPort
 
 log = logging.getLogger("syndicate.snapshots")
 
@@ -119,7 +119,7 @@ class LedgerTexts:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LedgerPort,
         corpus: Corpus,
         editions: Iterable[Edition],
         *,
@@ -240,7 +240,7 @@ class Drift:
 
 
 def published_drift(
-    ledger: Ledger, corpus: Mapping[str, CaseStudy], *, missing_is_gone: bool = True
+    ledger: LedgerPort, corpus: Mapping[str, CaseStudy], *, missing_is_gone: bool = True
 ) -> list[Drift]:
     """Published editions (finished or not) whose file is gone or changed, oldest first.
 

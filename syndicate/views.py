@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -111,13 +112,16 @@ class ViewBuilder:
         published: Sequence[Published],
         stored: Callable[[str], Links | None] | None = None,
         texts: PublishedTexts | None = None,
+        *,
+        cache_dir: Path | None = None,
     ) -> None:
         self.config = config
         self.corpus = corpus
         self.by_slug = corpus.by_slug()
         # Fitting relatedness is the expensive part; a cron-started process reuses the
-        # index cached beside the ledger, a long-running daemon the one in memory.
-        self.index = load_or_build(corpus.cases, config.database.parent / "cache")
+        # index cached where the ledger says (``LedgerPort.cache_dir``: beside a SQLite
+        # file), a long-running daemon the one in memory. No folder: memory only.
+        self.index = load_or_build(corpus.cases, cache_dir)
         self.tz = ZoneInfo(config.schedule.timezone)
         self.published = sorted(published, key=lambda p: p.number)
         self.number_of = {p.slug: p.number for p in self.published}

@@ -30,9 +30,9 @@ import pytest
 import requests
 from _smtp_support import Recorder, free_port, smtp_channel, smtp_server
 
+from syndicate.clock import utcnow
 from syndicate.confirmations import CONFIRM_TTL, ConfirmationSender, RetryPolicy, confirm_address
 from syndicate.ledger import Ledger
-from syndicate.ledger._records import utcnow
 from syndicate.web import make_server, stop_server
 from syndicate.web.formguard import form_token
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..app import load_config
+from ..app import App, load_config
 from ..channels import channel_settings_models
 from ..config import SECTIONS, Config, reference_markdown, secret_problems
 from ..errors import ConfigError
@@ -37,7 +37,7 @@ def config_problems(path: Path) -> tuple[Config | None, list[str]]:
         config = load_config(path)
     except ConfigError as exc:
         return None, exc.problems + secret_problems(path, getattr(exc, "channels", ()))
-    return config, secret_problems(path, enumerate(config.channels))
+    return config, App(config).ledger_problems() + secret_problems(path, enumerate(config.channels))
 
 
 @config_group.command("check")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .. import corpus as corpus_mod
+from ..app import App
 from ..errors import CorpusError
 from ._group import AppContext, cli, pass_app
 
@@ -84,17 +85,16 @@ def _published_warnings(
     """Published editions whose file is gone or changed: only for the config's own corpus
     folder with an existing ledger (another folder, or no ledger yet, has nothing published)."""
     from ..errors import ConfigError
-    from ..ledger import Ledger
     from ..snapshots import published_drift
 
     try:
         config = app.config
     except ConfigError:
         return []
-    if folder.resolve() != config.corpus_dir.resolve() or not config.database.exists():
+    if folder.resolve() != config.corpus_dir.resolve() or not App(config).ledger_exists():
         return []
     # A file with a problem is not among ``cases``: it is reported, not "gone".
-    with Ledger(config.database) as ledger:
+    with App(config).open_ledger() as ledger:
         drifts = published_drift(ledger, {c.slug: c for c in cases},
                                  missing_is_gone=not problems)
     return [drift.message(folder) for drift in drifts]

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import click
 
+from ..app import App
 from ..errors import SyndicateError
-from ..ledger import BOUNCED, SKIPPED, Delivery, Edition, Ledger
+from ..ledger import BOUNCED, SKIPPED, Delivery, Edition, LedgerPort
 from ._group import AppContext, cli, pass_app
 from ._signals import graceful_stop
 
 
-def find_edition(ledger: Ledger, ref: str) -> Edition:
+def find_edition(ledger: LedgerPort, ref: str) -> Edition:
     """The edition named by ``ref``: its number (``3``, ``#3``) or its slug."""
     text = ref.strip().removeprefix("#")
     if text.isdigit():
@@ -60,7 +61,7 @@ def is_bounce(delivery: Delivery) -> bool:
     return delivery.response.startswith(BOUNCED)
 
 
-def channel_counts(ledger: Ledger, edition: Edition,
+def channel_counts(ledger: LedgerPort, edition: Edition,
                    failures: list[Delivery]) -> list[ChannelCounts]:
     """Per-channel counts; 'failed' rows that are bounces or skips are counted apart."""
     skipped: dict[str, int] = {}
@@ -84,7 +85,7 @@ def _row(d: Delivery) -> dict[str, object]:
             else d.response, "attempts": d.attempts, "updated_at": d.updated_at.isoformat()}
 
 
-def _edition_data(ledger: Ledger, edition: Edition) -> dict[str, object]:
+def _edition_data(ledger: LedgerPort, edition: Edition) -> dict[str, object]:
     failures = ledger.failed_deliveries(edition.id)
     return {
         "number": edition.number,
@@ -137,7 +138,7 @@ def _print_edition(data: dict[str, object], limit: int) -> None:
 def deliveries_cmd(app: AppContext, edition: str | None, recent: int, limit: int,
                    as_json: bool) -> None:
     """Per-channel counts (sent, failed, bounced, skipped, pending) and the failures."""
-    with Ledger(app.config.database) as ledger:
+    with App(app.config).open_ledger() as ledger:
         if edition is not None:
             editions = [find_edition(ledger, edition)]
         else:
@@ -178,7 +179,7 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
         raise click.ClickException(problem)
     # The publisher lock for the reset and the resend: a running `syndicate run`
     # (or another retry) must not be delivering the same edition meanwhile.
-    with (ledger_write_errors(), Ledger(config.database) as ledger,
+    with (ledger_write_errors(), App(config).open_ledger() as ledger,
           ledger.publisher_lock("syndicate retry-failed")):
         target = find_edition(ledger, edition) if edition is not None else None
         reset = ledger.reset_failed(target.id if target else None, channel)
@@ -188,7 +189,8 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
                        + (f" on channel {channel}" if channel else ""))
             return
         with graceful_stop() as stop:
-            results = pipeline.resume(config, stop=stop.event, lock=False)  # held above
+            results = pipeline.resume(config, stop=stop.event, lock=False,  # held above
+                                      ledger=ledger)
     # The outcome first (cron reads the first line), then what was retried.
     status = max(stopped_early(config, stop.signal, results), report(results))
     click.echo(f"retried: {reset} failed deliver{'y' if reset == 1 else 'ies'}{where} back "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..app import App
 from ..corpus import load
 from ..errors import LedgerWriteError, NothingToPublish
 from ._group import AppContext, cli, pass_app
@@ -80,9 +81,7 @@ def stopped_early(config: Config, signal: object, results: Sequence[PublishResul
 
 
 def _unfinished(config: Config) -> list[int]:
-    from ..ledger import Ledger
-
-    with Ledger(config.database) as ledger:
+    with App(config).open_ledger() as ledger:
         return [edition.number for edition in ledger.unfinished_editions()]
 
 
@@ -105,7 +104,8 @@ def publish_next(app: AppContext, dry_run: bool, verbose: bool) -> None:
             raise click.ClickException(problem)
     with ledger_write_errors(), graceful_stop() as stop:  # SIGTERM / Ctrl-C: finish in flight
         try:
-            result = pipeline.publish(config, dry_run=dry_run, stop=stop.event)
+            result = pipeline.publish(config, dry_run=dry_run, stop=stop.event,
+                                      ledger=App(config).open_ledger)
         except NothingToPublish as exc:
             left = [] if dry_run else _unfinished(config)
             if left:  # an earlier edition could not be finished: not a success
@@ -135,7 +135,8 @@ def resume_cmd(app: AppContext, verbose: bool) -> None:
 
     _setup_logging(verbose)
     with ledger_write_errors(), graceful_stop() as stop:  # SIGTERM / Ctrl-C: finish in flight
-        results = pipeline.resume(app.config, stop=stop.event)
+        results = pipeline.resume(app.config, stop=stop.event,
+                                  ledger=App(app.config).open_ledger)
     status = stopped_early(app.config, stop.signal, results)
     if not results and not status:
         click.echo("nothing to resume")
@@ -151,11 +152,10 @@ def resume_cmd(app: AppContext, verbose: bool) -> None:
 def queue_cmd(app: AppContext, as_json: bool) -> None:
     """List the case studies still to publish, in the order they will go out."""
     from .. import pipeline
-    from ..ledger import Ledger
 
     config = app.config
     corpus = load(config.corpus_dir)
-    with Ledger(config.database) as ledger:
+    with App(config).open_ledger() as ledger:
         published = ledger.published_slugs()
     pending = pipeline.queue(corpus, published)
     if as_json:
@@ -180,12 +180,11 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
 def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
     """Last editions, what is next, totals; warnings about published files gone or changed."""
     from .. import pipeline
-    from ..ledger import Ledger
     from ..snapshots import published_drift
 
     config = app.config
     corpus = load(config.corpus_dir)
-    with Ledger(config.database) as ledger:
+    with App(config).open_ledger() as ledger:
         editions = ledger.editions(status=None)
         published = {e.slug for e in editions}
         counts = {e.id: ledger.delivery_counts(e.id) for e in editions[:limit]}
@@ -255,7 +254,7 @@ def preview_cmd(app: AppContext, slug: str | None, out_dir: str) -> None:
     from .. import pipeline
     from ..fs import write_atomic_bytes
 
-    result = pipeline.preview(app.config, slug)
+    result = pipeline.preview(app.config, slug, ledger=App(app.config).open_ledger)
     folder = Path(out_dir)
     click.echo(f"preview of edition #{result.view.number}: {result.view.slug}")
     click.echo(f"  subject: {result.email.subject}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..app import App
 from ._group import AppContext, cli, pass_app
 
 
@@ -20,6 +21,6 @@ def republish_cmd(app: AppContext, slug: str, dry_run: bool) -> None:
     """
     from ..republish import republish
 
-    result = republish(app.config, slug, dry_run=dry_run)
+    result = republish(app.config, slug, dry_run=dry_run, ledger=App(app.config).open_ledger)
     for line in result.lines():
         click.echo(line)

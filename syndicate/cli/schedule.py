@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..app import App
 from ..config import Config
 from ..corpus import load
 from ..errors import ConfigError, LockedError, SyndicateError
@@ -27,10 +28,9 @@ def _queue(config: Config) -> list[Any]:
 
     corpus = load(config.corpus_dir)
     published: set[str] = set()
-    if config.database.exists():  # listing the schedule must not create a ledger
-        from ..ledger import Ledger
-
-        with Ledger(config.database) as ledger:
+    app = App(config)
+    if app.ledger_exists():  # listing the schedule must not create a ledger
+        with app.open_ledger() as ledger:
             published = ledger.published_slugs()
     return pipeline.queue(corpus, published)
 

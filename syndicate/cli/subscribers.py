@@ -19,9 +19,10 @@ from pathlib import Path
 
 import click
 
+from ..app import App
 from ..csv_cells import neutralize, restore
 from ..errors import SubscriberExists, SyndicateError
-from ..ledger import SUBSCRIBER_STATUSES, Ledger, Subscriber
+from ..ledger import SUBSCRIBER_STATUSES, LedgerPort, Subscriber
 from ._group import AppContext, cli, pass_app
 
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at")
@@ -114,7 +115,7 @@ def subscribers_group() -> None:
 @pass_app
 def add_cmd(app: AppContext, address: str, name: str | None) -> None:
     """Add ADDRESS as an active subscriber."""
-    with Ledger(app.config.database) as ledger:
+    with App(app.config).open_ledger() as ledger:
         try:
             subscriber = ledger.add_subscriber(address, name=name, status="active", source="cli")
         except SubscriberExists as exc:
@@ -133,7 +134,7 @@ def import_cmd(app: AppContext, file: Path) -> None:
     numbers). A file that is not such a CSV imports nothing and exits with 1.
     """
     rows = read_subscriber_csv(_read_text(file), str(file))
-    with Ledger(app.config.database) as ledger:
+    with App(app.config).open_ledger() as ledger:
         result = ledger.add_subscribers(
             ((row.email, row.name) for row in rows), status="active", source="import"
         )
@@ -149,7 +150,7 @@ def import_cmd(app: AppContext, file: Path) -> None:
 _STATUS_CHOICE = click.Choice([*SUBSCRIBER_STATUSES, "all"])
 
 
-def _iter(ledger: Ledger, status: str) -> Iterator[Subscriber]:
+def _iter(ledger: LedgerPort, status: str) -> Iterator[Subscriber]:
     return ledger.iter_subscribers(None if status == "all" else status)
 
 
@@ -172,7 +173,7 @@ def _row(subscriber: Subscriber) -> dict[str, str | None]:
 def list_cmd(app: AppContext, status: str, as_json: bool) -> None:
     """List subscribers in sign-up order (streamed: fine for 100,000 of them)."""
     out = sys.stdout
-    with Ledger(app.config.database) as ledger:
+    with App(app.config).open_ledger() as ledger:
         if as_json:
             # Written item by item so a long list never sits in memory.
             out.write("[")
@@ -199,7 +200,7 @@ def remove_cmd(app: AppContext, address: str) -> None:
 
     To stop sending while keeping the record, prefer the unsubscribe link.
     """
-    with Ledger(app.config.database) as ledger:
+    with App(app.config).open_ledger() as ledger:
         if not ledger.remove_subscriber(address):
             raise click.ClickException(f"{address.strip()} is not a subscriber")
     click.echo(f"removed {address.strip()}")
@@ -218,7 +219,7 @@ def export_cmd(app: AppContext, status: str) -> None:
     out = sys.stdout
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
-    with Ledger(app.config.database) as ledger:
+    with App(app.config).open_ledger() as ledger:
         for subscriber in _iter(ledger, status):
             row = _row(subscriber)
             writer.writerow([neutralize(row[column] or "") for column in EXPORT_COLUMNS])
@@ -238,7 +239,7 @@ def pending_confirmations_cmd(app: AppContext, show_all: bool) -> None:
     The web form only records them; `syndicate serve` and `syndicate run` send
     them in the background. Shows each one's attempts, next attempt and last answer.
     """
-    with Ledger(app.config.database) as ledger:
+    with App(app.config).open_ledger() as ledger:
         rows = ledger.confirmations(None if show_all else "pending")
     for row in rows:
         when = f"requested {row.requested_at:%Y-%m-%d %H:%M:%S}Z"

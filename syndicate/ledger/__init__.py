@@ -1,17 +1,29 @@
 """The ledger: the single source of truth for what was published and sent.
 
-One SQLite file (default ``var/syndicate.db``; WAL, ``synchronous=NORMAL``,
-foreign keys, numbered migrations in :mod:`._schema`) holding editions and
-their rendered artefacts, one delivery row per (edition, channel, recipient),
-subscribers, the web app's rate-limit counters (:mod:`._limits`) and a
-small key/value ``meta`` table. See :class:`Ledger` for the
-threading and durability rules and :mod:`._lock` for the publisher lock.
+A port (:class:`LedgerPort`, a ``typing.Protocol`` over frozen-dataclass records) with
+its implementations behind it, opened in one place: :func:`open_ledger` takes a file
+path or a ``sqlite:///`` URL (:mod:`._url`). The SQLite implementation is one file
+(default ``var/syndicate.db``; WAL, ``synchronous=NORMAL``, foreign keys, numbered
+migrations in :mod:`._schema`) holding editions and their rendered artefacts, one
+delivery row per (edition, channel, recipient), subscribers, the web app's rate-limit
+counters (:mod:`._limits`) and a small key/value ``meta`` table. See
+:class:`SqliteLedger` for the threading and durability rules and :mod:`._lock` for the
+publisher lock.
 """
 
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
-from ._ledger import CHUNK, DEFAULT_PATH, Ledger
+from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
 from ._lock import LockHolder, lock_path, read_holder
+from ._open import LedgerSource, ledger_exists, open_ledger, using_ledger
+from ._port import (
+    ConfirmationOutbox,
+    DeliveryStore,
+    EditionStore,
+    LedgerPort,
+    RateLimitCounters,
+    SubscriberStore,
+)
 from ._records import (
     DELIVERY_STATUSES,
     EDITION_STATUSES,
@@ -26,9 +38,11 @@ from ._records import (
 )
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._subscribers import normalize_email
+from ._url import SCHEMES, LedgerLocation, parse_ledger_url, shown_url
 
 __all__ = [
     "BOUNCED",
+    "CACHE_FOLDER",
     "CHUNK",
     "CONFIRMATION_STATUSES",
     "DEFAULT_PATH",
@@ -37,21 +51,36 @@ __all__ = [
     "MIGRATIONS",
     "OUTCOME_PREFIXES",
     "SCHEMA_VERSION",
+    "SCHEMES",
     "SKIPPED",
     "SUBSCRIBER_STATUSES",
     "AddResult",
     "Confirmation",
+    "ConfirmationOutbox",
     "ConfirmationStatus",
     "Delivery",
     "DeliveryStatus",
+    "DeliveryStore",
     "Edition",
     "EditionStatus",
+    "EditionStore",
     "Ledger",
+    "LedgerLocation",
+    "LedgerPort",
+    "LedgerSource",
     "LockHolder",
+    "RateLimitCounters",
+    "SqliteLedger",
     "Subscriber",
     "SubscriberStatus",
+    "SubscriberStore",
     "is_outcome",
+    "ledger_exists",
     "lock_path",
     "normalize_email",
+    "open_ledger",
+    "parse_ledger_url",
     "read_holder",
+    "shown_url",
+    "using_ledger",
 ]

@@ -167,7 +167,8 @@ class LedgerConnection:
 
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         with self._locked() as conn:
-            return conn.execute(sql, params).fetchone()
+            row: tuple[Any, ...] | None = conn.execute(sql, params).fetchone()
+            return row
 
     def _pages(self, sql: str, params: tuple[Any, ...], chunk: int) -> Iterator[tuple[Any, ...]]:
         """Keyset pagination: ``sql`` ends with ``id > ? ORDER BY id LIMIT ?``.

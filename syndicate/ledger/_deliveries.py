@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
 from ..errors import LedgerError
 from ._connection import CHUNK, LedgerConnection
-from ._records import Delivery, from_db
+from ._records import Delivery
 
 #: Prefixes of the ``response`` of a 'failed' row that is an *outcome*, not a failure:
 #: the subscriber was no longer active at send time (skipped) or the address does not
@@ -36,7 +37,9 @@ _DELIVERY_COLS = "id, edition_id, channel, recipient, status, attempts, code, re
 
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:
-    return Delivery(*row[:8], from_db(row[8]))  # type: ignore[arg-type]
+    id_, edition_id, channel, recipient, status, attempts, code, response, updated = row
+    return Delivery(id_, edition_id, channel, recipient, status, attempts, code, response,
+                    datetime.fromisoformat(updated))
 
 
 class DeliveryMethods(LedgerConnection):
@@ -169,7 +172,7 @@ class DeliveryMethods(LedgerConnection):
         by the next resume like any other unfinished edition. Outcomes (rows
         skipped or bounced, see :data:`OUTCOME_PREFIXES`) are not failures: left alone.
         """
-        where, params = f"status = 'failed' AND {_NOT_OUTCOME}", []
+        where, params = f"status = 'failed' AND {_NOT_OUTCOME}", list[int | str]()
         if edition_id is not None:
             where += " AND edition_id = ?"
             params.append(edition_id)

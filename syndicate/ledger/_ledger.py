@@ -1,6 +1,8 @@
-"""The Ledger: editions, artefacts, deliveries, subscribers and meta in one SQLite file.
+"""The SQLite ledger: editions, artefacts, deliveries, subscribers and meta in one file.
 
-This module holds the class and its edition, artefact and meta methods; the
+:class:`SqliteLedger` implements :class:`~._port.LedgerPort`; open one with
+:func:`syndicate.ledger.open_ledger` (a path or a ``sqlite:///`` URL). This module holds
+the class and its edition, artefact and meta methods; the
 connection plumbing is :mod:`._connection`, the delivery, subscriber and
 confirmation-outbox methods are :mod:`._deliveries`, :mod:`._subscribers` and
 :mod:`._confirmations`.
@@ -13,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..errors import AlreadyPublished, LedgerError, SlotTaken
@@ -21,20 +24,27 @@ from ._confirmations import ConfirmationMethods
 from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
 from ._limits import LimitMethods
+from ._port import LedgerPort
 from ._records import EDITION_STATUSES, Edition, from_db, to_db
 from ._subscribers import SubscriberMethods
 
-__all__ = ["CHUNK", "DEFAULT_PATH", "Ledger"]
+__all__ = ["CACHE_FOLDER", "CHUNK", "DEFAULT_PATH", "Ledger", "SqliteLedger"]
+
+#: The folder beside the database file that holds the caches derived from it.
+CACHE_FOLDER = "cache"
 
 _EDITION_COLS = "id, number, slot, slug, title, url, status, claimed_at, published_at, done_at"
 
 
 def _edition(row: tuple[Any, ...]) -> Edition:
-    return Edition(*row[:7], from_db(row[7]), from_db(row[8]), from_db(row[9]))  # type: ignore[arg-type]
+    id_, number, slot, slug, title, url, status, claimed, published, done = row
+    return Edition(id_, number, slot, slug, title, url, status,
+                   datetime.fromisoformat(claimed), datetime.fromisoformat(published),
+                   from_db(done))
 
 
-class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMethods):
-    """The single source of truth for what was published and sent to whom.
+class SqliteLedger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMethods):
+    """The single source of truth for what was published and sent to whom, in SQLite.
 
     One SQLite connection per Ledger object. **Threads**: a Ledger may be shared
     by several threads (the SMTP channel marks deliveries from its sender
@@ -62,6 +72,13 @@ class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMetho
         """Context manager: be the one publisher on this ledger, or raise ``LockedError``
         naming the holder's pid. See :mod:`syndicate.ledger._lock` for why flock."""
         return _lock.publisher_lock(self.path, owner, self._now())
+
+    # -- caches -----------------------------------------------------------
+
+    def cache_dir(self) -> Path:
+        """``cache/`` beside the database file: where the relatedness index has always been
+        cached (``<database folder>/cache``), so existing installations keep theirs."""
+        return self.path.parent / CACHE_FOLDER
 
     # -- editions ---------------------------------------------------------
 
@@ -152,7 +169,7 @@ class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMetho
 
     def editions(self, status: str | None = "done", limit: int | None = None) -> list[Edition]:
         """Editions newest first (by number); ``status=None`` for all."""
-        sql, params = f"SELECT {_EDITION_COLS} FROM editions", ()
+        sql, params = f"SELECT {_EDITION_COLS} FROM editions", tuple[str | int, ...]()
         if status is not None:
             sql, params = sql + " WHERE status = ?", (status,)
         sql += " ORDER BY number DESC"
@@ -253,3 +270,10 @@ class Ledger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMetho
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (key, str(value)),
                 )
+
+
+#: The name the SQLite ledger had before the port (``syndicate.Ledger``, tests, scripts).
+Ledger = SqliteLedger
+
+# mypy --strict checks here that the SQLite ledger implements the whole port.
+_CONFORMS: type[LedgerPort] = SqliteLedger

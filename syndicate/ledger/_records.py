@@ -1,10 +1,13 @@
-"""Ledger records (frozen dataclasses), statuses and time helpers."""
+"""Ledger records (frozen dataclasses), statuses and time helpers (``utcnow`` is the
+shared clock of :mod:`syndicate.clock`, re-exported for the ledger's modules)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
+
+from ..clock import utcnow
 
 EditionStatus = Literal["claimed", "delivering", "done"]
 DeliveryStatus = Literal["pending", "sent", "failed"]
@@ -79,10 +82,6 @@ class AddResult:
     invalid: tuple[tuple[int, str, str], ...] = ()
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def to_db(moment: datetime) -> str:
     """Aware datetime -> ISO 8601 in UTC with a fixed width (text order = time order)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -93,3 +92,9 @@ def to_db(moment: datetime) -> str:
 def from_db(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
+
+__all__ = [
+    "DELIVERY_STATUSES", "EDITION_STATUSES", "SUBSCRIBER_STATUSES", "AddResult", "Delivery",
+    "DeliveryStatus", "Edition", "EditionStatus", "Subscriber", "SubscriberStatus", "from_db",
+    "to_db", "utcnow",
+]

@@ -8,6 +8,7 @@ and unique whatever their case (:func:`email_key`). Mixed into
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -42,7 +43,14 @@ def email_key(normalized: str) -> str:
 
 
 def _subscriber(row: tuple[Any, ...]) -> Subscriber:
-    return Subscriber(*row[:5], *(from_db(v) for v in row[5:]))  # type: ignore[arg-type]
+    id_, email, name, status, source, created, updated, confirmed, unsubscribed = row
+    return Subscriber(id_, email, name, status, source, _when(created), _when(updated),
+                      from_db(confirmed), from_db(unsubscribed))
+
+
+def _when(text: str) -> datetime:
+    """A NOT NULL time column."""
+    return datetime.fromisoformat(text)
 
 
 def _check_subscriber_status(status: str) -> None:

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from ..clock import utcnow
 from ..config import Config
-from ..ledger._records import utcnow
 from .app import MAX_BODY, create_app, install_error_pages, render_error_body
 
 __all__ = ["create_app", "default_port", "make_server", "make_wsgi", "stop_server"]

@@ -37,10 +37,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import confirmations
+from ..app import App
+from ..clock import utcnow
 from ..config import Config
 from ..errors import InvalidAddress
-from ..ledger import Ledger, normalize_email
-from ..ledger._records import utcnow
+from ..ledger import normalize_email
 from ..render.email import render_template
 from ..render.urls import feed_url
 from .formguard import check_form_token, cross_site, form_token
@@ -88,7 +89,7 @@ def create_app(
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0,
             x_prefix=0)
-    ledger = Ledger(config.database, now=now)
+    ledger = App(config, now).open_ledger()
     app.extensions["syndicate.ledger"] = ledger
     limits = SubscribeLimits(settings, ledger, secret)
     etags = ETags()

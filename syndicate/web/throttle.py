@@ -61,7 +61,7 @@ def redact(address: str) -> str:
 
 
 class CounterLedger(Protocol):
-    """What :class:`LedgerStorage` needs of the ledger (``syndicate.ledger._limits``)."""
+    """What :class:`LedgerStorage` needs of the ledger (``syndicate.ledger.RateLimitCounters``)."""
 
     def limit_incr(self, key: str, expiry: float, amount: int = 1) -> int: ...
     def limit_get(self, key: str) -> int: ...

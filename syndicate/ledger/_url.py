@@ -1,0 +1,94 @@
+"""Where a ledger is: a plain file path or a URL, parsed in one place.
+
+Accepted (SQLAlchemy's spelling, so that operators can copy a URL between tools):
+
+- a plain path, ``var/syndicate.db`` or ``/srv/news/syndicate.db``: a SQLite file;
+- ``sqlite:///var/syndicate.db``: a SQLite file, relative path (three slashes);
+- ``sqlite:////srv/news/syndicate.db``: a SQLite file, absolute path (four slashes).
+
+A relative path is used as given (relative to the working directory, like SQLAlchemy);
+the configuration resolves the paths of its file against its folder before they get
+here (see ``Config.ledger_url``). Anything else is refused with one line naming the
+scheme: a ledger URL in the wrong place must not silently become a file called
+``postgresql:``. Passwords never appear in the messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import LedgerURLError
+
+#: The schemes :func:`~syndicate.ledger.open_ledger` knows ("or a file path" besides).
+SCHEMES: tuple[str, ...] = ("sqlite",)
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+@dataclass(frozen=True)
+class LedgerLocation:
+    """A parsed ledger location: its ``scheme`` (``"sqlite"`` for a plain path too), the
+    database file for the file-backed schemes, and ``shown``, the text for messages."""
+
+    scheme: str
+    path: Path | None
+    shown: str
+
+
+def shown_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for error messages and logs)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    return url.replace(f":{password}@", ":***@", 1)
+
+
+def is_url(value: str) -> bool:
+    """Whether ``value`` is written as a URL (``scheme://…``) rather than a path."""
+    return _SCHEME.match(value) is not None
+
+
+def parse_ledger_url(location: str | os.PathLike[str]) -> LedgerLocation:
+    """Parse a ledger path or URL; raise :class:`~syndicate.errors.LedgerURLError` (one
+    line, starting ``ledger URL '…':``) for anything :func:`open_ledger` cannot open."""
+    if not isinstance(location, str):
+        path = Path(location)
+        return LedgerLocation("sqlite", path, str(path))
+    shown = shown_url(location)
+    if not location.strip():
+        raise LedgerURLError(location, "empty (expected a file path or sqlite:///path)")
+    match = _SCHEME.match(location)
+    if match is None:
+        return LedgerLocation("sqlite", Path(location), location)
+    scheme = match.group(1).lower()
+    if scheme not in SCHEMES:
+        raise LedgerURLError(
+            shown, f"unsupported scheme {scheme!r} (supported: {', '.join(SCHEMES)}, "
+            "or a file path)")
+    rest = location[match.end():]
+    # sqlite://<host>/<path>: SQLite has no host, so the path starts right after "//",
+    # and "sqlite:///a" is "a" (relative), "sqlite:////a" is "/a" (absolute).
+    if rest and not rest.startswith("/"):
+        raise LedgerURLError(
+            shown, "a SQLite URL has no host (expected sqlite:///relative/path or "
+            "sqlite:////absolute/path)")
+    name = rest[1:] if rest else ""
+    if "?" in name or "#" in name:
+        raise LedgerURLError(shown, "query parameters are not supported (the ledger sets "
+                             "its own SQLite options)")
+    if not name or name == ":memory:" or name.startswith("file:"):
+        raise LedgerURLError(
+            shown, "expected a database file (sqlite:///relative/path or "
+            "sqlite:////absolute/path): the ledger is shared by processes, so it is a file")
+    return LedgerLocation("sqlite", Path(name), shown)
+
+
+__all__ = ["SCHEMES", "LedgerLocation", "is_url", "parse_ledger_url", "shown_url"]
