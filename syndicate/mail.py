@@ -271,8 +271,8 @@ class MessageTemplate:
             head = mini.as_bytes(policy=POLICY).removesuffix(b"\r\n")
         else:
             # The stdlib's header objects cost ~0.3 ms a message; these two are simple.
-            head = (f"To: {_display(spoken)}<{to}>\r\n" if spoken else f"To: {to}\r\n")
-            head = (head + f"Message-ID: {message_id}\r\n").encode("ascii")
+            to_line = f"To: {_display(spoken)}<{to}>\r\n" if spoken else f"To: {to}\r\n"
+            head = (to_line + f"Message-ID: {message_id}\r\n").encode("ascii")
         headers = head + (
             f"List-Unsubscribe: {unsubscribe_header(unsubscribe_url, unsubscribe_mailto)}\r\n"
             f"List-Unsubscribe-Post: {ONE_CLICK}\r\n"

@@ -471,7 +471,8 @@ def save_index(index: RelatednessIndex, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **index.to_arrays())
+            # numpy's stub lets ** keywords collide with allow_pickle: bool; these are arrays.
+            np.savez(handle, **index.to_arrays())  # type: ignore[arg-type]
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import snowballstemmer  # type: ignore[import-untyped]
+    import snowballstemmer
 
 # --------------------------------------------------------------------------- slugs
 
@@ -61,7 +61,7 @@ def company_slug(company: str) -> str:
 @cache
 def french_stop_words() -> frozenset[str]:
     """The ``stop-words`` package's French list (articles, pronouns, auxiliaries...)."""
-    from stop_words import get_stop_words  # type: ignore[import-untyped]  # lazy: reads a file
+    from stop_words import get_stop_words  # lazy: reads a file
 
     return frozenset(get_stop_words("french"))
 

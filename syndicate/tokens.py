@@ -28,7 +28,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Literal, Protocol, overload
 
 from .errors import ExpiredToken, InvalidToken, SyndicateError
 
@@ -98,6 +98,12 @@ def verify_token(secret: bytes, purpose: str, token: str, *, now: float | None =
     return email
 
 
+@overload
+def secret_from_env(required: Literal[True] = ..., environ: Mapping[str, str] | None = ...
+                    ) -> bytes: ...
+@overload
+def secret_from_env(required: bool, environ: Mapping[str, str] | None = ...
+                    ) -> bytes | None: ...
 def secret_from_env(required: bool = True, environ: Mapping[str, str] | None = None
                     ) -> bytes | None:
     """``SYNDICATE_SECRET`` as bytes; raise if ``required`` and unset, or if too short."""

@@ -55,9 +55,9 @@ def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
                             ("sections", "right"), ("words", "right"),
                             ("companies", "left"), ("status", "left")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    for row in rows:
-        table.add_row(str(row["position"]), row["slug"], row["title"], str(row["sections"]),
-                      str(row["words"]), ", ".join(row["companies"]), row["status"])
+    for case in corpus:
+        table.add_row(str(case.position), case.slug, case.title, str(len(case.sections)),
+                      str(case.words), ", ".join(case.companies), case.status)
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 

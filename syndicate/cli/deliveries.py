@@ -36,9 +36,9 @@ def find_edition(ledger: LedgerPort, ref: str) -> Edition:
             if edition.number == number:
                 return edition
     else:
-        edition = ledger.get_edition(text)
-        if edition is not None:
-            return edition
+        found = ledger.get_edition(text)
+        if found is not None:
+            return found
     raise SyndicateError(f"no edition {ref!r} (give its number, e.g. 3, or its slug; "
                          "see `syndicate status`)")
 

@@ -28,7 +28,7 @@ def dkim_signer(selector: str, domain: str, key: bytes) -> Signer:
     relaxed/relaxed). Raises ``ValueError`` for a key dkimpy cannot use."""
     # Imported here on purpose: dkimpy (and its crypto) takes ~80 ms to import, and
     # only a channel configured with a DKIM key needs it.
-    import dkim  # type: ignore[import-untyped]
+    import dkim
 
     try:  # fail at start-up, not on the first subscriber
         dkim.sign(b"From: a@b.c\r\nSubject: t\r\n\r\nx\r\n", selector.encode(), domain.encode(),
