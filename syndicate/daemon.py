@@ -40,8 +40,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from . import confirmations
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from . import confirmations, pipeline
 from .app import App, load_config
+from .clock import utcnow
 from .config import Config
 from .cron import parse_cron
 from .errors import (
@@ -75,9 +80,6 @@ WATCH_INTERVAL = 1.0
 FIRE_TOLERANCE = timedelta(seconds=60)
 SKIPPED_LINES = 10  # one log line per skipped slot up to this, then one summary line
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @contextmanager
@@ -132,7 +134,7 @@ class Daemon:
         self,
         config: Config,
         *,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         logger: logging.Logger | None = None,
     ) -> None:
         self.config = config
@@ -215,8 +217,6 @@ class Daemon:
 
     def publish_slot(self, slot: datetime, reason: str) -> Attempt:
         """Publish the next case study for ``slot``; log the outcome; never raise."""
-        from . import pipeline
-
         key = slot_key(slot, self.tz)
         try:
             result = pipeline.publish(self.config, slot=key, now=self.now, stop=self.stop,
@@ -322,8 +322,6 @@ class Daemon:
 
     def start_up(self) -> list[Attempt]:
         """Finish unfinished editions, then apply the catch-up plan."""
-        from . import pipeline
-
         done: list[Attempt] = []
         try:
             for result in pipeline.resume(self.config, now=self.now, stop=self.stop,
@@ -486,10 +484,6 @@ class Daemon:
         return previous
 
     def _serve(self) -> None:
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.schedulers.blocking import BlockingScheduler
-
         self._event(logging.INFO, f"publisher lock taken on {shown_url(self.config.ledger_url)}",
                     "locked")
         # Start-up work in a thread so that the main thread only waits and a

@@ -20,13 +20,17 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from .channels import Bookkeeping, Channel, DeliveryJob, DeliveryReport, build_channel
+from .clock import utcnow
 from .config import ChannelSettings, Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import LedgerError, NothingToPublish, SyndicateError
 from .ledger import Edition, LedgerPort, LedgerSource, using_ledger
+from .mail import as_bytes, build_message, list_id, message_id
+from .render.archive import render_edition_page
 from .render.email import RenderedEmail, render_email
+from .render.feeds import render_feeds
 from .render.model import EditionView
-from .render.urls import edition_url
+from .render.urls import edition_url, unsubscribe_url
 from .snapshots import LedgerTexts
 from .views import LINKS_ARTEFACT, Links, ViewBuilder, published_of
 
@@ -34,9 +38,6 @@ log = logging.getLogger("syndicate.pipeline")
 
 EMAIL_ARTEFACT = "email.json"
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --------------------------------------------------------------------------- pure decisions
@@ -73,7 +74,7 @@ class _Delivering:
     view: EditionView
     history: tuple[EditionView, ...]
     email: RenderedEmail
-    now: Callable[[], datetime] = _utcnow
+    now: Callable[[], datetime] = utcnow
     stop: threading.Event = field(default_factory=threading.Event)
     log: logging.Logger = log
     # Completes a light view of ``history`` (see ViewBuilder.history) for a page that needs it.
@@ -291,7 +292,7 @@ class Publisher:
         self,
         config: Config,
         *,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         stop: threading.Event | None = None,
         logger: logging.Logger | None = None,
         lock: bool = True,
@@ -438,7 +439,7 @@ def preview(
     config: Config,
     slug: str | None = None,
     *,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     ledger: LedgerSource | None = None,
 ) -> Preview:
     """Render ``slug`` (default: the next in the queue) as email, feed item and archive page.
@@ -446,11 +447,6 @@ def preview(
     A published case study keeps its edition number and date; an unpublished one gets
     the next number and ``now``. Reads the ledger, never writes it.
     """
-    from .mail import as_bytes, build_message, list_id, message_id
-    from .render.archive import render_edition_page
-    from .render.feeds import render_feeds
-    from .render.urls import unsubscribe_url
-
     corpus = load(config.corpus_dir)
     with using_ledger(ledger, config.ledger_url, now=now) as opened:
         editions = opened.editions(status=None)
@@ -501,7 +497,7 @@ def publish(
     config: Config,
     *,
     slot: str | None = None,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     dry_run: bool = False,
     stop: threading.Event | None = None,
     lock: bool = True,
@@ -516,7 +512,7 @@ def publish(
 def resume(
     config: Config,
     *,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     stop: threading.Event | None = None,
     lock: bool = True,
     ledger: LedgerSource | None = None,

@@ -13,9 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from .channels.archive import ArchiveSettings
+from .channels.feed import FeedSettings
+from .clock import utcnow
 from .config import Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import SyndicateError
@@ -36,9 +39,6 @@ from .views import LINKS_ARTEFACT, Links, ViewBuilder, published_of
 
 log = logging.getLogger("syndicate.republish")
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def republish(
     slug: str,
     *,
     dry_run: bool = False,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     lock: bool = True,
     ledger: LedgerSource | None = None,
 ) -> RepublishResult:
@@ -115,9 +115,6 @@ def _republish(
     config: Config, ledger: LedgerPort, case: CaseStudy | None, slug: str, corpus: Corpus,
     dry_run: bool,
 ) -> RepublishResult:
-    from .channels.archive import ArchiveSettings
-    from .channels.feed import FeedSettings
-
     edition = _refuse_unless_republishable(config, ledger.get_edition(slug), slug, case)
     assert case is not None
     raw = ledger.artefact(edition.id, SNAPSHOT_ARTEFACT)

@@ -209,7 +209,7 @@ class Progress:
         # first long send gets the bar, any other one logs lines.
         if (self.total > 1 and isatty is not None and isatty()
                 and _BAR_FREE.acquire(blocking=False)):
-            from rich.console import Console
+            from rich.console import Console  # lazy: only a terminal gets the bar
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,

@@ -10,7 +10,7 @@ import click
 
 from .. import corpus as corpus_mod
 from ..app import App
-from ..errors import CorpusError
+from ..errors import ConfigError, CorpusError
 from ._group import AppContext, cli, pass_app
 
 
@@ -47,7 +47,7 @@ def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    from rich.console import Console
+    from rich.console import Console  # rich tables: only for this listing
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} case studies", title_justify="left")
@@ -84,8 +84,7 @@ def _published_warnings(
 ) -> list[str]:
     """Published editions whose file is gone or changed: only for the config's own corpus
     folder with an existing ledger (another folder, or no ledger yet, has nothing published)."""
-    from ..errors import ConfigError
-    from ..snapshots import published_drift
+    from ..snapshots import published_drift  # the relatedness stack: only with a ledger
 
     try:
         config = app.config

@@ -25,6 +25,7 @@ from ..errors import SyndicateError
 from ..ledger import BOUNCED, SKIPPED, Delivery, Edition, LedgerPort
 from ._group import AppContext, cli, pass_app
 from ._signals import graceful_stop
+from .publish import _setup_logging, ledger_write_errors, report, stopped_early
 
 
 def find_edition(ledger: LedgerPort, ref: str) -> Edition:
@@ -170,8 +171,7 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
     are outcomes, not failures: left alone. Exit status: 0 complete, 2 some still
     fail, 75 incomplete (will be resumed).
     """
-    from .. import pipeline
-    from .publish import _setup_logging, ledger_write_errors, report, stopped_early
+    from .. import pipeline  # the publishing stack: only to resend
 
     _setup_logging(verbose)
     config = app.config

@@ -3,6 +3,10 @@
 ``publish-next``, ``resume`` and ``retry-failed`` end with an exit status that
 says how the deliveries ended (docs/operations.md), and their first line says the
 same in words: ``complete:``, ``failed:`` or ``incomplete:``.
+
+The publishing stack (``syndicate.pipeline``: relatedness with scikit-learn, MJML,
+feedgen) is imported inside the commands that use it, so ``syndicate --help`` and the
+light commands do not pay for it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,6 +23,8 @@ import click
 from ..app import App
 from ..corpus import load
 from ..errors import LedgerWriteError, NothingToPublish
+from ..fs import write_atomic_bytes
+from ..logs import setup_logging
 from ._group import AppContext, cli, pass_app
 from ._signals import graceful_stop
 
@@ -34,8 +41,6 @@ EXIT_STATUS: dict[Outcome, int] = {
 
 
 def _setup_logging(verbose: bool) -> None:
-    from ..logs import setup_logging
-
     setup_logging(level=logging.INFO if verbose else logging.WARNING)
 
 
@@ -249,10 +254,7 @@ def preview_cmd(app: AppContext, slug: str | None, out_dir: str) -> None:
     Writes email.html, email.txt, email.eml (the full MIME message), the feed item
     (feed-item.xml, feed-item.atom.xml) and the archive page (index.html).
     """
-    from pathlib import Path
-
     from .. import pipeline
-    from ..fs import write_atomic_bytes
 
     result = pipeline.preview(app.config, slug, ledger=App(app.config).open_ledger)
     folder = Path(out_dir)

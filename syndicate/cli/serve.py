@@ -9,6 +9,8 @@ from types import FrameType
 
 import click
 
+from ..logs import setup_logging
+from ..tokens import secret_from_env
 from ._group import AppContext, cli, pass_app
 
 
@@ -27,14 +29,12 @@ def serve(app: AppContext, host: str, port: int | None, threads: int) -> None:
     server. Needs SYNDICATE_SECRET in the environment (it signs the links).
     Confirmation emails are sent by a background thread, never in a request.
     """
+    # Flask, waitress and the mail stack: imported for this command only.
     from ..confirmations import running
-    from ..tokens import secret_from_env
     from ..web import make_server
 
     secret = secret_from_env()  # refuses to start without it (one-line error, exit 1)
     config = app.config
-    from ..logs import setup_logging
-
     setup_logging(level=logging.INFO)
     server = make_server(config, secret=secret, host=host, port=port, threads=threads)
 

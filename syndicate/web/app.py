@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, g, redirect, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import confirmations
@@ -314,6 +314,4 @@ def render_error_body(app: Flask, code: int) -> bytes:
 
 
 def _http_exception(code: int) -> HTTPException:
-    from werkzeug.exceptions import default_exceptions
-
     return default_exceptions[code]()
