@@ -19,7 +19,6 @@ import click
 
 from ..config import DEFAULT_CONFIG, SECTIONS, reference_rows
 from ..errors import SyndicateError
-from ..render.templates import shipped_templates
 from ._group import cli
 
 CONFIG_FILE = DEFAULT_CONFIG  # config/syndicate.toml: found from DIR with no --config
@@ -120,7 +119,7 @@ def publication_files(*, example: bool, templates: bool) -> dict[str, bytes]:
         files.update({f"{CORPUS_DIR}/{name}": data for name, data in example_corpus().items()})
     if templates:
         files.update({f"{TEMPLATES_DIR}/{name}": data
-                      for name, data in shipped_templates().items()})
+                      for name, data in _shipped_templates().items()})
     return files
 
 
@@ -200,3 +199,11 @@ def init_cmd(directory: Path, example: bool, with_templates: bool, force: bool) 
 
 __all__ = ["Scaffold", "example_corpus", "init_cmd", "publication_files", "starter_config",
            "write_publication"]
+
+
+def _shipped_templates() -> dict[str, bytes]:
+    # Lazy: the template module loads jinja2, which only `init --templates` needs.
+    from ..render.templates import shipped_templates
+
+    return shipped_templates()
+

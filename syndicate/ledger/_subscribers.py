@@ -12,8 +12,6 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
 from ..errors import InvalidAddress, LedgerError, SubscriberExists
 from ._connection import CHUNK, LedgerConnection
 from ._records import SUBSCRIBER_STATUSES, AddResult, Subscriber, from_db
@@ -28,6 +26,10 @@ def normalize_email(address: str) -> str:
     decoded); raises :class:`~syndicate.errors.InvalidAddress`. No DNS lookup."""
     if not isinstance(address, str) or not address.strip():
         raise InvalidAddress(str(address), "empty address")
+    # Lazy: email_validator (with the asyncio and DNS modules it loads) costs ~90 ms, and
+    # every command opens the ledger package; only adding or checking an address needs it.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         info = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
