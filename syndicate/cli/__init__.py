@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     config,
     corpus,
     deliveries,
+    doctor,
     init,
     publish,
     republish,
