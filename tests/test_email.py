@@ -15,12 +15,14 @@ from markupsafe import escape
 
 from syndicate.corpus import Section
 from syndicate.errors import RenderError
+from syndicate.typography import french
 from syndicate.render.email import (
     HTML_LIMIT,
     RenderedEmail,
     french_date,
     preheader_for,
     render_email,
+    standfirst,
     wrap_text,
 )
 
@@ -74,19 +76,20 @@ def test_html_structure_for_every_seed(rendered):
         assert "fonts.googleapis" not in page and "<script" not in page
         size = len(page.encode("utf-8"))
         assert size < HTML_LIMIT, (view.slug, size)
-        # The whole article, every paragraph, escaped exactly once.
-        assert str(escape(view.title)) in page
+        # The whole article, every paragraph, with French spaces, escaped exactly once.
+        assert str(escape(french(view.title))) in page
         for section in view.case.sections:
-            assert str(escape(section.heading)) in page
+            assert str(escape(french(section.heading))) in page
             for paragraph in section.paragraphs:
-                assert str(escape(paragraph)) in page, (view.slug, paragraph[:40])
+                assert str(escape(french(paragraph))) in page, (view.slug, paragraph[:40])
 
 
 def test_preheader_is_the_lede(rendered):
     for view, email in rendered:
-        assert view.case.lede.startswith(email.preheader.rstrip("…"))
+        assert french(view.case.lede).startswith(email.preheader.rstrip("…"))
         assert len(email.preheader) <= 201
-        hidden = re.search(r'<div style="display:none;[^"]*">(.*?)</div>', email.html, re.S)
+        hidden = re.search(r'<div class="sy-preheader" style="display:none;[^"]*">(.*?)</div>',
+                           email.html, re.S)
         assert hidden and html_lib.unescape(hidden.group(1)) == email.preheader
     assert preheader_for("Court.") == "Court."
     long = preheader_for("mot " * 100)
@@ -131,12 +134,13 @@ def test_text_part_is_its_own_rendering(rendered):
         assert "<" not in text.replace("<script>", "")  # no HTML leaked into the text part
         head = text.split("\n\n")
         assert any(view.title.split()[0] in block for block in head[:3])
-        flat = text.replace("\n", " ")
-        assert view.case.lede in flat
+        flat = text.replace("\n\n", " ").replace("\n", " ")
+        assert french(" ".join(view.case.lede.split())) in flat
         for section in view.case.sections:
-            assert f"{section.heading}\n{'-' * len(section.heading)}" in text
+            heading = french(section.heading)
+            assert f"{heading}\n{'-' * len(heading)}" in text
             for paragraph in section.paragraphs:
-                assert paragraph in flat
+                assert french(paragraph) in flat
         for line in text.splitlines():
             if len(line) > 72:
                 # Only a URL (never broken) may push a line past 72 columns.
@@ -163,8 +167,11 @@ def test_non_breaking_spaces_are_kept(config):
     case = replace(hostile_case(), title="Titre\u00a0: test", lede=sentence,
                    sections=(Section("Partie", (sentence * 3,)),))
     email = render_email(make_history([case], config)[0], config)
-    assert sentence in email.html and "Titre\u00a0: test" in email.html
-    assert sentence in email.text.replace("\n", " ")
+    # Kept, except inside « » where French typography wants the narrow one (U+202F).
+    typeset = sentence.replace("«\u00a0oui\u00a0»", "«\u202foui\u202f»")
+    assert french(sentence) == typeset
+    assert typeset in email.html and "Titre\u00a0: test" in email.html
+    assert typeset in email.text.replace("\n", " ")
     assert "&nbsp;" not in email.html.split("<body", 1)[1].split("<!--[if mso")[0]
 
 
@@ -178,10 +185,12 @@ def test_summary_mode(history, tmp_path):
     config = make_config(tmp_path, publish={"email_content": "summary"})
     view = history[0]
     email = render_email(view, config)
-    assert "«\u00a0Lire la suite\u00a0»" in email.html
-    assert re.search(rf'<a href="{re.escape(view.url)}"[^>]*>«\u00a0Lire la suite', email.html)
-    assert f"«\u00a0Lire la suite\u00a0»\u00a0: {view.url}" in email.text
-    assert str(escape(view.case.lede)) in email.html
+    # A button says what it does, without quotation marks.
+    assert re.search(rf'<a href="{re.escape(view.url)}"[^>]*>\s*Lire la suite\s*</a>', email.html)
+    assert "«" not in re.search(r"<a [^>]*>\s*Lire la suite[^<]*</a>", email.html).group(0)
+    assert f"\nLire la suite\u00a0: {view.url}" in email.text
+    head, rest = standfirst(view.case.lede)
+    assert str(escape(french(head))) in email.html and str(escape(french(rest))) in email.html
     for section in view.case.sections:
         assert str(escape(section.heading)) not in email.html
         assert section.heading not in email.text
@@ -212,7 +221,7 @@ def test_hostile_corpus_text_is_escaped(config, tmp_path):
     text = email.text
     assert "<script>alert(1)</script>" in text.replace("\n", " ")
     assert "{{ self.__init__ }}" in text.replace("\n", " ")
-    assert "« guillemets »\u00a0!" in text.replace("\n", " ")
+    assert "«\u202fguillemets\u202f»\u202f!" in text.replace("\n", " ")  # French spaces
     # Corpus text that looks like a placeholder is not one: only this render's nonce is.
     html, personal_text = email.personalize("https://etudes.example.org/unsubscribe/TOKEN", "Zoé")
     assert "https://unsubscribe-x.invalid/" in personal_text.replace("\n", " ")
