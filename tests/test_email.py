@@ -314,3 +314,56 @@ def test_wrap_text_never_breaks_urls_or_nbsp():
 def test_no_external_reference_to_this_machine(rendered):
     for _view, email in rendered:
         assert "127.0.0.1" not in email.html and str(Path.home()) not in email.html
+
+
+def test_lede_is_a_roman_standfirst_then_a_paragraph(rendered):
+    for view, email in rendered:
+        head, rest = standfirst(view.case.lede)
+        assert len(head) <= 240 or "." not in head[:-1]
+        assert head and " ".join(f"{head} {rest}".split()) == " ".join(view.case.lede.split())
+        page = email.html
+        assert "font-style:italic" not in page and "font-size:19px;line-height:1.5" not in page
+        assert re.search(rf'<p [^>]*font-size:18px[^>]*>{re.escape(str(escape(french(head))))}</p>',
+                         page)
+        if rest:
+            assert f">{escape(french(rest))}</p>" in page
+            assert f"\n\n{french(rest)[:20]}" in email.text
+    # A short lede is all standfirst; a long first sentence stays whole.
+    assert standfirst("Court. Deux.") == ("Court. Deux.", "")
+    long = "Une phrase " + "très " * 60 + "longue. Puis une autre."
+    assert standfirst(long) == (long[: long.index(" Puis")], "Puis une autre.")
+    assert standfirst("Chez M. Dupont, tout va. Puis " + "x " * 150)[0] == "Chez M. Dupont, tout va."
+
+
+def test_masthead_wordmark_and_main_landmark(rendered, config):
+    _view, email = rendered[0]
+    page = email.html
+    # The wordmark (the site title, large) comes first in the body, before the main landmark.
+    body = page.split("<body", 1)[1]
+    wordmark = re.search(r'font-size:26px[^>]*><a [^>]*>([^<]+)</a>', body)
+    assert wordmark and wordmark.group(1) == config.site.title
+    assert page.count('role="main"') == 1
+    main_at = body.index('role="main"')
+    assert body.index(wordmark.group(0)) < main_at < body.index("<h1")
+    assert main_at < body.index("Se désabonner")
+
+
+def test_preheader_is_hidden_without_low_contrast(rendered):
+    for _view, email in rendered:
+        page = email.html
+        hidden = re.search(r'<div class="sy-preheader" style="([^"]*)">', page)
+        assert hidden, "hidden preheader"
+        style = hidden.group(1)
+        assert "display:none" in style and "mso-hide:all" in style
+        # SpamAssassin's HTML_FONT_LOW_CONTRAST: no text coloured like the background.
+        assert "color" not in style and "opacity" not in style
+        assert "mj-preview" not in page and "color:transparent" not in page
+
+
+def test_body_label_is_the_title_not_its_escapes(config):
+    # MRML writes the body's aria-label with Rust escapes (\\u{a0}); they are undone.
+    case = replace(hostile_case(), title="Quatre jours : 32 % de mieux ? Oui \\o/")
+    email = render_email(make_history([case], config)[0], config)
+    label = re.search(r'<div aria-label="([^"]*)"', email.html)
+    assert label and html_lib.unescape(label.group(1)) == french(case.title)
+    assert "\\u{" not in email.html

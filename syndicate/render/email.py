@@ -176,6 +176,25 @@ MAIN_CLASS = "sy-main"
 _MAIN_DIV = re.compile(rf'<div(?![^>]*\brole=)(?=[^>]*\bclass="{MAIN_CLASS}")')
 
 
+# MRML writes the body's aria-label (the mj-title) with Rust's escape_debug: a no-break
+# space becomes the six characters "\u{a0}" and a backslash two. Undone here, so screen
+# readers hear the title, not its escapes.
+_ARIA_LABEL = re.compile(r'aria-label="([^"]*)"')
+_RUST_ESCAPE = re.compile(r"\\(u\{([0-9a-fA-F]{1,6})\}|.)")
+_RUST_SIMPLE = {"n": " ", "r": " ", "t": " ", "0": ""}  # no control character in HTML
+
+
+def _unescape_debug(match: re.Match[str]) -> str:
+    if match.group(2):
+        char = chr(int(match.group(2), 16))
+        return char if char.isprintable() or char.isspace() and char >= " " else ""
+    return _RUST_SIMPLE.get(match.group(1), match.group(1))
+
+
+def _fix_aria_label(match: re.Match[str]) -> str:
+    return 'aria-label="' + _RUST_ESCAPE.sub(_unescape_debug, match.group(1)) + '"'
+
+
 def mjml_to_html(source: str) -> str:
     """MJML -> HTML with MRML; every layout table gets ``role="presentation"``."""
     try:
@@ -186,6 +205,7 @@ def mjml_to_html(source: str) -> str:
         raise RenderError(f"the email template does not produce valid MJML: {exc}") from None
     # MRML already marks its tables; this keeps it true for tables a template adds.
     html = _TABLE_WITHOUT_ROLE.sub('<table role="presentation"', html)
+    html = _ARIA_LABEL.sub(_fix_aria_label, html)
     return _MAIN_DIV.sub('<div role="main"', html, count=1)
 
 
