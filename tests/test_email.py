@@ -15,7 +15,6 @@ from markupsafe import escape
 
 from syndicate.corpus import Section
 from syndicate.errors import RenderError
-from syndicate.typography import french
 from syndicate.render.email import (
     HTML_LIMIT,
     RenderedEmail,
@@ -25,6 +24,7 @@ from syndicate.render.email import (
     standfirst,
     wrap_text,
 )
+from syndicate.typography import french
 
 URL_RE = re.compile(r"https?://\S+")
 
@@ -332,7 +332,8 @@ def test_lede_is_a_roman_standfirst_then_a_paragraph(rendered):
     assert standfirst("Court. Deux.") == ("Court. Deux.", "")
     long = "Une phrase " + "très " * 60 + "longue. Puis une autre."
     assert standfirst(long) == (long[: long.index(" Puis")], "Puis une autre.")
-    assert standfirst("Chez M. Dupont, tout va. Puis " + "x " * 150)[0] == "Chez M. Dupont, tout va."
+    initial = "Chez M. Dupont, tout va."
+    assert standfirst(f"{initial} Puis " + "x " * 150)[0] == initial
 
 
 def test_masthead_wordmark_and_main_landmark(rendered, config):

@@ -28,9 +28,9 @@ from syndicate.config import Config
 from syndicate.corpus import CaseStudy, Section
 from syndicate.errors import RenderError
 from syndicate.render.feeds import render_feeds, render_item_html, write_feeds
-from syndicate.typography import french
 from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
+from syndicate.typography import french
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "syndicate" / "examples" / "corpus"

@@ -66,7 +66,7 @@ def test_the_title_that_broke_before_the_colon():
 # --------------------------------------------------------------------------- properties
 
 _ALPHABET = st.sampled_from(
-    list("ab Z1209 :;!?%€«».,'’/@-\n") + [N, NN, "http://", "www.", "`", "10:30", ":)"]
+    [*"ab Z1209 :;!?%€«».,'’/@-\n", N, NN, "http://", "www.", "`", "10:30", ":)"]
 )
 _TEXT = st.lists(_ALPHABET, max_size=40).map("".join)
 

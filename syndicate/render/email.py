@@ -187,7 +187,7 @@ _RUST_SIMPLE = {"n": " ", "r": " ", "t": " ", "0": ""}  # no control character i
 def _unescape_debug(match: re.Match[str]) -> str:
     if match.group(2):
         char = chr(int(match.group(2), 16))
-        return char if char.isprintable() or char.isspace() and char >= " " else ""
+        return char if char.isprintable() or (char.isspace() and char >= " ") else ""
     return _RUST_SIMPLE.get(match.group(1), match.group(1))
 
 
