@@ -141,7 +141,7 @@ class PublishConfig(Strict):
     email_content: Literal["full", "summary"] = Field(
         "full",
         description="'full' puts the whole case study in the email; "
-        "'summary' puts the lede and a « Lire la suite » link.",
+        "'summary' puts the lede and a \"Lire la suite\" button.",
     )
     subject: str = Field(
         "{title}",

@@ -20,6 +20,7 @@ from syndicate.render.archive import (
 )
 from syndicate.render.email import french_date
 from syndicate.render.urls import FEED_FILES, company_url
+from syndicate.typography import french
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "area", "base", "col"}
 
@@ -116,16 +117,18 @@ def test_edition_page(pages, history, config):
     page = parse(html)
     canonical = [link for link in page.head_links if link.get("rel") == "canonical"]
     assert [link["href"] for link in canonical] == [view.url]
-    assert f"<title>{escape(view.title)} · Études de cas</title>" in html
+    assert f"<title>{escape(french(view.title))} · Études de cas</title>" in html
     assert f'<meta property="og:url" content="{view.url}">' in html
-    assert str(escape(view.case.lede)) in html
+    # Text with French no-break spaces; attributes as written.
+    assert f'<meta property="og:title" content="{escape(view.title)}">' in html
+    assert str(escape(french(view.case.lede))) in html
     for section in view.case.sections:
-        assert f"<h2>{escape(section.heading)}</h2>" in html
+        assert f"<h2>{escape(french(section.heading))}</h2>" in html
         for paragraph in section.paragraphs:
-            assert f"<p>{escape(paragraph)}</p>" in html
+            assert f"<p>{escape(french(paragraph))}</p>" in html
     assert "À lire aussi" in html
     for link in view.related:
-        assert f'<a href="{link.url}">{escape(link.title)}</a>' in html
+        assert f'<a href="{link.url}">{escape(french(link.title))}</a>' in html
     for mention in view.companies:
         assert f'href="{company_url(config.site.base_url, mention.company)}"' in html
         if mention.earlier:

@@ -21,8 +21,10 @@ from syndicate.render.email import (
     french_date,
     preheader_for,
     render_email,
+    standfirst,
     wrap_text,
 )
+from syndicate.typography import french
 
 URL_RE = re.compile(r"https?://\S+")
 
@@ -74,19 +76,20 @@ def test_html_structure_for_every_seed(rendered):
         assert "fonts.googleapis" not in page and "<script" not in page
         size = len(page.encode("utf-8"))
         assert size < HTML_LIMIT, (view.slug, size)
-        # The whole article, every paragraph, escaped exactly once.
-        assert str(escape(view.title)) in page
+        # The whole article, every paragraph, with French spaces, escaped exactly once.
+        assert str(escape(french(view.title))) in page
         for section in view.case.sections:
-            assert str(escape(section.heading)) in page
+            assert str(escape(french(section.heading))) in page
             for paragraph in section.paragraphs:
-                assert str(escape(paragraph)) in page, (view.slug, paragraph[:40])
+                assert str(escape(french(paragraph))) in page, (view.slug, paragraph[:40])
 
 
 def test_preheader_is_the_lede(rendered):
     for view, email in rendered:
-        assert view.case.lede.startswith(email.preheader.rstrip("…"))
+        assert french(view.case.lede).startswith(email.preheader.rstrip("…"))
         assert len(email.preheader) <= 201
-        hidden = re.search(r'<div style="display:none;[^"]*">(.*?)</div>', email.html, re.S)
+        hidden = re.search(r'<div class="sy-preheader" style="display:none;[^"]*">(.*?)</div>',
+                           email.html, re.S)
         assert hidden and html_lib.unescape(hidden.group(1)) == email.preheader
     assert preheader_for("Court.") == "Court."
     long = preheader_for("mot " * 100)
@@ -131,12 +134,13 @@ def test_text_part_is_its_own_rendering(rendered):
         assert "<" not in text.replace("<script>", "")  # no HTML leaked into the text part
         head = text.split("\n\n")
         assert any(view.title.split()[0] in block for block in head[:3])
-        flat = text.replace("\n", " ")
-        assert view.case.lede in flat
+        flat = text.replace("\n\n", " ").replace("\n", " ")
+        assert french(" ".join(view.case.lede.split())) in flat
         for section in view.case.sections:
-            assert f"{section.heading}\n{'-' * len(section.heading)}" in text
+            heading = french(section.heading)
+            assert f"{heading}\n{'-' * len(heading)}" in text
             for paragraph in section.paragraphs:
-                assert paragraph in flat
+                assert french(paragraph) in flat
         for line in text.splitlines():
             if len(line) > 72:
                 # Only a URL (never broken) may push a line past 72 columns.
@@ -163,8 +167,11 @@ def test_non_breaking_spaces_are_kept(config):
     case = replace(hostile_case(), title="Titre\u00a0: test", lede=sentence,
                    sections=(Section("Partie", (sentence * 3,)),))
     email = render_email(make_history([case], config)[0], config)
-    assert sentence in email.html and "Titre\u00a0: test" in email.html
-    assert sentence in email.text.replace("\n", " ")
+    # Kept, except inside « » where French typography wants the narrow one (U+202F).
+    typeset = sentence.replace("«\u00a0oui\u00a0»", "«\u202foui\u202f»")
+    assert french(sentence) == typeset
+    assert typeset in email.html and "Titre\u00a0: test" in email.html
+    assert typeset in email.text.replace("\n", " ")
     assert "&nbsp;" not in email.html.split("<body", 1)[1].split("<!--[if mso")[0]
 
 
@@ -178,10 +185,12 @@ def test_summary_mode(history, tmp_path):
     config = make_config(tmp_path, publish={"email_content": "summary"})
     view = history[0]
     email = render_email(view, config)
-    assert "«\u00a0Lire la suite\u00a0»" in email.html
-    assert re.search(rf'<a href="{re.escape(view.url)}"[^>]*>«\u00a0Lire la suite', email.html)
-    assert f"«\u00a0Lire la suite\u00a0»\u00a0: {view.url}" in email.text
-    assert str(escape(view.case.lede)) in email.html
+    # A button says what it does, without quotation marks.
+    assert re.search(rf'<a href="{re.escape(view.url)}"[^>]*>\s*Lire la suite\s*</a>', email.html)
+    assert "«" not in re.search(r"<a [^>]*>\s*Lire la suite[^<]*</a>", email.html).group(0)
+    assert f"\nLire la suite\u00a0: {view.url}" in email.text
+    head, rest = standfirst(view.case.lede)
+    assert str(escape(french(head))) in email.html and str(escape(french(rest))) in email.html
     for section in view.case.sections:
         assert str(escape(section.heading)) not in email.html
         assert section.heading not in email.text
@@ -212,7 +221,7 @@ def test_hostile_corpus_text_is_escaped(config, tmp_path):
     text = email.text
     assert "<script>alert(1)</script>" in text.replace("\n", " ")
     assert "{{ self.__init__ }}" in text.replace("\n", " ")
-    assert "« guillemets »\u00a0!" in text.replace("\n", " ")
+    assert "«\u202fguillemets\u202f»\u202f!" in text.replace("\n", " ")  # French spaces
     # Corpus text that looks like a placeholder is not one: only this render's nonce is.
     html, personal_text = email.personalize("https://etudes.example.org/unsubscribe/TOKEN", "Zoé")
     assert "https://unsubscribe-x.invalid/" in personal_text.replace("\n", " ")
@@ -305,3 +314,57 @@ def test_wrap_text_never_breaks_urls_or_nbsp():
 def test_no_external_reference_to_this_machine(rendered):
     for _view, email in rendered:
         assert "127.0.0.1" not in email.html and str(Path.home()) not in email.html
+
+
+def test_lede_is_a_roman_standfirst_then_a_paragraph(rendered):
+    for view, email in rendered:
+        head, rest = standfirst(view.case.lede)
+        assert len(head) <= 240 or "." not in head[:-1]
+        assert head and " ".join(f"{head} {rest}".split()) == " ".join(view.case.lede.split())
+        page = email.html
+        assert "font-style:italic" not in page and "font-size:19px;line-height:1.5" not in page
+        assert re.search(rf'<p [^>]*font-size:18px[^>]*>{re.escape(str(escape(french(head))))}</p>',
+                         page)
+        if rest:
+            assert f">{escape(french(rest))}</p>" in page
+            assert f"\n\n{french(rest)[:20]}" in email.text
+    # A short lede is all standfirst; a long first sentence stays whole.
+    assert standfirst("Court. Deux.") == ("Court. Deux.", "")
+    long = "Une phrase " + "très " * 60 + "longue. Puis une autre."
+    assert standfirst(long) == (long[: long.index(" Puis")], "Puis une autre.")
+    initial = "Chez M. Dupont, tout va."
+    assert standfirst(f"{initial} Puis " + "x " * 150)[0] == initial
+
+
+def test_masthead_wordmark_and_main_landmark(rendered, config):
+    _view, email = rendered[0]
+    page = email.html
+    # The wordmark (the site title, large) comes first in the body, before the main landmark.
+    body = page.split("<body", 1)[1]
+    wordmark = re.search(r'font-size:26px[^>]*><a [^>]*>([^<]+)</a>', body)
+    assert wordmark and wordmark.group(1) == config.site.title
+    assert page.count('role="main"') == 1
+    main_at = body.index('role="main"')
+    assert body.index(wordmark.group(0)) < main_at < body.index("<h1")
+    assert main_at < body.index("Se désabonner")
+
+
+def test_preheader_is_hidden_without_low_contrast(rendered):
+    for _view, email in rendered:
+        page = email.html
+        hidden = re.search(r'<div class="sy-preheader" style="([^"]*)">', page)
+        assert hidden, "hidden preheader"
+        style = hidden.group(1)
+        assert "display:none" in style and "mso-hide:all" in style
+        # SpamAssassin's HTML_FONT_LOW_CONTRAST: no text coloured like the background.
+        assert "color" not in style and "opacity" not in style
+        assert "mj-preview" not in page and "color:transparent" not in page
+
+
+def test_body_label_is_the_title_not_its_escapes(config):
+    # MRML writes the body's aria-label with Rust escapes (\\u{a0}); they are undone.
+    case = replace(hostile_case(), title="Quatre jours : 32 % de mieux ? Oui \\o/")
+    email = render_email(make_history([case], config)[0], config)
+    label = re.search(r'<div aria-label="([^"]*)"', email.html)
+    assert label and html_lib.unescape(label.group(1)) == french(case.title)
+    assert "\\u{" not in email.html

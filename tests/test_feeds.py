@@ -30,6 +30,7 @@ from syndicate.errors import RenderError
 from syndicate.render.feeds import render_feeds, render_item_html, write_feeds
 from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
+from syndicate.typography import french
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "syndicate" / "examples" / "corpus"
@@ -157,8 +158,9 @@ def json_tuple(item: dict) -> tuple:
 
 
 def expected_tuple(view: EditionView, config: Config) -> tuple:
-    return (view.title, view.url, view.url, int(view.published_at.timestamp()),
-            render_item_html(view, config), view.case.lede,
+    # Titles and summaries with French no-break spaces, like every rendered text.
+    return (french(view.title), view.url, view.url, int(view.published_at.timestamp()),
+            render_item_html(view, config), french(view.case.lede),
             [*view.case.themes, *view.case.companies])
 
 
@@ -383,7 +385,7 @@ def test_json_feed_follows_the_1_1_spec(feeds, history):
         assert isinstance(item["content_html"], str) or isinstance(item["content_text"], str)
         assert item["language"] == "fr"
         assert all(isinstance(tag, str) for tag in item["tags"])
-        assert item["summary"] == view.case.lede  # plain text, per the spec
+        assert item["summary"] == french(view.case.lede)  # plain text, per the spec
     # French typography is kept as is (no \\u escapes, no entity for the NBSP).
     assert "Études de cas".encode() in feeds["feed.json"]
     assert f"12{NBSP}%".encode() in feeds["feed.json"]
@@ -416,12 +418,13 @@ def test_item_html_has_a_heading_per_section_and_a_paragraph_per_paragraph(histo
     assert page.tags.count("h2") == len(sections) + 2
     text = "".join(page.text)
     for section in sections:
-        assert section.heading in text
+        assert french(section.heading) in text
         for paragraph in section.paragraphs:
-            assert paragraph in text
+            assert french(paragraph) in text
     out = render_item_html(view, config)
     for related in view.related:
-        assert f'<a href="{related.url}">{html.escape(related.title, quote=False)}</a>' in out
+        title = html.escape(french(related.title), quote=False)
+        assert f'<a href="{related.url}">{title}</a>' in out
     assert f"Luko</a> apparaît aussi dans{NBSP}: " in out
     assert f'<a href="{edition_url(BASE, "refuser-les-levees-de-fonds")}">' in out
 
@@ -443,14 +446,14 @@ def test_hostile_corpus_text_is_escaped_everywhere(feeds, history, config):
     # Raw JSON (nobody sanitises it for us): the escaped HTML is what readers get.
     first = json.loads(feeds["feed.json"])["items"][0]
     assert first["content_html"] == item
-    assert first["title"] == view.title and first["summary"] == view.case.lede
+    assert first["title"] == french(view.title) and first["summary"] == french(view.case.lede)
     assert f"thème {HOSTILE}" in first["tags"]
     for name in ("feed.xml", "atom.xml"):
         entry = parse(feeds[name]).entries[0]
-        assert entry.title == view.title  # text, exactly as written
+        assert entry.title == french(view.title)  # text as written, with French spaces
         assert entry.content[0].value == item
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in entry.content[0].value
-        assert html.unescape(entry.summary) == view.case.lede
+        assert html.unescape(entry.summary) == french(view.case.lede)
         assert [t.term for t in entry.tags] == [f"thème {HOSTILE}", f"Société {HOSTILE}"]
 
 

@@ -27,6 +27,7 @@ from mjml import mjml2html
 
 from ..config import Config
 from ..errors import RenderError
+from ..typography import french
 from .model import EditionView
 from .templates import (
     NBSP,
@@ -45,11 +46,17 @@ log = logging.getLogger("syndicate.render.email")
 #: unsubscribe link included); past this, a "full" email falls back to the summary.
 HTML_LIMIT = 102 * 1024
 PREHEADER_LENGTH = 200
+#: The standfirst (the lede's first sentences, in a slightly larger roman) stops adding
+#: sentences past this many characters; the rest of the lede is a normal paragraph.
+STANDFIRST_LENGTH = 240
 
 EMAIL_MJML = "email.mjml.j2"
 EMAIL_TEXT = "email.txt.j2"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# A sentence ends at . ! ? … followed by a space and a capital (or an opening quote),
+# but not after an initial such as "M." or "J.".
+_SENTENCE_END = re.compile(r"(?<=[.!?…])(?<!\b[A-Z]\.)\s+(?=[«\"“A-ZÀ-ÖØ-Ý])")
 
 
 # --------------------------------------------------------------------------- the email
@@ -113,6 +120,27 @@ def preheader_for(lede: str, limit: int = PREHEADER_LENGTH) -> str:
     return cut + "…"
 
 
+def standfirst(lede: str, limit: int = STANDFIRST_LENGTH) -> tuple[str, str]:
+    """(standfirst, rest): the lede's first sentences up to ``limit`` characters, the rest.
+
+    The first sentence is always the standfirst, however long; the next ones join it
+    while the whole stays within ``limit``. ``rest`` is empty for a short lede.
+    """
+    text = " ".join(lede.split())
+    if len(text) <= limit:
+        return text, ""
+    head = 0
+    for match in _SENTENCE_END.finditer(text):
+        if head and match.start() > limit:
+            break
+        head = match.start()
+        if head > limit:  # one long first sentence: it is the standfirst alone
+            break
+    if not head:
+        return text, ""
+    return text[:head], text[head:].lstrip()
+
+
 def subject_for(view: EditionView, config: Config) -> str:
     """``[publish] subject`` with {title}, {site}, {date}, {number}; one line."""
     subject = config.publish.subject.format(
@@ -125,9 +153,12 @@ def subject_for(view: EditionView, config: Config) -> str:
 def _context(view: EditionView, config: Config, *, full: bool, unsubscribe: str, name: str,
              preheader: str) -> dict[str, object]:
     base = config.site.base_url
+    head, rest = standfirst(view.case.lede)
     return {
         "site": config.site,
         "edition": view,
+        "standfirst": head,
+        "lede_rest": rest,
         "date": french_date(view.published_at),
         "full": full,
         "preheader": preheader,
@@ -139,6 +170,29 @@ def _context(view: EditionView, config: Config, *, full: bool, unsubscribe: str,
 
 
 _TABLE_WITHOUT_ROLE = re.compile(r"<table(?![^>]*\brole=)", re.IGNORECASE)
+# MJML has no landmark attribute: the template wraps the article in an mj-wrapper of this
+# class, and its <div> becomes the main landmark (role="main") here.
+MAIN_CLASS = "sy-main"
+_MAIN_DIV = re.compile(rf'<div(?![^>]*\brole=)(?=[^>]*\bclass="{MAIN_CLASS}")')
+
+
+# MRML writes the body's aria-label (the mj-title) with Rust's escape_debug: a no-break
+# space becomes the six characters "\u{a0}" and a backslash two. Undone here, so screen
+# readers hear the title, not its escapes.
+_ARIA_LABEL = re.compile(r'aria-label="([^"]*)"')
+_RUST_ESCAPE = re.compile(r"\\(u\{([0-9a-fA-F]{1,6})\}|.)")
+_RUST_SIMPLE = {"n": " ", "r": " ", "t": " ", "0": ""}  # no control character in HTML
+
+
+def _unescape_debug(match: re.Match[str]) -> str:
+    if match.group(2):
+        char = chr(int(match.group(2), 16))
+        return char if char.isprintable() or (char.isspace() and char >= " ") else ""
+    return _RUST_SIMPLE.get(match.group(1), match.group(1))
+
+
+def _fix_aria_label(match: re.Match[str]) -> str:
+    return 'aria-label="' + _RUST_ESCAPE.sub(_unescape_debug, match.group(1)) + '"'
 
 
 def mjml_to_html(source: str) -> str:
@@ -150,7 +204,9 @@ def mjml_to_html(source: str) -> str:
     except ValueError as exc:
         raise RenderError(f"the email template does not produce valid MJML: {exc}") from None
     # MRML already marks its tables; this keeps it true for tables a template adds.
-    return _TABLE_WITHOUT_ROLE.sub('<table role="presentation"', html)
+    html = _TABLE_WITHOUT_ROLE.sub('<table role="presentation"', html)
+    html = _ARIA_LABEL.sub(_fix_aria_label, html)
+    return _MAIN_DIV.sub('<div role="main"', html, count=1)
 
 
 def render_email_mjml(view: EditionView, config: Config, *, full: bool | None = None,
@@ -162,8 +218,13 @@ def render_email_mjml(view: EditionView, config: Config, *, full: bool | None = 
     return render_template(
         config, EMAIL_MJML,
         **_context(view, config, full=full, unsubscribe=_unsubscribe_placeholder(nonce),
-                   name=_name_placeholder(nonce), preheader=preheader_for(view.case.lede)),
+                   name=_name_placeholder(nonce), preheader=_preheader(view)),
     )
+
+
+def _preheader(view: EditionView) -> str:
+    # French spaces too: it is shown as text in inbox previews (and in the hidden div).
+    return french(preheader_for(view.case.lede))
 
 
 def _unsubscribe_placeholder(nonce: str) -> str:
@@ -179,13 +240,13 @@ def render_email(view: EditionView, config: Config) -> RenderedEmail:
     """Render the edition's email once (HTML and text) with per-subscriber placeholders.
 
     With ``email_content = "full"`` an article whose HTML would pass Gmail's clipping
-    limit is sent as a summary instead (lede + « Lire la suite »), with a warning:
+    limit is sent as a summary instead (the lede and a "Lire la suite" button), with a warning:
     a clipped email hides its own unsubscribe link.
     """
     nonce = secrets.token_hex(8)
     unsubscribe = _unsubscribe_placeholder(nonce)
     name = _name_placeholder(nonce)
-    preheader = preheader_for(view.case.lede)
+    preheader = _preheader(view)
     full = config.publish.email_content == "full"
     html = mjml_to_html(render_email_mjml(view, config, full=full, nonce=nonce))
     if full and len(html.encode("utf-8")) > HTML_LIMIT:
@@ -222,5 +283,5 @@ def _tidy_text(text: str) -> str:
 __all__ = [
     "HTML_LIMIT", "NBSP", "TEXT_WIDTH", "RenderedEmail", "clean_name", "french_date",
     "mjml_to_html", "preheader_for", "render_email", "render_email_mjml", "render_template",
-    "subject_for", "template_env", "underline", "wrap_text",
+    "standfirst", "subject_for", "template_env", "underline", "wrap_text",
 ]

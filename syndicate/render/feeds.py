@@ -32,6 +32,7 @@ from feedgen.feed import FeedGenerator
 from ..config import Config
 from ..errors import RenderError
 from ..fs import write_atomic_bytes
+from ..typography import french
 from .model import EditionView
 from .templates import render_template
 from .urls import FEED_FILES, feed_url
@@ -73,7 +74,8 @@ def render_item_html(view: EditionView, config: Config) -> str:
 def _link_only_html(view: EditionView) -> str:
     """The item of an edition whose text the ledger lacks (see ``EditionView.text_missing``):
     a link to its archive page, which is still there."""
-    return f'<p><a href="{markupsafe.escape(view.url)}">{markupsafe.escape(view.title)}</a></p>'
+    return (f'<p><a href="{markupsafe.escape(view.url)}">'
+            f'{markupsafe.escape(french(view.title))}</a></p>')
 
 
 # --------------------------------------------------------------------------- RSS and Atom
@@ -115,7 +117,7 @@ def _categories(view: EditionView, base_url: str) -> list[dict[str, str]]:
 
 
 def _summary_html(view: EditionView) -> str:
-    return str(markupsafe.escape(view.case.lede))
+    return str(markupsafe.escape(french(view.case.lede)))
 
 
 def _feed_date(views: Sequence[EditionView]) -> datetime:
@@ -142,7 +144,7 @@ def _generator(
         # views come newest first and must stay so.
         entry = fg.add_entry(order="append")
         entry.guid(view.url, permalink=True)  # also the Atom <id>
-        entry.title(view.title)
+        entry.title(french(view.title))  # French no-break spaces, as on every page
         _entry_links(entry, [{"href": view.url, "rel": "alternate", "type": "text/html"}])
         # feedgen bug 3: type='html' (not 'CDATA'): Atom gets <content type="html"> with the
         # HTML escaped, and RSS <content:encoded> gets the same escaped HTML (no CDATA
@@ -181,9 +183,9 @@ def _json_feed(views: Sequence[EditionView], config: Config, html: Mapping[str, 
         items.append({
             "id": view.url,
             "url": view.url,
-            "title": view.title,
+            "title": french(view.title),
             "content_html": html[view.url],
-            "summary": view.case.lede,
+            "summary": french(view.case.lede),
             "date_published": view.published_at.isoformat(),
             "tags": [*view.case.themes, *view.case.companies],
             "language": site.language,

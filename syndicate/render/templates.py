@@ -8,7 +8,9 @@ templates``) is searched first and overrides them template by template: a file
 missing there falls back to the shipped one.
 
 Corpus text only ever enters templates as *data*: autoescaped in HTML and MJML,
-verbatim in text and style sheets (where HTML entities mean nothing).
+verbatim in text and style sheets (where HTML entities mean nothing). Every template
+passes the corpus text it shows through the ``fr`` filter (French no-break spaces,
+:mod:`syndicate.typography`): the corpus files keep plain text, rendering adds them.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from ..config import Config
 from ..errors import RenderError
+from ..typography import french, french_html
 
 #: The package and folder the shipped templates are loaded from (``PackageLoader``).
 PACKAGE = "syndicate"
@@ -71,6 +75,19 @@ def underline(text: str, char: str = "=", width: int = TEXT_WIDTH) -> str:
     return char * longest
 
 
+def french_filter(value: object) -> str:
+    """The ``fr`` filter: French no-break spaces in a value shown as text.
+
+    Plain values (corpus strings) get :func:`~syndicate.typography.french` and are then
+    autoescaped as usual (the pass adds only spaces, never ``<`` or ``&``); markup that
+    is already safe gets :func:`~syndicate.typography.french_html` (text nodes only).
+    Never use it inside an attribute: URLs and attribute values stay as they are.
+    """
+    if isinstance(value, markupsafe.Markup):
+        return markupsafe.Markup(french_html(str(value)))
+    return french(str(value))
+
+
 # --------------------------------------------------------------------------- the environment
 
 
@@ -104,6 +121,7 @@ def template_environment(folder: Path | None = None) -> jinja2.Environment:
     env.filters["wrap"] = wrap_text
     env.filters["underline"] = underline
     env.filters["french_date"] = french_date
+    env.filters["fr"] = french_filter
     env.globals["nbsp"] = NBSP
     return env
 
@@ -148,7 +166,8 @@ def shipped_templates() -> dict[str, bytes]:
 
 
 __all__ = [
-    "NBSP", "PACKAGE", "PACKAGE_FOLDER", "TEXT_WIDTH", "french_date", "render_template",
+    "NBSP", "PACKAGE", "PACKAGE_FOLDER", "TEXT_WIDTH", "french_date", "french_filter",
+    "render_template",
     "shipped_templates", "template_env", "template_environment", "underline",
     "wrap_text",
 ]
