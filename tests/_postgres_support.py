@@ -154,5 +154,13 @@ def pg_url(pg_cluster: Cluster) -> str:
     return pg_cluster.database()
 
 
-__all__ = ["PASSWORD", "PASSWORD_ROLE", "SUPERUSER", "Cluster", "pg_cluster", "pg_url", "find_bindir",
-           "unavailable_reason"]
+__all__ = [
+    "PASSWORD",
+    "PASSWORD_ROLE",
+    "SUPERUSER",
+    "Cluster",
+    "find_bindir",
+    "pg_cluster",
+    "pg_url",
+    "unavailable_reason",
+]

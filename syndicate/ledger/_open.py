@@ -34,9 +34,10 @@ def open_ledger(
     ``LedgerError`` line naming host and database.
 
     ``now`` is the ledger's clock; ``timeout`` how long a write waits for another
-    process's write lock (and, for PostgreSQL, for a connection). Raises :class:`~syndicate.errors.LedgerURLError` for a location
-    it cannot open (one line naming the scheme) and :class:`~syndicate.errors.LedgerError`
-    for a database it cannot use. Close it, or use it as a context manager.
+    process's write lock (and, for PostgreSQL, for a connection). Raises
+    :class:`~syndicate.errors.LedgerURLError` for a location it cannot open (one line
+    naming the scheme) and :class:`~syndicate.errors.LedgerError` for a database it
+    cannot use. Close it, or use it as a context manager.
     """
     where = parse_ledger_url(location)
     if where.scheme == "postgresql":

@@ -9,7 +9,7 @@ numbered alike (a version means the same tables in both), with PostgreSQL's type
 rate-limit expiries.
 
 Each step runs in one transaction together with the version bump, under a
-transaction-scoped advisory lock (:data:`MIGRATION_LOCK`): two processes opening a
+session advisory lock (:data:`MIGRATION_LOCK`): two processes opening a
 fresh database at once take turns, and the second re-reads the version under the lock
 and finds nothing to do. DDL is transactional in PostgreSQL, so a failed step leaves
 the database at the previous version. Never edit a released step: append one.
@@ -173,29 +173,39 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], shown: str,
             "syndicate (or point [storage] database at another database)"
         )
     version = found
-    for _ in range(target + 1):  # one step per pass; bounded
+    if found == target:
+        return found
+    try:
+        # A session lock taken before the transactions (not a transaction-scoped one
+        # inside them): a transaction that starts after the wait sees the catalog as the
+        # previous holder committed it, where one already running could still see the
+        # schema_version table missing.
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, MIGRATION_LOCK))
         try:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+            for _ in range(target + 1):  # one step per pass; bounded
+                with conn.transaction():
+                    # Re-read under the lock: another process may have migrated meanwhile.
+                    version = schema_version(conn)
+                    if version >= target:
+                        return found
+                    if version == 0:
+                        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+                        conn.execute(f"CREATE TABLE {SCHEMA}.schema_version"
+                                     " (version integer NOT NULL)")
+                        conn.execute(f"INSERT INTO {SCHEMA}.schema_version VALUES (0)")
+                        conn.execute(PUBLISHER_TABLE)
+                    conn.execute(migrations[version].encode())
+                    conn.execute(f"UPDATE {SCHEMA}.schema_version SET version = %s",
+                                 (version + 1,))
+        finally:
+            if not conn.closed and conn.info.transaction_status == 0:  # idle
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)",
                              (LOCK_CLASS, MIGRATION_LOCK))
-                # Re-read under the lock: another process may have migrated meanwhile.
-                version = schema_version(conn)
-                if version >= target:
-                    return found
-                if version == 0:
-                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-                    conn.execute(f"CREATE TABLE {SCHEMA}.schema_version"
-                                 " (version integer NOT NULL)")
-                    conn.execute(f"INSERT INTO {SCHEMA}.schema_version VALUES (0)")
-                    conn.execute(PUBLISHER_TABLE)
-                conn.execute(migrations[version].encode())
-                conn.execute(f"UPDATE {SCHEMA}.schema_version SET version = %s",
-                             (version + 1,))
-        except psycopg.Error as exc:
-            raise LedgerError(
-                f"ledger {shown}: migration to schema version {version + 1} failed "
-                f"(database left at version {version}): {one_line(exc)}"
-            ) from exc
+    except psycopg.Error as exc:
+        raise LedgerError(
+            f"ledger {shown}: migration to schema version {version + 1} failed "
+            f"(database left at version {version}): {one_line(exc)}"
+        ) from exc
     return found
 
 

@@ -67,7 +67,7 @@ def _psycopg() -> Any:
 def connect(location: LedgerLocation, *, timeout: float,
             application: str = "syndicate") -> psycopg.Connection[tuple[Any, ...]]:
     """A connection with the ledger's session settings, or one line naming host and db."""
-    psycopg = _psycopg()
+    pg = _psycopg()
     shown = display_postgres(location)
     kwargs: dict[str, Any] = {}
     if location.password_env:
@@ -79,12 +79,12 @@ def connect(location: LedgerLocation, *, timeout: float,
         kwargs["password"] = password
     millis = max(1, int(timeout * 1000))
     try:
-        conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
+        conn: psycopg.Connection[tuple[Any, ...]] = pg.connect(
             location.conninfo, autocommit=True, connect_timeout=max(2, round(timeout)),
             application_name=application,
             options=f"-c search_path={SCHEMA} -c TimeZone=UTC -c lock_timeout={millis}",
             **kwargs)
-    except psycopg.Error as exc:
+    except pg.Error as exc:
         reason = one_line(exc).removeprefix("connection failed: ")
         raise LedgerError(f"cannot connect to the ledger {shown}: {reason}") from None
     return conn
@@ -133,7 +133,7 @@ class PostgresLedger(PgMethods):
 
     @contextmanager
     def _publisher_lock(self, owner: str, now: datetime) -> Iterator[LockHolder]:
-        psycopg = _psycopg()
+        pg = _psycopg()
         conn = connect(self.location, timeout=self._timeout, application="syndicate publisher")
         try:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
@@ -163,7 +163,7 @@ class PostgresLedger(PgMethods):
                     conn.execute("DELETE FROM publisher WHERE backend_pid = pg_backend_pid()")
                     conn.execute("SELECT pg_advisory_unlock(%s, %s)",
                                   (LOCK_CLASS, PUBLISHER_LOCK))
-        except psycopg.Error as exc:
+        except pg.Error as exc:
             raise LedgerError(f"ledger {self.shown}: publisher lock: {one_line(exc)}") from exc
         finally:
             conn.close()
@@ -200,7 +200,7 @@ class PostgresLedger(PgMethods):
                       published_at: datetime | None = None) -> Edition:
         """Atomically create the next edition (see ``SqliteLedger.claim_edition``): the
         table lock makes the checks and the number see every committed claim."""
-        psycopg = _psycopg()
+        pg = _psycopg()
         stamp = self._stamp()
         published = _aware(published_at) if published_at else stamp
         try:
@@ -217,7 +217,7 @@ class PostgresLedger(PgMethods):
                     " published_at) SELECT COALESCE(MAX(number), 0) + 1, %s, %s, %s, %s,"
                     f" 'claimed', %s, %s FROM editions RETURNING {_EDITION_COLS}",
                     (slot, slug, title, url, stamp, published)).fetchone()
-        except psycopg.IntegrityError as exc:  # cannot happen after the checks
+        except pg.IntegrityError as exc:  # cannot happen after the checks
             raise LedgerError(f"ledger {self.shown}: cannot claim slot {slot}: "
                               f"{one_line(exc)}") from exc
         assert row is not None
@@ -277,7 +277,7 @@ class PostgresLedger(PgMethods):
     def store_artefacts(self, edition_id: int, artefacts: Mapping[str, str], *,
                         replace: bool = False) -> None:
         """Write-once artefacts (see ``SqliteLedger.store_artefacts``), in one transaction."""
-        psycopg = _psycopg()
+        pg = _psycopg()
         stamp = self._stamp()
         try:
             with self._write() as conn:
@@ -299,7 +299,7 @@ class PostgresLedger(PgMethods):
                         " SET content = excluded.content, sha256 = excluded.sha256,"
                         " created_at = excluded.created_at",
                         (edition_id, name, text, digest, stamp))
-        except psycopg.errors.ForeignKeyViolation as exc:
+        except pg.errors.ForeignKeyViolation as exc:
             raise LedgerError(f"no edition with id {edition_id} in {self.shown}") from exc
 
     def artefact(self, edition_id: int, name: str) -> str | None:

@@ -15,7 +15,7 @@ A relative path is used as given (relative to the working directory, like SQLAlc
 the configuration resolves the paths of its file against its folder before they get
 here (see ``Config.ledger_url``). Anything else is refused with one line naming the
 scheme: a ledger URL in the wrong place must not silently become a file called
-``postgres:``. Passwords never appear in the messages.
+``mysql:``. Passwords never appear in the messages.
 """
 
 from __future__ import annotations
@@ -141,4 +141,5 @@ def display_postgres(location: LedgerLocation) -> str:
     return f"postgresql://{user}{host}{port}{parts.path}"
 
 
-__all__ = ["PASSWORD_ENV", "POSTGRES_SCHEMES", "SCHEMES", "display_postgres", "LedgerLocation", "is_url", "parse_ledger_url", "shown_url"]
+__all__ = ["PASSWORD_ENV", "POSTGRES_SCHEMES", "SCHEMES", "LedgerLocation", "display_postgres",
+           "is_url", "parse_ledger_url", "shown_url"]
