@@ -64,8 +64,14 @@ def _psycopg() -> Any:
     return psycopg
 
 
-def connect(location: LedgerLocation, *, timeout: float,
-            application: str = "syndicate") -> psycopg.Connection[tuple[Any, ...]]:
+#: Server-side TCP keepalives of the publisher lock's session: a publisher whose machine
+#: vanished (power cut, network gone) loses the lock after about a minute, not hours.
+LOCK_KEEPALIVES = ("-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10"
+                   " -c tcp_keepalives_count=3")
+
+
+def connect(location: LedgerLocation, *, timeout: float, application: str = "syndicate",
+            options: str = "") -> psycopg.Connection[tuple[Any, ...]]:
     """A connection with the ledger's session settings, or one line naming host and db."""
     pg = _psycopg()
     shown = display_postgres(location)
@@ -82,7 +88,8 @@ def connect(location: LedgerLocation, *, timeout: float,
         conn: psycopg.Connection[tuple[Any, ...]] = pg.connect(
             location.conninfo, autocommit=True, connect_timeout=max(2, round(timeout)),
             application_name=application,
-            options=f"-c search_path={SCHEMA} -c TimeZone=UTC -c lock_timeout={millis}",
+            options=f"-c search_path={SCHEMA} -c TimeZone=UTC -c lock_timeout={millis}"
+                    f" {options}".rstrip(),
             **kwargs)
     except pg.Error as exc:
         reason = one_line(exc).removeprefix("connection failed: ")
@@ -134,7 +141,8 @@ class PostgresLedger(PgMethods):
     @contextmanager
     def _publisher_lock(self, owner: str, now: datetime) -> Iterator[LockHolder]:
         pg = _psycopg()
-        conn = connect(self.location, timeout=self._timeout, application="syndicate publisher")
+        conn = connect(self.location, timeout=self._timeout, application="syndicate publisher",
+                       options=LOCK_KEEPALIVES)
         try:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                (LOCK_CLASS, PUBLISHER_LOCK)).fetchone()
