@@ -2,8 +2,9 @@
 
 :class:`Cluster` runs ``initdb`` in a fresh temp folder and starts ``postgres`` on
 127.0.0.1 with a free port and its socket in that folder; :meth:`Cluster.database`
-creates an empty database per test (``CREATE DATABASE … TEMPLATE template0``: a few
-milliseconds with ``fsync=off``) and returns its URL. ``initdb`` refuses to run as
+creates an empty database (``CREATE DATABASE … TEMPLATE template0``) and returns its
+URL; :meth:`Cluster.empty` hands each test the session's scratch database with the
+ledger's schema dropped, which is cheaper. ``initdb`` refuses to run as
 root, so under root the cluster belongs to an unprivileged user (``nobody``) and the
 binaries run through ``runuser``. Durability settings are off (``fsync``,
 ``synchronous_commit``, ``full_page_writes``): the data is thrown away, and the tests
@@ -80,6 +81,7 @@ class Cluster:
             os.chown(self.root, user.pw_uid, user.pw_gid)
             self._as = ["runuser", "-u", UNPRIVILEGED, "--"]
         self._names = itertools.count(1)
+        self._scratch: str | None = None
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
                   "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root}"
@@ -124,6 +126,18 @@ class Cluster:
                  " STRATEGY FILE_COPY")
         return self.url(name)
 
+    def empty(self) -> str:
+        """The URL of this session's scratch database with no ledger in it: the
+        ledger's schema is dropped (after ending any session a test left on it).
+        Cheaper than a new database per test (~0.1 s against ~0.5 s on 2 busy cores)."""
+        if self._scratch is None:
+            self._scratch = self.database()
+        name = self._scratch.rsplit("/", 1)[1]
+        self.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                 f" WHERE datname = '{name}' AND pid != pg_backend_pid()")
+        self.sql("DROP SCHEMA IF EXISTS syndicate CASCADE", database=name)
+        return self._scratch
+
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             subprocess.run([*self._as, str(self.bindir / "pg_ctl"), "-D", str(self.data),
@@ -150,8 +164,8 @@ def pg_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 def pg_url(pg_cluster: Cluster) -> str:
-    """A fresh empty database of the session's cluster, as a ledger URL."""
-    return pg_cluster.database()
+    """An empty database of the session's cluster (no ledger in it), as a ledger URL."""
+    return pg_cluster.empty()
 
 
 __all__ = [

@@ -92,7 +92,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str
     """``name -> location`` of a new ledger not created yet, per backend (process tests)."""
     if request.param == "postgresql":
         cluster = request.getfixturevalue("pg_cluster")
-        return lambda name: str(cluster.database())
+        return lambda name: str(cluster.empty())
     return lambda name: str(tmp_path / f"{name}.db")
 
 
