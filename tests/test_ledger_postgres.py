@@ -93,6 +93,14 @@ def test_the_cli_prints_a_connection_error_as_one_line(project: Project) -> None
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+def test_without_psycopg_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(LedgerError) as missing:
+        open_ledger("postgresql://news@127.0.0.1:5432/news")
+    assert str(missing.value) == ("a PostgreSQL ledger needs psycopg, which is not installed: "
+                                  "pip install 'syndicate[postgresql]'")
+
+
 def test_config_names_the_password_variable_never_the_password(project: Project) -> None:
     project.write_config(storage={"database": "postgresql://news@db:5432/news",
                                   "database_password_env": "NEWS_DB_PASSWORD"})
