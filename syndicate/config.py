@@ -108,8 +108,15 @@ class StorageConfig(Strict):
     database: Path | str = Field(
         Path("../var/syndicate.db"),
         description="The ledger (created on first use): a SQLite file path, or a URL "
-        "'sqlite:///relative/path' or 'sqlite:////absolute/path'. Relative paths, plain or "
-        "in the URL, are relative to the config file's folder.",
+        "'sqlite:///relative/path' or 'sqlite:////absolute/path', or "
+        "'postgresql://user@host:port/database' (docs/deployment.md). Relative paths, plain "
+        "or in the URL, are relative to the config file's folder.",
+    )
+    database_password_env: str | None = Field(
+        None,
+        description="For a PostgreSQL ledger: the environment variable holding its "
+        "password (never the password itself); unset: libpq's own PGPASSWORD or ~/.pgpass.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
     )
     corpus: Path = Field(Path("../corpus"), description="Folder of case study files.")
     public: Path = Field(Path("../public"), description="Folder where feeds and archive pages go.")
@@ -119,7 +126,7 @@ class StorageConfig(Strict):
         "file (`syndicate init --templates` copies them there); unset: the shipped templates.",
     )
 
-    @field_validator("*", mode="before")
+    @field_validator("database", "corpus", "public", "templates", mode="before")
     @classmethod
     def _path(cls, value: Any) -> Any:
         if isinstance(value, str) and _LEDGER_URL.match(value):
@@ -339,6 +346,10 @@ class Config:
             rest = value[len(_SQLITE_URL):]
             if rest and not rest.startswith("/") and "?" not in rest and rest != ":memory:":
                 return f"{value[:len(_SQLITE_URL)]}{self.resolve(Path(rest))}"
+        env = self.storage.database_password_env
+        if env and value.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+            # The ledger reads the variable when it connects (syndicate.ledger._url).
+            return f"{value}{'&' if '?' in value else '?'}password_env={env}"
         return value
 
     @property

@@ -356,6 +356,7 @@ def test_config_show_fills_defaults_resolves_paths_masks_secrets(
     as_json = run("--config", str(path), "config", "show", "--json")
     shown = json.loads(as_json.stdout)
     assert shown["storage"].pop("templates") is None  # JSON says null where TOML comments
+    assert shown["storage"].pop("database_password_env") is None  # unset: libpq's sources
     assert shown == data
 
 

@@ -170,62 +170,8 @@ def publish_dir(config: Any) -> None:
 # --------------------------------------------------------------------------- the ledger
 
 
-def test_enqueue_is_idempotent_per_address(project: Project, clock: Clock) -> None:
-    with Ledger(project.config().database, now=clock) as ledger:
-        assert ledger.enqueue_confirmation("Anne@Example.org", window=300)
-        assert not ledger.enqueue_confirmation("anne@example.org", window=300)  # pending
-        (row,) = ledger.confirmations()
-        assert row.email == "Anne@example.org" and row.requested_at == clock()
-        claimed = ledger.claim_confirmation("me", lease=60)
-        assert claimed is not None and claimed.id == row.id and claimed.attempts == 1
-        assert ledger.mark_confirmation_sent(row.id, "me", 250, "250 ok")
-        clock.advance(seconds=200)
-        assert not ledger.enqueue_confirmation("ANNE@example.org", window=300)  # too soon
-        clock.advance(seconds=101)
-        assert ledger.enqueue_confirmation("anne@example.org", window=300)
-        assert [r.status for r in ledger.confirmations(None)] == ["sent", "pending"]
-
-
-def test_claims_are_exclusive_across_connections(project: Project) -> None:
-    """Four senders (one connection each, as four processes would) take 40 rows:
-    every row is taken exactly once."""
-    database = project.config().database
-    with Ledger(database) as ledger:
-        for n in range(40):
-            ledger.enqueue_confirmation(f"u{n}@example.org")
-    taken: list[list[int]] = [[] for _ in range(4)]
-
-    def sender(index: int) -> None:
-        with Ledger(database) as mine:
-            for _ in range(100):
-                row = mine.claim_confirmation(f"sender {index}", lease=60)
-                if row is None:
-                    return
-                taken[index].append(row.id)
-                mine.mark_confirmation_sent(row.id, f"sender {index}", 250, "ok")
-
-    threads = [threading.Thread(target=sender, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    ids = [i for found in taken for i in found]
-    assert sorted(ids) == sorted(set(ids)) and len(ids) == 40
-
-
-def test_a_lease_that_ran_out_passes_the_row_on(project: Project, clock: Clock) -> None:
-    with Ledger(project.config().database, now=clock) as ledger:
-        ledger.enqueue_confirmation("lent@example.org")
-        first = ledger.claim_confirmation("first", lease=60)
-        assert first is not None
-        assert ledger.claim_confirmation("second", lease=60) is None  # leased
-        clock.advance(seconds=61)
-        second = ledger.claim_confirmation("second", lease=60)
-        assert second is not None and second.id == first.id and second.attempts == 2
-        # The first sender comes back late: it cannot overwrite what the second records.
-        assert not ledger.mark_confirmation_failed(first.id, "first", 550, "late")
-        assert ledger.mark_confirmation_sent(second.id, "second", 250, "250 ok")
-        assert ledger.get_confirmation(first.id).status == "sent"  # type: ignore[union-attr]
+# The outbox's ledger methods (enqueue, exclusive claims, leases) are tested against
+# every backend in tests/test_ledger.py.
 
 
 # --------------------------------------------------------------------------- no SMTP in a request

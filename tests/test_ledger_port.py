@@ -28,7 +28,6 @@ from syndicate.ledger import (
     EditionStore,
     LedgerPort,
     RateLimitCounters,
-    SqliteLedger,
     SubscriberStore,
     ledger_exists,
     lock_path,
@@ -63,12 +62,12 @@ def test_paths_and_sqlite_urls_name_a_file(location: str | Path, path: Path) -> 
 @pytest.mark.parametrize(
     ("location", "message"),
     [
-        ("postgresql://syndicate:hunter2@db.example.org/news",
-         "ledger URL 'postgresql://syndicate:***@db.example.org/news': unsupported scheme "
-         "'postgresql' (supported: sqlite, or a file path)"),
-        ("mysql://db/news",
-         "ledger URL 'mysql://db/news': unsupported scheme 'mysql' (supported: sqlite, "
-         "or a file path)"),
+        ("mysql://syndicate:hunter2@db.example.org/news",
+         "ledger URL 'mysql://syndicate:***@db.example.org/news': unsupported scheme "
+         "'mysql' (supported: sqlite, postgresql, or a file path)"),
+        ("postgresql://syndicate:hunter2@db.example.org",
+         "ledger URL 'postgresql://syndicate:***@db.example.org': expected "
+         "postgresql://user@host:port/database (the database name is missing)"),
         ("sqlite://db.example.org/news.db",
          "ledger URL 'sqlite://db.example.org/news.db': a SQLite URL has no host (expected "
          "sqlite:///relative/path or sqlite:////absolute/path)"),
@@ -90,7 +89,7 @@ def test_other_locations_are_refused_in_one_line(
         assert str(refused.value).startswith(message)
         assert "\n" not in str(refused.value) and "hunter2" not in str(refused.value)
         assert isinstance(refused.value, LedgerError)  # the CLI prints it as one line
-    assert list(tmp_path.iterdir()) == []  # nothing created, no file named "postgresql:"
+    assert list(tmp_path.iterdir()) == []  # nothing created, no file named "mysql:"
 
 
 def test_relative_url_is_relative_to_the_working_directory(
@@ -111,14 +110,22 @@ def test_relative_url_is_relative_to_the_working_directory(
 # -- the port -------------------------------------------------------------------
 
 
-def test_the_sqlite_ledger_implements_the_whole_port(tmp_path: Path) -> None:
-    with open_ledger(tmp_path / "l.db") as ledger:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_each_ledger_implements_the_whole_port(tmp_path: Path, backend: str,
+                                               request: pytest.FixtureRequest) -> None:
+    location = (str(request.getfixturevalue("pg_url")) if backend == "postgresql"
+                else str(tmp_path / "l.db"))
+    with open_ledger(location) as ledger:
         for port in (LedgerPort, EditionStore, DeliveryStore, SubscriberStore,
                      ConfirmationOutbox, RateLimitCounters):
             assert isinstance(ledger, port), port
-    # Everything public on the SQLite class is in the port: code typed with the port
+        implementation = type(ledger)
+    assert implementation.__name__ == {"sqlite": "SqliteLedger",
+                                       "postgresql": "PostgresLedger"}[backend]
+    # Everything public on the class is in the port: code typed with the port
     # can use all of it, and a second implementation knows what it must provide.
-    public = {name for name, _ in inspect.getmembers(SqliteLedger) if not name.startswith("_")}
+    public = {name for name, _ in inspect.getmembers(implementation)
+              if not name.startswith("_")}
     listed = {name for name in dir(LedgerPort) if not name.startswith("_")}
     assert public - listed == set()
     assert listed - public == set()
@@ -192,11 +199,11 @@ def test_config_resolves_relative_sqlite_urls_against_its_folder(project: Projec
 def test_an_unsupported_scheme_is_a_config_error_naming_file_and_key(
     project: Project,
 ) -> None:
-    path = project.write_config(storage={"database": "postgresql://news:hunter2@db/news"})
+    path = project.write_config(storage={"database": "mysql://news:hunter2@db/news"})
     config = project.config()  # the scheme is the ledger's business: checked on opening
     app = App(config)
-    expected = (f"{path.absolute()}: storage.database = 'postgresql://news:***@db/news': "
-                "unsupported scheme 'postgresql' (supported: sqlite, or a file path)")
+    expected = (f"{path.absolute()}: storage.database = 'mysql://news:***@db/news': "
+                "unsupported scheme 'mysql' (supported: sqlite, postgresql, or a file path)")
     for attempt in (app.open_ledger, app.ledger_exists):
         with pytest.raises(ConfigError) as refused:
             attempt()

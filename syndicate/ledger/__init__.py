@@ -2,7 +2,9 @@
 
 A port (:class:`LedgerPort`, a ``typing.Protocol`` over frozen-dataclass records) with
 its implementations behind it, opened in one place: :func:`open_ledger` takes a file
-path or a ``sqlite:///`` URL (:mod:`._url`). The SQLite implementation is one file
+path or a ``sqlite:///`` URL, or a ``postgresql://`` URL for the PostgreSQL
+implementation (:mod:`._postgres`, same records and migrations numbered alike, psycopg
+imported only then; docs/deployment.md) (:mod:`._url`). The SQLite implementation is one file
 (default ``var/syndicate.db``; WAL, ``synchronous=NORMAL``, foreign keys, numbered
 migrations in :mod:`._schema`) holding editions and their rendered artefacts, one
 delivery row per (edition, channel, recipient), subscribers, the web app's rate-limit

@@ -28,13 +28,23 @@ def open_ledger(
     """Open (creating and migrating it if needed) the ledger at ``location``: a file path,
     ``sqlite:///relative/path`` or ``sqlite:////absolute/path``.
 
+    ``postgresql://user@host:port/database`` opens a PostgreSQL ledger
+    (:mod:`._postgres`; its password from the variable named by ``?password_env=``, else
+    libpq's ``PGPASSWORD`` / ``~/.pgpass``); a server it cannot reach is one
+    ``LedgerError`` line naming host and database.
+
     ``now`` is the ledger's clock; ``timeout`` how long a write waits for another
-    process's write lock. Raises :class:`~syndicate.errors.LedgerURLError` for a location
-    it cannot open (one line naming the scheme) and :class:`~syndicate.errors.LedgerError`
-    for a database it cannot use. Close it, or use it as a context manager.
+    process's write lock (and, for PostgreSQL, for a connection). Raises
+    :class:`~syndicate.errors.LedgerURLError` for a location it cannot open (one line
+    naming the scheme) and :class:`~syndicate.errors.LedgerError` for a database it
+    cannot use. Close it, or use it as a context manager.
     """
     where = parse_ledger_url(location)
-    assert where.scheme == "sqlite" and where.path is not None  # the only scheme so far
+    if where.scheme == "postgresql":
+        from ._postgres import PostgresLedger  # psycopg: loaded for PostgreSQL only
+
+        return PostgresLedger(where, now=now, timeout=timeout)
+    assert where.scheme == "sqlite" and where.path is not None
     return SqliteLedger(where.path, now=now, timeout=timeout)
 
 
@@ -42,6 +52,10 @@ def ledger_exists(location: str | os.PathLike[str]) -> bool:
     """Whether a ledger was ever created at ``location``, without creating one: the
     commands that only read (``schedule``, ``corpus check``) skip a ledger not yet there."""
     where = parse_ledger_url(location)
+    if where.scheme == "postgresql":  # the database must exist; the ledger is its schema
+        from ._postgres import exists
+
+        return exists(where)
     assert where.scheme == "sqlite" and where.path is not None
     return where.path.exists()
 

@@ -4,13 +4,18 @@ Accepted (SQLAlchemy's spelling, so that operators can copy a URL between tools)
 
 - a plain path, ``var/syndicate.db`` or ``/srv/news/syndicate.db``: a SQLite file;
 - ``sqlite:///var/syndicate.db``: a SQLite file, relative path (three slashes);
-- ``sqlite:////srv/news/syndicate.db``: a SQLite file, absolute path (four slashes).
+- ``sqlite:////srv/news/syndicate.db``: a SQLite file, absolute path (four slashes);
+- ``postgresql://user@host:port/database`` (or ``postgres://``): a PostgreSQL database
+  (:mod:`._postgres`). No password in it, as a rule: it comes from the environment
+  variable named by ``?password_env=NAME`` (which ``[storage] database_password_env``
+  adds, see ``Config.ledger_url``), else from libpq's ``PGPASSWORD`` / ``~/.pgpass``.
+  Other query parameters are libpq's own (``sslmode=require``…) and passed on.
 
 A relative path is used as given (relative to the working directory, like SQLAlchemy);
 the configuration resolves the paths of its file against its folder before they get
 here (see ``Config.ledger_url``). Anything else is refused with one line naming the
 scheme: a ledger URL in the wrong place must not silently become a file called
-``postgresql:``. Passwords never appear in the messages.
+``mysql:``. Passwords never appear in the messages.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LedgerURLError
 
 #: The schemes :func:`~syndicate.ledger.open_ledger` knows ("or a file path" besides).
-SCHEMES: tuple[str, ...] = ("sqlite",)
+SCHEMES: tuple[str, ...] = ("sqlite", "postgresql")
+#: Spellings accepted for PostgreSQL (libpq takes both).
+POSTGRES_SCHEMES: tuple[str, ...] = ("postgresql", "postgres")
+#: The query parameter naming the environment variable that holds the password.
+PASSWORD_ENV = "password_env"
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
@@ -32,11 +41,15 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 @dataclass(frozen=True)
 class LedgerLocation:
     """A parsed ledger location: its ``scheme`` (``"sqlite"`` for a plain path too), the
-    database file for the file-backed schemes, and ``shown``, the text for messages."""
+    database file for the file-backed schemes, and ``shown``, the text for messages.
+    For PostgreSQL: ``conninfo``, the URL libpq gets (without ``password_env``), and
+    ``password_env``, the variable holding the password (None: libpq's own sources)."""
 
     scheme: str
     path: Path | None
     shown: str
+    conninfo: str | None = None
+    password_env: str | None = None
 
 
 def shown_url(url: str) -> str:
@@ -69,6 +82,8 @@ def parse_ledger_url(location: str | os.PathLike[str]) -> LedgerLocation:
     if match is None:
         return LedgerLocation("sqlite", Path(location), location)
     scheme = match.group(1).lower()
+    if scheme in POSTGRES_SCHEMES:
+        return _postgres_location(location, shown)
     if scheme not in SCHEMES:
         raise LedgerURLError(
             shown, f"unsupported scheme {scheme!r} (supported: {', '.join(SCHEMES)}, "
@@ -91,4 +106,40 @@ def parse_ledger_url(location: str | os.PathLike[str]) -> LedgerLocation:
     return LedgerLocation("sqlite", Path(name), shown)
 
 
-__all__ = ["SCHEMES", "LedgerLocation", "is_url", "parse_ledger_url", "shown_url"]
+def _postgres_location(location: str, shown: str) -> LedgerLocation:
+    """``postgresql://user[:password]@host[:port]/database[?params]``, checked enough to
+    refuse in one line what libpq would refuse later with a less clear message."""
+    try:
+        parts = urlsplit(location)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise LedgerURLError(shown, f"not a valid PostgreSQL URL ({exc})") from None
+    database = parts.path.lstrip("/")
+    if not database or "/" in database:
+        raise LedgerURLError(shown, "expected postgresql://user@host:port/database "
+                             "(the database name is missing)")
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    password_env = None
+    for key, value in params:
+        if key == PASSWORD_ENV:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                raise LedgerURLError(shown, f"{PASSWORD_ENV}={value!r} is not an environment "
+                                     "variable name")
+            password_env = value
+    rest = urlencode([(k, v) for k, v in params if k != PASSWORD_ENV])
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
+    return LedgerLocation("postgresql", None, shown, conninfo, password_env)
+
+
+def display_postgres(location: LedgerLocation) -> str:
+    """``postgresql://user@host:port/db`` for messages: no password, no parameters."""
+    parts = urlsplit(location.conninfo or "")
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"postgresql://{user}{host}{port}{parts.path}"
+
+
+__all__ = ["PASSWORD_ENV", "POSTGRES_SCHEMES", "SCHEMES", "LedgerLocation", "display_postgres",
+           "is_url", "parse_ledger_url", "shown_url"]

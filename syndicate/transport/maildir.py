@@ -27,6 +27,9 @@ class MaildirWriter:
         self._box: mailbox.Maildir | None = None
 
     def open(self) -> MaildirWriter:
+        # Maildir(create=True) makes the folder, not its parents: with a ledger that is
+        # no file (PostgreSQL) nothing else creates ../var before the outbox writes there.
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
         self._box = mailbox.Maildir(self.folder, create=True)
         return self
 
