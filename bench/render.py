@@ -21,6 +21,7 @@ and yields :class:`Figure` rows. Add one by writing::
 from __future__ import annotations
 
 import argparse
+import math
 import pickle
 import statistics
 import subprocess
@@ -139,26 +140,37 @@ def naive_related(
     """The baseline: what an edition costs if relatedness is recomputed from scratch.
 
     Analyse and fit TF-IDF on the whole corpus, cosine of this case study against all others,
-    shared companies and themes by set intersection, sort. (The full all-pairs cosine matrix is
-    not even attempted: 10,000² floats are 800 MB; one row against all is the cheapest honest
-    from-scratch computation.)
+    shared companies and themes by set intersection weighted by their rarity, sort. (The full
+    all-pairs cosine matrix is not even attempted: 10,000² floats are 800 MB; one row against
+    all is the cheapest honest from-scratch computation.)
     """
     terms = [related.analyze(c.text) for c in cases]
     matrix = TfidfVectorizer(analyzer=lambda t: t, sublinear_tf=True).fit_transform(terms)
     row = next(i for i, c in enumerate(cases) if c.slug == slug)
     cos = cosine_similarity(matrix[row], matrix).ravel()
-    mine_c = {related.name_key(n) for n in cases[row].companies}
-    mine_t = {related.name_key(n) for n in cases[row].themes}
+    companies = [{related.name_key(n) for n in c.companies} for c in cases]
+    themes = [{related.name_key(n) for n in c.themes} for c in cases]
+    idf_c, idf_t = _naive_idf(companies), _naive_idf(themes)
     scored = []
     for j, other in enumerate(cases):
         if j == row or other.slug not in candidates:
             continue
         score = (cos[j]
-                 + related.W_COMPANY * len(mine_c & {related.name_key(n) for n in other.companies})
-                 + related.W_THEME * len(mine_t & {related.name_key(n) for n in other.themes}))
+                 + related.W_COMPANY * sum(idf_c[k] for k in companies[row] & companies[j])
+                 + related.W_THEME * sum(idf_t[k] for k in themes[row] & themes[j]))
         if score > 0:
             scored.append((-score, other.position, other.slug))
     return [(s, -neg) for neg, _p, s in sorted(scored)[:k]]
+
+
+def _naive_idf(names: Sequence[set[str]]) -> dict[str, float]:
+    """Each name's rarity, as :func:`syndicate.related.name_idf` defines it, in plain Python."""
+    df: dict[str, int] = {}
+    for keys in names:
+        for key in keys:
+            df[key] = df.get(key, 0) + 1
+    n = len(names)
+    return {key: math.log((n + 1) / d) / math.log(n + 1) for key, d in df.items()}
 
 
 def import_seconds(module: str) -> float:
