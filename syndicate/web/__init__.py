@@ -8,6 +8,7 @@ whether a reverse proxy forwards the prefix or the app is exposed directly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -120,5 +121,12 @@ def stop_server(server: Any, timeout: float = 5.0) -> None:
         for channel in list(server._map.values()):  # open client connections
             channel.close()
 
-    server.trigger.pull_trigger(close_all)
+    try:
+        server.trigger.pull_trigger(close_all)
+    except OSError as exc:
+        # The trigger pipe is already gone (its loop ended, or its descriptor was closed
+        # under it): nothing runs the thunk, so close from here; no select() is watching.
+        log.warning("waitress trigger unusable (%s); closing the server directly", exc)
+        with contextlib.suppress(OSError):
+            close_all()
     server.task_dispatcher.shutdown(timeout=timeout)
