@@ -258,3 +258,34 @@ def test_100k_deliveries_stream_in_batches(pg_url: str, tmp_path: Path) -> None:
     assert report.table("deliveries").batches == 25 == seen["deliveries"]
     assert _sql(pg_url, "SELECT count(*), max(id) FROM syndicate.deliveries") == [
         (100_000, 100_000)]
+
+
+def test_a_checksum_mismatch_is_one_line_and_rolled_back(published: Project,
+                                                         pg_url: str) -> None:
+    with open_ledger(pg_url):
+        pass  # the schema, then a trigger that quietly alters one delivery on its way in
+    _sql(pg_url, """
+        CREATE FUNCTION syndicate.tamper() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.response := NEW.response || ' (altered)'; RETURN NEW; END $$;
+        CREATE TRIGGER tamper BEFORE INSERT ON syndicate.deliveries FOR EACH ROW
+            WHEN (NEW.channel = 'webhook') EXECUTE FUNCTION syndicate.tamper();
+    """)
+    with pytest.raises(LedgerError) as mismatch:
+        copy_ledger(_source(published), pg_url)
+    message = str(mismatch.value)
+    assert message.startswith("copy to postgresql://") and "\n" not in message
+    assert " did not verify: deliveries has " in message
+    assert message.endswith("in the source; rolled back, the target is unchanged")
+    assert _snapshot(pg_url) == []
+
+
+def test_a_source_of_an_older_schema_is_refused_unwritten(tmp_path: Path, pg_url: str) -> None:
+    path = tmp_path / "old.db"
+    SqliteLedger(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 2")
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match=r"is at schema version 2, this syndicate at \d+: "
+                       r"run `syndicate status`"):
+        copy_ledger(path, pg_url)
+    assert path.read_bytes() == before
