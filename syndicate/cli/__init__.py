@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     deliveries,
     doctor,
     init,
+    ledger,
     publish,
     republish,
     schedule,

@@ -10,10 +10,12 @@ migrations in :mod:`._schema`) holding editions and their rendered artefacts, on
 delivery row per (edition, channel, recipient), subscribers, the web app's rate-limit
 counters (:mod:`._limits`) and a small key/value ``meta`` table. See
 :class:`SqliteLedger` for the threading and durability rules and :mod:`._lock` for the
-publisher lock.
+publisher lock. :func:`copy_ledger` (:mod:`._copy`) copies a SQLite ledger into
+PostgreSQL, all or nothing, verified (``syndicate ledger migrate``).
 """
 
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
+from ._copy import CopyReport, TableReport, copy_ledger
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
 from ._lock import LockHolder, lock_path, read_holder
@@ -60,6 +62,7 @@ __all__ = [
     "Confirmation",
     "ConfirmationOutbox",
     "ConfirmationStatus",
+    "CopyReport",
     "Delivery",
     "DeliveryStatus",
     "DeliveryStore",
@@ -76,6 +79,8 @@ __all__ = [
     "Subscriber",
     "SubscriberStatus",
     "SubscriberStore",
+    "TableReport",
+    "copy_ledger",
     "is_outcome",
     "ledger_exists",
     "lock_path",
