@@ -87,7 +87,9 @@ class SiteConfig(Strict):
         "every link in feeds and emails is built on it ('/' added at the end if missing).",
     )
     language: str = Field("fr", description="Language of the content (BCP 47), e.g. 'fr'.")
-    author: str = Field("La rédaction", description="Author named in the feeds and in the archive pages' byline.")
+    author: str = Field(
+        "La rédaction", description="Author named in the feeds and in the archive pages' byline."
+    )
     email: str = Field("redaction@example.org", description="Contact address named in the feeds.")
     postal_address: str = Field(
         "",
