@@ -87,11 +87,23 @@ class SiteConfig(Strict):
         "every link in feeds and emails is built on it ('/' added at the end if missing).",
     )
     language: str = Field("fr", description="Language of the content (BCP 47), e.g. 'fr'.")
-    author: str = Field("La rédaction", description="Author named in the feeds.")
+    author: str = Field(
+        "La rédaction", description="Author named in the feeds and in the archive pages' byline."
+    )
     email: str = Field("redaction@example.org", description="Contact address named in the feeds.")
     postal_address: str = Field(
         "",
         description="Postal address printed in every email footer (required by anti-spam law).",
+    )
+    wordmark: str | None = Field(
+        None,
+        description="Image shown as the archive pages' masthead (an absolute URL, or a path "
+        "under base_url such as 'logo.svg' put in the public folder); unset: the title in text.",
+    )
+    favicon: str | None = Field(
+        None,
+        description="Icon of the archive pages (an absolute URL, or a path under base_url); "
+        "unset: the shipped favicon.svg, written to the public folder by the archive channel.",
     )
 
     @field_validator("base_url")

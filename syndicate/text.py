@@ -7,6 +7,8 @@ relatedness index never drift apart:
 - :func:`slugify`: an ASCII slug from a French title (corpus slugs, hence edition URLs).
 - :func:`company_slug`: a company's page slug (``entreprises/<slug>/``). Published URLs
   depend on it: changing it breaks readers' links (``tests/test_text.py`` pins them).
+- :func:`one_line_excerpt`: a lede's first sentence, cut at a word (archive "À lire
+  aussi" blocks); :func:`reading_minutes`: words at :data:`READING_WPM`.
 - :func:`french_stem`, :func:`strip_accents`, :func:`french_stop_words`: the French
   analysis used by :mod:`syndicate.related` (TF-IDF terms) and
   :mod:`syndicate.ingest.segment` (where one article ends and the next begins).
@@ -99,10 +101,38 @@ def strip_accents(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
+#: Reading speed used for "N min de lecture" (words per minute, an adult reading French).
+READING_WPM = 230
+#: The longest excerpt shown under a related link (about one line on a desktop page).
+EXCERPT_LENGTH = 120
+# A sentence ends at . ! ? … followed by a space and a capital (not after an initial "J.").
+_SENTENCE_END = re.compile(r"(?<=[.!?…])(?<!\b[A-Z]\.)\s+(?=[«\"“A-ZÀ-ÖØ-Ý])")
+
+
+def one_line_excerpt(text: str, limit: int = EXCERPT_LENGTH) -> str:
+    """The first sentence of ``text``; longer than ``limit``, cut at a word with "…"."""
+    flat = " ".join(text.split())
+    first = _SENTENCE_END.split(flat, maxsplit=1)[0]
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.–—«\u00a0")
+    return cut + "…"
+
+
+def reading_minutes(text: str, wpm: int = READING_WPM) -> int:
+    """Minutes to read ``text`` at ``wpm`` words a minute, rounded up, at least 1."""
+    words = len(text.split())
+    return max(1, -(-words // wpm))
+
+
 __all__ = [
+    "EXCERPT_LENGTH",
+    "READING_WPM",
     "company_slug",
     "french_stem",
     "french_stop_words",
+    "one_line_excerpt",
+    "reading_minutes",
     "slugify",
     "strip_accents",
 ]

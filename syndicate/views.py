@@ -29,6 +29,7 @@ from .related import load_or_build
 from .render.archive import INDEX_EXCERPTS
 from .render.model import CompanyMention, EditionView, Link
 from .render.urls import company_url, edition_url
+from .text import one_line_excerpt
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,9 @@ class ViewBuilder:
 
     def _link(self, slug: str) -> Link:
         title = self.title_of.get(slug) or self.by_slug[slug].title
-        return Link(slug=slug, title=title, url=edition_url(self.config.site.base_url, slug))
+        case = self.by_slug.get(slug)
+        return Link(slug=slug, title=title, url=edition_url(self.config.site.base_url, slug),
+                    excerpt=one_line_excerpt(case.lede) if case is not None else "")
 
     def links(self, number: int, case: CaseStudy) -> Links:
         """Related case studies and company mentions among editions published before ``number``."""

@@ -21,7 +21,7 @@ from syndicate.config import Config
 from syndicate.corpus import CaseStudy, Section
 from syndicate.render.model import CompanyMention, EditionView, Link
 from syndicate.render.urls import company_url, edition_url
-from syndicate.text import slugify
+from syndicate.text import one_line_excerpt, slugify
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = next((p for p in (ROOT / "tests" / "data" / "seeds", Path("/work/shared/seeds"))
@@ -124,7 +124,7 @@ def make_history(cases: tuple[CaseStudy, ...] | list[CaseStudy], config: Config,
         earlier = [v.case for v in views]
 
         def link(c: CaseStudy) -> Link:
-            return Link(c.slug, c.title, edition_url(base, c.slug))
+            return Link(c.slug, c.title, edition_url(base, c.slug), one_line_excerpt(c.lede))
 
         mentions = tuple(
             CompanyMention(company, company_url(base, company),

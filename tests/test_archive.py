@@ -12,7 +12,9 @@ from markupsafe import escape
 
 from syndicate.render.archive import (
     COMPANIES_INDEX,
+    FAVICON,
     INDEX,
+    SITEMAP,
     companies_of,
     company_path,
     edition_path,
@@ -91,18 +93,20 @@ def test_full_rebuild_has_every_page(pages, history, config):
     companies = companies_of(history, config.site.base_url)
     expected = {edition_path(v.slug) for v in history} | {INDEX, COMPANIES_INDEX}
     expected |= {company_path(e.name) for e in companies.values()}
-    assert set(pages) == expected
+    assert set(pages) == expected | {SITEMAP, FAVICON}
     assert len(companies) >= 10  # the seeds cite many companies
-    for path in pages:
+    for path in expected:
         page = parse(pages[path])
         assert page.html_lang == "fr" and page.scripts == 0
 
 
 def test_no_dead_internal_link(pages, config):
     base = config.site.base_url
-    targets = set(pages) | set(FEED_FILES.values())
+    targets = set(pages) | set(FEED_FILES.values()) | {"subscribe"}  # the web app's form
     checked = 0
     for path, html in pages.items():
+        if not path.endswith(".html"):
+            continue
         page = parse(html)
         for href in page.hrefs + [link["href"] for link in page.head_links]:
             assert href.startswith(base), (path, href)  # absolute, on the public address
@@ -128,7 +132,8 @@ def test_edition_page(pages, history, config):
             assert f"<p>{escape(french(paragraph))}</p>" in html
     assert "À lire aussi" in html
     for link in view.related:
-        assert f'<a href="{link.url}">{escape(french(link.title))}</a>' in html
+        assert (f'<a class="card" href="{link.url}"><span class="card-title">'
+                f'{escape(french(link.title))}</span>') in html
     for mention in view.companies:
         assert f'href="{company_url(config.site.base_url, mention.company)}"' in html
         if mention.earlier:
@@ -180,7 +185,9 @@ def test_company_pages_list_the_editions_citing_them(pages, history, config):
 def test_incremental_render_touches_only_what_changes(history, config):
     view = history[0]
     pages = render_archive(history, config, changed=view, missing=lambda path: False)
-    expected = {edition_path(view.slug), INDEX, COMPANIES_INDEX}
+    # The previous edition's page too: its "next" link now points to this one.
+    expected = {edition_path(view.slug), edition_path(history[1].slug), INDEX,
+                COMPANIES_INDEX, SITEMAP}
     expected |= {company_path(c) for c in view.case.companies}
     assert set(pages) == expected
     lost = edition_path(history[3].slug)
@@ -199,7 +206,8 @@ def test_hostile_text_is_escaped(config):
     assert "Acme &lt;i&gt;SA&lt;/i&gt;" in html
     assert "Acme &lt;i&gt;SA&lt;/i&gt;" in pages[company_path("Acme <i>SA</i>")]
     assert not re.search(r"<(?!/?(?:a|p|h1|h2|ul|li|br|span|strong|section|article|main|header|"
-                         r"footer|div|time|html|head|body|title|meta|link|style)\b)[a-z]",
+                         r"footer|div|time|html|head|body|title|meta|link|style|nav|form|label|input|"
+                         r"button)\b)[a-z]",
                          html)
 
 
@@ -216,7 +224,7 @@ def test_names_that_slugify_alike_share_one_page(config):
 
 def test_empty_history_renders_an_index(config):
     pages = render_archive((), config)
-    assert set(pages) == {INDEX}
+    assert set(pages) == {INDEX, SITEMAP, FAVICON}
     assert "Aucune édition" in pages[INDEX]
 
 
@@ -259,7 +267,7 @@ def test_channel_writes_pages_once_and_records_it(tmp_path, ledger):
     first = make_job(config, ledger, history, 2)  # the oldest edition, alone
     report = _channel(config).deliver(first)
     assert report.sent == 1 and report.ok, report
-    written = sorted(str(p.relative_to(public)) for p in public.rglob("index.html"))
+    written = sorted(str(p.relative_to(public)) for p in public.rglob("*") if p.is_file())
     assert written == sorted(render_archive(first.history, config))
     page = public / edition_path(first.view.slug)
     assert first.view.case.lede[:40] in page.read_text(encoding="utf-8")
@@ -313,3 +321,138 @@ def test_channel_records_a_failure(tmp_path, ledger):
     assert failed.channel == "archive" and "archive pages" in failed.response
     # Failed waits for retry-failed; it is not retried behind the operator's back.
     assert _channel(config).deliver(job).failed == 1
+
+
+# --------------------------------------------------------------------------- readers' pages
+
+
+def _meta(html: str) -> dict[str, str]:
+    found = re.findall(r'<meta (?:property|name)="([^"]+)" content="([^"]*)">', html)
+    return dict(found)
+
+
+def test_edition_page_has_byline_reading_time_and_sharing_meta(pages, history, config):
+    from syndicate.render.archive import reading_time
+
+    view = history[2]
+    html = pages[edition_path(view.slug)]
+    words = len(" ".join([view.case.title, view.case.lede,
+                          *(s.heading for s in view.case.sections),
+                          *(p for s in view.case.sections for p in s.paragraphs)]).split())
+    minutes = reading_time(view)
+    assert minutes == -(-words // 230) and minutes >= 2
+    assert f"Par {config.site.author} · {minutes}\u00a0min de lecture" in html
+    meta = _meta(html)
+    assert meta["og:type"] == "article" and meta["twitter:card"] == "summary"
+    assert meta["og:url"] == view.url and meta["og:site_name"] == config.site.title
+    assert meta["og:title"] == str(escape(view.title))
+    assert meta["og:description"] == meta["description"] != config.site.description
+    index_meta = _meta(pages[INDEX])
+    assert index_meta["og:type"] == "website"
+    assert index_meta["og:url"] == config.site.base_url
+    for path, page in pages.items():
+        if path.endswith(".html"):
+            assert {"og:title", "og:description", "og:url", "og:site_name",
+                    "twitter:card"} <= set(_meta(page)), path
+
+
+def test_site_title_once_and_each_page_its_own_h1(pages, history, config):
+    title = escape(french(config.site.title))
+    for path, html in pages.items():
+        if not path.endswith(".html"):
+            continue
+        main = html[html.index("<main>"):html.index("</main>")]
+        assert str(title) not in main, path  # not repeated as the H1
+        assert html.count(f'<a class="site" href="{config.site.base_url}">{title}</a>') == 1
+        assert main.count("<h1>") == 1
+    view = history[0]
+    assert f"<h1>{escape(french(view.title))}</h1>" in pages[edition_path(view.slug)]
+
+
+def test_related_are_blocks_with_an_excerpt_and_companies_chips(pages, history):
+    view = next(v for v in history if len(v.related) >= 3 and len(v.companies) >= 3)
+    html = pages[edition_path(view.slug)]
+    for link in view.related:
+        assert link.excerpt and len(link.excerpt) <= 121
+        assert f'<span class="card-excerpt">{escape(french(link.excerpt))}</span>' in html
+    chips = re.findall(r'<a class="chip" href="([^"]+)">', html)
+    assert chips == [m.url for m in view.companies]
+    assert "<strong>" not in html[html.index("Les entreprises"):]
+
+
+def test_one_line_excerpt_is_the_first_sentence_cut_cleanly():
+    from syndicate.text import one_line_excerpt
+
+    assert one_line_excerpt("Court. Deuxième phrase.") == "Court."
+    long = "Une phrase " + "très " * 40 + "longue. Suite."
+    cut = one_line_excerpt(long)
+    assert cut.endswith("très…") and len(cut) <= 121 and "  " not in cut
+    assert one_line_excerpt("M. Dupont a dit oui. Puis non.") == "M. Dupont a dit oui."
+
+
+def test_sitemap_lists_every_page_with_lastmod(pages, history, config):
+    import xml.etree.ElementTree as ET
+
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    root = ET.fromstring(pages[SITEMAP])
+    entries = {u.findtext("s:loc", namespaces=ns): u.findtext("s:lastmod", namespaces=ns)
+               for u in root.findall("s:url", ns)}
+    base = config.site.base_url
+    html_pages = {p for p in pages if p.endswith(".html")}
+    assert {_path_of(url, base) for url in entries} == html_pages
+    assert entries[base] == history[0].published_at.date().isoformat()
+    for view in history:
+        assert entries[view.url] == view.published_at.date().isoformat()
+    alan = companies_of(history, base)["alan"]
+    assert entries[alan.url] == alan.editions[0].published_at.date().isoformat()
+
+
+def test_favicon_is_linked_from_every_page_and_configurable(pages, config, tmp_path):
+    base = config.site.base_url
+    assert pages[FAVICON].startswith("<svg") and len(pages[FAVICON]) < 1000
+    for path, html in pages.items():
+        if path.endswith(".html"):
+            assert f'<link rel="icon" href="{base}favicon.svg" type="image/svg+xml">' in html
+    own = make_config(tmp_path, site={"favicon": "https://cdn.example.org/i.png",
+                                      "wordmark": "logo.svg"})
+    view = make_history(seed_cases()[:1], own)[0]
+    custom = render_archive((view,), own)
+    assert FAVICON not in custom
+    html = custom[edition_path(view.slug)]
+    assert '<link rel="icon" href="https://cdn.example.org/i.png">' in html
+    assert (f'<img class="wordmark" src="{own.site.base_url}logo.svg" '
+            f'alt="{own.site.title}" height="32">') in html
+
+
+def test_subscribe_box_on_index_and_edition_pages(pages, history, config):
+    action = f'<form method="get" action="{config.site.base_url}subscribe">'
+    for path in (INDEX, edition_path(history[0].slug), edition_path(history[-1].slug)):
+        html = pages[path]
+        assert action in html and 'name="email"' in html, path
+
+
+def _pager(html: str) -> tuple[str | None, str | None]:
+    prev = re.search(r'<a class="prev" rel="prev" href="([^"]+)"', html)
+    nxt = re.search(r'<a class="next" rel="next" href="([^"]+)"', html)
+    return (prev.group(1) if prev else None, nxt.group(1) if nxt else None)
+
+
+def test_previous_and_next_links_after_three_publications(tmp_path, ledger):
+    from _render_support import make_job
+
+    config = make_config(tmp_path)
+    history = make_history(seed_cases()[:3], config)  # newest first
+    oldest, middle, newest = history[2], history[1], history[0]
+    public = config.public_dir
+    for index in (2, 1, 0):  # published in order, each with its own history
+        assert _channel(config).deliver(make_job(config, ledger, history, index)).sent == 1
+
+    def pager(view):
+        return _pager((public / edition_path(view.slug)).read_text(encoding="utf-8"))
+
+    assert pager(oldest) == (None, middle.url)  # rewritten when the middle one came out
+    assert pager(middle) == (oldest.url, newest.url)  # rewritten when the newest came out
+    assert pager(newest) == (middle.url, None)
+    assert (public / SITEMAP).read_text(encoding="utf-8").count("<url>") == 1 + 3 + len(
+        companies_of(history, config.site.base_url)) + 1
+    assert (public / FAVICON).is_file()

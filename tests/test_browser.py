@@ -32,6 +32,8 @@ from syndicate.render.email import render_email
 pytestmark = pytest.mark.slow
 
 WIDTHS = (320, 414, 600)
+#: The archive pages are also looked at on a common phone and a desktop window.
+ARCHIVE_WIDTHS = (320, 375, 414, 600, 1280)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -119,8 +121,16 @@ class Browser:
             "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
             " body: document.body.scrollWidth})")  # type: ignore[return-value]
 
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"},
+    def screenshot(self, *, full: bool = False) -> bytes:
+        params: dict = {"format": "png"}
+        if full:  # the whole page, not just the 900 px viewport
+            size = self.evaluate("({w: document.documentElement.scrollWidth,"
+                                 " h: document.documentElement.scrollHeight})")
+            assert isinstance(size, dict)
+            params |= {"captureBeyondViewport": True,
+                       "clip": {"x": 0, "y": 0, "width": size["w"], "height": size["h"],
+                                "scale": 1}}
+        return base64.b64decode(self.call("Page.captureScreenshot", params,
                                           session=True)["data"])
 
     def close(self) -> None:
@@ -174,7 +184,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("page", ["email", "email-hostile", "edition", "index"])
 def test_no_horizontal_scroll_from_320_to_600(browser, pages, page):
-    for width in WIDTHS:
+    for width in ARCHIVE_WIDTHS if page in ("edition", "index") else WIDTHS:
         browser.open(pages[page], width)
         sizes = browser.overflow()
         assert sizes["inner"] == width
@@ -193,7 +203,7 @@ def test_the_measure_does_see_overflow(browser, tmp_path):
     assert sizes["scroll"] > sizes["inner"]
 
 
-@pytest.mark.parametrize("page", ["email", "edition"])
+@pytest.mark.parametrize("page", ["email", "edition", "index"])
 def test_dark_mode_changes_the_colours(browser, pages, page):
     # The colour of the title and the first opaque background behind it.
     probe = ("(() => { const h = document.querySelector('h1'); let el = h, bg = '';"
@@ -222,6 +232,50 @@ def test_screenshot_at_320(browser, pages):
             if keep:
                 Path(keep).mkdir(parents=True, exist_ok=True)
                 (Path(keep) / f"{page}-320{'-dark' if dark else ''}.png").write_bytes(png)
+
+
+def test_archive_screenshots_at_375_and_1280(browser, pages):
+    keep = os.environ.get("SYNDICATE_SCREENSHOTS")
+    for page in ("index", "edition"):
+        for width in (375, 1280):
+            for dark in (False, True):
+                browser.open(pages[page], width, dark=dark)
+                png = browser.screenshot(full=True)
+                assert png.startswith(b"\x89PNG") and len(png) > 10_000
+                if keep:
+                    Path(keep).mkdir(parents=True, exist_ok=True)
+                    name = f"{page}-{width}{'-dark' if dark else ''}.png"
+                    (Path(keep) / name).write_bytes(png)
+
+
+def test_edition_blocks_are_compact_on_a_phone(browser, pages):
+    # Six company chips used to take 250 px as bold underlined bullets at 375 px; the
+    # related links show a one-line excerpt each.
+    browser.open(pages["edition"], 375)
+    box = browser.evaluate(
+        "(() => { const chips = document.querySelector('.chips');"
+        " const line = parseFloat(getComputedStyle(document.querySelector('.card-excerpt'))"
+        ".lineHeight);"
+        " return {chips: chips.getBoundingClientRect().height, count: chips.children.length,"
+        " excerpts: [...document.querySelectorAll('.card-excerpt')].map("
+        "e => e.getBoundingClientRect().height / line)}; })()")
+    assert isinstance(box, dict) and box["count"] >= 6, box
+    assert box["chips"] <= 40 * -(-box["count"] // 3), box  # about three chips a row
+    assert box["excerpts"] and all(0.9 < lines < 1.1 for lines in box["excerpts"]), box
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_subscribe_box_is_readable(browser, pages, dark):
+    browser.open(pages["index"], 375, dark=dark)
+    colours = browser.evaluate(
+        "(() => { const b = getComputedStyle(document.querySelector('.subscribe button'));"
+        " const i = getComputedStyle(document.querySelector('.subscribe input'));"
+        " return {text: b.color, bg: b.backgroundColor, ink: i.color, field: i.backgroundColor};"
+        " })()")
+    assert isinstance(colours, dict)
+    text, bg = _luminance(colours["text"]), _luminance(colours["bg"])
+    ink, field = _luminance(colours["ink"]), _luminance(colours["field"])
+    assert _contrast(text, bg) >= 4.5 and _contrast(ink, field) >= 4.5, colours
 
 
 def _luminance(css: str) -> float:

@@ -1,7 +1,9 @@
 """The ``archive`` channel: static HTML pages in ``[storage] public``.
 
-For each edition it writes the edition's page (``<slug>/index.html``), the index of
-editions, the pages of the companies the edition cites, and any page that is missing
+For each edition it writes the edition's page (``<slug>/index.html``), the pages of the
+editions next to it (their previous/next links), the index of editions, ``sitemap.xml``,
+the pages of the companies the edition cites, and any page that is missing (the shipped
+``favicon.svg`` included)
 (a new public folder, a deleted file); ``rebuild = true`` rewrites everything (after a
 template change). Pages are replaced atomically, edition pages first and the indexes
 last, so a reader never follows a link to a page not written yet.
@@ -45,7 +47,7 @@ class ArchiveChannel:
         indexes last (a reader never follows a link to a page not written yet)."""
         # Lazy: jinja2 and the email renderer load when pages are rendered, not when
         # a config naming this channel is validated.
-        from ..render.archive import COMPANIES_INDEX, INDEX, render_archive
+        from ..render.archive import COMPANIES_INDEX, INDEX, SITEMAP, render_archive
 
         public = self.config.public_dir
         if self.settings.rebuild:
@@ -54,7 +56,7 @@ class ArchiveChannel:
             pages = render_archive(job.history, self.config, changed=job.view,
                                    missing=lambda path: not (public / path).exists(),
                                    expand=job.expand)
-        order = sorted(pages, key=lambda path: (path in (INDEX, COMPANIES_INDEX), path))
+        order = sorted(pages, key=lambda path: (path in (INDEX, COMPANIES_INDEX, SITEMAP), path))
         return {path: pages[path] for path in order}
 
     def deliver(self, job: DeliveryJob) -> DeliveryReport:

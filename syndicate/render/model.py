@@ -10,11 +10,13 @@ from ..corpus import CaseStudy
 
 @dataclass(frozen=True)
 class Link:
-    """A link to another (already published) case study."""
+    """A link to another (already published) case study; ``excerpt``: the first sentence
+    of its lede (empty when its text is not known)."""
 
     slug: str
     title: str
     url: str
+    excerpt: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Routes (all public URLs are built on ``[site] base_url``; docs/web.md has the ta
   cookie, no CSRF token, no Origin check (mail providers post from their own
   servers; the signed token is the authority), idempotent; any body
   (``List-Unsubscribe=One-Click`` form-encoded or multipart, or none).
-- ``GET/POST /subscribe``: double opt-in; the answer is the same page whatever the
+- ``GET/POST /subscribe``: double opt-in (``GET /subscribe?email=…``, where the archive
+  pages' subscribe box leads, shows the form prefilled); the answer is the same page whatever the
   address (no enumeration), rate limited (:mod:`.throttle`), cross-site posts and
   forms without a valid signed form token refused (:mod:`.formguard`);
   ``POST /confirm/<token>``: the signed, expiring link of the confirmation email.
@@ -42,8 +43,8 @@ from ..clock import utcnow
 from ..config import Config
 from ..errors import InvalidAddress
 from ..ledger import normalize_email
+from ..render.archive import layout_context
 from ..render.email import render_template
-from ..render.urls import feed_url
 from .formguard import check_form_token, cross_site, form_token
 from .static import ETags, file_response, resolve
 from .throttle import SubscribeLimits, client_key, redact
@@ -97,12 +98,11 @@ def create_app(
     base = config.site.base_url
 
     def page(template: str, status: int = 200, **context: object) -> Response:
+        title = str(context.pop("page_title"))
         body = render_template(
             config,
             f"web/{template}",
-            site=config.site,
-            canonical=base + request.path.lstrip("/"),
-            feeds={kind: feed_url(base, kind) for kind in ("rss", "atom", "json")},
+            **layout_context(config, base + request.path.lstrip("/"), title),
             **context,
         )
         response = Response(body, status=status, content_type="text/html; charset=utf-8")
@@ -175,7 +175,9 @@ def create_app(
             return page("subscribe.html.j2", state="sent", **common)
 
         if request.method != "POST":
-            return form()
+            # The archive pages' subscribe box comes here with ?email=: the form is
+            # shown prefilled, with its own token; nothing is recorded before the POST.
+            return form(email=(request.args.get("email") or "").strip()[:254])
         if cross_site(request.headers.get("Sec-Fetch-Site"), request.headers.get("Origin"),
                       base):
             g.error_detail = "form posted from another site"
@@ -262,10 +264,9 @@ def install_error_pages(app: Flask, config: Config, *, public: Path | None = Non
                 body = archive_404.read_text(encoding="utf-8")
             else:
                 body = render_template(
-                    config, "web/error.html.j2", site=config.site, status=code,
-                    canonical=base + request.path.lstrip("/"),
-                    feeds={kind: feed_url(base, kind) for kind in ("rss", "atom", "json")},
-                    page_title=f"Erreur {code} · {config.site.title}",
+                    config, "web/error.html.j2", status=code,
+                    **layout_context(config, base + request.path.lstrip("/"),
+                                     f"Erreur {code} · {config.site.title}"),
                 )
         except Exception as exc:  # templates unreadable: still a French page
             g.error_detail = f"{g.get('error_detail') or ''} (error page: {exc})".strip()
