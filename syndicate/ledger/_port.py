@@ -129,9 +129,11 @@ class LedgerPort(EditionStore, DeliveryStore, SubscriberStore, ConfirmationOutbo
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...
     def set_meta(self, key: str, value: str | None) -> None: ...
 
-    #: True where several machines share the ledger (PostgreSQL): a second ``syndicate
-    #: run`` waits as a standby for the publisher lock instead of refusing to start.
-    supports_standby: bool
+    @property
+    def supports_standby(self) -> bool:
+        """True where several machines share the ledger (PostgreSQL): a second ``syndicate
+        run`` waits as a standby for the publisher lock instead of refusing to start."""
+        ...
 
     def publisher_lock(self, owner: str, *, lease: float | None = None
                        ) -> AbstractContextManager[LockHolder]:
