@@ -201,6 +201,15 @@ class ScheduleConfig(Strict):
         description="After downtime, a missed slot is still published (once) if it is at most "
         "this old: seconds or '90s', '15m', '6h', '1d'.",
     )
+    failover: Duration = Field(
+        30,
+        description="PostgreSQL ledger only: the lease of the leading `syndicate run`. Other "
+        "daemons on the same database wait as standbys, poll for the publisher lock every "
+        "sixth of this, and take over within it if the leader's machine vanishes (at once "
+        "if its process dies); a leader that cannot reach its lock for this long stops. "
+        "Seconds or '30s', '1m' (5 to 600 s).",
+        ge=5, le=600,
+    )
     catch_up: Literal["latest", "none"] = Field(
         "latest",
         description="'latest': after downtime publish one edition for the latest missed slot "

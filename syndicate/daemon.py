@@ -1,7 +1,15 @@
 """``syndicate run``: publish on the schedule until stopped.
 
-One process per ledger holds the publisher lock (``Ledger.publisher_lock``); a
-second ``run`` on the same database refuses to start and names the holder.
+One process per ledger holds the publisher lock (``Ledger.publisher_lock``). On a
+SQLite ledger (one machine) a second ``run`` refuses to start and names the holder.
+On a PostgreSQL ledger (``supports_standby``) any number of ``run`` daemons, on any
+machines, may share the database: one leads, the others log ``standby`` and poll for
+the lock every sixth of ``[schedule] failover`` (the lease); the one that takes it
+logs ``leader`` and starts exactly as a fresh daemon does (resume, catch-up, schedule).
+The leader checks its lock is still held before each slot and every poll; if it lost
+it (network partition, session terminated) it stops as on SIGTERM — the channels stop
+between messages — and exits 1, so that it never publishes beside a new leader; a
+supervisor restarts it, as a standby.
 
 On start it finishes unfinished editions (``pipeline.resume``), then decides
 about the slots missed while it was down (:func:`~syndicate.schedule.plan_catch_up`:
@@ -31,8 +39,9 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +61,8 @@ from .cron import parse_cron
 from .errors import (
     AlreadyPublished,
     ConfigError,
+    LedgerError,
+    LockedError,
     NothingToPublish,
     SlotTaken,
     SyndicateError,
@@ -153,6 +164,8 @@ class Daemon:
         self._scheduler: Any = None
         self._stopping: str | None = None
         self._in_scheduler = False
+        self._lost = False  # the publisher lock was lost while leading
+        self.takeover: float | None = None  # seconds waited as a standby, if any
 
     # ------------------------------------------------------------------ helpers
 
@@ -186,16 +199,97 @@ class Daemon:
 
     # ------------------------------------------------------------------ ledger session
 
+    @property
+    def lease(self) -> float:
+        return float(self.config.schedule.failover)
+
+    @property
+    def poll(self) -> float:
+        """How often a standby tries the lock and a leader checks it still holds it."""
+        return max(1.0, self.lease / 6)
+
     @contextmanager
     def session(self, owner: str | None = None) -> Iterator[Daemon]:
-        """Open the ledger and hold the publisher lock (``LockedError`` if taken)."""
+        """Open the ledger and hold the publisher lock: ``LockedError`` if taken, or, on
+        a ledger that supports standbys, wait for it until :attr:`stop` is set (then
+        ``self.ledger`` stays None: nothing to do)."""
         owner = owner or f"syndicate run --config {self.path}"
-        with App(self.config, self.now).open_ledger() as ledger, ledger.publisher_lock(owner):
-            self.ledger = ledger
+        with App(self.config, self.now).open_ledger() as ledger, ExitStack() as stack:
+            if self._take_lock(ledger, owner, stack):
+                self.ledger = ledger
             try:
                 yield self
             finally:
                 self.ledger = None
+
+    def _take_lock(self, ledger: Any, owner: str, stack: ExitStack) -> bool:
+        """Enter the publisher lock into ``stack``. True when held, False if stopped first."""
+        if not getattr(ledger, "supports_standby", False):
+            stack.enter_context(ledger.publisher_lock(owner, lease=self.lease))
+            return True
+        since: float | None = None
+        last_error = ""
+        while True:  # bounded by self.stop (SIGTERM/SIGINT): a standby waits until told
+            try:
+                stack.enter_context(ledger.publisher_lock(owner, lease=self.lease))
+            except LockedError as exc:
+                if since is None:
+                    since = time.monotonic()
+                    holder = getattr(exc, "holder", None)
+                    who = ("another process" if holder is None else
+                           f"pid {holder.pid} ({holder.owner}, since {holder.since})")
+                    self._event(logging.INFO, f"standby: publisher lock held by {who}; "
+                                f"waiting (trying every {_fmt_delta(timedelta(seconds=self.poll))}"
+                                f", failover {_fmt_delta(timedelta(seconds=self.lease))})",
+                                "standby", holder=who, poll=self.poll, lease=self.lease)
+            except LedgerError as exc:  # the database is unreachable: keep waiting
+                if since is None:
+                    since = time.monotonic()
+                if str(exc) != last_error:
+                    last_error = str(exc)
+                    self._event(logging.WARNING, f"standby: {exc}; still waiting",
+                                "standby_error")
+            else:
+                waited = None if since is None else time.monotonic() - since
+                self.takeover = waited
+                how = "" if waited is None else f" after {waited:.1f}s as a standby"
+                self._event(logging.INFO, f"leader: publisher lock taken{how}", "leader",
+                            waited=waited)
+                return True
+            if self.stop.wait(self.poll):
+                return False
+
+    def leading(self) -> bool:
+        """Whether this daemon still holds the publisher lock; on losing it, stop (once)."""
+        if self.ledger is None:
+            return False
+        if self._lost:
+            return False
+        if self.ledger.publisher_lock_alive():
+            return True
+        self._lose()
+        return False
+
+    def _lose(self) -> None:
+        self._lost = True
+        self.stop.set()  # channels stop between messages
+        self._event(logging.ERROR, "publisher lock lost (connection to the ledger gone or "
+                    "terminated): stopping after the work in flight so that another daemon "
+                    "can lead", "lock_lost")
+        # Leave scheduler.start() in the main thread exactly as SIGTERM does.
+        with contextlib.suppress(Exception):
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+
+    def _guard(self) -> None:
+        """A leader's check of its lock between slots (fires check it too)."""
+        while not self._quit.wait(self.poll):
+            if self.stop.is_set():
+                return
+            try:
+                if not self.leading():
+                    return
+            except Exception:  # the guard must outlive any surprise
+                self.log.exception("lock check failed", extra={"event": "watch_failed"})
 
     def last_considered(self) -> datetime | None:
         raw = self.ledger.get_meta(META_LAST_SLOT)
@@ -454,7 +548,7 @@ class Daemon:
             self.log.exception("start-up failed", extra={"event": "start_up_failed"})
 
     def _fire_job(self) -> None:
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.leading():
             return
         try:
             self.fire()
@@ -470,7 +564,7 @@ class Daemon:
             return
         if self._stopping is not None:
             return
-        self._stopping = signal.Signals(signum).name
+        self._stopping = "lock lost" if self._lost else signal.Signals(signum).name
         self.stop.set()
         if self._in_scheduler:
             raise _Shutdown(self._stopping)
@@ -504,6 +598,8 @@ class Daemon:
         self._schedule()
         watcher = threading.Thread(target=self._watch, name="config-watch", daemon=True)
         watcher.start()
+        if getattr(self.ledger, "supports_standby", False):
+            threading.Thread(target=self._guard, name="lock-guard", daemon=True).start()
         self._log_next("scheduled", "scheduled")
         try:
             try:
@@ -537,8 +633,10 @@ class Daemon:
                     f"{shown_url(self.config.ledger_url)}", "config_loaded")
         previous = self._install_signals()
         try:
-            with self.session(), _confirmation_sender(self.config, self.now):
-                self._serve()  # session: LockedError if another publisher holds the ledger
+            with self.session():  # LockedError if another publisher holds a SQLite ledger
+                if self.ledger is not None:  # None: stopped while a standby
+                    with _confirmation_sender(self.config, self.now):
+                        self._serve()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -547,4 +645,4 @@ class Daemon:
         self._event(logging.INFO, f"stopped ({self._stopping or 'done'}): this run published "
                     f"{len(published)} edition(s): {numbers}", "stopped",
                     published=len(published), signal=self._stopping)
-        return 0
+        return 1 if self._lost else 0

@@ -341,7 +341,8 @@ def test_config_show_fills_defaults_resolves_paths_masks_secrets(
     assert "hunter2" not in result.stdout and "t0k3n" not in result.stdout
     data = tomllib.loads(result.stdout)
     assert data["schedule"] == {"cron": "0 8 * * 2", "timezone": "Europe/Paris",
-                                "misfire_grace": 900, "catch_up": "latest"}
+                                "misfire_grace": 900, "failover": 30,
+                                "catch_up": "latest"}
     assert data["storage"]["database"] == str((tmp_path / "data" / "ledger.db").resolve())
     assert data["storage"]["corpus"] == str((tmp_path / "corpus").resolve())
     assert data["site"]["title"] == "Études de cas"

@@ -93,8 +93,10 @@ def schedule_cmd(app: AppContext, count: int, as_json: bool, iso: bool, after: s
 def run_cmd(app: AppContext, log_format: str, verbose: bool) -> None:
     """Publish on the schedule until stopped (SIGTERM or Ctrl-C); reload the config on change.
 
-    One daemon per ledger. On start it finishes unfinished editions and catches up
-    at most one missed slot (within [schedule] misfire_grace).
+    One daemon per ledger: on SQLite a second one refuses; on PostgreSQL it waits as a
+    standby and takes over within [schedule] failover if the leader dies. On start (or
+    takeover) it finishes unfinished editions and catches up at most one missed slot
+    (within [schedule] misfire_grace).
     """
     from ..daemon import Daemon  # lazy: the whole publishing stack, for this command only
 

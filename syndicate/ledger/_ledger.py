@@ -68,10 +68,19 @@ class SqliteLedger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, Limi
 
     # -- publisher lock ---------------------------------------------------
 
-    def publisher_lock(self, owner: str) -> AbstractContextManager[_lock.LockHolder]:
+    #: One machine, one publisher: a second ``syndicate run`` refuses (no standby).
+    supports_standby = False
+
+    def publisher_lock(self, owner: str, *, lease: float | None = None
+                       ) -> AbstractContextManager[_lock.LockHolder]:
         """Context manager: be the one publisher on this ledger, or raise ``LockedError``
-        naming the holder's pid. See :mod:`syndicate.ledger._lock` for why flock."""
+        naming the holder's pid. See :mod:`syndicate.ledger._lock` for why flock.
+        ``lease`` is ignored: a flock is never lost while its process lives."""
         return _lock.publisher_lock(self.path, owner, self._now())
+
+    def publisher_lock_alive(self) -> bool:
+        """A flock cannot be lost while this process lives."""
+        return True
 
     # -- caches -----------------------------------------------------------
 

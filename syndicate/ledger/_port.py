@@ -129,8 +129,23 @@ class LedgerPort(EditionStore, DeliveryStore, SubscriberStore, ConfirmationOutbo
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...
     def set_meta(self, key: str, value: str | None) -> None: ...
 
-    def publisher_lock(self, owner: str) -> AbstractContextManager[LockHolder]:
-        """Be the one publisher on this ledger, or raise ``LockedError`` naming the holder."""
+    @property
+    def supports_standby(self) -> bool:
+        """True where several machines share the ledger (PostgreSQL): a second ``syndicate
+        run`` waits as a standby for the publisher lock instead of refusing to start."""
+        ...
+
+    def publisher_lock(self, owner: str, *, lease: float | None = None
+                       ) -> AbstractContextManager[LockHolder]:
+        """Be the one publisher on this ledger, or raise ``LockedError`` naming the holder.
+        ``lease`` (seconds) bounds how long a lock whose holder vanished (or whose holder
+        lost the network) can outlive it, where the lock lives across a network."""
+        ...
+
+    def publisher_lock_alive(self) -> bool:
+        """Whether the publisher lock taken by this object is still held (a lock held on a
+        network connection can be lost with the connection); only meaningful inside
+        :meth:`publisher_lock`'s ``with`` block. Bounded by the lease, never blocks longer."""
         ...
 
     def cache_dir(self) -> Path | None:

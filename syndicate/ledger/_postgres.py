@@ -64,18 +64,39 @@ def _psycopg() -> Any:
     return psycopg
 
 
-#: Server-side TCP keepalives of the publisher lock's session: a publisher whose machine
-#: vanished (power cut, network gone) loses the lock after about a minute, not hours.
-LOCK_KEEPALIVES = ("-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10"
-                   " -c tcp_keepalives_count=3")
+#: The lease when the caller names none (``[schedule] failover``'s default).
+DEFAULT_LEASE = 30.0
+
+
+def lock_settings(lease: float) -> tuple[str, dict[str, Any]]:
+    """Server options and libpq parameters of the publisher lock's connection for a lease.
+
+    The lock is a session advisory lock, so it lives exactly as long as the server keeps
+    that session. A holder that dies frees it at once (the kernel closes the socket); a
+    holder whose machine or network vanished is only noticed through TCP: server-side
+    keepalives (idle ``lease/3``, then 3 probes ``lease/9`` apart) end its session, and the
+    lock, within about ``2/3`` of the lease. The holder's own side is shorter, so that it
+    stops publishing *before* anyone else can take over: client keepalives alike, plus
+    ``tcp_user_timeout`` = ``lease/3`` so that the liveness query of a partitioned holder
+    fails after at most a third of the lease instead of TCP's ~15 minutes of retries.
+    A heartbeat row was rejected: it needs clocks to agree across machines and a writer
+    that never stalls, and it would still not stop the old holder's in-flight writes.
+    """
+    idle, interval = max(1, int(lease // 3)), max(1, int(lease // 9))
+    server = (f"-c tcp_keepalives_idle={idle} -c tcp_keepalives_interval={interval}"
+              " -c tcp_keepalives_count=3")
+    client = {"keepalives": 1, "keepalives_idle": idle, "keepalives_interval": interval,
+              "keepalives_count": 3, "tcp_user_timeout": max(1000, int(lease * 1000 // 3))}
+    return server, client
 
 
 def connect(location: LedgerLocation, *, timeout: float, application: str = "syndicate",
-            options: str = "") -> psycopg.Connection[tuple[Any, ...]]:
+            options: str = "", params: Mapping[str, Any] | None = None,
+            ) -> psycopg.Connection[tuple[Any, ...]]:
     """A connection with the ledger's session settings, or one line naming host and db."""
     pg = _psycopg()
     shown = display_postgres(location)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(params or {})
     if location.password_env:
         password = os.environ.get(location.password_env)
         if password is None:
@@ -119,6 +140,7 @@ class PostgresLedger(PgMethods):
         self._now = now
         self._timeout = timeout
         self._lock = threading.RLock()
+        self._lock_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = connect(
             location, timeout=timeout)
         try:
@@ -132,17 +154,41 @@ class PostgresLedger(PgMethods):
 
     # -- publisher lock ---------------------------------------------------
 
-    def publisher_lock(self, owner: str) -> AbstractContextManager[LockHolder]:
+    #: Several machines can share the database: a second ``syndicate run`` waits.
+    supports_standby = True
+
+    def publisher_lock(self, owner: str, *, lease: float | None = None
+                       ) -> AbstractContextManager[LockHolder]:
         """Be the one publisher on this ledger, or raise ``LockedError`` naming the holder
         (its pid, host, owner and since). A session advisory lock on a connection of its
-        own, held for the ``with`` block: PostgreSQL drops it when that session ends."""
-        return self._publisher_lock(owner, self._now())
+        own, held for the ``with`` block: PostgreSQL drops it when that session ends, within
+        about 2/3 of ``lease`` when the holder's machine vanishes (:func:`lock_settings`)."""
+        return self._publisher_lock(owner, self._now(), lease or DEFAULT_LEASE)
+
+    def publisher_lock_alive(self) -> bool:
+        """Ask the server, on the lock's own connection, whether this session still holds
+        the advisory lock. False when the connection is gone: closed, terminated by the
+        server, or silent for ``tcp_user_timeout`` (a third of the lease)."""
+        conn = self._lock_conn
+        if conn is None or conn.closed:
+            return False
+        try:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
+                " AND locktype = 'advisory' AND granted AND classid::bigint = %s"
+                " AND objid::bigint = %s AND objsubid = 2", (LOCK_CLASS, PUBLISHER_LOCK),
+            ).fetchone()
+        except _psycopg().Error:
+            return False
+        return bool(row and row[0])
 
     @contextmanager
-    def _publisher_lock(self, owner: str, now: datetime) -> Iterator[LockHolder]:
+    def _publisher_lock(self, owner: str, now: datetime, lease: float
+                        ) -> Iterator[LockHolder]:
         pg = _psycopg()
+        server, client = lock_settings(lease)
         conn = connect(self.location, timeout=self._timeout, application="syndicate publisher",
-                       options=LOCK_KEEPALIVES)
+                       options=server, params=client)
         try:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                (LOCK_CLASS, PUBLISHER_LOCK)).fetchone()
@@ -164,10 +210,12 @@ class PostgresLedger(PgMethods):
                 conn.execute("INSERT INTO publisher (backend_pid, pid, host, owner, since)"
                              " VALUES (pg_backend_pid(), %s, %s, %s, %s)",
                              (me.pid, socket.gethostname(), me.owner, me.since))
+            self._lock_conn = conn
             try:
                 yield me
             finally:
-                if not conn.closed:
+                self._lock_conn = None
+                if not conn.closed and not conn.broken:
                     conn.execute("DELETE FROM publisher WHERE backend_pid = pg_backend_pid()")
                     conn.execute("SELECT pg_advisory_unlock(%s, %s)",
                                   (LOCK_CLASS, PUBLISHER_LOCK))
