@@ -68,7 +68,7 @@ from .clock import utcnow
 from .config import Config
 from .errors import ChannelError, ExpiredToken, InvalidToken, SendError, SyndicateError
 from .ledger import Confirmation, LedgerPort, open_ledger
-from .mail import as_bytes, build_message, domain_of, list_id
+from .mail import as_bytes, build_message, domain_of, feedback_id, list_id
 from .render.email import RenderedEmail, french_date, render_template
 from .render.urls import unsubscribe_url
 from .transport import MaildirWriter, SmtpTransport, backoff_delay
@@ -251,6 +251,7 @@ def confirmation_message(config: Config, secret: bytes, route: EmailRoute, *, ad
         message_id=message_id or make_msgid("confirm", domain=domain_of(route.from_addr)),
         list_id=list_id(config.site.title, route.from_addr),
         date=date or requested_at,
+        feedback=feedback_id("confirmation", route.from_addr, "transactional"),
     )
 
 

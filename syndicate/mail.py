@@ -83,6 +83,14 @@ def list_id(title: str, from_addr: str) -> str:
     return f"{phrase} <list.{domain_of(from_addr)}>"
 
 
+def feedback_id(campaign: str, from_addr: str, kind: str = "newsletter") -> str:
+    """``Feedback-ID`` value for Gmail's feedback loop: ``campaign:list:kind:syndicate``
+    (Gmail aggregates complaint rates per field; colons separate the fields, so none
+    may hold one). ``campaign`` is e.g. ``edition-12``; the list is the List-Id's domain."""
+    fields = (campaign, f"list.{domain_of(from_addr)}", kind, "syndicate")
+    return ":".join(field.replace(":", "-") for field in fields)
+
+
 def unsubscribe_header(unsubscribe_url: str, unsubscribe_mailto: str | None = None) -> str:
     """``List-Unsubscribe`` value: the HTTPS URL first (what RFC 8058 one-click uses)."""
     for value in (unsubscribe_url, unsubscribe_mailto or ""):
@@ -108,11 +116,12 @@ def build_message(
     unsubscribe_mailto: str | None = None,
     name: str | None = None,
     date: datetime | None = None,
+    feedback: str | None = None,
 ) -> EmailMessage:
     """One subscriber's message (see the module doc). ``date`` defaults to now (UTC)."""
     html, text = rendered.personalize(unsubscribe_url, name)
     msg = EmailMessage(policy=POLICY)
-    _common_headers(msg, rendered.subject, from_addr, list_id, reply_to, date)
+    _common_headers(msg, rendered.subject, from_addr, list_id, reply_to, date, feedback)
     msg["To"] = parse_address(to, name or "")
     msg["Message-ID"] = message_id
     msg.set_raw("List-Unsubscribe", unsubscribe_header(unsubscribe_url, unsubscribe_mailto))
@@ -124,13 +133,16 @@ def build_message(
 
 
 def _common_headers(msg: EmailMessage, subject: str, from_addr: str, list_id: str,
-                    reply_to: str | None, date: datetime | None) -> None:
+                    reply_to: str | None, date: datetime | None,
+                    feedback: str | None = None) -> None:
     msg["From"] = parse_address(from_addr)
     if reply_to:
         msg["Reply-To"] = parse_address(reply_to)
     msg["Subject"] = " ".join(subject.split())
     msg["Date"] = format_datetime((date or datetime.now(UTC)).astimezone(UTC))
     msg["List-Id"] = list_id
+    if feedback:
+        msg["Feedback-ID"] = feedback
 
 
 def as_bytes(message: EmailMessage) -> bytes:
@@ -227,10 +239,11 @@ class MessageTemplate:
         list_id: str,
         reply_to: str | None = None,
         date: datetime | None = None,
+        feedback: str | None = None,
     ) -> None:
         self.rendered = rendered
         head = EmailMessage(policy=POLICY)
-        _common_headers(head, rendered.subject, from_addr, list_id, reply_to, date)
+        _common_headers(head, rendered.subject, from_addr, list_id, reply_to, date, feedback)
         head["Content-Language"] = "fr"
         self.boundary = "===============" + secrets.token_hex(12) + "=="
         # A boundary made of '=' cannot occur in quoted-printable (which writes =3D).
@@ -291,5 +304,5 @@ class MessageTemplate:
 __all__ = [
     "ONE_CLICK", "POLICY", "MessageTemplate", "as_bytes", "build_message", "domain_of",
     "dot_stuffed",
-    "list_id", "message_id", "parse_address", "unsubscribe_header",
+    "feedback_id", "list_id", "message_id", "parse_address", "unsubscribe_header",
 ]

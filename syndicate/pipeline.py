@@ -25,7 +25,7 @@ from .config import ChannelSettings, Config
 from .corpus import CaseStudy, Corpus, load
 from .errors import LedgerError, NothingToPublish, SyndicateError
 from .ledger import Edition, LedgerPort, LedgerSource, using_ledger
-from .mail import as_bytes, build_message, list_id, message_id
+from .mail import as_bytes, build_message, feedback_id, list_id, message_id
 from .render.archive import render_edition_page
 from .render.email import RenderedEmail, render_email
 from .render.feeds import render_feeds
@@ -480,6 +480,7 @@ def preview(
         message_id=message_id(view.number, to, config.site.email),
         list_id=list_id(config.site.title, config.site.email),
         date=view.published_at,
+        feedback=feedback_id(f"edition-{view.number}", config.site.email),
     )
     feeds = render_feeds([view], config)
     files = {

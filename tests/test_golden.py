@@ -22,7 +22,7 @@ from syndicate.pipeline import publish
 GOLDEN = Path(__file__).parent / "golden"
 HEADERS = (
     "From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
-    "List-Unsubscribe-Post", "Content-Language", "MIME-Version",
+    "List-Unsubscribe-Post", "Feedback-ID", "Content-Language", "MIME-Version",
 )
 
 

@@ -20,6 +20,7 @@ from syndicate.mail import (
     MessageTemplate,
     as_bytes,
     build_message,
+    feedback_id,
     list_id,
     message_id,
     parse_address,
@@ -36,6 +37,7 @@ from syndicate.tokens import (
 
 SECRET = b"0123456789abcdef-test-secret"
 FROM = "Études de cas <redaction@etudes.example.org>"
+FEEDBACK = "edition-12:list.etudes.example.org:newsletter:syndicate"
 DATE = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 URL = "https://etudes.example.org/unsubscribe/" + make_token(SECRET, "unsubscribe",
                                                              "zoe@example.org")
@@ -60,11 +62,18 @@ def make_config_once():
     return _CONFIG["c"]
 
 
+def test_feedback_id_has_four_fields_without_stray_colons() -> None:
+    # Gmail's feedback loop reads colon-separated fields: campaign, list, kind, sender.
+    assert feedback_id("edition-12", FROM) == FEEDBACK
+    assert feedback_id("a:b", FROM, "transactional").split(":")[0] == "a-b"
+    assert len(feedback_id("a:b", FROM).split(":")) == 4
+
+
 def _build(rendered, **overrides):
     args = dict(to="zoe@example.org", from_addr=FROM, unsubscribe_url=URL,
                 message_id=message_id(12, "zoe@example.org", FROM),
                 list_id=list_id("Études de cas", FROM), name="Zoé Müller",
-                unsubscribe_mailto=MAILTO, date=DATE)
+                unsubscribe_mailto=MAILTO, date=DATE, feedback=FEEDBACK)
     args.update(overrides)
     return build_message(rendered, **args)
 
@@ -174,7 +183,7 @@ NAMES = [None, "", "Jean Dupont", 'Jean "Le Boss" \\ Dupont', "Zoé Müller",
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_template_matches_build_message(rendered, name):
     template = MessageTemplate(rendered, from_addr=FROM, list_id=list_id("Études de cas", FROM),
-                               date=DATE)
+                               date=DATE, feedback=FEEDBACK)
     for to in ("zoe@example.org", "jean.dupont+lettre@sub.example.co.uk"):
         mid = message_id(12, to, FROM)
         fast = template.render(to=to, unsubscribe_url=URL, message_id=mid, name=name,

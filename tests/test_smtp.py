@@ -345,7 +345,9 @@ def test_dkim_signature_verifies_and_covers_list_headers(project: Project, clock
         signature = copy.parse()["DKIM-Signature"]
         signed = {h.strip().lower() for h in
                   re.search(r"\bh=([^;]+)", str(signature)).group(1).split(":")}
-        assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post"} <= signed
+        assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post",
+                "feedback-id"} <= signed
+        assert copy.parse()["Feedback-ID"] == "edition-1:list.cas.example.org:newsletter:syndicate"
         # Altering a signed header breaks the signature.
         forged = copy.data.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
                                    b"List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks")

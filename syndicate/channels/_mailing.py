@@ -124,7 +124,7 @@ class Mailing:
         required) and the per-edition template. Raises ``SyndicateError`` if unusable."""
         # Lazy: syndicate.mail loads the email renderer (jinja2, MJML), needed to send,
         # not to validate a config naming a mail channel.
-        from ..mail import MessageTemplate, dot_stuffed, list_id, message_id
+        from ..mail import MessageTemplate, dot_stuffed, feedback_id, list_id, message_id
 
         self._message_id = message_id
         self._dot_stuffed = dot_stuffed
@@ -135,6 +135,7 @@ class Mailing:
             self.job.email, from_addr=self.sender.from_address,
             list_id=list_id(self.site_title, self.sender.from_address),
             reply_to=self.sender.reply_to, date=self.edition.published_at,
+            feedback=feedback_id(f"edition-{self.edition.number}", self.sender.from_address),
         )
 
     def unsubscribe_url(self, email: str) -> str:

@@ -16,10 +16,12 @@ Signer = Callable[[bytes], bytes]
 
 #: Headers the DKIM signature covers when present. List-Unsubscribe-Post must be
 #: named explicitly: dkimpy's default list leaves it out, and RFC 8058 requires it
-#: signed (a provider ignores one-click on an unsigned List-Unsubscribe-Post).
+#: signed (a provider ignores one-click on an unsigned List-Unsubscribe-Post); Feedback-ID
+#: is signed so Gmail trusts the campaign fields of its feedback loop.
 DKIM_HEADERS = (
     "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
     "Content-Type", "Content-Language", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post",
+    "Feedback-ID",
 )
 
 
