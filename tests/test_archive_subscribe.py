@@ -80,3 +80,17 @@ def test_subscribe_box_leads_to_a_pending_subscriber(make_site, clock, page):
     assert sent.status_code == 200 and "Vérifiez votre boîte" in sent.text
     assert site.status("lea@example.org") == "pending"
     assert site.ledger.count_confirmations("pending") == 1
+
+
+def test_prefilled_address_is_escaped_and_changes_nothing(make_site, clock):
+    # ?email= is reflected into the form: escaped like any value, and a GET (or a
+    # scanner following the link) records nothing.
+    site: Site = make_site(now=clock)
+    hostile = '"><script>alert(1)</script>@x.org'
+    answer = requests.get(site.url("subscribe"), params={"email": hostile}, timeout=5)
+    assert answer.status_code == 200
+    assert "<script>alert(1)</script>" not in answer.text
+    (form,) = [f for f in forms(answer.text) if f["method"] == "post"]
+    assert form["fields"]["email"] == hostile  # shown back exactly, as text
+    assert site.ledger.count_subscribers() == 0
+    assert site.ledger.count_confirmations() == 0
