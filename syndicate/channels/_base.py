@@ -15,9 +15,10 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from ..clock import utcnow
 from ..config import ChannelSettings, Config, deadline_field
 from ..errors import RenderError
 from ._bookkeeping import Bookkeeping, DeliveryReport
@@ -38,9 +39,6 @@ __all__ = [
     "write_once",
 ]
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _as_is(view: EditionView) -> EditionView:
@@ -64,7 +62,7 @@ class DeliveryJob:
     #: leaving what is not done pending.
     stop: threading.Event = field(default_factory=threading.Event)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("syndicate.channels"))
-    now: Callable[[], datetime] = _utcnow
+    now: Callable[[], datetime] = utcnow
     expand: Callable[[EditionView], EditionView] = _as_is
 
 

@@ -28,9 +28,10 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from ..clock import utcnow
 from ..ledger import BOUNCED, SKIPPED
 
 if TYPE_CHECKING:
@@ -40,9 +41,6 @@ __all__ = [
     "BOUNCED", "SKIPPED", "Bookkeeping", "DeliveryReport", "DeliveryRun", "DeliveryStore", "Tally",
 ]
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ class Bookkeeping:
         edition: Edition,
         *,
         log: logging.Logger | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.edition = edition

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from typing import Protocol
 
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage
@@ -23,6 +22,7 @@ from limits.strategies import FixedWindowRateLimiter
 
 from ..config import SubscribeConfig
 from ..errors import LedgerError
+from ..ledger import RateLimitCounters
 
 #: Which limits, in the order they are consumed (see :meth:`SubscribeLimits.consume`).
 SCOPES = ("ip", "mailbox", "domain", "global")
@@ -60,23 +60,13 @@ def redact(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-class CounterLedger(Protocol):
-    """What :class:`LedgerStorage` needs of the ledger (``syndicate.ledger.RateLimitCounters``)."""
-
-    def limit_incr(self, key: str, expiry: float, amount: int = 1) -> int: ...
-    def limit_get(self, key: str) -> int: ...
-    def limit_expiry(self, key: str) -> float: ...
-    def limit_clear(self, key: str) -> None: ...
-    def limit_reset(self) -> int: ...
-
-
 class LedgerStorage(Storage):
     """A ``limits`` storage whose counters are ledger rows (fixed windows only: the
     moving-window strategies would need a row per request)."""
 
     STORAGE_SCHEME = None  # not reachable by URI: built around a Ledger object
 
-    def __init__(self, ledger: CounterLedger) -> None:
+    def __init__(self, ledger: RateLimitCounters) -> None:
         super().__init__()
         self.ledger = ledger
 
@@ -110,7 +100,7 @@ class LedgerStorage(Storage):
 class SubscribeLimits:
     """The four limits of ``[subscribe]``, counted in the ledger."""
 
-    def __init__(self, settings: SubscribeConfig, ledger: CounterLedger, secret: bytes) -> None:
+    def __init__(self, settings: SubscribeConfig, ledger: RateLimitCounters, secret: bytes) -> None:
         self._limiter = FixedWindowRateLimiter(LedgerStorage(ledger))
         self._secret = secret
         self._rules: dict[str, list[RateLimitItem]] = {
