@@ -54,6 +54,9 @@ class DeliveryReport:
     pending: int = 0  # still to deliver: the edition stays unfinished, resumed later
     detail: str = ""
     bounced: int = 0  # the address does not exist: an outcome, not a failure
+    #: Rows left pending for ``syndicate worker`` to send ([delivery] senders = "workers"):
+    #: not this pass's to finish, so not counted as ``pending``.
+    handed: int = 0
 
     @property
     def ok(self) -> bool:

@@ -92,6 +92,8 @@ class SmtpSettings(MailChannelSettings):
 
     # Each message carries an RFC 8058 one-click unsubscribe link: https only.
     sends_unsubscribe_links: ClassVar[bool] = True
+    # `syndicate worker` sends its rows when [delivery] senders = "workers".
+    sent_by_workers: ClassVar[bool] = True
 
     host: str = Field(description="SMTP server (submission) host name or address.")
     port: int = Field(

@@ -1,8 +1,9 @@
 """The ledger port: what the rest of syndicate may ask of a ledger, whatever stores it.
 
 :class:`LedgerPort` is a :class:`typing.Protocol` made of one protocol per concern
-(editions and their artefacts, deliveries and their claims by workers, subscribers, the confirmation outbox, the
-rate-limit counters, the small meta table, the publisher lock and the cache folder).
+(editions and their artefacts, deliveries and their claims by workers, subscribers, the
+confirmation outbox, the rate-limit counters, the small meta table, the publisher lock
+and the cache folder).
 Code outside :mod:`syndicate.ledger` annotates with these protocols, never with an
 implementation class, and obtains a ledger from :func:`syndicate.ledger.open_ledger`
 (through ``syndicate.app.App.open_ledger`` in the commands): a second implementation
