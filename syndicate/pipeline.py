@@ -380,6 +380,12 @@ class Publisher:
                 },
             )
         ledger.set_edition_status(edition.id, "delivering")
+        for settings in _enabled(self.config):
+            # Sending by itself again ([delivery] senders = "self" after "workers"): no
+            # worker claims this channel's rows any more, and the rows one still holds
+            # are not listed to this process (pending_deliveries skips live claims).
+            if not self.config.by_workers(settings) and type(settings).sent_by_workers:
+                ledger.take_back(edition.id, settings.name)
         job = _Delivering(
             self.config,
             ledger,

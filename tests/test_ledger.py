@@ -880,3 +880,15 @@ def test_claims_are_exclusive_across_connections(location: str) -> None:
     with open_ledger(location) as ledger:
         assert ledger.delivery_counts(edition.id)["smtp"]["sent"] == 300
         assert ledger.finish_edition(edition.id)
+
+
+def test_a_hand_off_taken_back_stops_new_claims(ledger: LedgerPort, clock: Clock) -> None:
+    edition = _handed(ledger, 4)
+    ledger.hand_off(edition.id, "smtp")
+    (held,) = ledger.claim_deliveries(edition.id, "smtp", "w1", 30, 1)
+    assert ledger.take_back(edition.id, "smtp") and not ledger.take_back(edition.id, "smtp")
+    assert ledger.claim_deliveries(edition.id, "smtp", "w2", 30, 10) == []
+    free = [d.id for d in ledger.pending_deliveries(edition.id, "smtp")]
+    assert held.id not in free and len(free) == 3  # the held row is its holder's
+    clock.advance(seconds=31)
+    assert held.id in [d.id for d in ledger.pending_deliveries(edition.id, "smtp")]

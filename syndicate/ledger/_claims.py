@@ -35,6 +35,14 @@ class ClaimMethods(LedgerConnection):
             conn.execute("INSERT OR IGNORE INTO handoffs (edition_id, channel, handed_at)"
                          " VALUES (?, ?, ?)", (edition_id, channel, self._stamp()))
 
+    def take_back(self, edition_id: int, channel: str) -> bool:
+        """Undo :meth:`hand_off` (a publisher sending by itself again): no worker claims a
+        row of the pair any more; rows already claimed stay their holders' until marked or
+        their lease runs out (``pending_deliveries`` skips them). True if it was handed."""
+        with self._write() as conn:
+            return conn.execute("DELETE FROM handoffs WHERE edition_id = ? AND channel = ?",
+                                (edition_id, channel)).rowcount == 1
+
     def handoffs(self) -> list[tuple[int, str]]:
         """``(edition id, channel)`` handed to the workers, of editions not done, oldest
         edition first: what a worker looks for rows to claim in."""

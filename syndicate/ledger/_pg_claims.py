@@ -24,6 +24,11 @@ class PgClaimMethods(PgConnection):
                          " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                          (edition_id, channel, self._stamp()))
 
+    def take_back(self, edition_id: int, channel: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM handoffs WHERE edition_id = %s AND channel = %s",
+                                (edition_id, channel)).rowcount == 1
+
     def handoffs(self) -> list[tuple[int, str]]:
         with self._locked() as conn:
             return [(int(e), str(c)) for e, c in conn.execute(
