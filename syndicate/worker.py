@@ -139,6 +139,26 @@ class ClaimingBookkeeping(Bookkeeping):
         self.runs.append(found)
         return found
 
+    def limiter(self, channel: str, rate: float) -> SharedRate | None:
+        return SharedRate(self.ledger, channel, rate, self.now) if rate > 0 else None
+
+
+class SharedRate:
+    """A channel's ``rate`` over every worker together: each send reserves the next free
+    slot in the ledger (``reserve_send``, one atomic update) and sleeps until it."""
+
+    def __init__(self, ledger: LedgerPort, channel: str, rate: float,
+                 now: Callable[[], datetime]) -> None:
+        self.ledger = ledger
+        self.channel = channel
+        self.interval = 1.0 / rate
+        self.now = now
+
+    def wait(self, stop: threading.Event) -> bool:
+        slot = self.ledger.reserve_send(self.channel, self.interval)
+        delay = min(slot - self.now().timestamp(), 3600.0)  # bounded, whatever the clock
+        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+
 
 @dataclass
 class WorkerTotals:

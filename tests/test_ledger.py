@@ -892,3 +892,36 @@ def test_a_hand_off_taken_back_stops_new_claims(ledger: LedgerPort, clock: Clock
     assert held.id not in free and len(free) == 3  # the held row is its holder's
     clock.advance(seconds=31)
     assert held.id in [d.id for d in ledger.pending_deliveries(edition.id, "smtp")]
+
+
+def test_send_slots_are_spaced_by_the_interval(ledger: LedgerPort, clock: Clock) -> None:
+    now = T0.timestamp()
+    assert [ledger.reserve_send("smtp", 0.5) for _ in range(3)] == [now, now + 0.5, now + 1.0]
+    assert ledger.reserve_send("other", 0.5) == now  # one bucket per channel
+    clock.advance(seconds=10)  # idle: no credit saved up, the next slot is now
+    assert ledger.reserve_send("smtp", 0.5) == now + 10
+
+
+def test_send_slots_are_shared_across_connections(location: str) -> None:
+    """Four senders (one connection each) reserving 25 slots each: 100 distinct slots,
+    exactly one interval apart, whoever took them."""
+    with open_ledger(location):
+        pass
+    slots: list[float] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        with open_ledger(location) as mine:
+            for _ in range(25):
+                slot = mine.reserve_send("smtp", 1.0)
+                with lock:
+                    slots.append(slot)
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    slots.sort()
+    assert len(slots) == 100
+    assert all(abs(b - a - 1.0) < 1e-6 for a, b in zip(slots, slots[1:], strict=False))

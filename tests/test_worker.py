@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _smtp_support import SECRET, Recorder, seed_corpus, smtp_channel, smtp_server
@@ -50,13 +51,14 @@ def _cli(project: Project, tmp_path: Path, *args: str, log: Path | None = None
         stderr=log.open("wb") if log else subprocess.PIPE)
 
 
-def _prepare(project: Project, port: int, database: str, count: int) -> list[str]:
+def _prepare(project: Project, port: int, database: str, count: int, *, batch: int = BATCH,
+             **channel: Any) -> list[str]:
     seed_corpus(project)
     project.write_config(
         site={"base_url": "https://cas.example.org/"}, storage={"database": database},
         publish={"email_content": "summary"},
-        delivery={"senders": "workers", "batch": BATCH, "lease": LEASE, "poll": 1},
-        channels=[smtp_channel(port, concurrency=CONCURRENCY, timeout=10.0)])
+        delivery={"senders": "workers", "batch": batch, "lease": LEASE, "poll": 1},
+        channels=[smtp_channel(port, concurrency=CONCURRENCY, timeout=10.0, **channel)])
     addresses = [f"abonne{i:04d}@exemple.fr" for i in range(count)]
     with open_ledger(project.config().ledger_url) as ledger:
         assert ledger.add_subscribers(addresses).added == count
@@ -155,3 +157,26 @@ def test_a_wrong_senders_value_is_one_line(project: Project, tmp_path: Path) -> 
     lines = err.decode().strip().splitlines()
     assert lines == [f"error: {project.config_path}: delivery.senders = 'wrokers': expected "
                      "one of 'self' or 'workers'"], lines
+
+
+def test_a_channels_rate_holds_across_workers(project: Project, pg_url: str,
+                                              tmp_path: Path) -> None:
+    """Two workers, ``rate = 20`` per second on the channel: together, never faster. The
+    bound is the behaviour (a lower bound on the time the sends span), not a speed."""
+    count, rate = 60, 20.0
+    recorder = Recorder()
+    with smtp_server(recorder) as (_server, port):
+        _prepare(project, port, pg_url, count, batch=5, rate=rate)
+        _publish(project, tmp_path, count)
+        logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+        procs = [_cli(project, tmp_path, "worker", "--once", log=log) for log in logs]
+        for proc, log in zip(procs, logs, strict=True):
+            assert proc.wait(HANG) == 0, log.read_text()
+    shares = [_sent_by(log) for log in logs]
+    assert sum(shares) == count and all(shares), shares
+    times = sorted(m.at for m in recorder.messages)
+    # n messages at most `rate` per second span about (n - 1) / rate, whatever the number
+    # of workers; with a limiter per worker two would take half that. 0.8: arrival jitter.
+    span = times[-1] - times[0]
+    print(f"{count} messages by 2 workers at rate {rate:g}/s: {span:.2f} s")
+    assert span >= (count - 1) / rate * 0.8, span

@@ -94,6 +94,21 @@ class ClaimMethods(LedgerConnection):
                 "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                 " WHERE claimed_by = ?", (owner,)).rowcount)
 
+    def reserve_send(self, channel: str, interval: float) -> float:
+        """A channel's ``rate`` held across every worker together: reserve the next free
+        send slot of ``channel`` (slots ``interval`` seconds apart) and return when it is
+        (Unix time, the ledger's clock); the caller sleeps until then. One atomic update
+        per message, the reservation scheme of the in-process limiter
+        (``transport.RateLimiter``) kept in the ledger."""
+        now = self._now().timestamp()
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO send_rates (channel, next_at) VALUES (?, ?)",
+                         (channel, now))
+            row = conn.execute(
+                "UPDATE send_rates SET next_at = MAX(next_at, ?) + ? WHERE channel = ?"
+                " RETURNING next_at", (now, interval, channel)).fetchone()
+        return float(row[0]) - interval
+
     def finish_edition(self, edition_id: int) -> bool:
         """Mark a handed-off edition 'done' if no row of it is pending (whoever sent the
         last one, or the publisher noticing); True when this call did it. An edition never

@@ -69,6 +69,16 @@ class PgClaimMethods(PgConnection):
                 "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                 " WHERE claimed_by = %s", (owner,)).rowcount)
 
+    def reserve_send(self, channel: str, interval: float) -> float:
+        now = self._now().timestamp()
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO send_rates AS r (channel, next_at) VALUES (%s, %s + %s)"
+                " ON CONFLICT (channel) DO UPDATE SET next_at = GREATEST(r.next_at, %s) + %s"
+                " RETURNING next_at", (channel, now, interval, now, interval)).fetchone()
+        assert row is not None
+        return float(row[0]) - interval
+
     def finish_edition(self, edition_id: int) -> bool:
         with self._write() as conn:
             return conn.execute(

@@ -140,6 +140,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     -- The claims of one owner (its heartbeat renews them): small, since a mark clears one.
     CREATE INDEX deliveries_claimed ON deliveries (claimed_by) WHERE claimed_by IS NOT NULL;
+    CREATE TABLE send_rates (
+        channel text PRIMARY KEY,
+        next_at double precision NOT NULL      -- Unix time of the next free send slot
+    );
     """,
 )
 

@@ -138,6 +138,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     -- The claims of one owner (its heartbeat renews them): small, since a mark clears one.
     CREATE INDEX deliveries_claimed ON deliveries (claimed_by) WHERE claimed_by IS NOT NULL;
+    -- A channel's `rate` across every worker: the next free send slot (Unix time).
+    CREATE TABLE send_rates (
+        channel TEXT PRIMARY KEY,
+        next_at REAL NOT NULL
+    ) WITHOUT ROWID;
     """,
 )
 
