@@ -180,3 +180,31 @@ def test_a_channels_rate_holds_across_workers(project: Project, pg_url: str,
     span = times[-1] - times[0]
     print(f"{count} messages by 2 workers at rate {rate:g}/s: {span:.2f} s")
     assert span >= (count - 1) / rate * 0.8, span
+
+
+def test_back_to_self_the_publisher_takes_the_hand_off_back(project: Project,
+                                                           tmp_path: Path) -> None:
+    """Handed to the workers, then ``senders = "self"`` again: the resume takes the
+    channel back (no worker may claim it) and sends what is pending itself."""
+    recorder = Recorder()
+    with smtp_server(recorder) as (_server, port):
+        addresses = _prepare(project, port, str(project.var / "syndicate.db"), 30)
+        _publish(project, tmp_path, 30)
+        with open_ledger(project.config().ledger_url) as ledger:
+            (edition,) = ledger.editions(status=None)
+            assert ledger.handoffs() == [(edition.id, "smtp")]
+        project.write_config(
+            site={"base_url": "https://cas.example.org/"},
+            storage={"database": str(project.var / "syndicate.db")},
+            publish={"email_content": "summary"},
+            channels=[smtp_channel(port, concurrency=CONCURRENCY, timeout=10.0)])
+        resumed = _cli(project, tmp_path, "resume")
+        out, err = resumed.communicate(timeout=HANG)
+        assert resumed.returncode == 0, err.decode()
+        assert out.decode().startswith("complete: resumed edition #1"), out.decode()
+        with open_ledger(project.config().ledger_url) as ledger:
+            assert ledger.handoffs() == []
+            assert ledger.claim_deliveries(edition.id, "smtp", "late", LEASE, 10) == []
+    assert sorted(m.rcpt for m in recorder.messages) == sorted(addresses)
+    counts, status = _counts(project)
+    assert (counts["sent"], counts["pending"], status) == (30, 0, "done")
