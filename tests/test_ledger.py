@@ -10,6 +10,7 @@ marking, a publisher lock held by another process). The cost of a mark is measur
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -924,4 +925,4 @@ def test_send_slots_are_shared_across_connections(location: str) -> None:
         thread.join(60)
     slots.sort()
     assert len(slots) == 100
-    assert all(abs(b - a - 1.0) < 1e-6 for a, b in zip(slots, slots[1:], strict=False))
+    assert all(abs(b - a - 1.0) < 1e-6 for a, b in itertools.pairwise(slots))
