@@ -301,7 +301,9 @@ class Worker:
             claimed += self._deliver(ledger, edition, settings)
             # What it claimed and did not mark (a stop, a server it could not use, a lease
             # not renewed in time) goes back to the others at once, not after the lease.
-            ledger.release_claims(self.owner)
+            given = ledger.release_claims(self.owner)
+            if given:
+                self.log.info("worker %s: %d unsent claim(s) given back", self.owner, given)
             if ledger.finish_edition(edition.id):
                 self.totals.editions_done.append(edition.number)
                 self.log.info("worker %s: edition #%s done (the last pending row was sent)",

@@ -208,3 +208,29 @@ def test_back_to_self_the_publisher_takes_the_hand_off_back(project: Project,
     assert sorted(m.rcpt for m in recorder.messages) == sorted(addresses)
     counts, status = _counts(project)
     assert (counts["sent"], counts["pending"], status) == (30, 0, "done")
+
+
+def test_sigterm_finishes_in_flight_and_gives_the_claims_back(
+        project: Project, pg_url: str, tmp_path: Path) -> None:
+    count = 200
+    recorder = GatedRecorder(hold_after=30)
+    with smtp_server(recorder) as (_server, port):
+        addresses = _prepare(project, port, pg_url, count)
+        _publish(project, tmp_path, count)
+        first = _cli(project, tmp_path, "worker", log=tmp_path / "first.log")
+        recorder.wait_until_held(first)
+        first.send_signal(signal.SIGTERM)
+        recorder.release()
+        assert first.wait(HANG) == 0, (tmp_path / "first.log").read_text()
+        assert b"unsent claim(s) given back" in (tmp_path / "first.log").read_bytes()
+        with open_ledger(pg_url) as ledger:
+            (edition,) = ledger.editions(status=None)
+            # Given back: free at once, no lease to wait for.
+            assert ledger.claim_deliveries(edition.id, "smtp", "probe", LEASE, 1)
+            assert ledger.release_claims("probe") == 1
+        second = _cli(project, tmp_path, "worker", "--once", log=tmp_path / "second.log")
+        assert second.wait(HANG) == 0, (tmp_path / "second.log").read_text()
+    copies = Counter(m.rcpt for m in recorder.messages)
+    assert set(copies) == set(addresses) and max(copies.values()) == 1
+    counts, status = _counts(project)
+    assert (counts["sent"], counts["pending"], status) == (count, 0, "done")
