@@ -290,6 +290,37 @@ class SubscribeConfig(Strict):
     )
 
 
+class DeliveryConfig(Strict):
+    """Who sends the per-subscriber mail of the `smtp` channels: the publisher itself (one
+    box), or `syndicate worker` processes on any machines sharing the ledger
+    ([deployment.md](deployment.md#workers-many-senders))."""
+
+    senders: Literal["self", "workers"] = Field(
+        "self",
+        description="'self': `run` / `publish-next` send the mail of the smtp channels "
+        "themselves. 'workers': they create one delivery row per subscriber and leave the "
+        "rows to `syndicate worker` processes (the edition stays 'delivering', pending, "
+        "until the workers have sent the last one); the other channels are still theirs.",
+    )
+    batch: int = Field(
+        50, ge=1, le=1000,
+        description="Delivery rows a worker claims at a time. A worker killed mid-batch "
+        "leaves at most its messages in flight to be sent twice; the rest of its batch "
+        "goes to another worker when its lease runs out.",
+    )
+    lease: Duration = Field(
+        60, ge=2, le=3600,
+        description="How long a worker's claim on its rows lasts without news from it; its "
+        "heartbeat renews it every third of this. The rows of a worker that died are taken "
+        "over by the others within it: seconds or '60s', '5m'.",
+    )
+    poll: Duration = Field(
+        5, ge=1, le=3600,
+        description="How often an idle worker looks for rows handed to the workers: "
+        "seconds or '5s', '1m'.",
+    )
+
+
 def deadline_field(default: int) -> Any:
     """The ``deadline`` key, with a default per channel type (seconds)."""
     return Field(
@@ -307,6 +338,9 @@ class ChannelSettings(Strict):
     #: HTTPS (RFC 8058 one-click unsubscribe): such an entry, when enabled, needs an
     #: https base_url. A class attribute, not a key of the file.
     sends_unsubscribe_links: ClassVar[bool] = False
+    #: Whether ``syndicate worker`` processes can send this type's per-subscriber rows
+    #: (``[delivery] senders = "workers"``); a class attribute, not a key of the file.
+    sent_by_workers: ClassVar[bool] = False
 
     type: str = Field(description="Channel type.")
     name: str = Field("", description="Name in logs and the ledger (default: the type); unique.")
@@ -346,6 +380,12 @@ class Config:
     channels: tuple[ChannelSettings, ...]  # each of its type's model (syndicate.channels)
     subscribe: SubscribeConfig = field(
         default_factory=lambda: SubscribeConfig.model_validate({}))
+    delivery: DeliveryConfig = field(
+        default_factory=lambda: DeliveryConfig.model_validate({}))
+
+    def by_workers(self, channel: ChannelSettings) -> bool:
+        """Whether ``syndicate worker`` sends this channel's rows, not the publisher."""
+        return self.delivery.senders == "workers" and type(channel).sent_by_workers
 
     @property
     def folder(self) -> Path:
@@ -438,6 +478,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "publish": PublishConfig,
     "schedule": ScheduleConfig,
     "subscribe": SubscribeConfig,
+    "delivery": DeliveryConfig,
 }
 
 
@@ -546,6 +587,7 @@ def parse_config(
         schedule=sections["schedule"],  # type: ignore[arg-type]
         channels=tuple(channels),
         subscribe=sections["subscribe"],  # type: ignore[arg-type]
+        delivery=sections["delivery"],  # type: ignore[arg-type]
     )
 
 

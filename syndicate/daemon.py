@@ -358,11 +358,11 @@ class Daemon:
         ``resumed`` (INFO), ``…_incomplete`` (WARNING: pending, resumed by the next slot
         or start), ``…_failed`` (ERROR: failed deliveries, see `syndicate deliveries`)."""
         outcome = result.outcome
-        level = {"complete": logging.INFO, "incomplete": logging.WARNING,
-                 "failed": logging.ERROR}[outcome]
+        level = {"complete": logging.INFO, "handed": logging.INFO,
+                 "incomplete": logging.WARNING, "failed": logging.ERROR}[outcome]
         name = event if outcome == "complete" else f"{event}_{outcome}"
         counts = {r.channel: {"sent": r.sent, "failed": r.failed, "pending": r.pending,
-                              "bounced": r.bounced, "skipped": r.skipped}
+                              "bounced": r.bounced, "skipped": r.skipped, "handed": r.handed}
                   for r in result.reports}
         self._event(level, f"{result.summary()}{where}", name,
                     edition=result.edition.number if result.edition else None,

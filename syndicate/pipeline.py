@@ -88,11 +88,13 @@ class _Delivering:
 
 
 #: How a publish, resume or retry ended, worst last: ``complete`` (every delivery
-#: sent, or ended as an outcome: bounced, skipped), ``failed`` (some failed for good:
-#: ``syndicate deliveries``, fix, ``syndicate retry-failed``), ``incomplete`` (some
-#: still pending: the edition is unfinished and will be resumed). See docs/operations.md.
-Outcome = Literal["complete", "failed", "incomplete"]
-OUTCOMES: tuple[Outcome, ...] = ("complete", "failed", "incomplete")
+#: sent, or ended as an outcome: bounced, skipped), ``handed`` (this process did its part;
+#: the mail is left to ``syndicate worker``, [delivery] senders = "workers"), ``failed``
+#: (some failed for good: ``syndicate deliveries``, fix, ``syndicate retry-failed``),
+#: ``incomplete`` (some still pending: the edition is unfinished and will be resumed).
+#: See docs/operations.md.
+Outcome = Literal["complete", "handed", "failed", "incomplete"]
+OUTCOMES: tuple[Outcome, ...] = ("complete", "handed", "failed", "incomplete")
 
 
 def worst(outcomes: Iterable[Outcome]) -> Outcome:
@@ -113,7 +115,12 @@ class PublishResult:
     @property
     def complete(self) -> bool:
         """Nothing left pending: the edition is done (it may have failed deliveries)."""
-        return all(report.pending == 0 for report in self.reports)
+        return all(report.pending == 0 and report.handed == 0 for report in self.reports)
+
+    @property
+    def handed(self) -> int:
+        """Rows left to the workers (still pending in the ledger, not this run's)."""
+        return sum(report.handed for report in self.reports)
 
     @property
     def pending(self) -> int:
@@ -128,7 +135,9 @@ class PublishResult:
         """This edition's outcome (not counting :attr:`earlier`)."""
         if self.pending:
             return "incomplete"
-        return "failed" if self.failed else "complete"
+        if self.failed:
+            return "failed"
+        return "handed" if self.handed else "complete"
 
     def summary(self) -> str:
         """One line, starting with the outcome: ``complete: published edition #3: …``."""
@@ -141,6 +150,7 @@ class PublishResult:
             f"{r.channel}: {r.sent} sent"
             + (f", {r.failed} failed" if r.failed else "")
             + (f", {r.pending} pending" if r.pending else "")
+            + (f", {r.handed} handed to the workers" if r.handed else "")
             + (f", {r.bounced} bounced" if r.bounced else "")
             + (f", {r.skipped} skipped" if r.skipped else "")
             for r in self.reports
@@ -150,6 +160,8 @@ class PublishResult:
             line += f"; {self.pending} pending, will be resumed: syndicate resume"
         elif self.outcome == "failed":
             line += f"; {self.failed} failed: syndicate deliveries {number}"
+        elif self.outcome == "handed":
+            line += f"; {self.handed} left to `syndicate worker`"
         return line
 
 
@@ -177,6 +189,7 @@ class _Running:
     error: LedgerError | None = None
     stopped_at: float | None = None
     overdue: bool = False  # stopped by its deadline (not by a stop of the whole run)
+    workers: bool = False  # its rows are left to `syndicate worker` ([delivery] senders)
 
 
     @property
@@ -184,10 +197,23 @@ class _Running:
         return self.job.stop
 
 
+def _leave_to_workers(name: str, job: DeliveryJob) -> DeliveryReport:
+    """A channel sent by ``syndicate worker``: its rows are created here, as the channel
+    would create them (one per active subscriber, before anything is sent); the workers
+    take them once the publisher has handed them off (:meth:`Publisher._finish`)."""
+    book = job.book.run(name)
+    pending = book.create_for_subscribers()
+    return DeliveryReport(name, handed=pending,
+                          detail="left to the workers" if pending else "nothing to send")
+
+
 def _run_channel(run: _Running, broken: threading.Event) -> None:
     name, job = run.settings.name, run.job
     try:
-        run.report = run.channel.deliver(job)
+        if run.workers:
+            run.report = _leave_to_workers(name, job)
+        else:
+            run.report = run.channel.deliver(job)
     except LedgerError as exc:
         # The ledger cannot record: every channel stops, the edition stays unfinished.
         run.error = exc
@@ -214,7 +240,8 @@ def _deliver(job: _Delivering) -> tuple[DeliveryReport, ...]:
     broken = threading.Event()
     running = [  # built here, not in the threads: the channel registry loads lazily
         _Running(settings, build_channel(settings, job.config),
-                 job.job(threading.Event()), start + settings.deadline)
+                 job.job(threading.Event()), start + settings.deadline,
+                 workers=job.config.by_workers(settings))
         for settings in _enabled(job.config)
     ]
     for run in running:
@@ -353,6 +380,12 @@ class Publisher:
                 },
             )
         ledger.set_edition_status(edition.id, "delivering")
+        for settings in _enabled(self.config):
+            # Sending by itself again ([delivery] senders = "self" after "workers"): no
+            # worker claims this channel's rows any more, and the rows one still holds
+            # are not listed to this process (pending_deliveries skips live claims).
+            if not self.config.by_workers(settings) and type(settings).sent_by_workers:
+                ledger.take_back(edition.id, settings.name)
         job = _Delivering(
             self.config,
             ledger,
@@ -368,6 +401,14 @@ class Publisher:
         result = PublishResult(edition, view, _deliver(job), resumed=resumed)
         if result.complete:
             ledger.set_edition_status(edition.id, "done")
+        elif result.handed:
+            # Handed off only now, after this process's own pass: a worker that sends the
+            # last row may then close the edition, and no row of a channel still running
+            # here can be missing from its "nothing pending" check.
+            for report in result.reports:
+                if report.handed:
+                    ledger.hand_off(edition.id, report.channel)
+            ledger.finish_edition(edition.id)  # the workers may be done already (a resume)
         return result
 
     def resume(self) -> list[PublishResult]:

@@ -10,6 +10,7 @@ marking, a publisher lock held by another process). The cost of a mark is measur
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -786,3 +787,142 @@ def test_publisher_lock_held_by_another_process_until_it_dies(
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+# -- delivery claims (many senders: syndicate worker) --------------------------------
+
+
+def _handed(led: LedgerPort, n: int = 10) -> Edition:
+    edition = claim(led, 1)
+    led.ensure_deliveries(edition.id, "smtp", [f"u{i}@example.org" for i in range(n)])
+    led.set_edition_status(edition.id, "delivering")
+    return edition
+
+
+def test_claims_need_a_hand_off_and_are_exclusive(ledger: LedgerPort, clock: Clock) -> None:
+    edition = _handed(ledger)
+    assert ledger.claim_deliveries(edition.id, "smtp", "w1", 30, 4) == []  # not handed off
+    ledger.hand_off(edition.id, "smtp")
+    ledger.hand_off(edition.id, "smtp")  # idempotent
+    assert ledger.handoffs() == [(edition.id, "smtp")]
+    first = ledger.claim_deliveries(edition.id, "smtp", "w1", 30, 4)
+    second = ledger.claim_deliveries(edition.id, "smtp", "w2", 30, 4)
+    third = ledger.claim_deliveries(edition.id, "smtp", "w3", 30, 4)
+    assert [len(first), len(second), len(third)] == [4, 4, 2]
+    ids = [d.id for d in first + second + third]
+    assert ids == sorted(set(ids))  # each row once, in id order
+    assert ledger.claim_deliveries(edition.id, "smtp", "w4", 30, 4) == []
+    # The self sender does not see the rows a worker holds under a live claim.
+    assert list(ledger.pending_deliveries(edition.id, "smtp")) == []
+
+
+def test_marks_end_a_claim_and_an_expired_claim_passes_on(ledger: LedgerPort,
+                                                          clock: Clock) -> None:
+    edition = _handed(ledger, 3)
+    ledger.hand_off(edition.id, "smtp")
+    a, b, c = ledger.claim_deliveries(edition.id, "smtp", "dead", 30, 10)
+    ledger.mark_sent(a.id, "250 ok", 250)
+    ledger.mark_failed(b.id, 451, "try later", permanent=False)  # still its holder's
+    clock.advance(seconds=20)
+    assert ledger.renew_claims("dead", 30) == 2  # b and c, a is sent
+    clock.advance(seconds=29)
+    assert ledger.claim_deliveries(edition.id, "smtp", "other", 30, 10) == []  # renewed
+    clock.advance(seconds=2)  # the heartbeat stopped: the lease ran out
+    taken = ledger.claim_deliveries(edition.id, "smtp", "other", 30, 10)
+    assert [d.id for d in taken] == [b.id, c.id]
+    assert ledger.renew_claims("dead", 30) == 0  # no longer its claims
+    ledger.mark_failed(b.id, 550, "no such user", permanent=True)
+    assert not ledger.finish_edition(edition.id)  # c is pending
+    assert ledger.release_claims("other") == 1  # c, given back
+    again = ledger.claim_deliveries(edition.id, "smtp", "third", 30, 10)
+    assert [d.id for d in again] == [c.id]
+    ledger.mark_sent(c.id)
+    assert ledger.renew_claims("third", 30) == 0
+    assert ledger.finish_edition(edition.id)
+    assert not ledger.finish_edition(edition.id)  # once
+    done = ledger.get_edition(edition.id)
+    assert done is not None and done.status == "done" and done.done_at == clock()
+    assert ledger.handoffs() == []  # a done edition has nothing to hand out
+
+
+def test_finish_edition_is_for_handed_off_editions_only(ledger: LedgerPort) -> None:
+    edition = claim(ledger, 1)
+    ledger.set_edition_status(edition.id, "delivering")
+    assert not ledger.finish_edition(edition.id)  # the publisher's to close
+    ledger.hand_off(edition.id, "smtp")
+    assert ledger.finish_edition(edition.id)
+
+
+def test_claims_are_exclusive_across_connections(location: str) -> None:
+    """Four claimers (one connection each, as four worker processes) drain 300 rows in
+    batches of 7: every row is claimed exactly once."""
+    with open_ledger(location) as ledger:
+        edition = _handed(ledger, 300)
+        ledger.hand_off(edition.id, "smtp")
+    taken: list[list[int]] = [[] for _ in range(4)]
+
+    def worker(index: int) -> None:
+        with open_ledger(location) as mine:
+            for _ in range(200):
+                batch = mine.claim_deliveries(edition.id, "smtp", f"w{index}", 60, 7)
+                if not batch:
+                    return
+                for delivery in batch:
+                    taken[index].append(delivery.id)
+                    mine.mark_sent(delivery.id, "250 ok", 250)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    ids = [i for found in taken for i in found]
+    assert len(ids) == 300 and len(set(ids)) == 300
+    with open_ledger(location) as ledger:
+        assert ledger.delivery_counts(edition.id)["smtp"]["sent"] == 300
+        assert ledger.finish_edition(edition.id)
+
+
+def test_a_hand_off_taken_back_stops_new_claims(ledger: LedgerPort, clock: Clock) -> None:
+    edition = _handed(ledger, 4)
+    ledger.hand_off(edition.id, "smtp")
+    (held,) = ledger.claim_deliveries(edition.id, "smtp", "w1", 30, 1)
+    assert ledger.take_back(edition.id, "smtp") and not ledger.take_back(edition.id, "smtp")
+    assert ledger.claim_deliveries(edition.id, "smtp", "w2", 30, 10) == []
+    free = [d.id for d in ledger.pending_deliveries(edition.id, "smtp")]
+    assert held.id not in free and len(free) == 3  # the held row is its holder's
+    clock.advance(seconds=31)
+    assert held.id in [d.id for d in ledger.pending_deliveries(edition.id, "smtp")]
+
+
+def test_send_slots_are_spaced_by_the_interval(ledger: LedgerPort, clock: Clock) -> None:
+    now = T0.timestamp()
+    assert [ledger.reserve_send("smtp", 0.5) for _ in range(3)] == [now, now + 0.5, now + 1.0]
+    assert ledger.reserve_send("other", 0.5) == now  # one bucket per channel
+    clock.advance(seconds=10)  # idle: no credit saved up, the next slot is now
+    assert ledger.reserve_send("smtp", 0.5) == now + 10
+
+
+def test_send_slots_are_shared_across_connections(location: str) -> None:
+    """Four senders (one connection each) reserving 25 slots each: 100 distinct slots,
+    exactly one interval apart, whoever took them."""
+    with open_ledger(location):
+        pass
+    slots: list[float] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        with open_ledger(location) as mine:
+            for _ in range(25):
+                slot = mine.reserve_send("smtp", 1.0)
+                with lock:
+                    slots.append(slot)
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    slots.sort()
+    assert len(slots) == 100
+    assert all(abs(b - a - 1.0) < 1e-6 for a, b in itertools.pairwise(slots))

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from ..ledger import Delivery, Edition, Subscriber
 
 __all__ = [
-    "BOUNCED", "SKIPPED", "Bookkeeping", "DeliveryReport", "DeliveryRun", "DeliveryStore", "Tally",
+    "BOUNCED", "SKIPPED", "Bookkeeping", "DeliveryReport", "DeliveryRun", "DeliveryStore",
+    "Limiter", "Tally",
 ]
 
 
@@ -54,6 +55,9 @@ class DeliveryReport:
     pending: int = 0  # still to deliver: the edition stays unfinished, resumed later
     detail: str = ""
     bounced: int = 0  # the address does not exist: an outcome, not a failure
+    #: Rows left pending for ``syndicate worker`` to send ([delivery] senders = "workers"):
+    #: not this pass's to finish, so not counted as ``pending``.
+    handed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -97,6 +101,12 @@ class DeliveryStore(Protocol):
 Outcome = Literal["sent", "failed", "skipped", "bounced"]
 
 
+class Limiter(Protocol):
+    """Spaces sends to a channel's ``rate`` (``transport.RateLimiter`` is one)."""
+
+    def wait(self, stop: threading.Event) -> bool: ...
+
+
 @dataclass
 class Tally:
     """What one run marked, by outcome (temporary failures are not counted: still pending)."""
@@ -137,6 +147,12 @@ class Bookkeeping:
 
     def subscriber(self, email: str) -> Subscriber | None:
         return self.store.get_subscriber(email)
+
+    def limiter(self, channel: str, rate: float) -> Limiter | None:
+        """A limiter shared beyond this process for ``channel``'s ``rate``, or None: the
+        channel spaces its own sends (one process). ``syndicate worker`` gives one kept in
+        the ledger, so that the rate holds across all workers together."""
+        return None
 
     # The ledger's key/value store: the outbox's local signing secret lives there.
     def get_meta(self, key: str, default: str | None = None) -> str | None:

@@ -92,6 +92,8 @@ class SmtpSettings(MailChannelSettings):
 
     # Each message carries an RFC 8058 one-click unsubscribe link: https only.
     sends_unsubscribe_links: ClassVar[bool] = True
+    # `syndicate worker` sends its rows when [delivery] senders = "workers".
+    sent_by_workers: ClassVar[bool] = True
 
     host: str = Field(description="SMTP server (submission) host name or address.")
     port: int = Field(
@@ -251,7 +253,9 @@ class _Run:
         self.mailing = mailing
         self.transport = transport
         self.envelope_from = envelope_address(self.settings.from_address)
-        self.limiter = RateLimiter(self.settings.rate)
+        # Across every worker when the rows are the workers' (the ledger's slots), else here.
+        shared = book.book.limiter(self.settings.name, self.settings.rate)
+        self.limiter = shared or RateLimiter(self.settings.rate)
         self.rows = self.book.pending()
         self.feed_lock = threading.Lock()
         # Set when the server cannot be used at all: every worker stops, rows stay pending.

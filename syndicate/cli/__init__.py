@@ -21,6 +21,7 @@ from . import (  # noqa: F401
     schedule,
     serve,
     subscribers,
+    worker,
 )
 from ._group import AppContext, cli, pass_app
 

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 #: cron wrappers and systemd understand; the edition is unfinished and will be resumed.
 EXIT_COMPLETE, EXIT_FAILED, EXIT_INCOMPLETE = 0, 2, 75
 EXIT_STATUS: dict[Outcome, int] = {
-    "complete": EXIT_COMPLETE, "failed": EXIT_FAILED, "incomplete": EXIT_INCOMPLETE,
+    "complete": EXIT_COMPLETE, "handed": EXIT_COMPLETE, "failed": EXIT_FAILED,
+    "incomplete": EXIT_INCOMPLETE,
 }
 
 

@@ -22,6 +22,7 @@ from ._lock import LockHolder, lock_path, read_holder
 from ._open import LedgerSource, ledger_exists, open_ledger, using_ledger
 from ._port import (
     ConfirmationOutbox,
+    DeliveryClaims,
     DeliveryStore,
     EditionStore,
     LedgerPort,
@@ -64,6 +65,7 @@ __all__ = [
     "ConfirmationStatus",
     "CopyReport",
     "Delivery",
+    "DeliveryClaims",
     "DeliveryStatus",
     "DeliveryStore",
     "Edition",

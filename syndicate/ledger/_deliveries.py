@@ -97,11 +97,13 @@ class DeliveryMethods(LedgerConnection):
 
         Rows marked while iterating are simply not seen again (the next page
         starts after the last id), so marking as you go is the intended use.
+        Rows a worker holds under a live claim are not listed: they are its to send.
         """
         rows = self._pages(
             f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE edition_id = ? AND channel = ?"
-            " AND status = 'pending' AND id > ? ORDER BY id LIMIT ?",
-            (edition_id, channel),
+            " AND status = 'pending' AND (claimed_until IS NULL OR claimed_until <= ?)"
+            " AND id > ? ORDER BY id LIMIT ?",
+            (edition_id, channel, self._stamp()),
             chunk,
         )
         return (_delivery(r) for r in rows)
@@ -111,7 +113,8 @@ class DeliveryMethods(LedgerConnection):
         with self._locked() as conn:
             cur = conn.execute(
                 "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, code = ?,"
-                " response = ?, updated_at = ? WHERE id = ?",
+                " response = ?, updated_at = ?, claimed_by = NULL, claimed_until = NULL"
+                " WHERE id = ?",
                 (code, response, self._stamp(), delivery_id),
             )
         if cur.rowcount == 0:
@@ -131,13 +134,20 @@ class DeliveryMethods(LedgerConnection):
         counted and the answer kept, but the row stays 'pending', so the next
         pass or a resume tries again. A row already 'sent' stays 'sent': a
         late failure report must never cause a second copy.
+
+        A worker's claim on the row (:meth:`claim_deliveries`) ends with a final mark
+        (sent, or failed for good); a temporary failure keeps it, since its holder is
+        still retrying the row and no other worker may take it meanwhile.
         """
         status = "failed" if permanent else "pending"
         with self._locked() as conn:
             cur = conn.execute(
                 "UPDATE deliveries SET status = ?, attempts = attempts + 1, code = ?,"
-                " response = ?, updated_at = ? WHERE id = ? AND status != 'sent'",
-                (status, code, message, self._stamp(), delivery_id),
+                " response = ?, updated_at = ?,"
+                " claimed_by = CASE WHEN ? THEN NULL ELSE claimed_by END,"
+                " claimed_until = CASE WHEN ? THEN NULL ELSE claimed_until END"
+                " WHERE id = ? AND status != 'sent'",
+                (status, code, message, self._stamp(), permanent, permanent, delivery_id),
             )
         if cur.rowcount == 0 and self.get_delivery(delivery_id) is None:
             raise LedgerError(f"no delivery with id {delivery_id} in {self.path}")

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import AlreadyPublished, LedgerError, SlotTaken
 from . import _lock
+from ._claims import ClaimMethods
 from ._confirmations import ConfirmationMethods
 from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
@@ -43,7 +44,8 @@ def _edition(row: tuple[Any, ...]) -> Edition:
                    from_db(done))
 
 
-class SqliteLedger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMethods):
+class SqliteLedger(DeliveryMethods, ClaimMethods, SubscriberMethods, ConfirmationMethods,
+                   LimitMethods):
     """The single source of truth for what was published and sent to whom, in SQLite.
 
     One SQLite connection per Ledger object. **Threads**: a Ledger may be shared

@@ -169,15 +169,17 @@ class PgMethods(PgConnection):
                            chunk: int = CHUNK) -> Iterator[Delivery]:
         rows = self._pages(
             f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE edition_id = %s AND channel = %s"
-            " AND status = 'pending' AND id > %s ORDER BY id LIMIT %s",
-            (edition_id, channel), chunk)
+            " AND status = 'pending' AND (claimed_until IS NULL OR claimed_until <= %s)"
+            " AND id > %s ORDER BY id LIMIT %s",
+            (edition_id, channel, self._stamp()), chunk)
         return (Delivery(*r) for r in rows)
 
     def mark_sent(self, delivery_id: int, response: str = "", code: int | None = None) -> None:
         with self._locked() as conn:
             cur = conn.execute(
                 "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, code = %s,"
-                " response = %s, updated_at = %s WHERE id = %s",
+                " response = %s, updated_at = %s, claimed_by = NULL, claimed_until = NULL"
+                " WHERE id = %s",
                 (code, response, self._stamp(), delivery_id))
         if cur.rowcount == 0:
             raise LedgerError(f"no delivery with id {delivery_id} in {self.shown}")
@@ -188,8 +190,11 @@ class PgMethods(PgConnection):
         with self._locked() as conn:
             cur = conn.execute(
                 "UPDATE deliveries SET status = %s, attempts = attempts + 1, code = %s,"
-                " response = %s, updated_at = %s WHERE id = %s AND status != 'sent'",
-                (status, code, message, self._stamp(), delivery_id))
+                " response = %s, updated_at = %s,"
+                " claimed_by = CASE WHEN %s THEN NULL ELSE claimed_by END,"
+                " claimed_until = CASE WHEN %s THEN NULL ELSE claimed_until END"
+                " WHERE id = %s AND status != 'sent'",
+                (status, code, message, self._stamp(), permanent, permanent, delivery_id))
         if cur.rowcount == 0 and self.get_delivery(delivery_id) is None:
             raise LedgerError(f"no delivery with id {delivery_id} in {self.shown}")
 

@@ -128,6 +128,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rate_limits_expiry ON rate_limits (expires_at);
     """,
+    # 4: many senders: delivery claims (owner, lease end) and the hand-offs to workers.
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_by text;
+    ALTER TABLE deliveries ADD COLUMN claimed_until timestamptz;
+    CREATE TABLE handoffs (
+        edition_id bigint NOT NULL REFERENCES editions (id) ON DELETE CASCADE,
+        channel    text NOT NULL,
+        handed_at  timestamptz NOT NULL,
+        PRIMARY KEY (edition_id, channel)
+    );
+    -- The claims of one owner (its heartbeat renews them): small, since a mark clears one.
+    CREATE INDEX deliveries_claimed ON deliveries (claimed_by) WHERE claimed_by IS NOT NULL;
+    CREATE TABLE send_rates (
+        channel text PRIMARY KEY,
+        next_at double precision NOT NULL      -- Unix time of the next free send slot
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,8 +1,9 @@
 """The ledger port: what the rest of syndicate may ask of a ledger, whatever stores it.
 
 :class:`LedgerPort` is a :class:`typing.Protocol` made of one protocol per concern
-(editions and their artefacts, deliveries, subscribers, the confirmation outbox, the
-rate-limit counters, the small meta table, the publisher lock and the cache folder).
+(editions and their artefacts, deliveries and their claims by workers, subscribers, the
+confirmation outbox, the rate-limit counters, the small meta table, the publisher lock
+and the cache folder).
 Code outside :mod:`syndicate.ledger` annotates with these protocols, never with an
 implementation class, and obtains a ledger from :func:`syndicate.ledger.open_ledger`
 (through ``syndicate.app.App.open_ledger`` in the commands): a second implementation
@@ -71,6 +72,23 @@ class DeliveryStore(Protocol):
 
 
 @runtime_checkable
+class DeliveryClaims(Protocol):
+    """Many senders (``syndicate worker``): the pending rows of a handed-off (edition,
+    channel) are claimed in batches under a lease, renewed by a heartbeat; the marks of
+    :class:`DeliveryStore` end a claim. See :mod:`._claims` for the contract."""
+
+    def hand_off(self, edition_id: int, channel: str) -> None: ...
+    def take_back(self, edition_id: int, channel: str) -> bool: ...
+    def handoffs(self) -> list[tuple[int, str]]: ...
+    def claim_deliveries(self, edition_id: int, channel: str, owner: str, lease: float,
+                         limit: int) -> list[Delivery]: ...
+    def renew_claims(self, owner: str, lease: float) -> int: ...
+    def release_claims(self, owner: str) -> int: ...
+    def finish_edition(self, edition_id: int) -> bool: ...
+    def reserve_send(self, channel: str, interval: float) -> float: ...
+
+
+@runtime_checkable
 class SubscriberStore(Protocol):
     """Subscribers, keyed by their normalised address."""
 
@@ -121,8 +139,8 @@ class RateLimitCounters(Protocol):
 
 
 @runtime_checkable
-class LedgerPort(EditionStore, DeliveryStore, SubscriberStore, ConfirmationOutbox,
-                 RateLimitCounters, Protocol):
+class LedgerPort(EditionStore, DeliveryStore, DeliveryClaims, SubscriberStore,
+                 ConfirmationOutbox, RateLimitCounters, Protocol):
     """A whole ledger: every store above, plus meta, the publisher lock, the cache
     folder and its own lifetime (``close``, or use it as a context manager)."""
 
@@ -160,6 +178,7 @@ class LedgerPort(EditionStore, DeliveryStore, SubscriberStore, ConfirmationOutbo
 
 __all__ = [
     "ConfirmationOutbox",
+    "DeliveryClaims",
     "DeliveryStore",
     "EditionStore",
     "LedgerPort",

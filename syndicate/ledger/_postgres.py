@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyPublished, LedgerError, LockedError, SlotTaken
 from ._lock import LockHolder
+from ._pg_claims import PgClaimMethods
 from ._pg_methods import PgMethods
 from ._pg_schema import LOCK_CLASS, PUBLISHER_LOCK, SCHEMA, migrate, one_line, schema_version
 from ._port import LedgerPort
@@ -130,7 +131,7 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-class PostgresLedger(PgMethods):
+class PostgresLedger(PgMethods, PgClaimMethods):
     """The ledger in a PostgreSQL database (see the module for the rules)."""
 
     def __init__(self, location: LedgerLocation, *, now: Callable[[], datetime] = utcnow,

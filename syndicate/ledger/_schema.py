@@ -123,6 +123,27 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX rate_limits_expiry ON rate_limits (expires_at);
     """,
+    # 4: many senders (`syndicate worker`). A delivery row is claimed by one worker for a
+    # lease (``claimed_by``, ``claimed_until``, renewed by its heartbeat, cleared when the
+    # row is marked); ``handoffs`` names the (edition, channel) pairs whose rows the
+    # publisher left to the workers. The row stays the queue: no second source of truth.
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+    ALTER TABLE deliveries ADD COLUMN claimed_until TEXT;
+    CREATE TABLE handoffs (
+        edition_id INTEGER NOT NULL REFERENCES editions (id) ON DELETE CASCADE,
+        channel    TEXT NOT NULL,
+        handed_at  TEXT NOT NULL,
+        PRIMARY KEY (edition_id, channel)
+    );
+    -- The claims of one owner (its heartbeat renews them): small, since a mark clears one.
+    CREATE INDEX deliveries_claimed ON deliveries (claimed_by) WHERE claimed_by IS NOT NULL;
+    -- A channel's `rate` across every worker: the next free send slot (Unix time).
+    CREATE TABLE send_rates (
+        channel TEXT PRIMARY KEY,
+        next_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
