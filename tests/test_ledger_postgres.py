@@ -128,7 +128,7 @@ def test_the_schema_is_created_once_and_reported(pg_url: str) -> None:
     tables = {r[0] for r in _sql(pg_url, "SELECT tablename FROM pg_tables"
                                          " WHERE schemaname = 'syndicate'")}
     assert {"editions", "artefacts", "deliveries", "subscribers", "meta", "confirmations",
-            "rate_limits", "schema_version", "publisher"} == tables
+            "rate_limits", "schema_version", "publisher", "delivery_events"} == tables
     types = dict(_sql(pg_url, "SELECT column_name, data_type FROM information_schema.columns"
                               " WHERE table_schema = 'syndicate' AND table_name = 'editions'"))
     assert types["claimed_at"] == "timestamp with time zone"

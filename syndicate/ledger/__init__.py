@@ -22,6 +22,7 @@ from ._lock import LockHolder, lock_path, read_holder
 from ._open import LedgerSource, ledger_exists, open_ledger, using_ledger
 from ._port import (
     ConfirmationOutbox,
+    DeliveryEvents,
     DeliveryStore,
     EditionStore,
     LedgerPort,
@@ -31,9 +32,11 @@ from ._port import (
 from ._records import (
     DELIVERY_STATUSES,
     EDITION_STATUSES,
+    EVENT_KINDS,
     SUBSCRIBER_STATUSES,
     AddResult,
     Delivery,
+    DeliveryEvent,
     DeliveryStatus,
     Edition,
     EditionStatus,
@@ -52,6 +55,7 @@ __all__ = [
     "DEFAULT_PATH",
     "DELIVERY_STATUSES",
     "EDITION_STATUSES",
+    "EVENT_KINDS",
     "MIGRATIONS",
     "OUTCOME_PREFIXES",
     "SCHEMA_VERSION",
@@ -64,6 +68,8 @@ __all__ = [
     "ConfirmationStatus",
     "CopyReport",
     "Delivery",
+    "DeliveryEvent",
+    "DeliveryEvents",
     "DeliveryStatus",
     "DeliveryStore",
     "Edition",

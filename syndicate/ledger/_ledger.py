@@ -23,6 +23,7 @@ from . import _lock
 from ._confirmations import ConfirmationMethods
 from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
+from ._events import SqliteEventMethods
 from ._limits import LimitMethods
 from ._port import LedgerPort
 from ._records import EDITION_STATUSES, Edition, from_db, to_db
@@ -43,7 +44,8 @@ def _edition(row: tuple[Any, ...]) -> Edition:
                    from_db(done))
 
 
-class SqliteLedger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMethods):
+class SqliteLedger(DeliveryMethods, SubscriberMethods, ConfirmationMethods, LimitMethods,
+                   SqliteEventMethods):
     """The single source of truth for what was published and sent to whom, in SQLite.
 
     One SQLite connection per Ledger object. **Threads**: a Ledger may be shared

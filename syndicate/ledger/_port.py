@@ -26,7 +26,7 @@ from typing import Protocol, Self, runtime_checkable
 from ._confirmations import Confirmation
 from ._connection import CHUNK
 from ._lock import LockHolder
-from ._records import AddResult, Delivery, Edition, Subscriber
+from ._records import AddResult, Delivery, DeliveryEvent, Edition, Subscriber
 
 
 @runtime_checkable
@@ -68,6 +68,18 @@ class DeliveryStore(Protocol):
     def delivery_counts(self, edition_id: int) -> dict[str, dict[str, int]]: ...
     def failed_deliveries(self, edition_id: int | None = None) -> list[Delivery]: ...
     def reset_failed(self, edition_id: int | None = None, channel: str | None = None) -> int: ...
+
+
+@runtime_checkable
+class DeliveryEvents(Protocol):
+    """Bounces and complaints learnt after the send, one row per event id (written by
+    ``syndicate.bounces.record_event``, whatever the source)."""
+
+    def add_delivery_event(self, event: DeliveryEvent) -> bool: ...
+    def count_recipient_events(self, recipient: str, kind: str, since: datetime) -> int: ...
+    def delivery_event_counts(self, edition_id: int) -> dict[str, int]: ...
+    def delivery_events(self, delivery_id: int) -> list[DeliveryEvent]: ...
+    def find_delivery(self, edition_id: int, recipient: str) -> Delivery | None: ...
 
 
 @runtime_checkable
@@ -121,8 +133,8 @@ class RateLimitCounters(Protocol):
 
 
 @runtime_checkable
-class LedgerPort(EditionStore, DeliveryStore, SubscriberStore, ConfirmationOutbox,
-                 RateLimitCounters, Protocol):
+class LedgerPort(EditionStore, DeliveryStore, DeliveryEvents, SubscriberStore,
+                 ConfirmationOutbox, RateLimitCounters, Protocol):
     """A whole ledger: every store above, plus meta, the publisher lock, the cache
     folder and its own lifetime (``close``, or use it as a context manager)."""
 
@@ -160,6 +172,7 @@ class LedgerPort(EditionStore, DeliveryStore, SubscriberStore, ConfirmationOutbo
 
 __all__ = [
     "ConfirmationOutbox",
+    "DeliveryEvents",
     "DeliveryStore",
     "EditionStore",
     "LedgerPort",

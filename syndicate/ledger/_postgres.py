@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyPublished, LedgerError, LockedError, SlotTaken
+from ._events import PgEventMethods
 from ._lock import LockHolder
 from ._pg_methods import PgMethods
 from ._pg_schema import LOCK_CLASS, PUBLISHER_LOCK, SCHEMA, migrate, one_line, schema_version
@@ -130,7 +131,7 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-class PostgresLedger(PgMethods):
+class PostgresLedger(PgMethods, PgEventMethods):
     """The ledger in a PostgreSQL database (see the module for the rules)."""
 
     def __init__(self, location: LedgerLocation, *, now: Callable[[], datetime] = utcnow,
