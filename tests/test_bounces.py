@@ -27,6 +27,7 @@ from syndicate.bounces import (
     record_event,
 )
 from syndicate.config import BouncesConfig
+from syndicate.errors import LedgerError
 from syndicate.ledger import Ledger, open_ledger
 from syndicate.ledger._schema import MIGRATIONS, connect, migrate
 from syndicate.mail import message_id
@@ -178,7 +179,10 @@ def status_of(config: Any, address: str) -> str:
 
 
 def folder_sizes(box: mailbox.Maildir) -> tuple[int, int, int]:
-    return (len(box), len(box.get_folder("processed")), len(box.get_folder("unparsed")))
+    def size(name: str) -> int:
+        return len(box.get_folder(name)) if name in box.list_folders() else 0
+
+    return (len(box), size("processed"), size("unparsed"))
 
 
 # --------------------------------------------------------------------------- VERP
@@ -401,7 +405,7 @@ def test_a_ledger_that_cannot_record_leaves_the_messages_in_place(project: Proje
     path = project.root / "mail" / "bounces"
     with open_ledger(config.ledger_url) as ledger:
         ledger.close()  # every call now fails
-        with pytest.raises(Exception):
+        with pytest.raises(LedgerError):
             process_maildir(ledger, config.bounces, path, SECRET.encode())
     assert folder_sizes(box) == (1, 0, 0)
     assert fetch(project).stdout.strip() == "bounces: 1 message(s): 1 hard"
@@ -472,3 +476,37 @@ def test_message_id_fallback_format_matches_the_mail_module() -> None:
     match = _MESSAGE_ID.search(mid)
     assert match is not None and match.group(1) == "12"
     assert match.group(2) == hashlib.sha256(b"zoe@x.fr").hexdigest()[:16]
+
+
+def test_run_polls_the_maildir_and_survives_a_failing_pass(project: Project,
+                                                           clock: Clock) -> None:
+    import time
+
+    from syndicate.bounces.poller import Poller
+
+    config, _edition, senders = published(project, clock)
+    box = maildir(project)
+    ana = PEOPLE[0]
+    with open_ledger(config.ledger_url) as ledger:
+        broken = {"yes": True}
+
+        def current() -> Any:
+            if broken["yes"]:
+                raise LedgerError("ledger unreachable")
+            return ledger
+
+        poller = Poller(config, current, SECRET.encode(), interval=0.02).start()
+        try:
+            box.add(dsn(senders[ana], ana))
+            deadline = time.monotonic() + 30
+            while poller.passes < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert folder_sizes(box) == (1, 0, 0)  # failed passes: left in place
+            broken["yes"] = False
+            while folder_sizes(box)[1] < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            poller.stop()
+        assert folder_sizes(box) == (0, 1, 0)
+        found = ledger.get_subscriber(ana)
+        assert found is not None and found.status == "bounced"

@@ -11,8 +11,9 @@ the copy like any ``open_ledger`` would; an empty ledger there is no ledger at a
 
 **What is copied**: ``meta``, ``editions``, ``artefacts``, ``deliveries``,
 ``subscribers``, ``confirmations``, ``delivery_events``, ids kept (then each identity
-sequence is set past the largest id). Not copied: the web app's rate-limit counters (fixed windows of minutes,
-meaningless after a move) and PostgreSQL's own ``publisher`` row.
+sequence is set past the largest id). Not copied: the web app's rate-limit counters
+(fixed windows of minutes, meaningless after a move) and PostgreSQL's own ``publisher``
+row.
 
 **Verified**: per table, the row count and a SHA-256 over the rows in key order in a
 form both backends give alike (:func:`canonical`: times as UTC ISO strings with
