@@ -32,6 +32,7 @@ FailureKind = Literal["hard", "soft"]
 #: Headers a delivering MTA writes with the envelope recipient (Postfix: the first two).
 ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_BASIC = re.compile(r"(?<![\d.])([45])[0-5]\d(?![\d.])")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{4,300}\.[A-Za-z0-9_-]{43}")
 _DIAGNOSTIC_MAX = 500
 
@@ -138,24 +139,48 @@ def _kind_of(status: str, action: str) -> FailureKind | None:
     return None  # delivered, relayed, expanded: not a failure
 
 
+def _status_of(status_field: str, diagnostic: str) -> str:
+    """The enhanced status code of a DSN block: its Status field, else the one the
+    Diagnostic-Code quotes, else the class of a basic reply code (``553`` -> 5.0.0)."""
+    for text in (status_field, diagnostic):
+        match = _STATUS.search(text)
+        if match:
+            return ".".join(match.groups())
+    basic = _BASIC.search(f"{status_field} {diagnostic}")
+    return f"{basic.group(1)}.0.0" if basic else ""
+
+
 def _dsn_failures(msg: email.message.Message) -> list[Failure]:
     found: list[Failure] = []
     for part in msg.walk():
         if part.get_content_type() != "message/delivery-status":
             continue
         for block in _field_blocks(part)[1:] or _field_blocks(part):
-            recipient = _typed(_header(block, "Final-Recipient")
-                               or _header(block, "Original-Recipient"))
-            if "@" not in recipient:
+            # The address as we sent it (Original-Recipient) before what the receiving
+            # side made of it (Final-Recipient may be an internal or an X.400 name).
+            recipient = next((a for a in (_typed(_header(block, "Original-Recipient")),
+                                          _typed(_header(block, "Final-Recipient")))
+                              if "@" in a), "")
+            if not recipient:
                 continue
             action = _header(block, "Action").lower()
-            match = _STATUS.search(_header(block, "Status"))
-            status = ".".join(match.groups()) if match else ""
+            diagnostic = _typed(_header(block, "Diagnostic-Code"))[:_DIAGNOSTIC_MAX]
+            status = _status_of(_header(block, "Status"), diagnostic)
             kind = _kind_of(status, action)
             if kind is not None:
-                diagnostic = _typed(_header(block, "Diagnostic-Code"))[:_DIAGNOSTIC_MAX]
                 found.append(Failure(recipient, kind, status, diagnostic, action))
-    return found
+    return _unique(found)
+
+
+def _unique(failures: list[Failure]) -> list[Failure]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for failure in failures:
+        key = (failure.recipient.lower(), failure.status)
+        if key not in seen:
+            seen.add(key)
+            out.append(failure)
+    return out
 
 
 def _text_of(msg: email.message.Message, limit: int = 200_000) -> str:
@@ -202,25 +227,32 @@ def _heuristic_failures(msg: email.message.Message) -> list[Failure]:
             if "@" not in recipient:
                 continue
             status, diagnostic = _near(text, recipient, "5" if kind == "hard" else "4")
+            # A code the bounce states wins over the detector's guess (4.x.x: soft).
+            kind = _kind_of(status, "") or kind
             found.append(Failure(recipient, kind, status, diagnostic,
                                  "failed" if kind == "hard" else "delayed"))
-    return found
+    return _unique(found)
 
 
 def _near(text: str, recipient: str, klass: str) -> tuple[str, str]:
-    """The enhanced status code (of class ``klass``) and the line naming ``recipient``
-    in the bounce's text, nearest after the address first."""
+    """The enhanced status code near ``recipient`` in the bounce's text (after it
+    first, then before it; else the class of a basic reply code; else ``klass``.0.0)
+    and the line naming it."""
     lowered = text.lower()
     at = lowered.find(recipient.lower())
     windows = [text[at:at + 800], text[max(0, at - 400):at]] if at >= 0 else []
     windows.append(text)
     status = ""
-    for window in windows:
-        codes = [m for m in _STATUS.finditer(window) if m.group(1) == klass]
-        if codes:
-            status = ".".join(codes[0].groups())
+    for window in windows[:2]:  # an enhanced code next to the address, else a reply code
+        match = _STATUS.search(window)
+        basic = _BASIC.search(window)
+        if match:
+            status = ".".join(match.groups())
+        elif basic:
+            status = f"{basic.group(1)}.0.0"
+        if status:
             break
-    if not status:  # no enhanced code: the class the detector found, as RFC 3463 writes it
+    if not status:  # no code near it: the class the detector found, as RFC 3463 writes it
         status = f"{klass}.0.0"
     line = ""
     if at >= 0:
