@@ -321,6 +321,75 @@ class DeliveryConfig(Strict):
     )
 
 
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                     r"[A-Za-z]{2,63}$")
+
+
+# Bounces and complaints that arrive after the SMTP conversation (docs/deliverability.md):
+# the envelope sender of each message names its delivery row (VERP), and the reports
+# are read back from a mailbox.
+class BouncesConfig(Strict):
+    """Bounces (DSN) and complaints (ARF) arriving later, by mail
+    (see [deliverability.md](deliverability.md#bounces-and-complaints))."""
+
+    domain: str = Field(
+        "",
+        description="Domain of the per-message envelope sender (VERP) "
+        "`<local_part><separator><token>@<domain>`, the token naming the delivery row "
+        "(signed with SYNDICATE_SECRET). Empty: the envelope sender is the channel's `from` "
+        "and later bounces are not attributed.",
+    )
+    local_part: str = Field("bounces", description="Local part before the separator.")
+    separator: str = Field(
+        "+", description="Character between the local part and the token: the "
+        "`recipient_delimiter` of the receiving MTA (Postfix), '+' or '-'.",
+    )
+    maildir: str = Field(
+        "",
+        description="Maildir folder the bounce address is delivered to (relative to the "
+        "config file), read by `syndicate bounces fetch` and by `run`. Messages are moved to "
+        "its `.processed` or `.unparsed` subfolder once their outcome is recorded.",
+    )
+    soft_limit: int = Field(
+        3, ge=1, le=100,
+        description="Soft bounces (4.x.x) of one address within `soft_window` that make "
+        "it 'bounced'; a hard bounce (5.x.x) does at once.",
+    )
+    soft_window: Duration = Field(
+        7 * 86400, ge=1, description="Window over which soft bounces are counted: '7d'."
+    )
+    poll_interval: Duration = Field(
+        300, description="How often `run` reads the Maildir (0: never; "
+        "`syndicate bounces fetch` still does).",
+    )
+    max_size: int = Field(
+        2_000_000, ge=10_000,
+        description="Larger reports are not parsed (moved to `.unparsed`, one log line).",
+    )
+
+    @field_validator("local_part")
+    @classmethod
+    def _local(cls, value: str) -> str:
+        if not _LOCAL_PART.match(value):
+            raise ValueError("a plain local part such as 'bounces'")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if value and not _DOMAIN.match(value):
+            raise ValueError("a domain name such as 'example.org'")
+        return value.lower()
+
+    @field_validator("separator")
+    @classmethod
+    def _separator(cls, value: str) -> str:
+        if value not in ("+", "-", "=", "_"):
+            raise ValueError("one of '+', '-', '=', '_'")
+        return value
+
+
 def deadline_field(default: int) -> Any:
     """The ``deadline`` key, with a default per channel type (seconds)."""
     return Field(
@@ -382,6 +451,8 @@ class Config:
         default_factory=lambda: SubscribeConfig.model_validate({}))
     delivery: DeliveryConfig = field(
         default_factory=lambda: DeliveryConfig.model_validate({}))
+    bounces: BouncesConfig = field(
+        default_factory=lambda: BouncesConfig.model_validate({}))
 
     def by_workers(self, channel: ChannelSettings) -> bool:
         """Whether ``syndicate worker`` sends this channel's rows, not the publisher."""
@@ -479,6 +550,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "schedule": ScheduleConfig,
     "subscribe": SubscribeConfig,
     "delivery": DeliveryConfig,
+    "bounces": BouncesConfig,
 }
 
 
@@ -588,6 +660,7 @@ def parse_config(
         channels=tuple(channels),
         subscribe=sections["subscribe"],  # type: ignore[arg-type]
         delivery=sections["delivery"],  # type: ignore[arg-type]
+        bounces=sections["bounces"],  # type: ignore[arg-type]
     )
 
 

@@ -55,6 +55,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from . import confirmations, pipeline
 from .app import App, load_config
+from .bounces.poller import polling
 from .clock import utcnow
 from .config import Config
 from .cron import parse_cron
@@ -635,7 +636,9 @@ class Daemon:
         try:
             with self.session():  # LockedError if another publisher holds a SQLite ledger
                 if self.ledger is not None:  # None: stopped while a standby
-                    with _confirmation_sender(self.config, self.now):
+                    with (_confirmation_sender(self.config, self.now),
+                          polling(self.config, lambda: self.ledger,
+                                  secret_from_env(required=False))):
                         self._serve()
         finally:
             for signum, handler in previous.items():

@@ -98,6 +98,56 @@ def verify_token(secret: bytes, purpose: str, token: str, *, now: float | None =
     return email
 
 
+#: Purpose of the VERP token of a message's envelope sender (see :func:`make_verp_token`).
+BOUNCE = "bounce"
+_VERP_MAC_BYTES = 10  # 80 bits: forging one needs ~2^80 tries against the secret
+
+
+def make_verp_token(secret: bytes, delivery_id: int) -> str:
+    """The token of a message's envelope sender ``bounces+<token>@domain``, naming
+    delivery row ``delivery_id``: ``<id>-<mac>``, the MAC a truncated HMAC-SHA256
+    in lowercase base32.
+
+    Unlike the link tokens it must survive as an address local part (at most 64
+    characters with the prefix) and MTAs or mailbox providers that fold its case:
+    so decimal digits, lowercase letters, no padding, about 27 characters."""
+    if not secret:
+        raise ValueError("an empty secret signs nothing")
+    if delivery_id < 0:
+        raise ValueError("a delivery id is not negative")
+    mac = _signature(secret, BOUNCE, str(delivery_id))[:_VERP_MAC_BYTES]
+    return f"{delivery_id}-{base64.b32encode(mac).decode('ascii').rstrip('=').lower()}"
+
+
+def verify_verp_token(secret: bytes, token: str) -> int:
+    """The delivery id a genuine VERP token names (any case); raises
+    :class:`~syndicate.errors.InvalidToken` when it is malformed or forged."""
+    number, dash, _mac = token.strip().lower().partition("-")
+    if not dash or not number.isascii() or not number.isdigit() or len(number) > 18:
+        raise InvalidToken("malformed bounce token")
+    expected = make_verp_token(secret, int(number))
+    if not hmac.compare_digest(expected.encode(), token.strip().lower().encode("utf-8")):
+        raise InvalidToken("invalid bounce token signature (forged, altered, or another secret)")
+    return int(number)
+
+
+def verp_address(secret: bytes, delivery_id: int, *, local_part: str, separator: str,
+                 domain: str) -> str:
+    """The envelope sender naming ``delivery_id``: ``bounces+<token>@domain``."""
+    return f"{local_part}{separator}{make_verp_token(secret, delivery_id)}@{domain}"
+
+
+def verp_token_in(address: str, *, local_part: str, separator: str, domain: str) -> str | None:
+    """The token of a VERP ``address`` made by :func:`verp_address` with these settings
+    (local part and domain compared without case), or None if it is not one."""
+    local, at, host = address.strip().strip("<>").rpartition("@")
+    prefix = f"{local_part}{separator}".lower()
+    if not at or host.lower().rstrip(".") != domain.lower() or not local.lower().startswith(
+            prefix):
+        return None
+    return local[len(prefix):] or None
+
+
 @overload
 def secret_from_env(required: Literal[True] = ..., environ: Mapping[str, str] | None = ...
                     ) -> bytes: ...
@@ -157,6 +207,16 @@ def outbox_secret(ledger: _Meta, environ: Mapping[str, str] | None = None,
 
 
 __all__ = [
-    "CONFIRM", "SECRET_ENV", "UNSUBSCRIBE", "make_token", "outbox_secret", "secret_from_env",
+    "BOUNCE",
+    "CONFIRM",
+    "SECRET_ENV",
+    "UNSUBSCRIBE",
+    "make_token",
+    "make_verp_token",
+    "outbox_secret",
+    "secret_from_env",
     "verify_token",
+    "verify_verp_token",
+    "verp_address",
+    "verp_token_in",
 ]

@@ -174,6 +174,24 @@ def test_broken_zone_fails_the_rule(site: Site, keys: tuple[bytes, bytes], case:
                                 f"\"v=DKIM1; k=rsa; p={public_key_b64(pem)}\"")
 
 
+def test_spf_is_checked_on_the_bounce_domain_with_verp(site: Site,
+                                                       keys: tuple[bytes, bytes]) -> None:
+    """With [bounces] domain set, the envelope sender is bounces+token@<that domain>:
+    its SPF record is the one receivers check (and DMARC aligns it, relaxed)."""
+    site.project.write_config(site={"base_url": site.base}, channels=[smtp_channel()],
+                              bounces={"domain": "retour.example.org"})
+    zone = zones(keys[0], spf="v=spf1 ip4:192.0.2.0/24 -all")  # From's: not the relay
+    zone["example.org."] += f"retour 300 IN TXT {txt('v=spf1 ip4:127.0.0.1 -all')}\n"
+    with dns_server(zone) as (port, _authority):
+        code, report, stderr = doctor(site, port)
+    checks = by_rule(report)
+    assert checks["spf.record"]["status"] == "pass", checks["spf.record"]
+    assert checks["spf.record"]["detail"].startswith("retour.example.org:")
+    assert checks["spf.relay"]["status"] == "pass", checks["spf.relay"]
+    assert checks["dmarc.alignment"]["status"] == "pass", checks["dmarc.alignment"]
+    assert code == 0, stderr
+
+
 def test_text_output_and_exit_status(site: Site, keys: tuple[bytes, bytes]) -> None:
     with dns_server(zones(keys[1])) as (port, _):
         proc = subprocess.run(

@@ -38,6 +38,7 @@ from syndicate.errors import (
 from syndicate.ledger import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    DeliveryEvent,
     Edition,
     LedgerPort,
     SqliteLedger,
@@ -568,6 +569,42 @@ def test_subscriber_statuses_and_removal(ledger: LedgerPort, clock: Clock) -> No
     assert ledger.remove_subscriber("Bob@X.fr") is True
     assert ledger.remove_subscriber("bob@x.fr") is False
     assert ledger.count_subscribers() == 0
+
+
+def test_delivery_events_recorded_once_counted_per_edition(ledger: LedgerPort,
+                                                            clock: Clock) -> None:
+    """Bounces and complaints reported after the send (migration 4): one row per event
+    id, counted per recipient within a window and per edition; 'complained' is a status."""
+    ledger.add_subscriber("Zoe@x.fr")
+    first, second = claim(ledger, 1), claim(ledger, 2)
+    d1 = ledger.ensure_delivery(first.id, "smtp", "Zoe@x.fr")
+    d2 = ledger.ensure_delivery(second.id, "smtp", "Zoe@x.fr")
+    ledger.ensure_delivery(first.id, "feed")
+    ledger.mark_sent(d1.id, "250 ok", 250)
+    soft = DeliveryEvent("<r1@mx>", d1.id, "soft", "4.2.2", "mailbox full", "maildir")
+    assert ledger.add_delivery_event(soft) is True
+    assert ledger.add_delivery_event(soft) is False  # replayed: stored once
+    clock.advance(days=3)
+    assert ledger.add_delivery_event(DeliveryEvent("<r2@mx>", d2.id, "soft", "4.4.1", "t"))
+    assert ledger.add_delivery_event(DeliveryEvent("<r3@mx>", d1.id, "complaint", "", "abuse",
+                                                   "maildir", T0 + timedelta(hours=1)))
+    assert ledger.count_recipient_events("zoe@X.fr", "soft", T0) == 2
+    assert ledger.count_recipient_events("zoe@x.fr", "soft", T0 + timedelta(days=1)) == 1
+    assert ledger.delivery_event_counts(first.id) == {
+        "hard": 0, "soft": 1, "complaint": 1, "bounced": 1, "sent": 1}
+    events = ledger.delivery_events(d1.id)
+    assert [(e.event_id, e.kind, e.status) for e in events] == [
+        ("<r1@mx>", "soft", "4.2.2"), ("<r3@mx>", "complaint", "")]
+    assert events[0].occurred_at == T0 and events[1].occurred_at == T0 + timedelta(hours=1)
+    found = ledger.find_delivery(first.id, "zoe@x.FR")
+    assert found is not None and found.id == d1.id
+    assert ledger.find_delivery(first.id, "nobody@x.fr") is None
+    with pytest.raises(LedgerError, match="no delivery with id 999"):
+        ledger.add_delivery_event(DeliveryEvent("<r4@mx>", 999, "hard"))
+    with pytest.raises(LedgerError, match="unknown event kind"):
+        ledger.add_delivery_event(DeliveryEvent("<r5@mx>", d1.id, "odd"))  # type: ignore[arg-type]
+    assert ledger.set_subscriber_status("zoe@x.fr", "complained").status == "complained"
+    assert ledger.count_subscribers("complained") == 1
 
 
 def test_iter_subscribers_streams_by_status(ledger: LedgerPort) -> None:

@@ -141,6 +141,16 @@ class Mailing:
     def unsubscribe_url(self, email: str) -> str:
         return unsubscribe_url(self.base_url, make_token(self.secret, UNSUBSCRIBE, email))
 
+    def unsubscribe_mailto(self, email: str) -> str | None:
+        """The List-Unsubscribe mailto URI, its Subject carrying the subscriber's signed
+        token: a mail to it unsubscribes only the address the token names, once
+        ``syndicate bounces fetch`` reads the mailbox it is delivered to."""
+        mailto = self.sender.unsubscribe_mailto
+        if not mailto:
+            return None
+        token = make_token(self.secret, UNSUBSCRIBE, email)
+        return f"mailto:{mailto.removeprefix('mailto:')}?subject=unsubscribe%20{token}"
+
     def message(self, subscriber: Subscriber, *, smtp: bool = False) -> bytes:
         """The message bytes for ``subscriber`` (CRLF line endings).
 
@@ -155,7 +165,7 @@ class Mailing:
             unsubscribe_url=self.unsubscribe_url(subscriber.email),
             message_id=self._message_id(self.edition.number, subscriber.email,
                                         self.sender.from_address),
-            unsubscribe_mailto=self.sender.unsubscribe_mailto,
+            unsubscribe_mailto=self.unsubscribe_mailto(subscriber.email),
             name=subscriber.name,
             smtp=transparent,
         )

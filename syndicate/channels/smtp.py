@@ -42,6 +42,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..config import ChannelSettings, Config, Duration, deadline_field
 from ..errors import LedgerError, SyndicateError
+from ..tokens import verp_address
 from ..transport import (  # those in __all__ are re-exported: they were defined here before
     DEFAULT_PORTS,
     REPLY_EXCERPT,
@@ -253,6 +254,9 @@ class _Run:
         self.mailing = mailing
         self.transport = transport
         self.envelope_from = envelope_address(self.settings.from_address)
+        # [bounces] domain set: each message's envelope sender names its delivery row
+        # (VERP), so a bounce arriving later by mail is attributed (syndicate.bounces).
+        self.bounces = channel.config.bounces
         # Across every worker when the rows are the workers' (the ledger's slots), else here.
         shared = book.book.limiter(self.settings.name, self.settings.rate)
         self.limiter = shared or RateLimiter(self.settings.rate)
@@ -372,7 +376,7 @@ class _Run:
             if not self._connect(connection) or not self.limiter.wait(self.job.stop):
                 return  # halted: the row stays pending
             try:
-                code, reply = connection.send(self.envelope_from, recipient, data)
+                code, reply = connection.send(self._sender(delivery), recipient, data)
             except Exception as exc:
                 failure = classify(exc)
                 if isinstance(exc, smtplib.SMTPSenderRefused) and not failure.temporary:
@@ -402,6 +406,14 @@ class _Run:
             self.job.log.warning("smtp %s: %s failed: %s %s", s.name, subscriber.email,
                                  failure.code or "", failure.message)
             return
+
+    def _sender(self, delivery: Delivery) -> str:
+        """The envelope sender (MAIL FROM) of ``delivery``'s message."""
+        b = self.bounces
+        if not b.domain:
+            return self.envelope_from
+        return verp_address(self.mailing.secret, delivery.id, local_part=b.local_part,
+                            separator=b.separator, domain=b.domain)
 
     def _advance(self, outcome: Outcome) -> None:
         if self.progress is not None:

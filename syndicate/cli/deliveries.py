@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import click
 
 from ..app import App
+from ..bounces import edition_rates
 from ..errors import SyndicateError
 from ..ledger import BOUNCED, SKIPPED, Delivery, Edition, LedgerPort
 from ._group import AppContext, cli, pass_app
@@ -96,6 +97,8 @@ def _edition_data(ledger: LedgerPort, edition: Edition) -> dict[str, object]:
         "channels": [vars(c) for c in channel_counts(ledger, edition, failures)],
         "failures": [_row(d) for d in failures if not is_skip(d) and not is_bounce(d)],
         "bounces": [_row(d) for d in failures if is_bounce(d)],
+        # Reported after the send, by mail or a provider (syndicate.bounces).
+        "later": edition_rates(ledger.delivery_event_counts(edition.id)),
     }
 
 
@@ -113,6 +116,12 @@ def _print_edition(data: dict[str, object], limit: int) -> None:
     click.echo(f"  {'channel':<{width}}" + "".join(f"  {name:>7}" for name in columns))
     for c in channels:
         click.echo(f"  {c['channel']:<{width}}" + "".join(f"  {c[name]:>7}" for name in columns))
+    later = data["later"]
+    assert isinstance(later, dict)
+    if later["bounced"] or later["complaints"]:
+        click.echo(f"  reported later: {later['bounced']} bounced ({later['bounce_rate']}%: "
+                   f"{later['hard']} hard, {later['soft']} soft), {later['complaints']} "
+                   f"complaint(s) ({later['complaint_rate']}%) of {later['sent']} sent")
     for key in ("failures", "bounces"):
         rows = data[key]
         assert isinstance(rows, list)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..app import App
+from ..bounces import edition_rates
 from ..corpus import load
 from ..errors import LedgerWriteError, NothingToPublish
 from ..fs import write_atomic_bytes
@@ -194,6 +195,8 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
         editions = ledger.editions(status=None)
         published = {e.slug for e in editions}
         counts = {e.id: ledger.delivery_counts(e.id) for e in editions[:limit]}
+        later = {e.id: edition_rates(ledger.delivery_event_counts(e.id))
+                 for e in editions[:limit]}
         subscribers = ledger.count_subscribers("active")
         warnings = [d.message(config.corpus_dir)
                     for d in published_drift(ledger, corpus.by_slug())]
@@ -208,6 +211,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
                 "status": e.status,
                 "published_at": e.published_at.isoformat(),
                 "deliveries": counts[e.id],
+                "bounces": later[e.id],
             }
             for e in editions[:limit]
         ],
@@ -236,9 +240,13 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
             for name, c in edition["deliveries"].items()
         )
         flag = "" if edition["status"] == "done" else f" [{edition['status']}]"
+        b = edition["bounces"]
+        reported = (f"  bounces {b['bounced']} ({b['bounce_rate']}%), complaints "
+                    f"{b['complaints']} ({b['complaint_rate']}%)"
+                    if b["bounced"] or b["complaints"] else "")
         click.echo(
             f"  #{edition['number']} {edition['published_at'][:16]} {edition['slug']}"
-            f"{flag}  {channels}"
+            f"{flag}  {channels}{reported}"
         )
     for warning in warnings:
         click.echo(f"warning: {warning}")

@@ -64,7 +64,12 @@ def gather(config: Config, options: Options) -> Facts:
     sender = Sender(settings.name, settings.from_address, settings.host,
                     settings.dkim_selector, settings.dkim_domain)
     client = DnsClient(options.dns)
-    spf = spf_fact(client, _bare(settings.from_address), sender.domain, settings.host)
+    bounces = config.bounces
+    if bounces.domain:  # VERP: the envelope sender, so the SPF domain, is the bounce domain
+        spf = spf_fact(client, f"{bounces.local_part}@{bounces.domain}", bounces.domain,
+                       settings.host)
+    else:
+        spf = spf_fact(client, _bare(settings.from_address), sender.domain, settings.host)
     dkim = (dkim_fact(client, settings.dkim_selector, settings.dkim_domain,
                       config.resolve(Path(settings.dkim_key_file)))
             if settings.dkim_key_file else None)

@@ -10,9 +10,10 @@ The only thing that may stay is the empty ``syndicate`` schema, created (migrate
 the copy like any ``open_ledger`` would; an empty ledger there is no ledger at all.
 
 **What is copied**: ``meta``, ``editions``, ``artefacts``, ``deliveries``,
-``subscribers``, ``confirmations``, ids kept (then each identity sequence is set past the
-largest id). Not copied: the web app's rate-limit counters (fixed windows of minutes,
-meaningless after a move) and PostgreSQL's own ``publisher`` row.
+``subscribers``, ``confirmations``, ``delivery_events``, ids kept (then each identity
+sequence is set past the largest id). Not copied: the web app's rate-limit counters
+(fixed windows of minutes, meaningless after a move) and PostgreSQL's own ``publisher``
+row.
 
 **Verified**: per table, the row count and a SHA-256 over the rows in key order in a
 form both backends give alike (:func:`canonical`: times as UTC ISO strings with
@@ -83,6 +84,9 @@ TABLES: tuple[Table, ...] = (
     Table("confirmations", ("id", "email", "email_key", "status", "requested_at", "due_at",
                             "attempts", "claimed_by", "code", "response", "updated_at"),
           frozenset({"requested_at", "due_at", "updated_at"})),
+    Table("delivery_events", ("id", "event_id", "delivery_id", "recipient", "kind", "status",
+                              "diagnostic", "source", "occurred_at", "recorded_at"),
+          frozenset({"occurred_at", "recorded_at"})),
 )
 #: Left behind on purpose (see the module docstring).
 SKIPPED: tuple[str, ...] = ("rate_limits",)

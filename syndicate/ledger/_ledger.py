@@ -24,6 +24,7 @@ from ._claims import ClaimMethods
 from ._confirmations import ConfirmationMethods
 from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
+from ._events import SqliteEventMethods
 from ._limits import LimitMethods
 from ._port import LedgerPort
 from ._records import EDITION_STATUSES, Edition, from_db, to_db
@@ -45,7 +46,7 @@ def _edition(row: tuple[Any, ...]) -> Edition:
 
 
 class SqliteLedger(DeliveryMethods, ClaimMethods, SubscriberMethods, ConfirmationMethods,
-                   LimitMethods):
+                   LimitMethods, SqliteEventMethods):
     """The single source of truth for what was published and sent to whom, in SQLite.
 
     One SQLite connection per Ledger object. **Threads**: a Ledger may be shared

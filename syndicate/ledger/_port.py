@@ -27,7 +27,7 @@ from typing import Protocol, Self, runtime_checkable
 from ._confirmations import Confirmation
 from ._connection import CHUNK
 from ._lock import LockHolder
-from ._records import AddResult, Delivery, Edition, Subscriber
+from ._records import AddResult, Delivery, DeliveryEvent, Edition, Subscriber
 
 
 @runtime_checkable
@@ -89,6 +89,18 @@ class DeliveryClaims(Protocol):
 
 
 @runtime_checkable
+class DeliveryEvents(Protocol):
+    """Bounces and complaints learnt after the send, one row per event id (written by
+    ``syndicate.bounces.record_event``, whatever the source)."""
+
+    def add_delivery_event(self, event: DeliveryEvent) -> bool: ...
+    def count_recipient_events(self, recipient: str, kind: str, since: datetime) -> int: ...
+    def delivery_event_counts(self, edition_id: int) -> dict[str, int]: ...
+    def delivery_events(self, delivery_id: int) -> list[DeliveryEvent]: ...
+    def find_delivery(self, edition_id: int, recipient: str) -> Delivery | None: ...
+
+
+@runtime_checkable
 class SubscriberStore(Protocol):
     """Subscribers, keyed by their normalised address."""
 
@@ -139,8 +151,8 @@ class RateLimitCounters(Protocol):
 
 
 @runtime_checkable
-class LedgerPort(EditionStore, DeliveryStore, DeliveryClaims, SubscriberStore,
-                 ConfirmationOutbox, RateLimitCounters, Protocol):
+class LedgerPort(EditionStore, DeliveryStore, DeliveryClaims, DeliveryEvents,
+                 SubscriberStore, ConfirmationOutbox, RateLimitCounters, Protocol):
     """A whole ledger: every store above, plus meta, the publisher lock, the cache
     folder and its own lifetime (``close``, or use it as a context manager)."""
 
@@ -179,6 +191,7 @@ class LedgerPort(EditionStore, DeliveryStore, DeliveryClaims, SubscriberStore,
 __all__ = [
     "ConfirmationOutbox",
     "DeliveryClaims",
+    "DeliveryEvents",
     "DeliveryStore",
     "EditionStore",
     "LedgerPort",

@@ -11,11 +11,14 @@ from ..clock import utcnow
 
 EditionStatus = Literal["claimed", "delivering", "done"]
 DeliveryStatus = Literal["pending", "sent", "failed"]
-SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
+EventKind = Literal["hard", "soft", "complaint"]
 
 EDITION_STATUSES: tuple[str, ...] = ("claimed", "delivering", "done")
 DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sent", "failed")
-SUBSCRIBER_STATUSES: tuple[str, ...] = ("pending", "active", "unsubscribed", "bounced")
+SUBSCRIBER_STATUSES: tuple[str, ...] = (
+    "pending", "active", "unsubscribed", "bounced", "complained")
+EVENT_KINDS: tuple[str, ...] = ("hard", "soft", "complaint")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,23 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class DeliveryEvent:
+    """Something learnt about a delivery after it was sent: a hard (5.x.x) or soft
+    (4.x.x) bounce, or a complaint. ``event_id`` makes recording it idempotent (the
+    report's Message-ID, a provider's event id); ``status`` is the enhanced status
+    code when known, ``diagnostic`` the server's text, ``source`` where it came from
+    ("maildir", "ses"…), ``occurred_at`` when (None: when it is recorded)."""
+
+    event_id: str
+    delivery_id: int
+    kind: EventKind
+    status: str = ""
+    diagnostic: str = ""
+    source: str = ""
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Subscriber:
     id: int
     email: str
@@ -94,7 +114,20 @@ def from_db(text: str | None) -> datetime | None:
 
 
 __all__ = [
-    "DELIVERY_STATUSES", "EDITION_STATUSES", "SUBSCRIBER_STATUSES", "AddResult", "Delivery",
-    "DeliveryStatus", "Edition", "EditionStatus", "Subscriber", "SubscriberStatus", "from_db",
-    "to_db", "utcnow",
+    "DELIVERY_STATUSES",
+    "EDITION_STATUSES",
+    "EVENT_KINDS",
+    "SUBSCRIBER_STATUSES",
+    "AddResult",
+    "Delivery",
+    "DeliveryEvent",
+    "DeliveryStatus",
+    "Edition",
+    "EditionStatus",
+    "EventKind",
+    "Subscriber",
+    "SubscriberStatus",
+    "from_db",
+    "to_db",
+    "utcnow",
 ]

@@ -144,6 +144,47 @@ MIGRATIONS: tuple[str, ...] = (
         next_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 5: bounces and complaints learnt after the send (syndicate.bounces), and the
+    # subscriber status 'complained'. SQLite cannot alter a CHECK: the subscribers
+    # table is rebuilt (nothing references it by foreign key).
+    """
+    CREATE TABLE subscribers_v4 (
+        id              INTEGER PRIMARY KEY,
+        email           TEXT NOT NULL,
+        email_key       TEXT NOT NULL UNIQUE,
+        name            TEXT,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced',
+                                          'complained')),
+        source          TEXT NOT NULL DEFAULT '',
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        confirmed_at    TEXT,
+        unsubscribed_at TEXT
+    );
+    INSERT INTO subscribers_v4 (id, email, email_key, name, status, source, created_at,
+                                updated_at, confirmed_at, unsubscribed_at)
+        SELECT id, email, email_key, name, status, source, created_at, updated_at,
+               confirmed_at, unsubscribed_at FROM subscribers;
+    DROP TABLE subscribers;
+    ALTER TABLE subscribers_v4 RENAME TO subscribers;
+    CREATE INDEX subscribers_status ON subscribers (status, id);
+
+    CREATE TABLE delivery_events (
+        id          INTEGER PRIMARY KEY,
+        event_id    TEXT NOT NULL UNIQUE,    -- a report's Message-ID: recorded once
+        delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        recipient   TEXT NOT NULL,           -- the delivery's, casefolded (soft counts)
+        kind        TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'complaint')),
+        status      TEXT NOT NULL DEFAULT '',
+        diagnostic  TEXT NOT NULL DEFAULT '',
+        source      TEXT NOT NULL DEFAULT '',
+        occurred_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX delivery_events_delivery ON delivery_events (delivery_id);
+    CREATE INDEX delivery_events_recipient ON delivery_events (recipient, kind, occurred_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,27 @@
+"""Bounces (DSN, RFC 3464) and complaints (ARF, RFC 5965) that arrive after the send.
+
+- :mod:`.parse`: bytes -> :class:`Report` (pure; stdlib email parser + flufl.bounce);
+- :mod:`.attribute`: which delivery a report is about (VERP token checked by
+  signature; fallback the quoted Message-ID and the failed recipient);
+- :mod:`.events`: :func:`record_event`, **the one entry point** every source calls
+  with a frozen :class:`~syndicate.ledger.DeliveryEvent` (the mailbox here; provider
+  webhooks too), and the policy (hard, soft within a window, complaint);
+- :mod:`.mailbox`: the Maildir source (``syndicate bounces fetch``, polled by ``run``).
+
+A layer above the ledger and the config (it reads the ledger port), below the
+commands; nothing here sends mail.
+"""
+
+from __future__ import annotations
+
+from ..ledger import DeliveryEvent
+from .attribute import Attribution, attribute
+from .events import BouncePolicy, EventOutcome, decide, edition_rates, record_event
+from .mailbox import PROCESSED, UNPARSED, Summary, policy_of, process_maildir
+from .parse import Failure, Report, parse_report
+
+__all__ = [
+    "PROCESSED", "UNPARSED", "Attribution", "BouncePolicy", "DeliveryEvent", "EventOutcome",
+    "Failure", "Report", "Summary", "attribute", "decide", "edition_rates", "parse_report",
+    "policy_of", "process_maildir", "record_event",
+]
