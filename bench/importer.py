@@ -1,4 +1,4 @@
-"""How well the importer reads pages of other sites: the hold-out pages of ``tests/data/holdout_pages``.
+"""How well the importer reads pages of other sites (``tests/data/holdout_pages``).
 
     python bench/importer.py            # the table: one row per page, then the totals
     python bench/importer.py --show     # and what went wrong on each page

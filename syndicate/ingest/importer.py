@@ -29,6 +29,7 @@ from ..corpus import CaseStudy, Source, check, content_hash, corpus_files, save
 from ..errors import IngestError
 from ..text import slugify
 from .companies import extract_companies
+from .html import html_to_text, is_html, not_french
 from .segment import ParsedArticle, Skipped, parse_page
 from .themes import guess_themes
 
@@ -202,7 +203,10 @@ def import_pages(pages: Iterable[Path], corpus_dir: Path, *, force: bool = False
     corpus = _Corpus(corpus_dir, report)
     for path in pages:
         try:
-            parsed = parse_page(read_page(path))
+            text = read_page(path)
+            if is_html(text, path.name):
+                text = html_to_text(text)
+            parsed = parse_page(text)
             if not parsed.articles:
                 raise IngestError(path, "no article found (expected a title, a one-paragraph "
                                         "lede, then headings with paragraphs)")
@@ -210,6 +214,10 @@ def import_pages(pages: Iterable[Path], corpus_dir: Path, *, force: bool = False
             report.errors.append(str(exc))
             continue
         name = path.name
+        foreign = not_french("\n".join(_article_text(a) for a in parsed.articles))
+        if foreign is not None:
+            report.warnings.append(f"{name}: the page does not look French ({foreign}); "
+                                   f"imported anyway, check its case studies")
         report.pages.append((name, len(parsed.articles), len(parsed.skipped)))
         report.skipped.extend((name, item) for item in parsed.skipped)
         for article in parsed.articles:
