@@ -129,7 +129,9 @@ def build_case(article: ParsedArticle, page: str, position: int, slug: str) -> C
     for section in article.sections:
         texts += [section.heading, *section.paragraphs]
     lowercase = {w for w in re.findall(r"\w+", " ".join(texts)) if w.islower()}
-    companies = extract_companies([s.paragraphs for s in article.sections], lowercase)
+    # the chapô too: some pages tell a company's story there ("Alan, l’assureur santé, …")
+    companies = extract_companies([(article.lede,), *(s.paragraphs for s in article.sections)],
+                                  lowercase)
     themes = guess_themes(article.title, texts[1:])
     return CaseStudy(
         slug=slug, title=article.title, lede=article.lede, sections=article.sections,
