@@ -87,6 +87,15 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("cookies", rf"^(?:tout accepter|tout refuser|accepter(?: et fermer| tout)?|refuser"
                     rf"|personnaliser|paramétrer|j{_APOS}accepte|ok|continuer sans accepter"
                     rf"|gérer mes (?:choix|préférences))\W*$", 6),
+        ("credit", r"^(?:crédits?(?: photo| image)?|photo|image|illustration|source|visuel)"
+                   r"s?\s*:", 20),
+        ("credit", r"^(?:photo|image) (?:de|par)\s+\S.*\s(?:sur|via)\s+\S+$", 20),
+        # photo captions: a short line ending with its credit, or labelled as a photo
+        ("photo caption", r"(?:\(\s*(?:photos?|crédits?(?: photo)?|credit|ph\.|©)\b[^()]*\)"
+                          r"|\S\s+(?:©|\((?:c|C)\))\s*(?!\d{4})[\w&.’' -]{1,40}"
+                          r"|\b(?:photos?|crédits? photo)\s*:\s*[\w&.’' /-]{1,40})$", 30),
+        ("photo caption", rf"^(?:photos?|images?|illustrations?|visuels?)\s+"
+                          rf"(?:d{_APOS}illustration|de couverture|d{_APOS}archives?)\s*:", 30),
         # footer
         ("copyright", r"©|\(c\)\s*\d{4}|\bcopyright\b|tous droits réservés|mentions légales"
                       r"|politique de (?:confidentialité|cookies)|conditions générales"
@@ -115,15 +124,6 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("aside", r"^(?:le saviez-vous|bon à savoir|à retenir|a retenir|en bref"
                   rf"|l{_APOS}essentiel|(?:le )?chiffre(?:-| )clé|(?:les )?chiffres(?:-| )clés"
                   r"|le conseil(?: de la rédaction)?|notre conseil|astuce)\W*$", 6),
-        ("credit", r"^(?:crédits?(?: photo| image)?|photo|image|illustration|source|visuel)"
-                   r"s?\s*:", 20),
-        ("credit", r"^(?:photo|image) (?:de|par)\s+\S.*\s(?:sur|via)\s+\S+$", 20),
-        # photo captions: a short line ending with its credit, or labelled as a photo
-        ("photo caption", r"(?:\(\s*(?:photos?|crédits?(?: photo)?|credit|ph\.|©)\b[^()]*\)"
-                          r"|\S\s+(?:©|\((?:c|C)\))\s*(?!\d{4})[\w&.’' -]{1,40}"
-                          r"|\b(?:photos?|crédits? photo)\s*:\s*[\w&.’' /-]{1,40})$", 30),
-        ("photo caption", rf"^(?:photos?|images?|illustrations?|visuels?)\s+"
-                          rf"(?:d{_APOS}illustration|de couverture|d{_APOS}archives?)\s*:", 30),
     )
 )
 

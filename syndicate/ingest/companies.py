@@ -286,8 +286,8 @@ def _sentence_before(text: str, start: int) -> str:
 
 # Common French first names: "Guillaume Decugis" is a person even "du côté de" him. Not a
 # list of people: a first name followed by a capitalised word, nothing more.
-_FIRST_NAMES = frozenset("""
-    Adrien Agathe Alexandre Alexandra Alice Aline Amélie Anaïs Andrée André Anne Antoine
+_FIRST_NAMES = frozenset(
+    """    Adrien Agathe Alexandre Alexandra Alice Aline Amélie Anaïs Andrée André Anne Antoine
     Arnaud Arthur Audrey Aurélie Aurélien Axel Baptiste Benjamin Benoît Bernard Bertrand
     Camille Carole Caroline Catherine Cécile Céline Charles Charlotte Chloé Christian
     Christine Christophe Claire Claude Clément Clémence Corinne Cyril Damien Daniel David
@@ -300,7 +300,8 @@ _FIRST_NAMES = frozenset("""
     Pascale Patrick Paul Pauline Philippe Pierre Quentin Raphaël Rémi Romain Sabine Samuel Sandrine
     Sarah Sébastien Simon Sophie Stéphane Stéphanie Sylvain Sylvie Théo Thibault Thierry Thomas
     Valérie Victor Vincent Virginie Xavier Yann Yannick Yves
-""".split())
+    """.split()  # noqa: SIM905 (a block of names reads better than a list)
+)
 
 
 def _first_name_person(name: str) -> bool:
