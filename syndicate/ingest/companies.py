@@ -16,7 +16,12 @@ becomes a company on *evidence* found around one of its mentions in a section:
 A mention described as a person ("Romain Raffard, fondateur de…", "…de Lydia, Cyril
 Chiche,", "confie Guilhamon") is a person, and so are later mentions of that person's
 first or last name. Generic acronyms (IA, RH, PDG…) and all-capital names without a
-strong cue are never companies. The lede is not read: it has no company story.
+strong cue are never companies. A first name and a surname ("Guillaume Decugis") is a
+person whatever the cue, unless an organisation noun names it ("la startup Jean Bouteille").
+
+Some pages name a company without any cue word, in patterns read here too: "Prenez Slack,
+par exemple", "Patagonia, par exemple, …", "ce qu’a fait Instagram", "Lush a fermé…"; and
+some tell its story in the chapô, which the importer passes as the first section.
 """
 
 from __future__ import annotations

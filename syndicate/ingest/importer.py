@@ -14,7 +14,9 @@ Decisions, article by article, in page order:
   another article already has the slug).
 
 Nothing is written with ``dry_run``; files are written atomically. Unreadable pages are
-reported as errors and the other pages are still imported.
+reported as errors and the other pages are still imported. An HTML page is reduced to its
+main content first (:mod:`.html`); a page that does not look French is imported with a
+warning.
 """
 
 from __future__ import annotations

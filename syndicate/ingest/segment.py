@@ -28,6 +28,13 @@ any title: the reading is structural.
 5. A chapô of two paragraphs is kept whole as the lede, its paragraphs joined by a space:
    the corpus format has one lede paragraph, and a reader expects all of the chapô
    before the first heading, in its order.
+6. Pages of other sites (issue 12): an article may have no heading at all (its first
+   paragraph is the lede, the others one untitled section; the split may make such an
+   article of a single group, see :func:`_sectionless_cost`, helped by the chrome that
+   separates two posts of a listing: "Read more »", "Posted on…"); list items are
+   paragraphs of their section; a line repeating a sentence of a paragraph near it is a
+   pull quote, with or without quote marks; of a run of short lines the title is not a
+   label, nor the site's name at the top of the page, nor a longer subtitle under it.
 """
 
 from __future__ import annotations
