@@ -15,7 +15,8 @@ about a third of its words in the French list and few in the English one.
 from __future__ import annotations
 
 import re
-from functools import cache
+
+from ..text import english_stop_words, french_stop_words
 
 _HTML_START = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
                          re.IGNORECASE | re.DOTALL)
@@ -45,13 +46,6 @@ def html_to_text(html: str) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-@cache
-def _stop_words(language: str) -> frozenset[str]:
-    from stop_words import get_stop_words  # lazy: reads a file
-
-    return frozenset(get_stop_words(language))
-
-
 _WORDS = re.compile(r"[^\W\d_]+(?:[’'][^\W\d_]+)?")
 
 
@@ -63,8 +57,9 @@ def language_ratios(text: str) -> tuple[float, float, int]:
              for w in words]
     if not words:
         return 0.0, 0.0, 0
-    french = sum(w in _stop_words("french") for w in words) / len(words)
-    english = sum(w in _stop_words("english") for w in words) / len(words)
+    french_words, english_words = french_stop_words(), english_stop_words()
+    french = sum(w in french_words for w in words) / len(words)
+    english = sum(w in english_words for w in words) / len(words)
     return french, english, len(words)
 
 
