@@ -19,6 +19,10 @@ File layout (``corpus/<slug>.md``)::
 
     A paragraph of that section.
 
+    ##
+
+    A paragraph of an untitled section (an article whose page had no headings).
+
 The body is *not* Markdown-rendered: paragraphs are plain text separated by
 blank lines and ``## `` starts a section. Text is kept exactly (typographic
 apostrophes, non-breaking spaces…) and escaped by the renderers, so an operator
@@ -135,7 +139,8 @@ def dumps(case: CaseStudy) -> str:
     )
     body = [case.lede.strip(), ""]
     for section in case.sections:
-        body += [f"## {section.heading.strip()}", ""]
+        # an untitled section (a page without headings) is a bare "##" line
+        body += [f"## {section.heading.strip()}".rstrip(), ""]
         for paragraph in section.paragraphs:
             body += [paragraph.strip(), ""]
     return f"{_FRONT}\n{front}{_FRONT}\n\n" + "\n".join(body).rstrip("\n") + "\n"
@@ -328,12 +333,10 @@ def _parse_body(
 
     for index in range(start, len(lines)):
         line = lines[index]
-        if line.startswith("## "):
+        if line.startswith("## ") or line.rstrip() == "##":
             flush()
-            heading = line[3:].strip()
-            if not heading:
-                problems.add(index + 1, "empty section heading")
-            sections.append((heading, index + 1, []))
+            # "##" alone: an untitled section (the body of an article without headings)
+            sections.append((line[3:].strip(), index + 1, []))
         elif line.startswith("#"):
             flush()
             problems.add(

@@ -69,6 +69,14 @@ def french_stop_words() -> frozenset[str]:
 
 
 @cache
+def english_stop_words() -> frozenset[str]:
+    """The same package's English list: the importer's test of a page's language."""
+    from stop_words import get_stop_words  # lazy: reads a file
+
+    return frozenset(get_stop_words("english"))
+
+
+@cache
 def _stemmer() -> snowballstemmer.stemmer:
     import snowballstemmer  # lazy: imports the stemmers of every language (see above)
 

@@ -428,7 +428,7 @@ def test_single_article_page_with_breadcrumb_byline_and_widgets():
     assert reasons["Par Claire Martin · 14 mars 2024 · 6 min de lecture"] == "byline"
     assert reasons["Publié le 14 mars 2024"] == "date"
     assert reasons[ARTS[2].title] == "more-articles list"
-    assert reasons["Management"] == "caption"
+    assert reasons["Management"] == "label"  # a category over the title
 
 
 def test_more_articles_lists_between_and_after_articles():

@@ -1,5 +1,6 @@
 """The importer: scraped blog pages in, corpus files out.
 
+* :mod:`.html` turns an HTML page into text (trafilatura) and tells a page not in French;
 * :mod:`.segment` reads a page into articles (structure, no list of titles);
 * :mod:`.chrome` names the site chrome it strips;
 * :mod:`.companies` finds the companies whose story each section tells;

@@ -33,7 +33,14 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("pagination", r"^(?:page\s+\d+(?:\s+(?:sur|/)\s+\d+)?|page\s+(?:suivante|précédente)"
                        r"|[«‹<]?\s*(?:précédent|suivant|articles? (?:plus )?(?:anciens|récents))"
                        r"\s*[»›>]?)$", 8),
+        ("pagination", r"^(?:[«‹<]\s*)?(?:older|newer|previous|next)\s+(?:posts|entries|articles)"
+                       r"\s*[»›>]?$", 6),
         ("pagination", r"^(?:[«‹<]\s*)?(?:\d+\s+){2,}(?:…\s*|\.\.\.\s*)?\d*\s*(?:[»›>])?$", 30),
+        # "Read more: <titre>", "Read more »", "Continue reading"
+        ("read more", r"^(?:read more|continue reading|keep reading|see also|related)\b"
+                      r"(?:\s*[:»›>…]|\s*$)", 16),
+        # a scene break between paragraphs: "* * *", "***", "---", "⁂"
+        ("break", r"^(?:[*⁂~§•·#—–-]\s*){1,5}$", 5),
         # bylines, dates, reading time (often glued together with · or |)
         ("byline", r"^(?:par|rédigé par|écrit par|publié par|posté par|by)\s+(?-i:[A-ZÀ-Ý])"
                    r"[\w’'.-]*(?:\s+(?:de\s+|d’|du\s+)?(?-i:[A-ZÀ-Ý])[\w’'.-]*){0,3}\s*"
@@ -47,6 +54,16 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("date", r"^(?:(?:publié|mis à jour|modifié|posté)\w*\s*(?:le|:)?\s*)?"
                  r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b", 16),
         ("date", r"^(?:publié|mis à jour|modifié|posté|actualisé)e?s?\s+(?:le|il y a|:)\s", 16),
+        # "Posted on 12 mars 2025 by …" (English CMS), "Sur le terrain | publié le : …",
+        # "Dossier publié en mars 2025"
+        ("date", r"^(?:posted|published|updated|last updated)\s+(?:on|by|in)\b", 16),
+        ("date", rf"(?:^|[|·•–—]\s*)(?:publié|paru|posté|mis à jour|actualisé)e?s?\s+"
+                 rf"(?:le|en|il y a)\s*:?\s*(?:\d|{_MONTHS}|lun|mar|mer|jeu|ven|sam|dim)", 16),
+        ("date", rf"^(?:\w+\s+){{1,3}}(?:publié|paru|mis à jour)e?s?\s+(?:le|en)\s+"
+                 rf"(?:\d|{_MONTHS})", 10),
+        # "RH · 18 novembre 2024": a category and a date
+        ("date", rf"^[^\W\d][\w &’'-]{{0,30}}\s*[·|•]\s*\d{{1,2}}(?:er)?\s+(?:{_MONTHS})\.?"
+                 rf"\s+\d{{4}}$", 8),
         ("date", rf"^(?:{_MONTHS})\.?\s+\d{{4}}$|^il y a \d+ (?:min|minutes?|heures?|h|jours?"
                  rf"|semaines?|mois|ans?)$", 6),
         ("reading time", r"\b\d+\s*(?:min|mins|minutes?|mn)\.?\s*(?:de\s+)?lecture\b", 16),
@@ -70,6 +87,15 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("cookies", rf"^(?:tout accepter|tout refuser|accepter(?: et fermer| tout)?|refuser"
                     rf"|personnaliser|paramétrer|j{_APOS}accepte|ok|continuer sans accepter"
                     rf"|gérer mes (?:choix|préférences))\W*$", 6),
+        ("credit", r"^(?:crédits?(?: photo| image)?|photo|image|illustration|source|visuel)"
+                   r"s?\s*:", 20),
+        ("credit", r"^(?:photo|image) (?:de|par)\s+\S.*\s(?:sur|via)\s+\S+$", 20),
+        # photo captions: a short line ending with its credit, or labelled as a photo
+        ("photo caption", r"(?:\(\s*(?:photos?|crédits?(?: photo)?|credit|ph\.|©)\b[^()]*\)"
+                          r"|\S\s+(?:©|\((?:c|C)\))\s*(?!\d{4})[\w&.’' -]{1,40}"
+                          r"|\b(?:photos?|crédits? photo)\s*:\s*[\w&.’' /-]{1,40})$", 30),
+        ("photo caption", rf"^(?:photos?|images?|illustrations?|visuels?)\s+"
+                          rf"(?:d{_APOS}illustration|de couverture|d{_APOS}archives?)\s*:", 30),
         # footer
         ("copyright", r"©|\(c\)\s*\d{4}|\bcopyright\b|tous droits réservés|mentions légales"
                       r"|politique de (?:confidentialité|cookies)|conditions générales"
@@ -98,9 +124,6 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("aside", r"^(?:le saviez-vous|bon à savoir|à retenir|a retenir|en bref"
                   rf"|l{_APOS}essentiel|(?:le )?chiffre(?:-| )clé|(?:les )?chiffres(?:-| )clés"
                   r"|le conseil(?: de la rédaction)?|notre conseil|astuce)\W*$", 6),
-        ("credit", r"^(?:crédits?(?: photo| image)?|photo|image|illustration|source|visuel)"
-                   r"s?\s*:", 20),
-        ("credit", r"^(?:photo|image) (?:de|par)\s+\S.*\s(?:sur|via)\s+\S+$", 20),
     )
 )
 

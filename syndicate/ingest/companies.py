@@ -16,7 +16,12 @@ becomes a company on *evidence* found around one of its mentions in a section:
 A mention described as a person ("Romain Raffard, fondateur de…", "…de Lydia, Cyril
 Chiche,", "confie Guilhamon") is a person, and so are later mentions of that person's
 first or last name. Generic acronyms (IA, RH, PDG…) and all-capital names without a
-strong cue are never companies. The lede is not read: it has no company story.
+strong cue are never companies. A first name and a surname ("Guillaume Decugis") is a
+person whatever the cue, unless an organisation noun names it ("la startup Jean Bouteille").
+
+Some pages name a company without any cue word, in patterns read here too: "Prenez Slack,
+par exemple", "Patagonia, par exemple, …", "ce qu’a fait Instagram", "Lush a fermé…"; and
+some tell its story in the chapô, which the importer passes as the first section.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ _ORG = (
     r"|auto-écoles?|courtiers?|comparateurs?|médias?|supermarchés?|épiceries?"
     r"|chaînes?|magasins?|boutiques?|ateliers?|manufactures?|brasseries?"
     r"|cliniques?|éditeurs|éditrices|places? de marché|fournisseurs?|prestataires?"
-    r"|franchises?|franchiseurs?|concepteurs?|producteurs?|transporteurs?|loueurs?)"
+    r"|franchises?|franchiseurs?|concepteurs?|producteurs?|transporteurs?|loueurs?"
+    r"|sous-traitants?|équipementiers?|industriels?|brasseurs?|torréfacteurs?|caves?)"
 )
 _ROLE = (
     r"(?:co-?fondat(?:eur|rice)s?|fondat(?:eur|rice)s?|créat(?:eur|rice)s?|CEO|PDG|DG|CTO|COO"
@@ -65,6 +71,12 @@ _CUE_BEFORE = (
     re.compile(r"\b(?:du côté de|au sein de|à l[’']image de|l[’']exemple de|le cas de"
                r"|comme chez)\s+$", re.IGNORECASE),
     re.compile(r"\b(?:fondée?|créée?|lancée?)\s+en\s+\d{4}\s*,\s+$", re.IGNORECASE),
+    # no cue word, but the sentence is about it: "Prenez Slack, par exemple", "ce qu’a fait
+    # Instagram", "la leçon qu’a tirée Pennylane"
+    re.compile(r"\b(?:prenez|prenons|regardez|voyez)\s+(?:le cas de |l[’']exemple de )?$",
+               re.IGNORECASE),
+    re.compile(r"\bqu[’'](?:a|avait)\s+(?:fait|tirée?s?|choisie?|retenue?s?|réussi|tenté"
+               r"|comprise?|vécue?|imaginée?|lancée?|décidée?|menée?)\s+$"),
 )
 # "sur la plateforme LinkedIn", "via l’application X": a tool being used, not a story.
 _USING = (r"utilise|utilisent|utiliser|utilisant|adopte|adoptent|adopter|déploie|déploient"
@@ -81,6 +93,13 @@ _CUE_AFTER = (
                r"\b"),
     re.compile(r"^,\s+qui\s+(?:développe|propose|commercialise|édite|fabrique|conçoit|vend"
                r"|accompagne|emploie|compte)\b"),
+    re.compile(r"^,\s+par exemple\b"),  # "Patagonia, par exemple, publie…"
+    # the subject of a company's decision: "Lush a fermé ses comptes", "Dotemu a choisi…"
+    re.compile(r"^\s+(?:a|avait)\s+(?:(?:aussi|déjà|ainsi|d[’']abord|finalement|notamment"
+               r"|donc|pour sa part|elle aussi)\s+)?(?:fermé|lancé|choisi|cessé|décidé|rapatrié"
+               r"|supprimé|racheté|abandonné|réduit|investi|recruté|ouvert|levé|misé|opté"
+               r"|renoncé|mis en place|bâti|construit|quitté|relocalisé|réorganisé|revu"
+               r"|repensé|instauré|externalisé|internalisé)\b"),
 )
 # A person: described by a role after the name, named after a role "…de X, <Name>",
 # or the subject of a reporting verb.
@@ -116,7 +135,10 @@ _SENTENCE_START_WORDS = frozenset(
         "chez", "pour", "dans", "lorsque", "quand", "si", "après", "avant", "depuis", "mais",
         "même", "puis", "ainsi", "enfin", "alors", "ensuite", "aujourd", "désormais", "cependant",
         "pourtant", "toutefois", "certes", "face", "selon", "grâce", "malgré", "comme", "derrière",
-        "parmi", "résultat", "objectif", "bref"
+        "parmi", "résultat", "objectif", "bref", "surtout", "reste", "autrement", "finalement",
+        "concrètement", "sinon", "donc", "néanmoins", "côté", "mieux", "pire", "seul", "chaque",
+        "ici", "outre", "quant", "entre", "autre", "autres", "certains", "certaines", "plusieurs",
+        "prenez", "prenons", "regardez", "voyez", "imaginez", "pensez"
     ]
 )
 
@@ -192,6 +214,15 @@ def mentions(text: str, lowercase_words: frozenset[str] = frozenset()) -> list[M
             if nxt.capitalised and not _ELISION.fullmatch(nxt.text):
                 j += 1
                 continue
+            # "Plug in digital": an English glue word, then lower-case English words, in a
+            # French text: one name
+            if nxt.text in _ENGLISH_GLUE - {"and"} and j + 2 < len(tokens):
+                tail = tokens[j + 2]
+                if (tail.text.isascii() and tail.text.isalpha() and tail.text.islower()
+                        and tail.text not in _stop_words()
+                        and not text[nxt.end: tail.start].strip()):
+                    j += 2
+                    continue
             # glue words: "&", "to the", "et" between capitalised words
             k = j + 1
             while k < len(tokens) and (tokens[k].text == "&" or tokens[k].text in _ENGLISH_GLUE
@@ -238,6 +269,8 @@ def _cue_before(text: str, mention: Mention) -> bool:
         words = re.findall(r"[\w-]+", described)
         if any(w.lower() in _stop_words() - {"de", "d", "des", "du", "en"} for w in words):
             continue
+        if words and words[-1].lower() in {"de", "d", "des", "du", "en", "à", "au", "aux"}:
+            continue  # "fabricant de jeans installé en Lozère": a place, not the name
         if "described" in match.groupdict() and _TOOL_BEFORE_ORG.search(
                 sentence[: match.start()]):
             continue
@@ -256,7 +289,44 @@ def _sentence_before(text: str, start: int) -> str:
     return before[cut + 2:] if cut >= 0 else before
 
 
+# Common French first names: "Guillaume Decugis" is a person even "du côté de" him. Not a
+# list of people: a first name followed by a capitalised word, nothing more.
+_FIRST_NAMES = frozenset(
+    """    Adrien Agathe Alexandre Alexandra Alice Aline Amélie Anaïs Andrée André Anne Antoine
+    Arnaud Arthur Audrey Aurélie Aurélien Axel Baptiste Benjamin Benoît Bernard Bertrand
+    Camille Carole Caroline Catherine Cécile Céline Charles Charlotte Chloé Christian
+    Christine Christophe Claire Claude Clément Clémence Corinne Cyril Damien Daniel David
+    Delphine Denis Didier Dominique Edouard Édouard Elisa Élise Élodie Emma Emmanuel Emmanuelle
+    Éric Estelle Étienne Fabien Fabrice Fanny Florence Florian François Françoise Frédéric
+    Gaël Gaëlle Geoffroy Georges Gérard Gilles Grégoire Guillaume Hélène Henri Hugo Inès Isabelle
+    Jacques Jean Jeanne Jérôme Joël Julie Julien Juliette Justine Karine Laura Laure Laurence
+    Laurent Léa Léo Lucas Lucie Louis Louise Lucile Manon Marc Margaux Marie Marine Mathieu
+    Mathilde Matthieu Maxime Mélanie Michel Michèle Nadia Nathalie Nicolas Olivier Pascal
+    Pascale Patrick Paul Pauline Philippe Pierre Quentin Raphaël Rémi Romain Sabine Samuel Sandrine
+    Sarah Sébastien Simon Sophie Stéphane Stéphanie Sylvain Sylvie Théo Thibault Thierry Thomas
+    Valérie Victor Vincent Virginie Xavier Yann Yannick Yves
+    """.split()  # noqa: SIM905 (a block of names reads better than a list)
+)
+
+
+def _first_name_person(name: str) -> bool:
+    """"Guillaume Decugis", "Anne-Sophie Le Gall": a first name and a surname."""
+    words = name.split()
+    first = words[0].split("-")[0] if words else ""
+    return (2 <= len(words) <= 4 and first in _FIRST_NAMES and "et" not in words
+            and "&" not in words)
+
+
+def _org_cue(text: str, mention: Mention) -> bool:
+    """"Chez X", "la startup X": a cue that names an organisation, stronger than a first
+    name ("La startup lilloise Jean Bouteille")."""
+    sentence = _sentence_before(text, mention.start)
+    return any(pattern.search(sentence) for pattern in (_CUE_BEFORE[0], _CUE_BEFORE[2]))
+
+
 def _person(text: str, mention: Mention) -> bool:
+    if _first_name_person(mention.name) and not _org_cue(text, mention):
+        return True  # "du côté de Guillaume Decugis": a person, whatever the cue
     if _cue_before(text, mention):  # "Chez Shine, alors que…" is a company
         return False
     after = text[mention.end: mention.end + 60]

@@ -14,7 +14,9 @@ Decisions, article by article, in page order:
   another article already has the slug).
 
 Nothing is written with ``dry_run``; files are written atomically. Unreadable pages are
-reported as errors and the other pages are still imported.
+reported as errors and the other pages are still imported. An HTML page is reduced to its
+main content first (:mod:`.html`); a page that does not look French is imported with a
+warning.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..corpus import CaseStudy, Source, check, content_hash, corpus_files, save
 from ..errors import IngestError
 from ..text import slugify
 from .companies import extract_companies
+from .html import html_to_text, is_html, not_french
 from .segment import ParsedArticle, Skipped, parse_page
 from .themes import guess_themes
 
@@ -128,7 +131,9 @@ def build_case(article: ParsedArticle, page: str, position: int, slug: str) -> C
     for section in article.sections:
         texts += [section.heading, *section.paragraphs]
     lowercase = {w for w in re.findall(r"\w+", " ".join(texts)) if w.islower()}
-    companies = extract_companies([s.paragraphs for s in article.sections], lowercase)
+    # the chapô too: some pages tell a company's story there ("Alan, l’assureur santé, …")
+    companies = extract_companies([(article.lede,), *(s.paragraphs for s in article.sections)],
+                                  lowercase)
     themes = guess_themes(article.title, texts[1:])
     return CaseStudy(
         slug=slug, title=article.title, lede=article.lede, sections=article.sections,
@@ -202,7 +207,10 @@ def import_pages(pages: Iterable[Path], corpus_dir: Path, *, force: bool = False
     corpus = _Corpus(corpus_dir, report)
     for path in pages:
         try:
-            parsed = parse_page(read_page(path))
+            text = read_page(path)
+            if is_html(text, path.name):
+                text = html_to_text(text)
+            parsed = parse_page(text)
             if not parsed.articles:
                 raise IngestError(path, "no article found (expected a title, a one-paragraph "
                                         "lede, then headings with paragraphs)")
@@ -210,6 +218,10 @@ def import_pages(pages: Iterable[Path], corpus_dir: Path, *, force: bool = False
             report.errors.append(str(exc))
             continue
         name = path.name
+        foreign = not_french("\n".join(_article_text(a) for a in parsed.articles))
+        if foreign is not None:
+            report.warnings.append(f"{name}: the page does not look French ({foreign}); "
+                                   f"imported anyway, check its case studies")
         report.pages.append((name, len(parsed.articles), len(parsed.skipped)))
         report.skipped.extend((name, item) for item in parsed.skipped)
         for article in parsed.articles:

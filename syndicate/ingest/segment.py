@@ -28,6 +28,13 @@ any title: the reading is structural.
 5. A chapô of two paragraphs is kept whole as the lede, its paragraphs joined by a space:
    the corpus format has one lede paragraph, and a reader expects all of the chapô
    before the first heading, in its order.
+6. Pages of other sites (issue 12): an article may have no heading at all (its first
+   paragraph is the lede, the others one untitled section; the split may make such an
+   article of a single group, see :func:`_sectionless_cost`, helped by the chrome that
+   separates two posts of a listing: "Read more »", "Posted on…"); list items are
+   paragraphs of their section; a line repeating a sentence of a paragraph near it is a
+   pull quote, with or without quote marks; of a run of short lines the title is not a
+   label, nor the site's name at the top of the page, nor a longer subtitle under it.
 """
 
 from __future__ import annotations
@@ -90,6 +97,10 @@ _INNER_SENTENCE = re.compile(r"[.!?…][»”\"’)]*\s+[«“\"]?[A-ZÀ-Ý]")
 _TRUNCATED = re.compile(r"(?:…|\.\.\.|\[…\]|\[\.\.\.\])\s*$")
 
 
+# Only questions or exclamations, no full stop: "Faut-il lever ? Et quand ?"
+_QUESTIONS = re.compile(r"^[^.…]*[?!](?:\s*[»”\"’)])*$")
+
+
 def word_count(text: str) -> int:
     return len(text.split())
 
@@ -100,6 +111,8 @@ def is_paragraph(text: str) -> bool:
     words = word_count(text)
     if words >= 30:
         return True
+    if _QUESTIONS.match(text):  # "Faut-il recruter ? Et à quel moment ?": a headline
+        return False
     if words >= 5 and _FULL_STOP_END.search(text) and not _TRUNCATED.search(text):
         return True
     return words >= 8 and bool(_INNER_SENTENCE.search(text)) and bool(_SENTENCE_END.search(text))
@@ -121,23 +134,66 @@ def _commenter(text: str) -> bool:
 
 
 def _caption_like(text: str) -> bool:
-    """A label rather than a headline: one or two words, shouted, or ending with "!" or
-    ":", or a short question ("Le saviez-vous ?")."""
+    """A label rather than a headline: one or two words ("Entrepreneuriat", "Notre
+    sélection"), ending with ":", or a short question ("Le saviez-vous ?"). A headline
+    may end with "?" or "!" and be written in capitals: those are no evidence."""
     words = word_count(text)
-    return (words < 3 or text.endswith(("!", ":")) or text.isupper()
-            or (words < 4 and text.endswith("?")))
+    return words < 3 or text.endswith(":") or (words < 4 and text.endswith("?"))
 
 
-def _headline_score(text: str) -> float:
-    """How much a short line looks like a title rather than a caption: long, no label."""
+# A list item: "1) …", "2. …", "- …", "• …" (kept verbatim as a paragraph of its section).
+_LIST_ITEM = re.compile(r"^(?:\d{1,2}[).]|[a-z][)]|[-–—•·▪◦*➢→✓✔])\s+\S")
+
+
+def is_list_item(text: str) -> bool:
+    return bool(_LIST_ITEM.match(text))
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A line of a run of short lines, as a candidate header: its place in the run, and
+    whether it is the first text line of the page (a site name or a masthead)."""
+
+    block: Block
+    index: int
+    page_top: bool
+
+
+def _header_reason(line: _Line, run: Sequence[_Line], header: _Line) -> str:
+    """Why a line of a run is not its header (what ``-v`` prints)."""
+    if _caption_like(line.block.text):
+        return "label"
+    if line.page_top and line.index < header.index:
+        return "site name"
+    if line.index > header.index:
+        return "subtitle"
+    return "caption"
+
+
+def _headline_score(line: _Line, run: Sequence[_Line]) -> float:
+    """How much a short line of a run looks like its title (or heading). A label is no
+    title; the first line of the page over a title is the site's name; a longer line
+    right under a headline is its subtitle (a standfirst without a full stop); else the
+    longer line wins (captions and widget names are shorter than headlines)."""
+    text = line.block.text
     score = float(min(len(text), 100))
     if _caption_like(text):
-        score -= 50
+        score -= 100
+    if line.page_top and word_count(text) <= 5 and any(
+            word_count(other.block.text) > word_count(text) for other in run[line.index + 1:]
+            if not _caption_like(other.block.text)):
+        score -= 60
+    previous = [other for other in run[: line.index]
+                if not _caption_like(other.block.text) and not other.page_top]
+    if previous and len(text) > len(previous[-1].block.text) and word_count(text) >= 5:
+        score -= 60
     return score
 
 
 # Chrome the site prints under an article's title, never under a section heading.
 _ARTICLE_META = frozenset({"byline", "date", "reading time", "share"})
+# Chrome between two posts of a listing page, right before the next one's title.
+_BREAK_BEFORE = frozenset({"byline", "date", "read more", "navigation", "pagination"})
 
 
 @dataclass
@@ -152,15 +208,31 @@ class _Group:
     from_list: bool = False  # the run is the last line under a "more articles" marker
     meta: tuple[str, ...] = ()  # reasons of the chrome between the run and the paragraph
     listed: frozenset[int] = frozenset()  # lines of the run repeated later (contents)
+    before: tuple[str, ...] = ()  # reasons of the chrome right before the run
+    page_top: int = 0  # line number of the page's first text line
+
+    def lines(self) -> list[_Line]:
+        run = [block for block in self.run if block.line not in self.listed] or self.run[-1:]
+        return [_Line(block, index, block.line == self.page_top)
+                for index, block in enumerate(run)]
 
     @property
     def header(self) -> Block:
-        run = [block for block in self.run if block.line not in self.listed] or self.run[-1:]
+        run = self.lines()
         best = run[-1]
-        for block in run:  # ties go to the later line
-            if _headline_score(block.text) > _headline_score(best.text):
-                best = block
-        return best
+        for line in run:  # ties go to the later line
+            if _headline_score(line, run) > _headline_score(best, run):
+                best = line
+        return best.block
+
+    def reason(self, block: Block) -> str:
+        """Why a line of the run other than the header is left out."""
+        if block.line in self.listed:
+            return "table of contents"
+        run = self.lines()
+        header = next(line for line in run if line.block is self.header)
+        line = next((line for line in run if line.block is block), None)
+        return _header_reason(line, run, header) if line is not None else "caption"
 
 
 class _Reader:
@@ -171,6 +243,8 @@ class _Reader:
         self.skipped: list[Skipped] = []
         self.pending: list[Block] = []  # short lines waiting for a paragraph
         self.meta: list[str] = []  # reasons of the chrome met since the pending lines
+        self.before: list[str] = []  # reasons of the chrome met since the last text
+        self.page_top = 0  # the first text line of the page
         self.listing: list[Block] | None = None  # lines under a "more articles" marker
         # under "À propos", "Le saviez-vous ?", "Commentaires"...: its text is chrome too
         # (see chrome.box_kind for how far each kind of box goes)
@@ -187,12 +261,16 @@ class _Reader:
             # section heading when the box was a mere link) or a list ends the box
             if reason or paragraph or _commenter(block.text):
                 self.skip(block, reason or "comments")
+                if reason:
+                    self.before.append(reason)
                 return
             self.box = None
         if reason:
             self.skip(block, reason)
             if self.pending:
                 self.meta.append(reason)
+            else:
+                self.before.append(reason)
             kind = box_kind(block.text)
             # a box heading right under a title or heading is a mere caption, and
             # comments only come after some article text
@@ -206,7 +284,10 @@ class _Reader:
                 self.box = None
             return
         self.box = None
-        if is_inline_list(block.text):
+        self.page_top = self.page_top or block.line
+        if is_list_item(block.text) and self.listing is None:
+            self._list_item(block)
+        elif is_inline_list(block.text):
             self.skip(block, "more-articles list")
         elif is_list_marker(block.text):
             self.skip(block, "more-articles list")
@@ -235,16 +316,32 @@ class _Reader:
             self.skip(item, "more-articles list")
         return kept
 
+    def _list_item(self, block: Block) -> None:
+        """A list item is a paragraph of its section; a short line ending with ":" right
+        before it introduces the list ("Les erreurs les plus fréquentes :"), text too."""
+        if self.pending and self.pending[-1].text.endswith(":"):
+            intro = self.pending.pop()
+            if self.pending or self.groups:
+                self._paragraph(intro)
+            else:
+                self.skip(intro, "text before the first title")
+        if self.pending or self.groups:
+            self._paragraph(block)
+        else:
+            self.skip(block, "text before the first title")
+
     def _paragraph(self, block: Block) -> None:
         run, from_list, meta = self.pending, False, tuple(self.meta)
-        self.pending, self.meta = [], []
+        before = tuple(self.before)
+        self.pending, self.meta, self.before = [], [], []
         if self.listing is not None:
             # A title left before the marker ("Titre / À lire / chapô") wins over the list.
             kept = self._close_listing(keep_last=not run)
             if not run and kept is not None:
                 run, from_list = [kept], True
         if run:
-            self.groups.append(_Group(run, [block], from_list, meta))
+            self.groups.append(_Group(run, [block], from_list, meta, before=before,
+                                      page_top=self.page_top))
         elif self.groups:
             self.groups[-1].paragraphs.append(block)
         else:
@@ -331,6 +428,10 @@ def title_odds(groups: Sequence[_Group], index: int,
         score += 1.0
     if group.from_list:  # a title under "Derniers articles" right before a lede
         score += 1.5
+    if any(reason in _BREAK_BEFORE for reason in group.before):
+        # "Read more »", "Posted on … by …", "Lire la suite", a comment count: a listing
+        # page's break between two posts
+        score += 2.5
     # A lede announces what follows; a one-paragraph section goes on with what precedes.
     if bags is None:
         bags = [_bag(_group_texts(g)) for g in groups]
@@ -344,8 +445,16 @@ def title_odds(groups: Sequence[_Group], index: int,
 
 def _size_cost(sections: int) -> float:
     """Articles of this site have four to six sections: fewer is rare, many more means
-    two articles read as one."""
+    two articles read as one. An article without any heading (its title and its text
+    only) is common on other sites, but a section mistaken for one is the usual error."""
     return {1: 1.0, 2: 0.5, 3: 0.2}.get(sections, 0.3 * max(0, sections - 7))
+
+
+def _sectionless_cost(paragraphs: int) -> float:
+    """An article without any heading: a title over its text only. Common on other sites,
+    but a section heading mistaken for a title is the usual error; a long text under one
+    headline (three paragraphs or more: this site's sections have one or two) is evidence."""
+    return max(0.0, 3.0 - 1.5 * (paragraphs - 1))
 
 
 def split_articles(groups: Sequence[_Group]) -> list[int]:
@@ -361,9 +470,11 @@ def split_articles(groups: Sequence[_Group]) -> list[int]:
     back: dict[int, int] = {}
     for i in [*candidates, n]:
         options = [
-            (best[s] - _size_cost(i - s - 1) + (odds[i] if i < n else 0.0), s)
+            (best[s] - (_size_cost(i - s - 1) if i - s >= 2
+                        else _sectionless_cost(len(groups[s].paragraphs)))
+             + (odds[i] if i < n else 0.0), s)
             for s in starts
-            if s in best and s < i and i - s >= 2
+            if s in best and s < i and (i - s >= 2 or len(groups[s].paragraphs) >= 2)
         ]
         if options:
             best[i], back[i] = max(options)
@@ -416,10 +527,41 @@ def _merge_pull_quotes(groups: list[_Group], skipped: list[Skipped]) -> list[_Gr
     return merged
 
 
+_QUOTE_CHARS = "«»“”\"„‹›'’ \u00a0\u202f"
+
+
+def _echo_key(text: str) -> str:
+    """A short line as it would read inside a paragraph: no quote marks, no final stop."""
+    return _plain(text.strip(_QUOTE_CHARS).rstrip(".…!?;:,").strip(_QUOTE_CHARS))
+
+
+def _pull_quotes(blocks: Sequence[Block]) -> set[int]:
+    """Lines of the page that repeat words of a paragraph near them, with or without quote
+    marks ("Un bon directeur financier ne fait pas que compter, il aide à décider."): a pull
+    quote, set in large type between paragraphs. Six words at least, so that a heading
+    echoed by its text is not one."""
+    found: set[int] = set()
+    for index, block in enumerate(blocks):
+        key = _echo_key(block.text)
+        if word_count(key) < 6 or word_count(block.text) > 40 or is_list_item(block.text):
+            continue
+        near = [*blocks[max(0, index - 4): index], *blocks[index + 1: index + 5]]
+        if any(len(other.text) > len(block.text) + 10 and key in _plain(other.text)
+               and chrome_reason(other.text) is None and is_paragraph(other.text)
+               for other in near):
+            found.add(block.line)
+    return found
+
+
 def parse_page(text: str) -> ParsedPage:
     """Read a page into articles and the lines left out."""
     reader = _Reader()
-    for block in blocks_of(text):
+    page_blocks = blocks_of(text)
+    quotes = _pull_quotes(page_blocks)
+    for block in page_blocks:
+        if block.line in quotes:
+            reader.skip(block, "pull quote")
+            continue
         reader.feed(block)
     reader.finish()
     skipped = list(reader.skipped)
@@ -429,14 +571,13 @@ def parse_page(text: str) -> ParsedPage:
 
     def keep(group: _Group, header: Block) -> None:
         """Skip the lines of the group's run that are not its header."""
-        skipped.extend(Skipped(b.line, "table of contents" if b.line in group.listed
-                               else "caption", b.text)
+        skipped.extend(Skipped(b.line, group.reason(b), b.text)
                        for b in group.run if b is not header)
 
-    if len(groups) >= 2:
-        starts = split_articles(groups)
+    if groups:
+        starts = split_articles(groups) if len(groups) >= 2 else [0]
         bounds = [*starts, len(groups)]
-        for rank, (start, end) in enumerate(itertools.pairwise(bounds), 1):
+        for start, end in itertools.pairwise(bounds):
             head = groups[start]
             title = head.header
             keep(head, title)
@@ -461,13 +602,20 @@ def parse_page(text: str) -> ParsedPage:
                 heading = group.header
                 keep(group, heading)
                 sections.append(Section(heading.text, paragraphs))
+            chapo = [p.text for p in head.paragraphs]
+            if not sections:
+                if len(chapo) < 2:  # a title and one paragraph: a teaser, not an article
+                    skipped.extend(Skipped(b.line, "no article structure", b.text)
+                                   for b in [title, *head.paragraphs])
+                    continue
+                # no heading on the page: the first paragraph is the lede, the others one
+                # untitled section, in order
+                articles.append(ParsedArticle(len(articles) + 1, title.line, title.text,
+                                              chapo[0], (Section("", tuple(chapo[1:])),)))
+                continue
             # a chapô of several paragraphs is the lede, whole (the corpus has room for
             # one lede paragraph; moving the rest under the first heading would misplace it)
-            lede = " ".join(p.text for p in head.paragraphs)
-            articles.append(ParsedArticle(rank, title.line, title.text, lede, tuple(sections)))
-    else:
-        for group in groups:
-            skipped.extend(Skipped(b.line, "no article structure", b.text)
-                           for b in [*group.run, *group.paragraphs])
+            articles.append(ParsedArticle(len(articles) + 1, title.line, title.text,
+                                          " ".join(chapo), tuple(sections)))
     skipped.sort(key=lambda s: s.line)
     return ParsedPage(tuple(articles), tuple(skipped))
