@@ -23,7 +23,7 @@ from ._deliveries import _NOT_OUTCOME
 from ._limits import PRUNE_BATCH
 from ._pg_schema import one_line
 from ._records import AddResult, Delivery, Subscriber
-from ._subscribers import _check_subscriber_status, email_key, normalize_email
+from ._subscribers import _check_subscriber_status, email_key, like_pattern, normalize_email
 
 if TYPE_CHECKING:
     import psycopg
@@ -203,6 +203,22 @@ class PgMethods(PgConnection):
                 counts[channel][status] = int(n)
         return counts
 
+    def delivery_counts_many(self, edition_ids: Iterable[int]
+                             ) -> dict[int, dict[str, dict[str, int]]]:
+        ids = sorted({int(i) for i in edition_ids})
+        counts: dict[int, dict[str, dict[str, int]]] = {}
+        if not ids:
+            return counts
+        with self._locked() as conn:
+            for edition_id, channel, status, n in conn.execute(
+                "SELECT edition_id, channel, status, COUNT(*) FROM deliveries"
+                " WHERE edition_id = ANY(%s) GROUP BY edition_id, channel, status"
+                " ORDER BY edition_id, channel", (ids,)).fetchall():
+                per = counts.setdefault(int(edition_id), {})
+                per.setdefault(channel, dict.fromkeys(("sent", "failed", "pending"), 0))
+                per[channel][status] = int(n)
+        return counts
+
     def failed_deliveries(self, edition_id: int | None = None) -> list[Delivery]:
         sql = f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE status = 'failed'"
         params: tuple[Any, ...] = ()
@@ -333,6 +349,41 @@ class PgMethods(PgConnection):
             row = self._one("SELECT COUNT(*) FROM subscribers WHERE status = %s", (status,))
         assert row is not None
         return int(row[0])
+
+    def search_subscribers(self, query: str = "", status: str | None = None, *,
+                           before_id: int | None = None, limit: int = 50) -> list[Subscriber]:
+        sql = f"SELECT {_SUBSCRIBER_COLS} FROM subscribers WHERE id < %s"
+        params: list[Any] = [before_id if before_id is not None else 2**62]
+        if status is not None:
+            _check_subscriber_status(status)
+            sql += " AND status = %s"
+            params.append(status)
+        if query.strip():
+            pattern = like_pattern(query)
+            sql += (" AND (email_key LIKE %s ESCAPE '\\'"
+                    " OR lower(coalesce(name, '')) LIKE %s ESCAPE '\\')")
+            params += [pattern, pattern]
+        sql += " ORDER BY id DESC LIMIT %s"
+        params.append(max(1, min(int(limit), 1000)))
+        with self._locked() as conn:
+            return [Subscriber(*r) for r in conn.execute(sql.encode(), params).fetchall()]
+
+    def subscriber_timeline(self, since: datetime | None = None
+                            ) -> list[tuple[str, int, int, int]]:
+        start = since if since is not None else datetime(1970, 1, 1, tzinfo=UTC)
+        days: dict[str, list[int]] = {}
+        with self._locked() as conn:
+            for column, where, index in (
+                ("created_at", "", 0),
+                ("unsubscribed_at", " AND unsubscribed_at IS NOT NULL", 1),
+                ("updated_at", " AND status = 'bounced'", 2),
+            ):
+                for day, n in conn.execute(
+                    f"SELECT to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,"
+                    f" COUNT(*) FROM subscribers WHERE {column} >= %s{where} GROUP BY day"
+                    .encode(), (start,)).fetchall():
+                    days.setdefault(day, [0, 0, 0])[index] = int(n)
+        return [(day, c[0], c[1], c[2]) for day, c in sorted(days.items())]
 
     def remove_subscriber(self, email: str) -> bool:
         current = self.get_subscriber(email)
