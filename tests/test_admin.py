@@ -404,3 +404,12 @@ def test_the_timeline_counts_back_from_today() -> None:
     svg = str(subscribers_chart([("2026-01-01", 3, 0, 0), ("2026-01-02", 1, 1, 1)], 12))
     # 12 today; yesterday: 12 - (1 - 1 - 1) = 13.
     assert "abonnés (actifs et en attente)\u00a0: 12" in svg
+
+
+def test_the_timeline_has_every_day_between_its_first_and_last() -> None:
+    from syndicate.web.admin.overview import every_day
+
+    assert every_day([]) == []
+    assert every_day([("2026-02-27", 1, 0, 0), ("2026-03-02", 0, 1, 0)]) == [
+        ("2026-02-27", 1, 0, 0), ("2026-02-28", 0, 0, 0), ("2026-03-01", 0, 0, 0),
+        ("2026-03-02", 0, 1, 0)]

@@ -58,7 +58,7 @@ def _frame(title: str, width: int, height: int, top: int, body: list[str],
 
 
 def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series], *,
-                 width: int = 640, height: int = 200) -> Markup:
+                 width: int = 480, height: int = 180) -> Markup:
     """One bar per label, the series stacked bottom up (``c0`` at the bottom)."""
     for name, values in series:
         if len(values) != len(labels):
@@ -90,7 +90,7 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series], *,
 
 
 def lines(title: str, labels: Sequence[str], series: Sequence[Series], *,
-          width: int = 640, height: int = 200) -> Markup:
+          width: int = 480, height: int = 180) -> Markup:
     """One polyline per series over the labels (a single point is drawn as a dot)."""
     for name, values in series:
         if len(values) != len(labels):

@@ -7,7 +7,7 @@ subscribers over time). Read only; the same library calls as ``syndicate schedul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, Response
 from markupsafe import Markup
@@ -68,6 +68,20 @@ def sends_chart(editions: list[Edition], counts: dict[int, dict[str, dict[str, i
         ("en attente", totals["pending"])])
 
 
+def every_day(timeline: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+    """``timeline`` with the days that had no event added (zeros): the x axis is time."""
+    if not timeline:
+        return []
+    known = {row[0]: row for row in timeline}
+    day, last = date.fromisoformat(timeline[0][0]), date.fromisoformat(timeline[-1][0])
+    rows = []
+    while day <= last:  # bounded: TIMELINE_DAYS (the ledger query's window)
+        key = day.isoformat()
+        rows.append(known.get(key, (key, 0, 0, 0)))
+        day += timedelta(days=1)
+    return rows
+
+
 def subscribers_chart(timeline: list[tuple[str, int, int, int]], current: int) -> Markup:
     """Subscribers (active or pending) at the end of each day, counted back from
     ``current`` (today's figure) through each day's joins and departures, and the
@@ -97,7 +111,7 @@ def register(bp: Blueprint, console: Console) -> None:
         rows = [EditionRow(e, describe(e.published_at, tz), counts.get(e.id, {}))
                 for e in recent[:EDITIONS]]
         since = console.now() - timedelta(days=TIMELINE_DAYS)
-        timeline = ledger.subscriber_timeline(since=_midnight(since))
+        timeline = every_day(ledger.subscriber_timeline(since=_midnight(since)))
         totals = {status: ledger.count_subscribers(status) for status in SUBSCRIBER_STATUSES}
         current = totals["active"] + totals["pending"]
         return console.render(
