@@ -644,6 +644,21 @@ def test_delivery_counts_of_several_editions(ledger: LedgerPort) -> None:
     }
     assert counts[one.id] == ledger.delivery_counts(one.id)
     assert ledger.delivery_counts_many([]) == {}
+    # Totals the caller remembers are not counted again (only pending and failed are).
+    assert ledger.delivery_counts_many([one.id], known_totals={one.id: {"smtp": 3, "feed": 1}}
+                                       ) == {one.id: counts[one.id]}
+    assert ledger.delivery_counts_many([one.id], known_totals={one.id: {"smtp": 10}}) == {
+        one.id: {"smtp": {"sent": 7, "failed": 1, "pending": 2}}}
+
+
+def test_subscriber_counts_by_status(ledger: LedgerPort) -> None:
+    assert ledger.subscriber_counts() == {"pending": 0, "active": 0, "unsubscribed": 0,
+                                          "bounced": 0}
+    ledger.add_subscribers(["a@x.fr", "b@x.fr", "c@x.fr"])
+    ledger.add_subscriber("d@x.fr", status="pending")
+    ledger.set_subscriber_status("a@x.fr", "bounced")
+    assert ledger.subscriber_counts() == {"pending": 1, "active": 2, "unsubscribed": 0,
+                                          "bounced": 1}
 
 
 # -- confirmation outbox ----------------------------------------------------------

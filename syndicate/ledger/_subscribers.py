@@ -209,6 +209,16 @@ class SubscriberMethods(LedgerConnection):
         assert row is not None
         return int(row[0])
 
+    def subscriber_counts(self) -> dict[str, int]:
+        """How many subscribers have each status (every status present, 0 included), in
+        one pass over the status index."""
+        counts = dict.fromkeys(SUBSCRIBER_STATUSES, 0)
+        with self._locked() as conn:
+            for status, n in conn.execute(
+                    "SELECT status, COUNT(*) FROM subscribers GROUP BY status").fetchall():
+                counts[status] = int(n)
+        return counts
+
     def search_subscribers(self, query: str = "", status: str | None = None, *,
                            before_id: int | None = None, limit: int = 50) -> list[Subscriber]:
         """One page of subscribers, newest first (keyset: pass the last id shown as

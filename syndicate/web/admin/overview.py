@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ... import pipeline
 from ...corpus import load
 from ...errors import SyndicateError
-from ...ledger import SUBSCRIBER_STATUSES, Edition
+from ...ledger import Edition
 from ...schedule import describe, next_slots, zone
 from .base import Console, PageSpec
 from .charts import lines, stacked_bars
@@ -23,6 +23,39 @@ from .charts import lines, stacked_bars
 #: How many slots, editions (table) and editions (chart) the page shows.
 SLOTS, EDITIONS, CHART_EDITIONS = 8, 10, 30
 TIMELINE_DAYS = 180
+#: How long a process reuses the subscribers' timeline (a scan of the subscribers) and
+#: the delivery rows per channel of finished editions (their rows are all created; their
+#: pending and failed counts are always read afresh), in seconds.
+TIMELINE_TTL, TOTALS_TTL = 300, 600
+
+
+class Remembered:
+    """What the overview keeps between requests of one process, on the app's clock: the
+    timeline, and the delivery rows per channel of finished editions (keyed by edition
+    and ``done_at``). Thread safe enough for waitress: a race recomputes, never mixes."""
+
+    def __init__(self) -> None:
+        self.timeline: tuple[float, list[tuple[str, int, int, int]]] | None = None
+        self.totals: dict[tuple[int, datetime | None], tuple[float, dict[str, int]]] = {}
+
+    def known_totals(self, editions: list[Edition], now: float) -> dict[int, dict[str, int]]:
+        known = {}
+        for e in editions:
+            hit = self.totals.get((e.id, e.done_at))
+            if hit is not None and now - hit[0] < TOTALS_TTL:
+                known[e.id] = hit[1]
+        return known
+
+    def keep_totals(self, editions: list[Edition],
+                    counts: dict[int, dict[str, dict[str, int]]], now: float) -> None:
+        fresh = {}
+        for e in editions:
+            if e.status == "done" and e.id in counts:
+                key = (e.id, e.done_at)
+                old = self.totals.get(key)
+                stamp = old[0] if old is not None and now - old[0] < TOTALS_TTL else now
+                fresh[key] = (stamp, {ch: sum(c.values()) for ch, c in counts[e.id].items()})
+        self.totals = fresh  # only the editions shown: bounded
 
 
 @dataclass(frozen=True)
@@ -101,24 +134,35 @@ def subscribers_chart(timeline: list[tuple[str, int, int, int]], current: int) -
 
 def register(bp: Blueprint, console: Console) -> None:
     ledger = console.ledger
+    memo = Remembered()
+
+    def timeline() -> list[tuple[str, int, int, int]]:
+        now = console.now()
+        if memo.timeline is None or now.timestamp() - memo.timeline[0] >= TIMELINE_TTL:
+            since = _midnight(now - timedelta(days=TIMELINE_DAYS))
+            memo.timeline = (now.timestamp(),
+                             every_day(ledger.subscriber_timeline(since=since)))
+        return memo.timeline[1]
 
     @bp.route("/", methods=["GET"])
     def overview() -> Response:
         slots, problem = upcoming(console)
         tz = zone(console.config.schedule.timezone)
         recent = ledger.editions(status=None, limit=CHART_EDITIONS)
-        counts = ledger.delivery_counts_many(e.id for e in recent)
+        now = console.now().timestamp()
+        counts = ledger.delivery_counts_many(
+            (e.id for e in recent), known_totals=memo.known_totals(recent, now))
+        memo.keep_totals(recent, counts, now)
         rows = [EditionRow(e, describe(e.published_at, tz), counts.get(e.id, {}))
                 for e in recent[:EDITIONS]]
-        since = console.now() - timedelta(days=TIMELINE_DAYS)
-        timeline = every_day(ledger.subscriber_timeline(since=_midnight(since)))
-        totals = {status: ledger.count_subscribers(status) for status in SUBSCRIBER_STATUSES}
+        days = timeline()
+        totals = ledger.subscriber_counts()
         current = totals["active"] + totals["pending"]
         return console.render(
             "overview.html.j2", title="Vue d’ensemble", slots=slots, queue_problem=problem,
             editions=rows, totals=totals,
             sends_chart=sends_chart(recent, counts) if recent else None,
-            subscribers_chart=subscribers_chart(timeline, current) if timeline else None,
+            subscribers_chart=subscribers_chart(days, current) if days else None,
             schedule=console.config.schedule)
 
 

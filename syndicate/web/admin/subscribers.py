@@ -58,7 +58,7 @@ def register(bp: Blueprint, console: Console) -> None:
         done = request.args.get("done")
         message = (MESSAGES[done].format(email=(request.args.get("email") or "")[:254])
                    if done in MESSAGES else "")
-        counts = {s: ledger.count_subscribers(s) for s in SUBSCRIBER_STATUSES}
+        counts = ledger.subscriber_counts()
         return console.render(
             "subscribers.html.j2", title="Abonnés", subscribers=page, query=query,
             status=status, statuses=STATUS_LABELS, counts=counts, next_url=next_url,
