@@ -12,8 +12,9 @@ is signed in; the requests go one at a time (service time, no queueing).
 
 Printed: p50 / p95 / max per page, and each p95 over the p95 of the baseline, the
 sign-in page (a console page touching no ledger), and the first overview of the process
-(before it remembers the timeline and the finished editions' delivery rows). Target: p95 <= 200 ms for the
-overview and the subscribers pages (first page, a search, a status filter, a deep page).
+(before it remembers the timeline and the finished editions' delivery rows).
+Target: p95 <= 200 ms for the overview and the subscribers pages (first page, a search,
+a status filter, a deep page).
 """
 
 from __future__ import annotations
