@@ -127,3 +127,14 @@ def test_sign_in_overview_search_and_add(browser: Any, make_site: Any, shots: Pa
     assert sorted(p.name for p in shots.glob("*.png")) == [
         "login-1280.png", "overview-1280.png", "overview-375.png", "subscribers-1280.png",
         "subscribers-375.png"]
+
+
+def test_the_public_subscribe_form_works_in_chromium(browser: Any, make_site: Any) -> None:
+    """Our pages are no-referrer: Chromium then posts their forms with "Origin: null"."""
+    site = make_site(subscribe={"form_min_age": 0})
+    page = browser.new_page()
+    page.goto(site.url("/subscribe?email=lectrice@example.org"))
+    page.click("button[type=submit]")
+    assert page.inner_text("h1") == "Vérifiez votre boîte aux lettres"
+    assert site.status("lectrice@example.org") == "pending"
+    page.close()
