@@ -390,6 +390,49 @@ class BouncesConfig(Strict):
         return value
 
 
+_ARGON2_PREFIX = "$argon2id$"
+
+
+def _operators(value: dict[str, str]) -> dict[str, str]:
+    for name, digest in value.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", name):
+            raise ValueError(f"operator name {name!r}: letters, digits, '.', '_' and '-' only")
+        if not digest.startswith(_ARGON2_PREFIX):
+            raise ValueError(f"operator {name!r}: expected an argon2id hash such as "
+                             "`syndicate admin passwd` prints ('$argon2id$...'), never a "
+                             "password")
+    return value
+
+
+class AdminConfig(Strict):
+    """The operator console under `/admin/` of `syndicate serve` (see [admin.md](admin.md)).
+    Disabled (every `/admin/` URL answers 404) while `operators` is empty."""
+
+    operators: Annotated[dict[str, str], AfterValidator(_operators)] = Field(
+        default_factory=dict,
+        description="Who may sign in: a table of operator name = argon2id hash of their "
+        "password, as printed by `syndicate admin passwd` (never the password itself).",
+    )
+    session_lifetime: Duration = Field(
+        43200, ge=300,
+        description="How long a sign-in lasts (seconds or '12h'); the session cookie is "
+        "signed with SYNDICATE_SECRET, so every `serve` instance accepts it.",
+    )
+    login_limit_per_ip: RateLimits = Field(
+        "10/minute;50/day",
+        description="Sign-in attempts per client IP address (IPv6: per /64), counted in the "
+        "ledger (shared by every `serve` instance).",
+    )
+    login_limit_per_operator: RateLimits = Field(
+        "20/hour",
+        description="Sign-in attempts per operator name, whoever makes them.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.operators)
+
+
 def deadline_field(default: int) -> Any:
     """The ``deadline`` key, with a default per channel type (seconds)."""
     return Field(
@@ -453,6 +496,7 @@ class Config:
         default_factory=lambda: DeliveryConfig.model_validate({}))
     bounces: BouncesConfig = field(
         default_factory=lambda: BouncesConfig.model_validate({}))
+    admin: AdminConfig = field(default_factory=lambda: AdminConfig.model_validate({}))
 
     def by_workers(self, channel: ChannelSettings) -> bool:
         """Whether ``syndicate worker`` sends this channel's rows, not the publisher."""
@@ -551,6 +595,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "subscribe": SubscribeConfig,
     "delivery": DeliveryConfig,
     "bounces": BouncesConfig,
+    "admin": AdminConfig,
 }
 
 
@@ -661,6 +706,7 @@ def parse_config(
         subscribe=sections["subscribe"],  # type: ignore[arg-type]
         delivery=sections["delivery"],  # type: ignore[arg-type]
         bounces=sections["bounces"],  # type: ignore[arg-type]
+        admin=sections["admin"],  # type: ignore[arg-type]
     )
 
 

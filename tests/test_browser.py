@@ -1,26 +1,18 @@
 """The email and the archive pages in a real browser: no horizontal scroll from 320 to
 600 px, dark mode applied.
 
-Drives Debian's headless Chromium over the DevTools protocol on a pipe
-(``--remote-debugging-pipe``: JSON messages separated by NUL on file descriptors 3
-and 4), so no driver package is needed. One browser serves the whole module
-(about a second to start). Skips, saying why, where Chromium is absent.
+Drives Debian's headless Chromium with Playwright (its wheel ships the driver; the
+browser is the system's, through ``executable_path``: ``playwright install`` is never
+run). One browser serves the whole module. Skips, saying why, where Chromium or
+Playwright is absent.
 
 Set ``SYNDICATE_SCREENSHOTS=<folder>`` to keep the 320 px screenshots for a look.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import fcntl
-import json
 import os
-import select
 import shutil
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -38,83 +30,24 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 class Browser:
-    """Just enough of the DevTools protocol: one page, metrics, navigate, evaluate."""
+    """One page of Debian's chromium driven by Playwright: open a file at a width (light or
+    dark), evaluate, measure, screenshot. The tests use only these few verbs."""
 
     def __init__(self, binary: str) -> None:
-        self.profile = tempfile.mkdtemp(prefix="syndicate-chromium-")
-        to_child, self._out = os.pipe()
-        self._in, from_child = os.pipe()
-        # The child's ends go to fds 3 and 4 (--remote-debugging-pipe). Moved above 9
-        # first (close-on-exec) so the two dup2 calls cannot clobber each other: under
-        # pytest, 3 and 4 may be the very fds os.pipe() returned.
-        to_child, from_child = (_high_fd(fd) for fd in (to_child, from_child))
+        from playwright.sync_api import sync_playwright
 
-        def wire() -> None:  # runs in the child, between fork and exec
-            os.dup2(to_child, 3)
-            os.dup2(from_child, 4)
-
-        command = [
-            binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--no-default-browser-check", "--mute-audio",
-            "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank",
-        ]
-        # close_fds=False keeps 3 and 4 open across exec (Debian's /usr/bin/chromium is a
-        # shell wrapper that passes them on); our other fds are close-on-exec anyway.
-        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=wire, close_fds=False)
-        os.close(to_child)
-        os.close(from_child)
-        self._buffer = b""
-        self._next = 0
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget",
-                                 {"targetId": target, "flatten": True})["sessionId"]
-
-    def call(self, method: str, params: dict | None = None, *, session: bool = False,
-             timeout: float = 15.0) -> dict:
-        self._next += 1
-        message = {"id": self._next, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = self.session
-        os.write(self._out, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" not in self._buffer:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self._in], [], [], left)[0]:
-                    raise TimeoutError(f"chromium did not answer {method} in {timeout}s")
-                chunk = os.read(self._in, 1 << 16)
-                if not chunk:
-                    raise RuntimeError("chromium closed the DevTools pipe")
-                self._buffer += chunk
-            raw, self._buffer = self._buffer.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self._next:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(
+            executable_path=binary, args=["--no-sandbox", "--disable-gpu"])
+        self.page = self._browser.new_page(viewport={"width": 600, "height": 900})
 
     def evaluate(self, expression: str) -> object:
-        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True},
-                           session=True)
-        return result["result"].get("value")
+        return self.page.evaluate(expression)
 
     def open(self, path: Path, width: int, *, dark: bool = False) -> None:
-        self.call("Emulation.setEmulatedMedia", {"features": [
-            {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]},
-            session=True)
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-                  session=True)
-        self.call("Page.navigate", {"url": path.as_uri()}, session=True)
-        deadline = time.monotonic() + 10
-        while self.evaluate(f"document.readyState === 'complete' && location.href === "
-                            f"{json.dumps(path.as_uri())}") is not True:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} did not load")
-            time.sleep(0.02)
+        self.page.emulate_media(color_scheme="dark" if dark else "light")
+        self.page.set_viewport_size({"width": width, "height": 900})
+        self.page.goto(path.as_uri(), wait_until="load", timeout=10_000)
 
     def overflow(self) -> dict:
         return self.evaluate(
@@ -122,38 +55,18 @@ class Browser:
             " body: document.body.scrollWidth})")  # type: ignore[return-value]
 
     def screenshot(self, *, full: bool = False) -> bytes:
-        params: dict = {"format": "png"}
-        if full:  # the whole page, not just the 900 px viewport
-            size = self.evaluate("({w: document.documentElement.scrollWidth,"
-                                 " h: document.documentElement.scrollHeight})")
-            assert isinstance(size, dict)
-            params |= {"captureBeyondViewport": True,
-                       "clip": {"x": 0, "y": 0, "width": size["w"], "height": size["h"],
-                                "scale": 1}}
-        return base64.b64decode(self.call("Page.captureScreenshot", params,
-                                          session=True)["data"])
+        # full: the whole page, not just the 900 px viewport
+        return bytes(self.page.screenshot(full_page=full, type="png"))
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
-            self.call("Browser.close", timeout=5)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        os.close(self._in)
-        os.close(self._out)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-
-def _high_fd(fd: int) -> int:
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(fd)
-    return high
+        self._browser.close()
+        self._playwright.stop()
 
 
 @pytest.fixture(scope="module")
 def browser():
+    pytest.importorskip("playwright.sync_api",
+                        reason="playwright not installed (pip install -e .[test])")
     if CHROMIUM is None:
         pytest.skip("chromium not found on PATH (Debian package `chromium`, installed by .ci/run)")
     chromium = Browser(CHROMIUM)

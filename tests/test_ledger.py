@@ -627,6 +627,78 @@ def test_iter_subscribers_streams_by_status(ledger: LedgerPort) -> None:
         list(ledger.iter_subscribers("everyone"))
 
 
+def test_search_subscribers_pages_newest_first(ledger: LedgerPort) -> None:
+    ledger.add_subscribers([(f"user{i}@x.fr", f"User {i}") for i in range(12)]
+                           + [("ann_e@y.fr", "Anne 100%"), ("Zoe@Y.fr", "Zoé")])
+    ledger.set_subscriber_status("user3@x.fr", "unsubscribed")
+    first = ledger.search_subscribers(limit=5)
+    assert [s.email for s in first] == ["Zoe@y.fr", "ann_e@y.fr", "user11@x.fr",
+                                        "user10@x.fr", "user9@x.fr"]
+    second = ledger.search_subscribers(limit=5, before_id=first[-1].id)
+    assert [s.email for s in second] == [f"user{i}@x.fr" for i in (8, 7, 6, 5, 4)]
+    everyone = ledger.search_subscribers(limit=1000)
+    assert len(everyone) == 14
+    # Case folded, on the address or the name; LIKE's own wildcards are literal.
+    assert [s.email for s in ledger.search_subscribers("ZOE")] == ["Zoe@y.fr"]
+    assert [s.email for s in ledger.search_subscribers("zoé")] == ["Zoe@y.fr"]
+    assert [s.email for s in ledger.search_subscribers("n_e")] == ["ann_e@y.fr"]
+    assert [s.email for s in ledger.search_subscribers("100%")] == ["ann_e@y.fr"]
+    assert ledger.search_subscribers("_") == [everyone[1]]
+    assert ledger.search_subscribers("%") == [everyone[1]]
+    assert [s.email for s in ledger.search_subscribers("user1", limit=2)] == [
+        "user11@x.fr", "user10@x.fr"]
+    assert [s.email for s in ledger.search_subscribers("user", "unsubscribed")] == ["user3@x.fr"]
+    assert ledger.search_subscribers("nobody") == []
+    with pytest.raises(LedgerError, match="unknown subscriber status"):
+        ledger.search_subscribers(status="everyone")
+
+
+def test_subscriber_timeline_counts_per_day(ledger: LedgerPort, clock: Clock) -> None:
+    ledger.add_subscribers(["a@x.fr", "b@x.fr"])
+    clock.advance(days=1)
+    ledger.add_subscriber("c@x.fr")
+    ledger.set_subscriber_status("a@x.fr", "unsubscribed")
+    clock.advance(days=2)
+    ledger.set_subscriber_status("b@x.fr", "bounced")
+    assert ledger.subscriber_timeline() == [
+        ("2026-03-29", 2, 0, 0), ("2026-03-30", 1, 1, 0), ("2026-04-01", 0, 0, 1)]
+    assert ledger.subscriber_timeline(since=T0 + timedelta(hours=1)) == [
+        ("2026-03-30", 1, 1, 0), ("2026-04-01", 0, 0, 1)]
+
+
+def test_delivery_counts_of_several_editions(ledger: LedgerPort) -> None:
+    one, two, three = claim(ledger, 1), claim(ledger, 2), claim(ledger, 3)
+    ledger.ensure_deliveries(one.id, "smtp", ["a@x.fr", "b@x.fr", "c@x.fr"])
+    sent = ledger.ensure_delivery(one.id, "feed")
+    ledger.mark_sent(sent.id)
+    rows = list(ledger.pending_deliveries(one.id, "smtp"))
+    ledger.mark_failed(rows[0].id, 550, "no such user")
+    ledger.ensure_delivery(two.id, "archive")
+    counts = ledger.delivery_counts_many([one.id, two.id, three.id])
+    assert counts == {
+        one.id: {"feed": {"sent": 1, "failed": 0, "pending": 0},
+                 "smtp": {"sent": 0, "failed": 1, "pending": 2}},
+        two.id: {"archive": {"sent": 0, "failed": 0, "pending": 1}},
+    }
+    assert counts[one.id] == ledger.delivery_counts(one.id)
+    assert ledger.delivery_counts_many([]) == {}
+    # Totals the caller remembers are not counted again (only pending and failed are).
+    assert ledger.delivery_counts_many([one.id], known_totals={one.id: {"smtp": 3, "feed": 1}}
+                                       ) == {one.id: counts[one.id]}
+    assert ledger.delivery_counts_many([one.id], known_totals={one.id: {"smtp": 10}}) == {
+        one.id: {"smtp": {"sent": 7, "failed": 1, "pending": 2}}}
+
+
+def test_subscriber_counts_by_status(ledger: LedgerPort) -> None:
+    assert ledger.subscriber_counts() == {"pending": 0, "active": 0, "unsubscribed": 0,
+                                          "bounced": 0}
+    ledger.add_subscribers(["a@x.fr", "b@x.fr", "c@x.fr"])
+    ledger.add_subscriber("d@x.fr", status="pending")
+    ledger.set_subscriber_status("a@x.fr", "bounced")
+    assert ledger.subscriber_counts() == {"pending": 1, "active": 2, "unsubscribed": 0,
+                                          "bounced": 1}
+
+
 # -- confirmation outbox ----------------------------------------------------------
 
 

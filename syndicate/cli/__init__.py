@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # Imported for their side effect: each module adds its commands to ``cli``.
 from . import (  # noqa: F401
+    admin,
     bounces,
     config,
     corpus,

@@ -10,7 +10,7 @@ SQLite modules, so both backends apply the same ones.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Self
 from ..errors import InvalidAddress, LedgerError, SubscriberExists
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation
 from ._connection import CHUNK
-from ._deliveries import _NOT_OUTCOME
+from ._deliveries import _NOT_OUTCOME, combine_counts
 from ._limits import PRUNE_BATCH
 from ._pg_schema import one_line
-from ._records import AddResult, Delivery, Subscriber
-from ._subscribers import _check_subscriber_status, email_key, normalize_email
+from ._records import SUBSCRIBER_STATUSES, AddResult, Delivery, Subscriber
+from ._subscribers import _check_subscriber_status, email_key, like_pattern, normalize_email
 
 if TYPE_CHECKING:
     import psycopg
@@ -208,6 +208,30 @@ class PgMethods(PgConnection):
                 counts[channel][status] = int(n)
         return counts
 
+    def delivery_counts_many(
+        self, edition_ids: Iterable[int], *,
+        known_totals: Mapping[int, Mapping[str, int]] | None = None,
+    ) -> dict[int, dict[str, dict[str, int]]]:
+        ids = sorted({int(i) for i in edition_ids})
+        known = known_totals or {}
+        totals = {i: dict(known[i]) for i in ids if i in known}
+        unknown = [i for i in ids if i not in known]
+        open_rows: dict[tuple[int, str, str], int] = {}
+        with self._locked() as conn:
+            if unknown:
+                for edition_id, channel, n in conn.execute(
+                    "SELECT edition_id, channel, COUNT(*) FROM deliveries"
+                    " WHERE edition_id = ANY(%s) GROUP BY edition_id, channel",
+                    (unknown,)).fetchall():
+                    totals.setdefault(int(edition_id), {})[channel] = int(n)
+            if ids:
+                for edition_id, channel, status, n in conn.execute(
+                    "SELECT edition_id, channel, status, COUNT(*) FROM deliveries"
+                    " WHERE status IN ('pending', 'failed') AND edition_id = ANY(%s)"
+                    " GROUP BY edition_id, channel, status", (ids,)).fetchall():
+                    open_rows[(int(edition_id), channel, status)] = int(n)
+        return combine_counts(totals, open_rows)
+
     def failed_deliveries(self, edition_id: int | None = None) -> list[Delivery]:
         sql = f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE status = 'failed'"
         params: tuple[Any, ...] = ()
@@ -338,6 +362,51 @@ class PgMethods(PgConnection):
             row = self._one("SELECT COUNT(*) FROM subscribers WHERE status = %s", (status,))
         assert row is not None
         return int(row[0])
+
+    def subscriber_counts(self) -> dict[str, int]:
+        """How many subscribers have each status (every status present, 0 included), in
+        one pass over the status index."""
+        counts = dict.fromkeys(SUBSCRIBER_STATUSES, 0)
+        with self._locked() as conn:
+            for status, n in conn.execute(
+                    "SELECT status, COUNT(*) FROM subscribers GROUP BY status").fetchall():
+                counts[status] = int(n)
+        return counts
+
+    def search_subscribers(self, query: str = "", status: str | None = None, *,
+                           before_id: int | None = None, limit: int = 50) -> list[Subscriber]:
+        sql = f"SELECT {_SUBSCRIBER_COLS} FROM subscribers WHERE id < %s"
+        params: list[Any] = [before_id if before_id is not None else 2**62]
+        if status is not None:
+            _check_subscriber_status(status)
+            sql += " AND status = %s"
+            params.append(status)
+        if query.strip():
+            pattern = like_pattern(query)
+            sql += (" AND (email_key LIKE %s ESCAPE '\\'"
+                    " OR lower(coalesce(name, '')) LIKE %s ESCAPE '\\')")
+            params += [pattern, pattern]
+        sql += " ORDER BY id DESC LIMIT %s"
+        params.append(max(1, min(int(limit), 1000)))
+        with self._locked() as conn:
+            return [Subscriber(*r) for r in conn.execute(sql.encode(), params).fetchall()]
+
+    def subscriber_timeline(self, since: datetime | None = None
+                            ) -> list[tuple[str, int, int, int]]:
+        start = since if since is not None else datetime(1970, 1, 1, tzinfo=UTC)
+        days: dict[str, list[int]] = {}
+        with self._locked() as conn:
+            for column, where, index in (
+                ("created_at", "", 0),
+                ("unsubscribed_at", " AND unsubscribed_at IS NOT NULL", 1),
+                ("updated_at", " AND status = 'bounced'", 2),
+            ):
+                for day, n in conn.execute(
+                    f"SELECT to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,"
+                    f" COUNT(*) FROM subscribers WHERE {column} >= %s{where} GROUP BY day"
+                    .encode(), (start,)).fetchall():
+                    days.setdefault(day, [0, 0, 0])[index] = int(n)
+        return [(day, c[0], c[1], c[2]) for day, c in sorted(days.items())]
 
     def remove_subscriber(self, email: str) -> bool:
         current = self.get_subscriber(email)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import InvalidAddress, LedgerError, SubscriberExists
 from ._connection import CHUNK, LedgerConnection
-from ._records import SUBSCRIBER_STATUSES, AddResult, Subscriber, from_db
+from ._records import SUBSCRIBER_STATUSES, AddResult, Subscriber, from_db, to_db
 
 _SUBSCRIBER_COLS = (
     "id, email, name, status, source, created_at, updated_at, confirmed_at, unsubscribed_at"
@@ -42,6 +42,14 @@ def email_key(normalized: str) -> str:
     case-sensitive in theory, never in practice, and two rows for
     ``Alice@x.fr`` and ``alice@x.fr`` would mean two copies of each edition."""
     return normalized.casefold()
+
+
+def like_pattern(query: str) -> str:
+    """``%query%`` for a LIKE with ``ESCAPE '\\'``: the query case folded, its own
+    ``%``, ``_`` and ``\\`` taken literally."""
+    folded = query.strip().casefold()[:200]
+    escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _subscriber(row: tuple[Any, ...]) -> Subscriber:
@@ -200,6 +208,58 @@ class SubscriberMethods(LedgerConnection):
             row = self._one("SELECT COUNT(*) FROM subscribers WHERE status = ?", (status,))
         assert row is not None
         return int(row[0])
+
+    def subscriber_counts(self) -> dict[str, int]:
+        """How many subscribers have each status (every status present, 0 included), in
+        one pass over the status index."""
+        counts = dict.fromkeys(SUBSCRIBER_STATUSES, 0)
+        with self._locked() as conn:
+            for status, n in conn.execute(
+                    "SELECT status, COUNT(*) FROM subscribers GROUP BY status").fetchall():
+                counts[status] = int(n)
+        return counts
+
+    def search_subscribers(self, query: str = "", status: str | None = None, *,
+                           before_id: int | None = None, limit: int = 50) -> list[Subscriber]:
+        """One page of subscribers, newest first (keyset: pass the last id shown as
+        ``before_id`` for the next page), whose address or name contains ``query``
+        (case folded) and whose status is ``status`` (None: any)."""
+        sql = f"SELECT {_SUBSCRIBER_COLS} FROM subscribers WHERE id < ?"
+        params: list[Any] = [before_id if before_id is not None else 2**62]
+        if status is not None:
+            _check_subscriber_status(status)
+            sql += " AND status = ?"
+            params.append(status)
+        if query.strip():
+            pattern = like_pattern(query)
+            # SQLite's LIKE folds ASCII case itself (lower() would double the scan's cost);
+            # email_key is already case folded.
+            sql += " AND (email_key LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
+            params += [pattern, pattern]
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(max(1, min(int(limit), 1000)))
+        with self._locked() as conn:
+            return [_subscriber(r) for r in conn.execute(sql, params).fetchall()]
+
+    def subscriber_timeline(self, since: datetime | None = None
+                            ) -> list[tuple[str, int, int, int]]:
+        """``(day, joins, unsubscribes, bounces)`` per UTC day (``YYYY-MM-DD``, in order)
+        since ``since`` (None: all): joins by ``created_at``, unsubscribes by
+        ``unsubscribed_at``, bounces by the last change of a bounced subscriber."""
+        start = to_db(since) if since is not None else ""
+        days: dict[str, list[int]] = {}
+        with self._locked() as conn:
+            for column, where, index in (
+                ("created_at", "", 0),
+                ("unsubscribed_at", " AND unsubscribed_at IS NOT NULL", 1),
+                ("updated_at", " AND status = 'bounced'", 2),
+            ):
+                for day, n in conn.execute(
+                    f"SELECT substr({column}, 1, 10) AS day, COUNT(*) FROM subscribers"
+                    f" WHERE {column} >= ?{where} GROUP BY day", (start,),
+                ):
+                    days.setdefault(day, [0, 0, 0])[index] = n
+        return [(day, c[0], c[1], c[2]) for day, c in sorted(days.items())]
 
     def remove_subscriber(self, email: str) -> bool:
         """Delete the subscriber; False if there was none. (Their past delivery

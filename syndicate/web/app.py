@@ -3,6 +3,8 @@
 Routes (all public URLs are built on ``[site] base_url``; docs/web.md has the table):
 
 - ``GET /…``: the archive and feeds from ``public/`` (ETag, Last-Modified, 304).
+- ``/admin/…``: the operator console (:mod:`.admin`, docs/admin.md), present only when
+  ``[admin] operators`` is configured; signed-in operators only, CSRF token on every POST.
 - ``POST /unsubscribe/<token>``: RFC 8058 one-click unsubscribe. No redirect, no
   cookie, no CSRF token, no Origin check (mail providers post from their own
   servers; the signed token is the authority), idempotent; any body
@@ -234,11 +236,21 @@ def create_app(
             log.info("confirmed %s (was %s)", address, current.status)
         return page("confirm.html.j2", state="done", email=address, page_title=title)
 
+    # -- operator console (only when [admin] names operators: else /admin/ is a 404) --
+
+    if config.admin.enabled:
+        from .admin import create_blueprint  # argon2 and the console: only when enabled
+
+        app.register_blueprint(create_blueprint(config, ledger, secret=secret, now=now),
+                               url_prefix="/admin")
+
     # -- archive and feeds ---------------------------------------------------------
 
     @app.route("/", defaults={"path": ""}, methods=["GET"])
     @app.route("/<path:path>", methods=["GET"])
     def public_file(path: str) -> Response:
+        if path.split("/", 1)[0] == "admin":  # the console's (absent: not configured)
+            abort(404)
         found, add_slash = resolve(public, path)
         if add_slash:
             return redirect(f"{request.script_root}/{path}/", code=301)  # type: ignore[return-value]

@@ -1,7 +1,9 @@
 """Checks on a posted subscribe form: where it comes from and when it was served.
 
 - :func:`cross_site`: a browser says where a request comes from (``Sec-Fetch-Site``,
-  ``Origin``); a form posted from another site is refused. Clients that send
+  ``Origin``); a form posted from another site is refused. ``Origin: null`` is what
+  Chromium sends for our own no-referrer pages: accepted only with
+  ``Sec-Fetch-Site: same-origin``. Clients that send
   neither header (curl, old browsers) are not refused here: the form token is
   their check.
 - :func:`form_token` / :func:`check_form_token`: the form carries a token signed
@@ -41,8 +43,13 @@ def origin_of(url: str) -> str | None:
 def cross_site(sec_fetch_site: str | None, origin: str | None, base_url: str) -> bool:
     """Whether a browser tells us the request comes from another site: ``Sec-Fetch-Site:
     cross-site``, or an ``Origin`` header (``null`` included) that is not ``base_url``'s."""
-    if (sec_fetch_site or "").strip().lower() == "cross-site":
+    fetch_site = (sec_fetch_site or "").strip().lower()
+    if fetch_site == "cross-site":
         return True
+    if fetch_site == "same-origin" and (origin or "").strip() == "null":
+        # A page served with "Referrer-Policy: no-referrer" (ours are) makes Chromium post
+        # its own forms with "Origin: null"; Sec-Fetch-Site still says where it came from.
+        return False
     return origin is not None and origin_of(origin) != origin_of(base_url)
 
 
