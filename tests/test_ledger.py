@@ -691,12 +691,12 @@ def test_delivery_counts_of_several_editions(ledger: LedgerPort) -> None:
 
 def test_subscriber_counts_by_status(ledger: LedgerPort) -> None:
     assert ledger.subscriber_counts() == {"pending": 0, "active": 0, "unsubscribed": 0,
-                                          "bounced": 0}
+                                          "bounced": 0, "complained": 0}
     ledger.add_subscribers(["a@x.fr", "b@x.fr", "c@x.fr"])
     ledger.add_subscriber("d@x.fr", status="pending")
     ledger.set_subscriber_status("a@x.fr", "bounced")
     assert ledger.subscriber_counts() == {"pending": 1, "active": 2, "unsubscribed": 0,
-                                          "bounced": 1}
+                                          "bounced": 1, "complained": 0}
 
 
 # -- confirmation outbox ----------------------------------------------------------

@@ -26,7 +26,7 @@ log = logging.getLogger("syndicate.web.admin")
 PAGE_SIZE = 50
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at")
 STATUS_LABELS = {"active": "actif", "pending": "en attente", "unsubscribed": "désinscrit",
-                 "bounced": "rebond"}
+                 "bounced": "rebond", "complained": "plainte"}
 #: What a redirect after a POST may announce (codes, never free text in the URL).
 MESSAGES = {
     "added": "Abonné ajouté\u00a0: {email}.",
