@@ -132,6 +132,8 @@ def publish_once(config: Path, public: Path, repo: Path) -> Run:
     written = {path: size for path, (mtime, size) in after.items() if before.get(path,
                (None, None))[0] != mtime}
     biggest = tuple(sorted(written.items(), key=lambda item: -item[1])[:4])
+    print(f"  publish: {figures['seconds']:.2f} s, {figures['rss_kib'] / 1024:.0f} MiB, "
+          f"{len(written)} files, {sum(written.values()):,} bytes", file=sys.stderr)
     return Run(figures["seconds"], figures["rss_kib"] / 1024, len(written),
                sum(written.values()), biggest)
 
