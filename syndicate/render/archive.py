@@ -427,7 +427,7 @@ def iter_archive(
     pending: list[PlannedPage] = []
 
     def editions() -> Iterator[tuple[str, str]]:
-        lights = [history[layout.at[page.key]] for page in pending]  # type: ignore[index]
+        lights = [history[layout.at[str(page.key)]] for page in pending]
         todo = [view for view in lights if view is not changed]
         full = {view.slug: view for view in complete(todo)} if todo else {}
         for page, light in zip(pending, lights, strict=True):
