@@ -136,7 +136,8 @@ def write_once(job: DeliveryJob, name: str, what: str, where: str,
         detail = write()
     except StoppedWriting as exc:
         book.retry_later(delivery, str(exc))
-        job.log.warning("channel %s: %s", name, exc)
+        # Info: whoever stopped it (the deadline, SIGTERM, a broken ledger) said so already.
+        job.log.info("channel %s: %s", name, exc)
         return book.report(str(exc))
     except RenderError as exc:
         book.failed(delivery, str(exc))
