@@ -157,6 +157,12 @@ class PublishConfig(Strict):
         3, ge=0, le=20, description="How many related case studies each edition links to."
     )
     feed_size: int = Field(20, ge=1, le=1000, description="How many editions the feeds keep.")
+    archive_page_size: int = Field(
+        50, ge=1, le=1000,
+        description="How many editions the archive's index page lists, newest first; every "
+        "edition is also on a numbered page of this many (page/1/ holds the oldest) and on its "
+        "year's page (2026/), so a publication rewrites a few small pages, whatever the history.",
+    )
     email_content: Literal["full", "summary"] = Field(
         "full",
         description="'full' puts the whole case study in the email; "

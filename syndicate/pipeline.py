@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -79,12 +79,14 @@ class _Delivering:
     log: logging.Logger = log
     # Completes a light view of ``history`` (see ViewBuilder.history) for a page that needs it.
     expand: Callable[[EditionView], EditionView] = lambda view: view
+    # The same for a batch, read in one go and not kept (a rebuild of thousands of pages).
+    expand_many: Callable[[Sequence[EditionView]], Sequence[EditionView]] | None = None
 
     def job(self, stop: threading.Event) -> DeliveryJob:
         """The job of one channel: the edition, the bookkeeping, its own stop event."""
         book = Bookkeeping(self.ledger, self.edition, log=self.log, now=self.now)
         return DeliveryJob(self.edition, self.view, self.history, self.email, book,
-                           stop, self.log, self.now, self.expand)
+                           stop, self.log, self.now, self.expand, self.expand_many)
 
 
 #: How a publish, resume or retry ended, worst last: ``complete`` (every delivery
@@ -397,6 +399,7 @@ class Publisher:
             self.stop,
             self.log,
             builder.expand,
+            builder.expand_many,
         )
         result = PublishResult(edition, view, _deliver(job), resumed=resumed)
         if result.complete:

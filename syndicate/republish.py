@@ -24,7 +24,7 @@ from .corpus import CaseStudy, Corpus, load
 from .errors import SyndicateError
 from .fs import write_atomic_bytes
 from .ledger import Edition, LedgerPort, LedgerSource, using_ledger
-from .render.archive import COMPANIES_INDEX, INDEX, render_archive
+from .render.archive import render_archive
 from .render.feeds import render_feeds
 from .render.urls import FEED_FILES
 from .snapshots import (
@@ -153,8 +153,8 @@ def _republish(
                 c for c in before.companies if c not in case.companies)
             pages = render_archive(history, config, changed=view, expand=builder.expand,
                                    companies=gone)
-            for page in sorted(pages, key=lambda p: (p in (INDEX, COMPANIES_INDEX), p)):
-                files[public / page] = pages[page].encode("utf-8")
+            for page, text in pages.items():  # in writing order: the indexes last
+                files[public / page] = text.encode("utf-8")
 
     def differs(path: Path) -> bool:
         try:

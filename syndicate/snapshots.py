@@ -160,15 +160,22 @@ class LedgerTexts:
         self._cases[edition.slug] = found
         return found
 
-    def cases(self, slugs: Collection[str]) -> dict[str, CaseStudy]:
-        """``{slug: case study as published}`` for those of ``slugs`` whose text is known."""
-        wanted = [s for s in slugs if s in self.editions and s not in self._cases]
+    def cases(self, slugs: Collection[str], *, keep: bool = True) -> dict[str, CaseStudy]:
+        """``{slug: case study as published}`` for those of ``slugs`` whose text is known.
+
+        Read in one query per chunk of ids and kept for the next call, unless ``keep=False``
+        (a rebuild reading thousands of texts once each must not hold them all)."""
+        found = {s: self._cases[s] for s in slugs if s in self._cases}
+        wanted = [s for s in slugs if s in self.editions and s not in found]
         if wanted:
             ids = {self.editions[s].id: s for s in wanted}
             for edition_id, raw in self.ledger.artefacts_named(SNAPSHOT_ARTEFACT, ids).items():
-                self._cases[ids[edition_id]] = case_from_snapshot(raw)
-            self._from_corpus([s for s in wanted if s not in self._cases])
-        return {s: self._cases[s] for s in slugs if s in self._cases}
+                found[ids[edition_id]] = case_from_snapshot(raw)
+            if keep:
+                self._cases.update(found)
+            self._from_corpus([s for s in wanted if s not in found])
+            found.update((s, self._cases[s]) for s in wanted if s in self._cases)
+        return {s: found[s] for s in slugs if s in found}
 
     def companies(self) -> dict[str, tuple[str, ...]]:
         """``{slug: companies}`` of every edition whose text is known: one query over the small

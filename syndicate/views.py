@@ -45,8 +45,9 @@ class Published:
 class PublishedTexts(Protocol):
     """The text each published edition was published with (its snapshot)."""
 
-    def cases(self, slugs: Collection[str]) -> Mapping[str, CaseStudy]:
-        """``{slug: full case study}`` for those of ``slugs`` whose text is known."""
+    def cases(self, slugs: Collection[str], *, keep: bool = True) -> Mapping[str, CaseStudy]:
+        """``{slug: full case study}`` for those of ``slugs`` whose text is known;
+        ``keep=False``: read for one use, not kept in memory (a rebuild of thousands)."""
         ...
 
     def companies(self) -> Mapping[str, tuple[str, ...]]:
@@ -62,7 +63,7 @@ class CorpusTexts:
     def __init__(self, corpus: Corpus) -> None:
         self.by_slug = corpus.by_slug()
 
-    def cases(self, slugs: Collection[str]) -> dict[str, CaseStudy]:
+    def cases(self, slugs: Collection[str], *, keep: bool = True) -> dict[str, CaseStudy]:
         return {slug: self.by_slug[slug] for slug in slugs if slug in self.by_slug}
 
     def companies(self) -> dict[str, tuple[str, ...]]:
@@ -247,6 +248,15 @@ class ViewBuilder:
             return view
         case = self.texts.cases([view.slug]).get(view.slug, view.case)
         return self.view(view.number, case, view.published_at)
+
+    def expand_many(self, views: Sequence[EditionView]) -> list[EditionView]:
+        """:meth:`expand` for a batch, their texts read in one go and not kept: a rebuild of
+        thousands of pages holds one batch of full texts at a time."""
+        wanted = [view.slug for view in views if not view.text_missing]
+        cases = self.texts.cases(wanted, keep=False) if wanted else {}
+        return [view if view.text_missing else
+                self.view(view.number, cases.get(view.slug, view.case), view.published_at)
+                for view in views]
 
 
 def published_of(editions: Iterable[Edition]) -> list[Published]:

@@ -1,4 +1,5 @@
-"""Archive pages: one per edition, the index, one per company; and the ``archive`` channel."""
+"""Archive pages: one per edition, the index, numbered and year pages, one per company; and
+the ``archive`` channel."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from syndicate.render.archive import (
     FAVICON,
     INDEX,
     SITEMAP,
+    SITEMAP_PAGES,
+    archive_page_path,
     companies_of,
     company_path,
     edition_path,
     render_archive,
+    sitemap_year_path,
+    year_path,
 )
 from syndicate.render.email import french_date
 from syndicate.render.urls import FEED_FILES, company_url
@@ -93,7 +98,10 @@ def test_full_rebuild_has_every_page(pages, history, config):
     companies = companies_of(history, config.site.base_url)
     expected = {edition_path(v.slug) for v in history} | {INDEX, COMPANIES_INDEX}
     expected |= {company_path(e.name) for e in companies.values()}
-    assert set(pages) == expected | {SITEMAP, FAVICON}
+    years = {v.published_at.year for v in history}
+    expected |= {archive_page_path(1)} | {year_path(y) for y in years}
+    sitemaps = {SITEMAP, SITEMAP_PAGES} | {sitemap_year_path(y) for y in years}
+    assert set(pages) == expected | sitemaps | {FAVICON}
     assert len(companies) >= 10  # the seeds cite many companies
     for path in expected:
         page = parse(pages[path])
@@ -186,8 +194,11 @@ def test_incremental_render_touches_only_what_changes(history, config):
     view = history[0]
     pages = render_archive(history, config, changed=view, missing=lambda path: False)
     # The previous edition's page too: its "next" link now points to this one.
+    year = view.published_at.year
     expected = {edition_path(view.slug), edition_path(history[1].slug), INDEX,
-                COMPANIES_INDEX, SITEMAP}
+                COMPANIES_INDEX, SITEMAP, SITEMAP_PAGES, sitemap_year_path(year),
+                archive_page_path(1)}
+    expected |= {year_path(v.published_at.year) for v in history[:2]}
     expected |= {company_path(c) for c in view.case.companies}
     assert set(pages) == expected
     lost = edition_path(history[3].slug)
@@ -224,7 +235,7 @@ def test_names_that_slugify_alike_share_one_page(config):
 
 def test_empty_history_renders_an_index(config):
     pages = render_archive((), config)
-    assert set(pages) == {INDEX, SITEMAP, FAVICON}
+    assert set(pages) == {INDEX, SITEMAP, SITEMAP_PAGES, FAVICON}
     assert "Aucune édition" in pages[INDEX]
 
 
@@ -394,10 +405,16 @@ def test_sitemap_lists_every_page_with_lastmod(pages, history, config):
     import xml.etree.ElementTree as ET
 
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-    root = ET.fromstring(pages[SITEMAP])
-    entries = {u.findtext("s:loc", namespaces=ns): u.findtext("s:lastmod", namespaces=ns)
-               for u in root.findall("s:url", ns)}
     base = config.site.base_url
+    index = ET.fromstring(pages[SITEMAP])  # a sitemap index: the pages', one per year
+    parts = [m.findtext("s:loc", namespaces=ns) for m in index.findall("s:sitemap", ns)]
+    assert parts == [f"{base}{SITEMAP_PAGES}"] + [
+        f"{base}{sitemap_year_path(y)}" for y in sorted({v.published_at.year for v in history})]
+    entries: dict[str | None, str | None] = {}
+    for part in parts:
+        root = ET.fromstring(pages[part.removeprefix(base)])
+        entries.update((u.findtext("s:loc", namespaces=ns), u.findtext("s:lastmod", namespaces=ns))
+                       for u in root.findall("s:url", ns))
     html_pages = {p for p in pages if p.endswith(".html")}
     assert {_path_of(url, base) for url in entries} == html_pages
     assert entries[base] == history[0].published_at.date().isoformat()
@@ -453,6 +470,7 @@ def test_previous_and_next_links_after_three_publications(tmp_path, ledger):
     assert pager(oldest) == (None, middle.url)  # rewritten when the middle one came out
     assert pager(middle) == (oldest.url, newest.url)  # rewritten when the newest came out
     assert pager(newest) == (middle.url, None)
-    assert (public / SITEMAP).read_text(encoding="utf-8").count("<url>") == 1 + 3 + len(
-        companies_of(history, config.site.base_url)) + 1
+    sitemaps = [public / SITEMAP_PAGES, *list(public.glob("sitemap-2*.xml"))]
+    assert sum(p.read_text(encoding="utf-8").count("<url>") for p in sitemaps) == (
+        1 + 1 + 3 + len(companies_of(history, config.site.base_url)) + 1 + len(sitemaps) - 1)
     assert (public / FAVICON).is_file()

@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 from _render_support import hostile_case, make_config, make_history, seed_cases
 
-from syndicate.render.archive import INDEX, edition_path, render_archive
+from syndicate.render.archive import (
+    INDEX,
+    archive_page_path,
+    edition_path,
+    render_archive,
+    year_path,
+)
 from syndicate.render.email import render_email
 
 pytestmark = pytest.mark.slow
@@ -76,9 +82,10 @@ def browser():
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The email of the longest seed case study and of a hostile one, two archive pages."""
+    """The email of the longest seed case study and of a hostile one, archive pages (four
+    editions a list page: the index, numbered and year pages have their pagers)."""
     folder = tmp_path_factory.mktemp("browser")
-    config = make_config(folder)
+    config = make_config(folder, publish={"archive_page_size": 4})
     cases = seed_cases()
     history = make_history([*cases, hostile_case()], config)
     longest = max(history, key=lambda view: len(view.case.text))
@@ -89,15 +96,17 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         files[label] = folder / f"{label}.html"
         files[label].write_text(html, encoding="utf-8")
     archive = render_archive(history, config)
-    for label, rel in (("edition", edition_path(longest.slug)), ("index", INDEX)):
+    year = history[0].published_at.year
+    for label, rel in (("edition", edition_path(longest.slug)), ("index", INDEX),
+                       ("page", archive_page_path(2)), ("year", year_path(year))):
         files[label] = folder / f"{label}.html"
         files[label].write_text(archive[rel], encoding="utf-8")
     return files
 
 
-@pytest.mark.parametrize("page", ["email", "email-hostile", "edition", "index"])
+@pytest.mark.parametrize("page", ["email", "email-hostile", "edition", "index", "page", "year"])
 def test_no_horizontal_scroll_from_320_to_600(browser, pages, page):
-    for width in ARCHIVE_WIDTHS if page in ("edition", "index") else WIDTHS:
+    for width in ARCHIVE_WIDTHS if page in ("edition", "index", "page", "year") else WIDTHS:
         browser.open(pages[page], width)
         sizes = browser.overflow()
         assert sizes["inner"] == width
@@ -149,7 +158,7 @@ def test_screenshot_at_320(browser, pages):
 
 def test_archive_screenshots_at_375_and_1280(browser, pages):
     keep = os.environ.get("SYNDICATE_SCREENSHOTS")
-    for page in ("index", "edition"):
+    for page in ("index", "edition", "page", "year"):
         for width in (375, 1280):
             for dark in (False, True):
                 browser.open(pages[page], width, dark=dark)

@@ -13,7 +13,7 @@ import errno
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -33,6 +33,7 @@ __all__ = [
     "ChannelSettings",
     "DeliveryJob",
     "DeliveryReport",
+    "StoppedWriting",
     "check_env_name",
     "deadline_field",
     "is_transient",
@@ -64,6 +65,9 @@ class DeliveryJob:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("syndicate.channels"))
     now: Callable[[], datetime] = utcnow
     expand: Callable[[EditionView], EditionView] = _as_is
+    #: :attr:`expand` for a batch of views, their texts read in one go and not kept (None:
+    #: :attr:`expand` one by one); a channel rendering thousands of pages uses this.
+    expand_many: Callable[[Sequence[EditionView]], Sequence[EditionView]] | None = None
 
 
 class Channel(Protocol):
@@ -107,6 +111,11 @@ def is_transient(exc: OSError) -> bool:
     return exc.errno in _TRANSIENT_ERRNOS
 
 
+class StoppedWriting(Exception):
+    """Raised by a ``write()`` of :func:`write_once` that saw ``job.stop`` between two files:
+    what is written stays written, the row stays pending, a resume writes the rest."""
+
+
 def write_once(job: DeliveryJob, name: str, what: str, where: str,
                write: Callable[[], str]) -> DeliveryReport:
     """Deliver a channel that writes files once per edition (``feed``, ``archive``).
@@ -125,6 +134,11 @@ def write_once(job: DeliveryJob, name: str, what: str, where: str,
         return done
     try:
         detail = write()
+    except StoppedWriting as exc:
+        book.retry_later(delivery, str(exc))
+        # Info: whoever stopped it (the deadline, SIGTERM, a broken ledger) said so already.
+        job.log.info("channel %s: %s", name, exc)
+        return book.report(str(exc))
     except RenderError as exc:
         book.failed(delivery, str(exc))
         job.log.error("channel %s: %s", name, exc)

@@ -1,12 +1,17 @@
 """The ``archive`` channel: static HTML pages in ``[storage] public``.
 
 For each edition it writes the edition's page (``<slug>/index.html``), the pages of the
-editions next to it (their previous/next links), the index of editions, ``sitemap.xml``,
-the pages of the companies the edition cites, and any page that is missing (the shipped
-``favicon.svg`` included)
+editions next to it (their previous/next links), the index (the newest editions), the
+numbered page and the year's page listing it, the sitemaps, the pages of the companies the
+edition cites, and any page that is missing (the shipped ``favicon.svg`` included)
 (a new public folder, a deleted file); ``rebuild = true`` rewrites everything (after a
 template change). Pages are replaced atomically, edition pages first and the indexes
 last, so a reader never follows a link to a page not written yet.
+
+Pages are rendered and written one at a time (the texts of old editions read from the
+ledger a batch at a time), so the first publication into an empty public folder, with
+thousands of pages missing, runs in bounded memory; it shows a progress bar when stderr
+is a terminal, and one summary line on stderr otherwise.
 
 The bookkeeping keeps one delivery row per edition (recipient ''): 'sent' is not redone on
 resume, 'failed' waits for ``retry-failed``. A broken template is permanent; a full
@@ -15,13 +20,23 @@ disk leaves the row pending so the next resume tries again.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from pydantic import Field
 
 from ..config import ChannelSettings, Config
 from ..fs import write_atomic
-from ._base import DeliveryJob, DeliveryReport, write_once
+from ._base import DeliveryJob, DeliveryReport, StoppedWriting, write_once
+
+if TYPE_CHECKING:
+    from ..render.archive import ArchivePlan
+
+#: Below this many pages a publication writes quietly (the usual one writes about a dozen).
+PROGRESS_FROM = 100
 
 
 class ArchiveSettings(ChannelSettings):
@@ -34,6 +49,40 @@ class ArchiveSettings(ChannelSettings):
     )
 
 
+@contextmanager
+def _progress(total: int, stream: TextIO, label: str) -> Iterator[_Advance]:
+    """A progress bar on a terminal; elsewhere (a log, cron's mail) one line at the end."""
+    started = time.monotonic()
+    advance = _Advance()
+    if total >= PROGRESS_FROM and stream.isatty():
+        # Lazy: rich only when a terminal watches a long rebuild.
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=Console(file=stream), transient=False) as bar:
+            task = bar.add_task(label, total=total)
+            advance.step = lambda: bar.advance(task)
+            yield advance
+        return
+    yield advance
+    if total >= PROGRESS_FROM:
+        print(f"{label}: {advance.done} of {total} pages written in "
+              f"{time.monotonic() - started:.1f} s", file=stream, flush=True)
+
+
+class _Advance:
+    def __init__(self) -> None:
+        self.done = 0
+        self.step: Callable[[], object] | None = None
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.step is not None:
+            self.step()
+
+
 class ArchiveChannel:
     type_name: ClassVar[str] = "archive"
     Settings: ClassVar[type[ChannelSettings]] = ArchiveSettings
@@ -42,31 +91,43 @@ class ArchiveChannel:
         self.settings = settings
         self.config = config
 
-    def pages(self, job: DeliveryJob) -> dict[str, str]:
-        """The pages this channel writes for ``job`` (rendered, not written), the
-        indexes last (a reader never follows a link to a page not written yet)."""
+    def plan(self, job: DeliveryJob) -> ArchivePlan:
+        """The pages this channel writes for ``job``, in writing order (indexes last: a
+        reader never follows a link to a page not written yet)."""
         # Lazy: jinja2 and the email renderer load when pages are rendered, not when
         # a config naming this channel is validated.
-        from ..render.archive import COMPANIES_INDEX, INDEX, SITEMAP, render_archive
+        from ..render.archive import plan_archive
 
         public = self.config.public_dir
         if self.settings.rebuild:
-            pages = render_archive(job.history, self.config, expand=job.expand)
-        else:
-            pages = render_archive(job.history, self.config, changed=job.view,
-                                   missing=lambda path: not (public / path).exists(),
-                                   expand=job.expand)
-        order = sorted(pages, key=lambda path: (path in (INDEX, COMPANIES_INDEX, SITEMAP), path))
-        return {path: pages[path] for path in order}
+            return plan_archive(job.history, self.config)
+        return plan_archive(job.history, self.config, changed=job.view,
+                            missing=lambda path: not (public / path).exists())
+
+    def pages(self, job: DeliveryJob) -> Iterator[tuple[str, str]]:
+        """The pages of :meth:`plan`, rendered one at a time (never all held at once)."""
+        from ..render.archive import iter_archive
+
+        return iter_archive(self.plan(job), self.config, changed=job.view, expand=job.expand,
+                            expand_many=job.expand_many)
 
     def deliver(self, job: DeliveryJob) -> DeliveryReport:
         public = self.config.public_dir
 
         def write() -> str:
-            pages = self.pages(job)
-            for path, page in pages.items():  # in order: indexes last
-                write_atomic(public / path, page)
-            return f"{len(pages)} page{'s' if len(pages) != 1 else ''} in {public}"
+            from ..render.archive import iter_archive
+
+            plan = self.plan(job)
+            with _progress(len(plan), sys.stderr, self.settings.name) as advance:
+                for path, page in iter_archive(plan, self.config, changed=job.view,
+                                               expand=job.expand, expand_many=job.expand_many):
+                    if job.stop.is_set():  # deadline or SIGTERM: a resume writes the rest
+                        raise StoppedWriting(
+                            f"stopped after {advance.done} of {len(plan)} pages; the pages "
+                            "still missing are written on resume")
+                    write_atomic(public / path, page)  # in order: indexes last
+                    advance()
+            return f"{len(plan)} page{'s' if len(plan) != 1 else ''} in {public}"
 
         return write_once(job, self.settings.name, "archive pages", str(public), write)
 

@@ -1,28 +1,40 @@
-"""Archive pages: one per edition, the index of editions, one per company.
+"""Archive pages: one per edition, the index, numbered pages, year pages, one per company.
 
-Pure: views and config in, ``{relative path: html}`` out; the ``archive`` channel
+Pure: views and config in, ``(relative path, html)`` out; the ``archive`` channel
 writes them. Paths follow :mod:`syndicate.render.urls` (``<slug>/index.html``,
-``entreprises/<company-slug>/index.html``) so every link in feeds and emails lands.
+``entreprises/<company-slug>/index.html``, ``page/<n>/index.html``, ``<year>/index.html``)
+so every link in feeds and emails lands.
 
 Publishing an edition changes only a few pages (its own, the index, the pages of
-the companies it cites); :func:`render_archive` renders those plus any page that
-is missing, so a publication costs the same on a corpus of 10 or 10,000. Edition pages
-link to the previous and next editions, so publishing one also rewrites the page of
-the edition before it (and after it, for a correction). ``sitemap.xml`` is written
-with the index; the shipped ``favicon.svg`` when missing (unless ``[site] favicon``).
+the companies it cites, its numbered page and its year's page); :func:`plan_archive`
+names those plus any page that is missing, so a publication costs the same on a history
+of 10 or 10,000 editions. The index lists the newest ``[publish] archive_page_size``
+editions; every edition is also on a numbered page counted from the oldest (``page/1/``
+holds editions 1 to 50: a page's address and content stay put as editions are added)
+and on its year's page. Edition pages link to the previous and next editions, so
+publishing one also rewrites the page of the edition before it (and after it, for a
+correction). The sitemap is an index (``sitemap.xml``) of one small sitemap per year and
+one of the other pages, so it too costs a publication the same whatever the history. The
+shipped ``favicon.svg`` is written when missing (unless ``[site] favicon``).
+
+:func:`iter_archive` renders the planned pages one at a time (edition pages completed in
+batches by ``expand_many``), so a rebuild of thousands of pages never holds them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ..config import Config
 from ..text import company_slug, reading_minutes
 from .email import preheader_for
 from .model import EditionView, Link
 from .templates import NBSP, french_date, render_template
-from .urls import company_url, feed_url
+from .urls import archive_page_url, company_url, feed_url, year_url
+
+NNBSP = "\u202f"  # the narrow no-break space between thousands
 
 INDEX = "index.html"
 COMPANIES_DIR = "entreprises"
@@ -31,7 +43,12 @@ COMPANIES_INDEX = f"{COMPANIES_DIR}/index.html"
 #: (a 10,000-edition index stays a few megabytes).
 INDEX_EXCERPTS = 20
 SITEMAP = "sitemap.xml"
+#: The sitemap of every page but the editions (index, numbered pages, companies).
+SITEMAP_PAGES = "sitemap-pages.xml"
 FAVICON = "favicon.svg"
+PAGES_DIR = "page"
+#: Edition pages are completed (full text, links) this many at a time, in one ledger query.
+EXPAND_BATCH = 100
 
 
 def edition_path(slug: str) -> str:
@@ -40,6 +57,18 @@ def edition_path(slug: str) -> str:
 
 def company_path(company: str) -> str:
     return f"{COMPANIES_DIR}/{company_slug(company)}/index.html"
+
+
+def archive_page_path(page: int) -> str:
+    return f"{PAGES_DIR}/{page}/index.html"
+
+
+def year_path(year: int) -> str:
+    return f"{year}/index.html"
+
+
+def sitemap_year_path(year: int) -> str:
+    return f"sitemap-{year}.xml"
 
 
 @dataclass(frozen=True)
@@ -127,14 +156,116 @@ def render_edition_page(view: EditionView, config: Config, *,
     )
 
 
+
+
+# --------------------------------------------------------------------------- layout
+
+
+class ArchiveLayout:
+    """Where each edition of ``history`` (newest first) is listed: the index (the newest
+    ``size``), numbered pages of ``size`` counted from the oldest, one page per year."""
+
+    def __init__(self, history: Sequence[EditionView], size: int) -> None:
+        self.history = history
+        self.size = size
+        self.total = len(history)
+        self.pages = -(-self.total // size)  # ceil: page/1/ .. page/<pages>/
+        self.at = {view.slug: i for i, view in enumerate(history)}
+        self.years: dict[int, list[EditionView]] = {}
+        for view in history:
+            self.years.setdefault(view.published_at.year, []).append(view)  # newest first
+
+    def page_of(self, index: int) -> int:
+        """The numbered page of ``history[index]`` (page 1: the oldest editions)."""
+        return (self.total - 1 - index) // self.size + 1
+
+    def page(self, page: int) -> Sequence[EditionView]:
+        """The editions of numbered page ``page``, newest first."""
+        return self.history[max(self.total - page * self.size, 0):
+                            self.total - (page - 1) * self.size]
+
+    def neighbours(self, index: int) -> list[EditionView]:
+        return list(self.history[max(index - 1, 0):index + 2])
+
+
+@dataclass(frozen=True)
+class PageLink:
+    """A link of a list page's pager (older on the left, newer on the right)."""
+
+    url: str
+    label: str
+
+
+def _range_label(views: Sequence[EditionView]) -> str:
+    """``n° 51 à 100`` for a page's editions (newest first)."""
+    first, last = views[-1].number, views[0].number
+    return f"n°{NBSP}{first}" if first == last else f"n°{NBSP}{first} à {last}"
+
+
+def _page_link(layout: ArchiveLayout, page: int, base: str) -> PageLink:
+    return PageLink(archive_page_url(base, page), f"Éditions {_range_label(layout.page(page))}")
+
+
+def _list_context(views: Sequence[EditionView], excerpts: int = 0) -> dict[str, object]:
+    return {
+        "editions": views,
+        "dates": {view.number: french_date(view.published_at) for view in views},
+        "excerpts": {view.number: preheader_for(view.case.lede)
+                     for view in views[:excerpts] if not view.text_missing},
+    }
+
+
 def render_index(history: Sequence[EditionView], config: Config) -> str:
+    """The newest ``archive_page_size`` editions, the years, a link to the older ones."""
+    size = config.publish.archive_page_size
+    layout = ArchiveLayout(history, size)
+    base = config.site.base_url
+    older = None
+    if layout.total > size:  # the numbered page holding the newest edition not listed here
+        older = _page_link(layout, layout.page_of(size), base)
     return render_template(
         config, "archive/index.html.j2",
-        **layout_context(config, config.site.base_url, config.site.title),
-        editions=history,
-        dates={view.number: french_date(view.published_at) for view in history},
-        excerpts={view.number: preheader_for(view.case.lede)
-                  for view in history[:INDEX_EXCERPTS] if not view.text_missing},
+        **layout_context(config, base, config.site.title),
+        **_list_context(history[:size], INDEX_EXCERPTS),
+        total=layout.total,
+        total_label=f"{layout.total:,}".replace(",", NNBSP),  # 5 003, the French way
+        years=[(year, year_url(base, year), len(views)) for year, views in layout.years.items()],
+        older=older,
+    )
+
+
+def render_archive_page(layout: ArchiveLayout, page: int, config: Config) -> str:
+    """Numbered page ``page`` (``page/<n>/``): its editions, links to the pages around it."""
+    base = config.site.base_url
+    views = layout.page(page)
+    heading = f"Éditions {_range_label(views)}"
+    return render_template(
+        config, "archive/list.html.j2",
+        **layout_context(config, archive_page_url(base, page),
+                         f"{heading} · {config.site.title}"),
+        **_list_context(views),
+        heading=heading,
+        older=_page_link(layout, page - 1, base) if page > 1 else None,
+        newer=_page_link(layout, page + 1, base) if page < layout.pages else None,
+        pager_label="Pages d’éditions",
+    )
+
+
+def render_year_page(layout: ArchiveLayout, year: int, config: Config) -> str:
+    """The editions of ``year`` (``<year>/``), links to the years before and after."""
+    base = config.site.base_url
+    years = sorted(layout.years)
+    at = years.index(year)
+    heading = f"Éditions de {year}"
+    return render_template(
+        config, "archive/list.html.j2",
+        **layout_context(config, year_url(base, year), f"{heading} · {config.site.title}"),
+        **_list_context(layout.years[year]),
+        heading=heading,
+        older=PageLink(year_url(base, years[at - 1]), str(years[at - 1])) if at else None,
+        newer=(PageLink(year_url(base, years[at + 1]), str(years[at + 1]))
+               if at + 1 < len(years) else None),
+        pager_label="Années",
     )
 
 
@@ -159,6 +290,190 @@ def render_companies_index(entries: Iterable[CompanyEntry], config: Config) -> s
     )
 
 
+
+
+# --------------------------------------------------------------------------- what to write
+
+PageKind = Literal["edition", "company", "page", "year", "index", "companies",
+                   "sitemap-year", "sitemap-pages", "sitemap", "favicon"]
+
+
+@dataclass(frozen=True)
+class PlannedPage:
+    """One file to (re)write: its path under ``public/``, what it is, which one."""
+
+    path: str
+    kind: PageKind
+    key: str | int = ""  # the edition's slug, the company's slug, the page number, the year
+
+
+@dataclass(frozen=True)
+class ArchivePlan:
+    """The pages to write, in writing order: edition pages first, the indexes and the
+    sitemap last (a reader never follows a link to a page not written yet)."""
+
+    history: Sequence[EditionView]
+    layout: ArchiveLayout
+    companies: dict[str, CompanyEntry]
+    pages: tuple[PlannedPage, ...]
+
+    def __len__(self) -> int:
+        return len(self.pages)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(page.path for page in self.pages)
+
+
+def plan_archive(
+    history: Sequence[EditionView],
+    config: Config,
+    *,
+    changed: EditionView | None = None,
+    missing: Callable[[str], bool] | None = None,
+    companies: Iterable[str] = (),
+) -> ArchivePlan:
+    """The pages to (re)write for ``history`` (every published edition, newest first).
+
+    ``changed`` is the edition being published (or corrected): its page and its neighbours'
+    (their previous/next links), the index, its numbered page (and the one before, whose
+    "newer" link appears when ``changed`` opens a page; every later one when ``changed`` is
+    not the newest, as positions may have moved), the year pages of it and its neighbours,
+    the pages of the companies it cites (and of ``companies``: those a corrected edition no
+    longer cites), the companies index and the sitemaps it appears in. ``missing(path)`` says
+    whether a page is absent on disk: those are planned too. Without ``changed`` and
+    ``missing``, everything is planned (a full rebuild). An edition whose text is unknown
+    (``text_missing``) never gets its page rendered: the one on disk, if any, is all that is
+    left of it.
+    """
+    everything = changed is None and missing is None
+    layout = ArchiveLayout(history, config.publish.archive_page_size)
+    entries = companies_of(history, config.site.base_url)
+
+    def wanted(path: str, affected: bool) -> bool:
+        return everything or affected or (missing is not None and missing(path))
+
+    at = layout.at.get(changed.slug) if changed is not None else None
+    near = [] if at is None else layout.neighbours(at)
+    near_slugs = {view.slug for view in near}
+    pages_hit: set[int] = set()
+    years_hit = {view.published_at.year for view in near}
+    if at is not None:
+        first = layout.page_of(at)
+        opens = (layout.total - 1 - at) % layout.size == 0
+        last = first if at == 0 else layout.pages
+        pages_hit = set(range(max(first - opens, 1), last + 1))
+
+    planned: list[PlannedPage] = []
+    for view in history:
+        path = edition_path(view.slug)
+        if not view.text_missing and wanted(path, view.slug in near_slugs):
+            planned.append(PlannedPage(path, "edition", view.slug))
+    touched = ({company_slug(c) for c in (*changed.case.companies, *companies)}
+               if changed else set())
+    for slug, entry in entries.items():
+        path = company_path(entry.name)
+        if wanted(path, slug in touched):
+            planned.append(PlannedPage(path, "company", slug))
+    for page in range(1, layout.pages + 1):
+        path = archive_page_path(page)
+        if wanted(path, page in pages_hit):
+            planned.append(PlannedPage(path, "page", page))
+    for year in sorted(layout.years):
+        path = year_path(year)
+        if wanted(path, year in years_hit):
+            planned.append(PlannedPage(path, "year", year))
+    if wanted(INDEX, changed is not None):
+        planned.append(PlannedPage(INDEX, "index"))
+    if entries and wanted(COMPANIES_INDEX, bool(touched)):
+        planned.append(PlannedPage(COMPANIES_INDEX, "companies"))
+    own_year = None if changed is None else changed.published_at.year
+    for year in sorted(layout.years):
+        path = sitemap_year_path(year)
+        if wanted(path, year == own_year):
+            planned.append(PlannedPage(path, "sitemap-year", year))
+    if wanted(SITEMAP_PAGES, changed is not None):
+        planned.append(PlannedPage(SITEMAP_PAGES, "sitemap-pages"))
+    if wanted(SITEMAP, changed is not None):
+        planned.append(PlannedPage(SITEMAP, "sitemap"))
+    if config.site.favicon is None and wanted(FAVICON, False):
+        planned.append(PlannedPage(FAVICON, "favicon"))
+    return ArchivePlan(history, layout, entries, tuple(planned))
+
+
+def _expand_each(expand: Callable[[EditionView], EditionView] | None
+                 ) -> Callable[[Sequence[EditionView]], Sequence[EditionView]]:
+    if expand is None:
+        return lambda views: views
+    return lambda views: [expand(view) for view in views]
+
+
+def iter_archive(
+    plan: ArchivePlan,
+    config: Config,
+    *,
+    changed: EditionView | None = None,
+    expand: Callable[[EditionView], EditionView] | None = None,
+    expand_many: Callable[[Sequence[EditionView]], Sequence[EditionView]] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Render ``plan``'s pages one at a time, ``(path, text)``, in its order.
+
+    Light views of the history (no text, no links) are completed before their own page is
+    rendered: ``expand_many`` (a batch, in one read) or ``expand`` (one by one); ``changed``
+    is complete already. At most :data:`EXPAND_BATCH` complete views are held at once.
+    """
+    complete = expand_many or _expand_each(expand)
+    history, layout = plan.history, plan.layout
+    pending: list[PlannedPage] = []
+
+    def editions() -> Iterator[tuple[str, str]]:
+        lights = [history[layout.at[str(page.key)]] for page in pending]
+        todo = [view for view in lights if view is not changed]
+        full = {view.slug: view for view in complete(todo)} if todo else {}
+        for page, light in zip(pending, lights, strict=True):
+            i = layout.at[light.slug]
+            yield page.path, render_edition_page(
+                full.get(light.slug, light), config,
+                previous=history[i + 1] if i + 1 < len(history) else None,
+                following=history[i - 1] if i > 0 else None)
+        pending.clear()
+
+    for page in plan.pages:
+        if page.kind == "edition":
+            pending.append(page)
+            if len(pending) >= EXPAND_BATCH:
+                yield from editions()
+            continue
+        if pending:
+            yield from editions()
+        yield page.path, _render_other(plan, page, config)
+    if pending:
+        yield from editions()
+
+
+def _render_other(plan: ArchivePlan, page: PlannedPage, config: Config) -> str:
+    layout = plan.layout
+    if page.kind == "company":
+        return render_company_page(plan.companies[str(page.key)], config)
+    if page.kind == "page":
+        return render_archive_page(layout, int(page.key), config)
+    if page.kind == "year":
+        return render_year_page(layout, int(page.key), config)
+    if page.kind == "index":
+        return render_index(plan.history, config)
+    if page.kind == "companies":
+        return render_companies_index(plan.companies.values(), config)
+    if page.kind == "sitemap-year":
+        return render_year_sitemap(layout, int(page.key), config)
+    if page.kind == "sitemap-pages":
+        return render_pages_sitemap(layout, plan.companies.values(), config)
+    if page.kind == "sitemap":
+        return render_sitemap_index(layout, plan.companies.values(), config)
+    if page.kind == "favicon":
+        return render_template(config, "archive/favicon.svg.j2")
+    raise ValueError(f"not a page to render here: {page}")
+
+
 def render_archive(
     history: Sequence[EditionView],
     config: Config,
@@ -168,91 +483,85 @@ def render_archive(
     expand: Callable[[EditionView], EditionView] | None = None,
     companies: Iterable[str] = (),
 ) -> dict[str, str]:
-    """The pages to (re)write, ``{path relative to public/: html}``.
-
-    ``history`` is every published edition, newest first (``job.history``).
-    ``changed`` is the edition being published: its page, the index and the pages
-    of the companies it cites are rendered. ``missing(path)`` says whether a page
-    is absent on disk: those are rendered too. Without ``changed`` and ``missing``,
-    everything is rendered (a full rebuild). ``expand`` completes a light view of
-    ``history`` (no related links) before its own page is rendered. ``companies`` names
-    more companies whose pages to render with ``changed``'s (those a corrected edition no
-    longer cites). An edition whose text is unknown (``text_missing``) never gets its page
-    rendered: the one on disk, if any, is all that is left of it.
-    """
-    everything = changed is None and missing is None
-
-    def wanted(path: str, affected: bool) -> bool:
-        return everything or affected or (missing is not None and missing(path))
-
-    # Neighbours of the changed edition: their previous/next links name it.
-    at = next((i for i, v in enumerate(history) if changed and v.slug == changed.slug), None)
-    neighbours = set() if at is None else {
-        v.slug for v in history[max(at - 1, 0):at + 2] if v.slug != history[at].slug}
-    pages: dict[str, str] = {}
-    for i, view in enumerate(history):
-        path = edition_path(view.slug)
-        if view.text_missing:
-            continue
-        affected = changed is not None and (view.slug == changed.slug or view.slug in neighbours)
-        if wanted(path, affected):
-            full = expand(view) if expand is not None and view is not changed else view
-            pages[path] = render_edition_page(
-                full, config,
-                previous=history[i + 1] if i + 1 < len(history) else None,
-                following=history[i - 1] if i > 0 else None)
-    if wanted(INDEX, changed is not None):
-        pages[INDEX] = render_index(history, config)
-    entries = companies_of(history, config.site.base_url)
-    touched = ({company_slug(c) for c in (*changed.case.companies, *companies)}
-               if changed else set())
-    for slug, entry in entries.items():
-        path = company_path(entry.name)
-        if wanted(path, slug in touched):
-            pages[path] = render_company_page(entry, config)
-    if entries and wanted(COMPANIES_INDEX, bool(touched)):
-        pages[COMPANIES_INDEX] = render_companies_index(entries.values(), config)
-    if wanted(SITEMAP, changed is not None):
-        pages[SITEMAP] = render_sitemap(history, entries.values(), config)
-    if config.site.favicon is None and wanted(FAVICON, False):
-        pages[FAVICON] = render_template(config, "archive/favicon.svg.j2")
-    return pages
+    """Every page :func:`plan_archive` names, rendered, ``{path relative to public/: html}``
+    in writing order (small histories, previews, corrections; the ``archive`` channel
+    streams with :func:`iter_archive`). ``expand`` completes a light view of ``history``
+    (no related links) before its own page is rendered."""
+    plan = plan_archive(history, config, changed=changed, missing=missing, companies=companies)
+    return dict(iter_archive(plan, config, changed=changed, expand=expand))
 
 
-def render_sitemap(history: Sequence[EditionView], entries: Iterable[CompanyEntry],
-                   config: Config) -> str:
-    """``sitemap.xml`` (sitemaps.org 0.9): the index, every edition and company page, each
-    with the date of the newest edition it shows."""
-    base = config.site.base_url
-    def day(view: EditionView) -> str:
-        return view.published_at.date().isoformat()
-    urls: list[tuple[str, str]] = []
-    entries = list(entries)
-    if history:
-        urls.append((base, day(history[0])))
-    urls.extend((view.url, day(view)) for view in history)
-    if entries:
-        newest = max(day(e.editions[0]) for e in entries)
-        urls.append((f"{base}{COMPANIES_DIR}/", newest))
-        urls.extend((e.url, day(e.editions[0])) for e in entries)
-    if not history:
-        urls.append((base, ""))
+# --------------------------------------------------------------------------- sitemaps
+
+
+def _day(view: EditionView) -> str:
+    return view.published_at.date().isoformat()
+
+
+def render_year_sitemap(layout: ArchiveLayout, year: int, config: Config) -> str:
+    """``sitemap-<year>.xml``: the year's page and its editions, each with its date."""
+    views = layout.years[year]
+    urls = [(year_url(config.site.base_url, year), _day(views[0]))]
+    urls.extend((view.url, _day(view)) for view in views)
     return render_template(config, "archive/sitemap.xml.j2", urls=urls)
 
+
+def render_pages_sitemap(layout: ArchiveLayout, entries: Iterable[CompanyEntry],
+                         config: Config) -> str:
+    """``sitemap-pages.xml``: the index, the numbered pages and the company pages, each with
+    the date of the newest edition it shows."""
+    base = config.site.base_url
+    urls: list[tuple[str, str]] = [(base, _day(layout.history[0]) if layout.history else "")]
+    urls.extend((archive_page_url(base, page), _day(layout.page(page)[0]))
+                for page in range(1, layout.pages + 1))
+    entries = list(entries)
+    if entries:
+        urls.append((f"{base}{COMPANIES_DIR}/", max(_day(e.editions[0]) for e in entries)))
+        urls.extend((e.url, _day(e.editions[0])) for e in entries)
+    return render_template(config, "archive/sitemap.xml.j2", urls=urls)
+
+
+def render_sitemap_index(layout: ArchiveLayout, entries: Iterable[CompanyEntry],
+                         config: Config) -> str:
+    """``sitemap.xml`` (sitemaps.org 0.9 index): the pages' sitemap and one per year, each
+    with the date of the newest edition it lists."""
+    base = config.site.base_url
+    newest = _day(layout.history[0]) if layout.history else ""
+    company_days = [_day(e.editions[0]) for e in entries]
+    maps = [(f"{base}{SITEMAP_PAGES}", max([newest, *company_days]))]
+    maps.extend((f"{base}{sitemap_year_path(year)}", _day(layout.years[year][0]))
+                for year in sorted(layout.years))
+    return render_template(config, "archive/sitemapindex.xml.j2", sitemaps=maps)
+
+
 __all__ = [
+    "EXPAND_BATCH",
     "FAVICON",
     "NBSP",
     "SITEMAP",
+    "SITEMAP_PAGES",
+    "ArchiveLayout",
+    "ArchivePlan",
     "CompanyEntry",
+    "PlannedPage",
+    "archive_page_path",
     "companies_of",
     "company_path",
     "edition_path",
+    "iter_archive",
     "layout_context",
+    "plan_archive",
     "reading_time",
     "render_archive",
+    "render_archive_page",
     "render_companies_index",
     "render_company_page",
     "render_edition_page",
     "render_index",
-    "render_sitemap",
+    "render_pages_sitemap",
+    "render_sitemap_index",
+    "render_year_page",
+    "render_year_sitemap",
+    "sitemap_year_path",
+    "year_path",
 ]

@@ -17,6 +17,17 @@ def company_url(base_url: str, company: str) -> str:
     return f"{base_url}entreprises/{company_slug(company)}/"
 
 
+def archive_page_url(base_url: str, page: int) -> str:
+    """A numbered page of the archive: ``<base_url>page/<n>/``; ``page/1/`` holds the oldest
+    editions, so a page's address and content stay put as editions are added."""
+    return f"{base_url}page/{page}/"
+
+
+def year_url(base_url: str, year: int) -> str:
+    """The editions of one year: ``<base_url><year>/`` (``public/<year>/index.html``)."""
+    return f"{base_url}{year}/"
+
+
 def feed_url(base_url: str, kind: str) -> str:
     """URL of a feed file; ``kind`` is ``rss``, ``atom`` or ``json``."""
     return f"{base_url}{FEED_FILES[kind]}"
