@@ -392,6 +392,17 @@ class Config:
         return self.resolve(self.storage.corpus)
 
     @property
+    def corpus_cache_dir(self) -> Path:
+        """Where the corpus index is kept: ``cache/`` beside a SQLite ledger (the ledger's
+        cache folder, with the relatedness index), else ``$XDG_CACHE_HOME/syndicate``
+        (``~/.cache`` without it). Nothing is written there unless its parent folder exists."""
+        try:
+            return self.database.parent / "cache"
+        except ConfigError:
+            base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+            return Path(base) / "syndicate"
+
+    @property
     def public_dir(self) -> Path:
         return self.resolve(self.storage.public)
 

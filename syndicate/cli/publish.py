@@ -159,7 +159,7 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
     from .. import pipeline
 
     config = app.config
-    corpus = load(config.corpus_dir)
+    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     with App(config).open_ledger() as ledger:
         published = ledger.published_slugs()
     pending = pipeline.queue(corpus, published)
@@ -188,7 +188,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
     from ..snapshots import published_drift
 
     config = app.config
-    corpus = load(config.corpus_dir)
+    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     with App(config).open_ledger() as ledger:
         editions = ledger.editions(status=None)
         published = {e.slug for e in editions}
