@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -561,7 +562,6 @@ class _Index:
         except OSError as exc:
             return None, [f"{path}:1: cannot read file: {exc.strerror}"]
         old = self.old.get(path.name)
-        entry = None
         if (isinstance(old, dict) and old.get("size") == stat.st_size
                 and old.get("mtime_ns") == stat.st_mtime_ns):
             entry = old
@@ -571,11 +571,11 @@ class _Index:
             except OSError as exc:
                 return None, [f"{path}:1: cannot read file: {exc.strerror}"]
             digest = hashlib.sha256(raw).hexdigest()
+            self.changed = True
             if isinstance(old, dict) and old.get("sha256") == digest:
                 entry = {**old, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
             else:
-                entry = self._parse(path, raw, digest, stat.st_size, stat.st_mtime_ns)
-            self.changed = True
+                return self._parsed(path, raw, stat)
         try:
             case = self._record(path, entry)
         except (KeyError, TypeError, ValueError, IndexError):  # a damaged entry: parse again
@@ -583,19 +583,19 @@ class _Index:
                 raw = path.read_bytes()
             except OSError as exc:
                 return None, [f"{path}:1: cannot read file: {exc.strerror}"]
-            entry = self._parse(path, raw, hashlib.sha256(raw).hexdigest(), stat.st_size,
-                                stat.st_mtime_ns)
-            case = self._record(path, entry)
             self.changed = True
+            return self._parsed(path, raw, stat)
         self.new[path.name] = entry
         return case, [f"{path}{item}" for item in entry["problems"]]
 
-    @staticmethod
-    def _parse(path: Path, raw: bytes, digest: str, size: int, mtime_ns: int) -> dict[str, Any]:
+    def _parsed(self, path: Path, raw: bytes, stat: os.stat_result
+                ) -> tuple[CaseStudy | None, list[str]]:
+        """Parse a new or changed file, record it; its case study comes whole (body read)."""
         problems = _Problems(path)
         case = _parse(path, raw, problems)
         entry: dict[str, Any] = {
-            "size": size, "mtime_ns": mtime_ns, "sha256": digest,
+            "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "sha256": hashlib.sha256(raw).hexdigest(),
             # Without the path prefix: the folder may be moved or renamed.
             "problems": [item[len(str(path)):] for item in problems.items],
         }
@@ -608,7 +608,8 @@ class _Index:
                 "content_hash": case.content_hash, "words": case.words,
                 "sections": case.section_count, "text_digest": case.text_digest,
             }
-        return entry
+        self.new[path.name] = entry
+        return case, problems.items
 
     @staticmethod
     def _record(path: Path, entry: dict[str, Any]) -> CaseStudy | None:
