@@ -53,11 +53,11 @@ import threading
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .corpus import CaseStudy
 from .text import french_stem, french_stop_words, strip_accents
@@ -180,7 +180,51 @@ class _Names:
         return cls(tuple(seen.values()), tuple(seen))
 
 
-def _incidence(rows: Sequence[_Names]) -> tuple[sp.csr_matrix, dict[str, tuple[int, ...]]]:
+@dataclass(frozen=True)
+class CSR:
+    """A compressed-sparse-row matrix: the three arrays of ``scipy.sparse.csr_matrix`` and the
+    few operations the index needs, in numpy. Not scipy's own: importing ``scipy.sparse``
+    (and the numpy submodules it pulls in) was, once scikit-learn was gone, most of a cold
+    ``publish-next`` on a small corpus. Columns are sorted within each row.
+    """
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, matrix: object, dtype: type[Any]) -> CSR:
+        """A copy-free view of anything with ``data``, ``indices``, ``indptr`` and ``shape``
+        (a scipy CSR matrix too), its values as ``dtype``, its arrays read-only."""
+        shape = tuple(int(n) for n in getattr(matrix, "shape"))  # noqa: B009
+        made = cls(np.asarray(getattr(matrix, "data"), dtype=dtype),  # noqa: B009
+                   np.asarray(getattr(matrix, "indices"), dtype=np.int32),  # noqa: B009
+                   np.asarray(getattr(matrix, "indptr"), dtype=np.int64),  # noqa: B009
+                   (shape[0], shape[1]))
+        for array in (made.data, made.indices, made.indptr):
+            array.flags.writeable = False
+        return made
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """The row of each stored value."""
+        return np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
+
+    def row_sums(self, values: np.ndarray) -> np.ndarray:
+        """Per row, the sum of ``values`` (one per stored value), as float64."""
+        return np.bincount(self.rows, weights=values, minlength=self.shape[0])
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        return self.row_sums(self.data * vector[self.indices])
+
+    def toarray(self) -> np.ndarray:
+        dense = np.zeros(self.shape, dtype=self.data.dtype)
+        dense[self.rows, self.indices] = self.data
+        return dense
+
+
+def _incidence(rows: Sequence[_Names]) -> tuple[CSR, dict[str, tuple[int, ...]]]:
     """Binary case-study x name matrix, and each name's case studies (ascending = queue order)."""
     postings: dict[str, list[int]] = {}
     for row, names in enumerate(rows):
@@ -192,12 +236,9 @@ def _incidence(rows: Sequence[_Names]) -> tuple[sp.csr_matrix, dict[str, tuple[i
     for names in rows:
         indices.extend(column[key] for key in names.keys)
         indptr.append(len(indices))
-    matrix = sp.csr_matrix(
-        (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
-         np.asarray(indptr, dtype=np.int32)),
-        shape=(len(rows), len(column)),
-    )
-    return _frozen(matrix), {key: tuple(docs) for key, docs in postings.items()}
+    matrix = CSR(np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                 np.asarray(indptr, dtype=np.int64), (len(rows), len(column)))
+    return CSR.of(matrix, np.float32), {key: tuple(docs) for key, docs in postings.items()}
 
 
 def name_idf(df: np.ndarray, n: int) -> np.ndarray:
@@ -213,18 +254,11 @@ def name_idf(df: np.ndarray, n: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def _column_idf(matrix: sp.csr_matrix) -> np.ndarray:
+def _column_idf(matrix: CSR) -> np.ndarray:
     df = np.bincount(matrix.indices, minlength=matrix.shape[1])
     weights = name_idf(df, matrix.shape[0])
     weights.flags.writeable = False
     return weights
-
-
-def _frozen(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Make the arrays behind a matrix read-only: an index is shared, nobody may alter it."""
-    for array in (matrix.data, matrix.indices, matrix.indptr):
-        array.flags.writeable = False
-    return matrix
 
 
 @dataclass(frozen=True)
@@ -234,7 +268,7 @@ class _Counts:
     (a row whose text has the same digest need not be analysed again)."""
 
     vocabulary: tuple[str, ...]
-    matrix: sp.csr_matrix
+    matrix: CSR
     digests: tuple[str, ...]
 
 
@@ -266,21 +300,22 @@ class RelatednessIndex:
     def __init__(
         self,
         slugs: Sequence[str],
-        text: sp.csr_matrix,
+        text: object,
         companies: Sequence[_Names],
         themes: Sequence[_Names],
         fingerprint: str,
         *,
         counts: _Counts | None = None,
     ) -> None:
-        if not (len(slugs) == text.shape[0] == len(companies) == len(themes)):
+        matrix = CSR.of(text, np.float32)  # a CSR, or a scipy CSR matrix
+        if not (len(slugs) == matrix.shape[0] == len(companies) == len(themes)):
             raise ValueError("slugs, text rows, companies and themes must have the same length")
         self.slugs: tuple[str, ...] = tuple(slugs)
         self.fingerprint = fingerprint
         self._row = {slug: row for row, slug in enumerate(self.slugs)}
         if len(self._row) != len(self.slugs):
             raise ValueError("duplicate slugs in the corpus")
-        self._text = _frozen(sp.csr_matrix(text, dtype=np.float32))
+        self._text = matrix
         self._companies = tuple(companies)
         self._themes = tuple(themes)
         self._company_matrix, self._company_docs = _incidence(self._companies)
@@ -327,7 +362,7 @@ class RelatednessIndex:
 
     @staticmethod
     def _row_product(
-        matrix: sp.csr_matrix, row: int, weights: np.ndarray | None = None
+        matrix: CSR, row: int, weights: np.ndarray | None = None
     ) -> np.ndarray:
         # Matrix times the dense copy of one of its rows: a single pass over the matrix, which
         # beats a sparse x sparse product when the row holds common terms. With ``weights`` (one
@@ -335,8 +370,8 @@ class RelatednessIndex:
         # the product is then the summed weight of the columns each row shares with this one.
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         columns = matrix.indices[start:end]
-        # Same dtype as the matrix: a float64 vector would make scipy upcast (copy) the matrix.
-        vector = np.zeros(matrix.shape[1], dtype=matrix.dtype)
+        # Same dtype as the matrix: a float64 vector would upcast (copy) the matrix's values.
+        vector = np.zeros(matrix.shape[1], dtype=matrix.data.dtype)
         vector[columns] = matrix.data[start:end] if weights is None else weights[columns]
         return np.asarray(matrix @ vector, dtype=np.float64)
 
@@ -450,13 +485,12 @@ class RelatednessIndex:
         if meta.get("version") != INDEX_VERSION:
             raise ValueError(f"index version {meta.get('version')!r}, expected {INDEX_VERSION!r}")
         shape = tuple(int(n) for n in arrays["shape"])
-        text = sp.csr_matrix(
-            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        text = CSR(arrays["data"], arrays["indices"], arrays["indptr"], (shape[0], shape[1]))
         counts = None
-        if "vocabulary" in meta and "counts_data" in arrays:
-            matrix = sp.csr_matrix(
-                (arrays["counts_data"], arrays["counts_indices"], arrays["counts_indptr"]),
-                shape=(shape[0], len(meta["vocabulary"])))
+        if meta.get("vocabulary") is not None and "counts_data" in arrays:
+            matrix = CSR.of(CSR(arrays["counts_data"], arrays["counts_indices"],
+                                arrays["counts_indptr"], (shape[0], len(meta["vocabulary"]))),
+                            np.int32)
             counts = _Counts(tuple(meta["vocabulary"]), matrix, tuple(meta["digests"]))
         return cls(
             meta["slugs"], text,
@@ -495,7 +529,7 @@ def corpus_fingerprint(cases: Iterable[CaseStudy]) -> str:
     return digest.hexdigest()
 
 
-def term_counts(documents: Sequence[Sequence[str]]) -> tuple[list[str], sp.csr_matrix]:
+def term_counts(documents: Sequence[Sequence[str]]) -> tuple[list[str], CSR]:
     """(vocabulary in sorted order, document x term matrix of counts) of analysed documents."""
     vocabulary = sorted({term for terms in documents for term in terms})
     column = {term: col for col, term in enumerate(vocabulary)}
@@ -510,17 +544,16 @@ def _row_counts(terms: Iterable[str], column: Mapping[str, int]) -> tuple[np.nda
     return columns.astype(np.int32), counts.astype(np.int32)
 
 
-def _count_rows(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> sp.csr_matrix:
+def _count_rows(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> CSR:
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([columns.size for columns, _counts in rows])
     indices = (np.concatenate([columns for columns, _ in rows]) if rows
                else np.zeros(0, dtype=np.int32))
     data = np.concatenate([counts for _, counts in rows]) if rows else np.zeros(0, np.int32)
-    return sp.csr_matrix((data.astype(np.int32), indices.astype(np.int32), indptr),
-                         shape=(len(rows), width))
+    return CSR.of(CSR(data, indices, indptr, (len(rows), width)), np.int32)
 
 
-def tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
+def tfidf(counts: CSR) -> CSR:
     """TF-IDF rows of a count matrix, as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``
     computes them (checked by the tests): ``tf = 1 + log(count)``, the smooth
     ``idf = log((1 + n) / (1 + df)) + 1``, each row of unit Euclidean length.
@@ -530,15 +563,13 @@ def tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
     so that an edited case study costs its own analysis, not the whole corpus's.
     """
     n = counts.shape[0]
-    matrix = sp.csr_matrix(counts, dtype=np.float64, copy=True)
-    matrix.data = np.log(matrix.data) + 1.0
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float64)
-    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-    matrix.data *= idf[matrix.indices]
-    lengths = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1), dtype=np.float64).ravel())
+    data = np.log(counts.data.astype(np.float64)) + 1.0
+    df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
+    data *= (np.log((1.0 + n) / (1.0 + df)) + 1.0)[counts.indices]
+    lengths = np.sqrt(counts.row_sums(data ** 2))
     lengths[lengths == 0] = 1.0  # an empty row stays empty
-    matrix.data /= np.repeat(lengths, np.diff(matrix.indptr))
-    return sp.csr_matrix(matrix, dtype=np.float32)
+    data /= lengths[counts.rows]
+    return CSR.of(CSR(data, counts.indices, counts.indptr, counts.shape), np.float32)
 
 
 def build_index(cases: Iterable[CaseStudy], *, fingerprint: str | None = None) -> RelatednessIndex:
@@ -556,7 +587,7 @@ def build_index(cases: Iterable[CaseStudy], *, fingerprint: str | None = None) -
 def _index_of_counts(
     ordered: Sequence[CaseStudy],
     vocabulary: Sequence[str],
-    counts: sp.csr_matrix,
+    counts: CSR,
     digests: Sequence[str],
     fingerprint: str | None,
 ) -> RelatednessIndex:
@@ -611,7 +642,9 @@ def update_index(
     used = np.bincount(counts.indices, minlength=len(vocabulary)) > 0
     if not used.all():  # terms only the replaced texts had: a fit would not know them
         keep = np.flatnonzero(used)
-        counts = sp.csr_matrix(counts[:, keep])
+        renumber = np.cumsum(used, dtype=np.int64) - 1  # kept columns, in order
+        counts = CSR.of(CSR(counts.data, renumber[counts.indices], counts.indptr,
+                            (counts.shape[0], keep.size)), np.int32)
         vocabulary = [vocabulary[col] for col in keep.tolist()]
     return _index_of_counts(ordered, vocabulary, counts,
                             [case.text_digest for case in ordered], fingerprint)
@@ -696,10 +729,13 @@ def save_index(index: RelatednessIndex, path: Path) -> None:
         raise
 
 
-def load_index(path: Path) -> RelatednessIndex:
-    """Read an index written by :func:`save_index` (never unpickles anything)."""
+def load_index(path: Path, *, counts: bool = False) -> RelatednessIndex:
+    """Read an index written by :func:`save_index` (never unpickles anything). The term
+    counts (as large as the text matrix) are read only with ``counts=True``: only an update
+    after an edit needs them, answering queries does not."""
     with np.load(path, allow_pickle=False) as arrays:
-        return RelatednessIndex.from_arrays({name: arrays[name] for name in arrays.files})
+        names = [name for name in arrays.files if counts or not name.startswith("counts_")]
+        return RelatednessIndex.from_arrays({name: arrays[name] for name in names})
 
 
 def load_or_build(
@@ -747,7 +783,7 @@ def load_or_build(
             index = None
     if index is None:
         previous = memory.index if memory is not None else None
-        if previous is None and cache_dir is not None:
+        if (previous is None or previous._counts is None) and cache_dir is not None:
             previous = _latest_cached(cache_dir)
         if previous is not None:
             index = update_index(previous, cases, fingerprint=key)
@@ -778,7 +814,7 @@ def _latest_cached(cache_dir: Path) -> RelatednessIndex | None:
         return None
     for path in files[:3]:  # a few at most: older ones are removed when one is written
         try:
-            return load_index(path)
+            return load_index(path, counts=True)
         except Exception as exc:  # a cache: a bad file only means a full fit
             _log.info("relatedness cache %s unreadable (%s), ignored", path, exc)
     return None
