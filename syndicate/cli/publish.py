@@ -4,7 +4,7 @@
 says how the deliveries ended (docs/operations.md), and their first line says the
 same in words: ``complete:``, ``failed:`` or ``incomplete:``.
 
-The publishing stack (``syndicate.pipeline``: relatedness with scikit-learn, MJML,
+The publishing stack (``syndicate.pipeline``: relatedness with numpy, MJML,
 feedgen) is imported inside the commands that use it, so ``syndicate --help`` and the
 light commands do not pay for it.
 """
