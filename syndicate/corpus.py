@@ -63,7 +63,17 @@ class Source:
     position: int
 
 
-_UNLOADED: Any = object()  # the body of a record from the corpus index, not read yet
+class _Unloaded:
+    """The body of a record from the corpus index, not read yet (one object, kept by pickle)."""
+
+    def __reduce__(self) -> str:
+        return "_UNLOADED"
+
+    def __repr__(self) -> str:
+        return "<not read yet>"
+
+
+_UNLOADED: Any = _Unloaded()
 
 
 class _Body:

@@ -766,7 +766,8 @@ def load_or_build(
             f"{INDEX_VERSION}\x1f{fingerprint}".encode(), digest_size=20).hexdigest()
     with _memory_lock:
         memory = _memory[0] if _memory else None
-    if memory is not None and (memory.key == key if key is not None else memory.cases == cases):
+    if memory is not None and (memory.key == key if key is not None
+                               else _same_cases(memory.cases, cases)):
         return memory.index
     if key is None:
         key = corpus_fingerprint(cases)
@@ -802,6 +803,16 @@ def load_or_build(
         # hold memory (tens of MB at 10,000 case studies).
         _memory[:] = [_Memory(cases, key, index)]
     return index
+
+
+def _same_cases(one: Sequence[CaseStudy], two: Sequence[CaseStudy]) -> bool:
+    """Whether two corpora are the same for relatedness, in the same order, without reading
+    the body of a case study from the corpus index (``==`` would read every file)."""
+    def key(case: CaseStudy) -> tuple[object, ...]:
+        return (case.slug, case.position, case.companies, case.themes, case.text_digest)
+
+    return len(one) == len(two) and all(
+        a is b or key(a) == key(b) for a, b in zip(one, two, strict=True))
 
 
 def _latest_cached(cache_dir: Path) -> RelatednessIndex | None:

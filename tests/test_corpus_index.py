@@ -231,3 +231,15 @@ def test_an_edit_analyses_only_the_edited_text(tmp_path: Path,
     fitted = related.build_index(edited)
     for case in edited:
         assert index.related(case.slug) == fitted.related(case.slug)
+
+
+def test_an_index_record_pickles_and_compares_without_its_body(
+        folder: Path, cache: Path, parses: list[str]) -> None:
+    import pickle
+
+    corpus.load(folder, cache_dir=cache)
+    parses.clear()
+    cases = corpus.load(folder, cache_dir=cache).cases
+    copies = pickle.loads(pickle.dumps(cases))
+    assert related._same_cases(cases, copies) and parses == []
+    assert copies[0].lede == corpus.load_file(folder / copies[0].path.name).lede  # type: ignore[union-attr]
