@@ -88,7 +88,9 @@ class _Body:
     """
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.name = f"_{name}"
+        # Kept in the instance under the field's own name (a data descriptor comes first
+        # anyway), so ``vars(case)`` still reads like the dataclass's fields.
+        self.name = name
 
     def __get__(self, instance: CaseStudy | None, owner: type | None = None) -> Any:
         if instance is None:
@@ -157,8 +159,8 @@ class CaseStudy:
         if self.path is None:
             raise CorpusError([f"{self.slug}: no file to read the text from"])
         loaded = load_file(self.path)
-        self.__dict__["_lede"] = loaded.lede
-        self.__dict__["_sections"] = loaded.sections
+        self.__dict__["lede"] = loaded.lede
+        self.__dict__["sections"] = loaded.sections
 
     def computed_hash(self) -> str:
         return content_hash(self.title, self.lede, self.sections)
