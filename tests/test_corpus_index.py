@@ -243,3 +243,25 @@ def test_an_index_record_pickles_and_compares_without_its_body(
     copies = pickle.loads(pickle.dumps(cases))
     assert related._same_cases(cases, copies) and parses == []
     assert copies[0].lede == corpus.load_file(folder / copies[0].path.name).lede  # type: ignore[union-attr]
+
+
+def test_commands_keep_the_index_beside_the_ledger(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from syndicate.cli import cli
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "config", tmp_path / "config")
+    shutil.copytree(SEEDS, tmp_path / "corpus")
+    config = tmp_path / "config" / "syndicate.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        '"../syndicate/examples/corpus"', '"../corpus"'), encoding="utf-8")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["--config", str(config), "corpus", "list", "--json"])
+    assert listed.exit_code == 0 and not (tmp_path / "var").exists()  # no ledger folder yet
+    (tmp_path / "var").mkdir()
+    again = runner.invoke(cli, ["--config", str(config), "corpus", "list", "--json"])
+    assert again.output == listed.output
+    assert len(list((tmp_path / "var" / "cache").glob("corpus-*.json"))) == 1
+    checked = runner.invoke(cli, ["--config", str(config), "corpus", "check"])
+    assert checked.exit_code == 0 and "10 case studies OK" in checked.output
