@@ -10,8 +10,9 @@ channels: nothing leaves the machine) and a corpus of ``--n`` case studies gener
 sample corpus (:mod:`bench._corpus`: varied text, companies and themes, as Markdown files), then
 runs each command as a fresh ``python -m syndicate`` process with the checkout on
 ``PYTHONPATH`` and prints its median wall time over ``--repeat`` runs, its ratio to
-``syndicate --help`` measured in the same run, and its peak RSS (``os.wait4``'s rusage of
-that very child):
+``syndicate --help`` measured in the same run, the same for its CPU time (user + system: on
+a shared machine, wall time follows the other processes' load), and its peak RSS
+(``os.wait4``'s rusage of that very child):
 
 - ``queue``, ``status``, ``schedule --count 50``, ``corpus check``, ``corpus list --json``;
 - ``publish-next`` with warm caches (one publish-next first fills them, not counted);
@@ -50,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 class Run:
     seconds: float
     peak_mib: float
+    cpu: float = 0.0  # user + system seconds: what a loaded machine distorts least
 
 
 def run(repo: Path, config: Path, args: Sequence[str], cwd: Path) -> Run:
@@ -66,7 +68,8 @@ def run(repo: Path, config: Path, args: Sequence[str], cwd: Path) -> Run:
             errors.seek(0)
             raise SystemExit(f"{' '.join(args)} exited {process.returncode}: "
                              f"{errors.read().decode(errors='replace')[-500:]}")
-    return Run(elapsed, usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return Run(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def site(repo: Path, folder: Path) -> Path:
@@ -110,7 +113,8 @@ def edit(path: Path, number: int) -> None:
 
 def median(repo: Path, config: Path, args: Sequence[str], cwd: Path, repeat: int) -> Run:
     runs = [run(repo, config, args, cwd) for _ in range(repeat)]
-    return Run(statistics.median(r.seconds for r in runs), max(r.peak_mib for r in runs))
+    return Run(statistics.median(r.seconds for r in runs), max(r.peak_mib for r in runs),
+               statistics.median(r.cpu for r in runs))
 
 
 def main() -> None:
@@ -149,7 +153,7 @@ def main() -> None:
             edits.append(run(repo, config, ["publish-next"], folder))
         rows.append(("edit one file, then publish-next",
                      Run(statistics.median(r.seconds for r in edits),
-                         max(r.peak_mib for r in edits))))
+                         max(r.peak_mib for r in edits), statistics.median(r.cpu for r in edits))))
     colds = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="syndicate-scale-cold-") as tmp:
@@ -158,12 +162,14 @@ def main() -> None:
             shutil.copytree(repo / "syndicate" / "examples" / "corpus", folder / "corpus")
             colds.append(run(repo, config, ["publish-next"], folder))
     rows.append(("cold publish-next, 10 seed case studies",
-                 Run(statistics.median(r.seconds for r in colds), max(r.peak_mib for r in colds))))
+                 Run(statistics.median(r.seconds for r in colds), max(r.peak_mib for r in colds),
+                     statistics.median(r.cpu for r in colds))))
     width = max(len(label) for label, _ in rows)
-    print(f"{'command':<{width}}  {'seconds':>8}  {'x --help':>8}  {'peak MiB':>8}")
+    print(f"{'command':<{width}}  {'seconds':>8}  {'x --help':>8}  {'CPU s':>6}  "
+          f"{'x --help':>8}  {'peak MiB':>8}")
     for label, figure in rows:
         print(f"{label:<{width}}  {figure.seconds:8.2f}  {figure.seconds / helps.seconds:8.2f}  "
-              f"{figure.peak_mib:8.0f}")
+              f"{figure.cpu:6.2f}  {figure.cpu / helps.cpu:8.2f}  {figure.peak_mib:8.0f}")
 
 
 if __name__ == "__main__":
