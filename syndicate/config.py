@@ -553,6 +553,21 @@ class Config:
         return self.resolve(self.storage.corpus)
 
     @property
+    def corpus_cache_dir(self) -> Path:
+        """Where the corpus index is kept: ``cache/`` beside a SQLite ledger (the ledger's
+        cache folder, with the relatedness index), else ``$XDG_CACHE_HOME/syndicate``
+        (``~/.cache`` without it). Nothing is written there unless its parent folder exists."""
+        url = self.ledger_url  # a resolved path, or a URL (sqlite:////abs/file for SQLite)
+        if isinstance(self.storage.database, Path):
+            return Path(url).parent / "cache"
+        if url[:len(_SQLITE_URL)].lower() == _SQLITE_URL and url[len(_SQLITE_URL):]:
+            file = Path(url[len(_SQLITE_URL):].split("?", 1)[0])
+            if file.is_absolute():
+                return file.parent / "cache"
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "syndicate"
+
+    @property
     def public_dir(self) -> Path:
         return self.resolve(self.storage.public)
 

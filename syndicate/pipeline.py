@@ -416,7 +416,7 @@ class Publisher:
 
     def resume(self) -> list[PublishResult]:
         """Finish every unfinished edition (claimed or delivering), oldest first."""
-        corpus = load(self.config.corpus_dir)
+        corpus = load(self.config.corpus_dir, cache_dir=self.config.corpus_cache_dir)
         with self._session("syndicate resume") as ledger:
             return self._finish_unfinished(ledger, corpus, stoppable=True)
 
@@ -438,7 +438,7 @@ class Publisher:
         Raises :class:`NothingToPublish` when the queue is empty and
         :class:`~syndicate.errors.SlotTaken` when the slot already has an edition.
         """
-        corpus = load(self.config.corpus_dir)
+        corpus = load(self.config.corpus_dir, cache_dir=self.config.corpus_cache_dir)
         with self._session("syndicate publish") as ledger:
             earlier: list[PublishResult] = []
             if not dry_run:  # anything unfinished goes out before anything new
@@ -491,7 +491,7 @@ def preview(
     A published case study keeps its edition number and date; an unpublished one gets
     the next number and ``now``. Reads the ledger, never writes it.
     """
-    corpus = load(config.corpus_dir)
+    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     with using_ledger(ledger, config.ledger_url, now=now) as opened:
         editions = opened.editions(status=None)
         cache_dir = opened.cache_dir()

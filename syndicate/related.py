@@ -5,9 +5,10 @@ Relatedness of two case studies *a* and *b* is one number::
     score(a, b) = cos(a, b) + W_COMPANY · Σ idf(shared company) + W_THEME · Σ idf(shared theme)
 
 where ``cos`` is the cosine of their TF-IDF vectors (French analysis: lowercase, French stop words
-from the ``stop-words`` package, Snowball French stemmer, accents stripped after stemming) computed
-with scikit-learn, and ``idf(name) = log((N + 1) / df) / log(N + 1)`` (``N`` case studies, ``df``
-of them citing the name; :func:`name_idf`) weighs a shared company or theme by how rare it is:
+from the ``stop-words`` package, Snowball French stemmer, accents stripped after stemming; the
+weights of scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``, computed by :func:`tfidf`),
+and ``idf(name) = log((N + 1) / df) / log(N + 1)`` (``N`` case studies, ``df`` of them citing
+the name; :func:`name_idf`) weighs a shared company or theme by how rare it is:
 near 1 for a name few case studies cite, near 0 for one nearly all cite. Every part of it comes
 out of the index fitted once; a query is one sparse matrix-vector product per signal plus a
 partial sort, so it stays in milliseconds on 10,000 case studies (see ``bench/render.py``).
@@ -31,7 +32,10 @@ Caching. Fitting 10,000 case studies takes seconds, far over the per-edition bud
 is a fresh process, so the index is cached on disk by :func:`load_or_build`, keyed by
 :func:`corpus_fingerprint` (a hash of every case study's slug, position, companies, themes and
 text, plus :data:`INDEX_VERSION`). Any edit to the corpus or to this algorithm gives a new key and
-the index is refitted; nothing has to be invalidated by hand. The file is an ``.npz`` (NumPy arrays
+the index is recomputed; nothing has to be invalidated by hand. Recomputed, not refitted from
+scratch: the cache keeps each case study's term counts and text digest, so after an edit only
+the edited texts are analysed again (:func:`update_index`) and the rest is vectorised
+arithmetic, with the result a full fit would give. The file is an ``.npz`` (NumPy arrays
 and JSON, loaded with ``allow_pickle=False``): reading a cache file can never run code. The last
 index is also kept in memory for long-running processes (the scheduler, ``resume``).
 """
@@ -49,11 +53,11 @@ import threading
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .corpus import CaseStudy
 from .text import french_stem, french_stop_words, strip_accents
@@ -84,7 +88,7 @@ W_THEME = 0.03
 
 #: Bumped whenever the analysis, the weights or the cache layout change: it is part of the
 #: cache key, so an upgrade refits instead of reading a stale index.
-INDEX_VERSION = "related-2"
+INDEX_VERSION = "related-3"
 
 # --------------------------------------------------------------------------- text analysis
 
@@ -117,12 +121,6 @@ def analyze(text: str) -> list[str]:
         stem = _stem(token)
         if stem:
             terms.append(stem)
-    return terms
-
-
-def _identity(terms: list[str]) -> list[str]:
-    # The analyzer handed to TfidfVectorizer: documents are analysed beforehand (module level,
-    # not a lambda, so a vectorizer stays picklable if anybody needs it).
     return terms
 
 
@@ -182,7 +180,51 @@ class _Names:
         return cls(tuple(seen.values()), tuple(seen))
 
 
-def _incidence(rows: Sequence[_Names]) -> tuple[sp.csr_matrix, dict[str, tuple[int, ...]]]:
+@dataclass(frozen=True)
+class CSR:
+    """A compressed-sparse-row matrix: the three arrays of ``scipy.sparse.csr_matrix`` and the
+    few operations the index needs, in numpy. Not scipy's own: importing ``scipy.sparse``
+    (and the numpy submodules it pulls in) was, once scikit-learn was gone, most of a cold
+    ``publish-next`` on a small corpus. Columns are sorted within each row.
+    """
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, matrix: object, dtype: type[Any]) -> CSR:
+        """A copy-free view of anything with ``data``, ``indices``, ``indptr`` and ``shape``
+        (a scipy CSR matrix too), its values as ``dtype``, its arrays read-only."""
+        shape = tuple(int(n) for n in getattr(matrix, "shape"))  # noqa: B009
+        made = cls(np.asarray(getattr(matrix, "data"), dtype=dtype),  # noqa: B009
+                   np.asarray(getattr(matrix, "indices"), dtype=np.int32),  # noqa: B009
+                   np.asarray(getattr(matrix, "indptr"), dtype=np.int64),  # noqa: B009
+                   (shape[0], shape[1]))
+        for array in (made.data, made.indices, made.indptr):
+            array.flags.writeable = False
+        return made
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """The row of each stored value."""
+        return np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
+
+    def row_sums(self, values: np.ndarray) -> np.ndarray:
+        """Per row, the sum of ``values`` (one per stored value), as float64."""
+        return np.bincount(self.rows, weights=values, minlength=self.shape[0])
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        return self.row_sums(self.data * vector[self.indices])
+
+    def toarray(self) -> np.ndarray:
+        dense = np.zeros(self.shape, dtype=self.data.dtype)
+        dense[self.rows, self.indices] = self.data
+        return dense
+
+
+def _incidence(rows: Sequence[_Names]) -> tuple[CSR, dict[str, tuple[int, ...]]]:
     """Binary case-study x name matrix, and each name's case studies (ascending = queue order)."""
     postings: dict[str, list[int]] = {}
     for row, names in enumerate(rows):
@@ -194,12 +236,9 @@ def _incidence(rows: Sequence[_Names]) -> tuple[sp.csr_matrix, dict[str, tuple[i
     for names in rows:
         indices.extend(column[key] for key in names.keys)
         indptr.append(len(indices))
-    matrix = sp.csr_matrix(
-        (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
-         np.asarray(indptr, dtype=np.int32)),
-        shape=(len(rows), len(column)),
-    )
-    return _frozen(matrix), {key: tuple(docs) for key, docs in postings.items()}
+    matrix = CSR(np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                 np.asarray(indptr, dtype=np.int64), (len(rows), len(column)))
+    return CSR.of(matrix, np.float32), {key: tuple(docs) for key, docs in postings.items()}
 
 
 def name_idf(df: np.ndarray, n: int) -> np.ndarray:
@@ -215,18 +254,22 @@ def name_idf(df: np.ndarray, n: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def _column_idf(matrix: sp.csr_matrix) -> np.ndarray:
+def _column_idf(matrix: CSR) -> np.ndarray:
     df = np.bincount(matrix.indices, minlength=matrix.shape[1])
     weights = name_idf(df, matrix.shape[0])
     weights.flags.writeable = False
     return weights
 
 
-def _frozen(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Make the arrays behind a matrix read-only: an index is shared, nobody may alter it."""
-    for array in (matrix.data, matrix.indices, matrix.indptr):
-        array.flags.writeable = False
-    return matrix
+@dataclass(frozen=True)
+class _Counts:
+    """Term counts behind an index's text rows: the sorted vocabulary, the document x term
+    count matrix, and the :attr:`~syndicate.corpus.CaseStudy.text_digest` of each row's text
+    (a row whose text has the same digest need not be analysed again)."""
+
+    vocabulary: tuple[str, ...]
+    matrix: CSR
+    digests: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------- the index
@@ -244,6 +287,7 @@ class RelatednessIndex:
         "_company_docs",
         "_company_idf",
         "_company_matrix",
+        "_counts",
         "_row",
         "_text",
         "_theme_idf",
@@ -256,25 +300,31 @@ class RelatednessIndex:
     def __init__(
         self,
         slugs: Sequence[str],
-        text: sp.csr_matrix,
+        text: object,
         companies: Sequence[_Names],
         themes: Sequence[_Names],
         fingerprint: str,
+        *,
+        counts: _Counts | None = None,
     ) -> None:
-        if not (len(slugs) == text.shape[0] == len(companies) == len(themes)):
+        matrix = CSR.of(text, np.float32)  # a CSR, or a scipy CSR matrix
+        if not (len(slugs) == matrix.shape[0] == len(companies) == len(themes)):
             raise ValueError("slugs, text rows, companies and themes must have the same length")
         self.slugs: tuple[str, ...] = tuple(slugs)
         self.fingerprint = fingerprint
         self._row = {slug: row for row, slug in enumerate(self.slugs)}
         if len(self._row) != len(self.slugs):
             raise ValueError("duplicate slugs in the corpus")
-        self._text = _frozen(sp.csr_matrix(text, dtype=np.float32))
+        self._text = matrix
         self._companies = tuple(companies)
         self._themes = tuple(themes)
         self._company_matrix, self._company_docs = _incidence(self._companies)
         self._theme_matrix, _ = _incidence(self._themes)
         self._company_idf = _column_idf(self._company_matrix)
         self._theme_idf = _column_idf(self._theme_matrix)
+        # The term counts the text rows were computed from: what an update after an edit
+        # starts from (None for an index built from a bare matrix).
+        self._counts = counts
 
     def __setattr__(self, name: str, value: object) -> None:
         if hasattr(self, name):
@@ -312,7 +362,7 @@ class RelatednessIndex:
 
     @staticmethod
     def _row_product(
-        matrix: sp.csr_matrix, row: int, weights: np.ndarray | None = None
+        matrix: CSR, row: int, weights: np.ndarray | None = None
     ) -> np.ndarray:
         # Matrix times the dense copy of one of its rows: a single pass over the matrix, which
         # beats a sparse x sparse product when the row holds common terms. With ``weights`` (one
@@ -320,8 +370,8 @@ class RelatednessIndex:
         # the product is then the summed weight of the columns each row shares with this one.
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         columns = matrix.indices[start:end]
-        # Same dtype as the matrix: a float64 vector would make scipy upcast (copy) the matrix.
-        vector = np.zeros(matrix.shape[1], dtype=matrix.dtype)
+        # Same dtype as the matrix: a float64 vector would upcast (copy) the matrix's values.
+        vector = np.zeros(matrix.shape[1], dtype=matrix.data.dtype)
         vector[columns] = matrix.data[start:end] if weights is None else weights[columns]
         return np.asarray(matrix @ vector, dtype=np.float64)
 
@@ -412,7 +462,15 @@ class RelatednessIndex:
             "companies": [list(names.names) for names in self._companies],
             "themes": [list(names.names) for names in self._themes],
         }
+        counts: dict[str, np.ndarray] = {}
+        if self._counts is not None:
+            meta["vocabulary"] = list(self._counts.vocabulary)
+            meta["digests"] = list(self._counts.digests)
+            matrix = self._counts.matrix
+            counts = {"counts_data": matrix.data, "counts_indices": matrix.indices,
+                      "counts_indptr": matrix.indptr}
         return {
+            **counts,
             "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"),
                                   dtype=np.uint8),
             "shape": np.asarray(self._text.shape, dtype=np.int64),
@@ -427,13 +485,19 @@ class RelatednessIndex:
         if meta.get("version") != INDEX_VERSION:
             raise ValueError(f"index version {meta.get('version')!r}, expected {INDEX_VERSION!r}")
         shape = tuple(int(n) for n in arrays["shape"])
-        text = sp.csr_matrix(
-            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        text = CSR(arrays["data"], arrays["indices"], arrays["indptr"], (shape[0], shape[1]))
+        counts = None
+        if meta.get("vocabulary") is not None and "counts_data" in arrays:
+            matrix = CSR.of(CSR(arrays["counts_data"], arrays["counts_indices"],
+                                arrays["counts_indptr"], (shape[0], len(meta["vocabulary"]))),
+                            np.int32)
+            counts = _Counts(tuple(meta["vocabulary"]), matrix, tuple(meta["digests"]))
         return cls(
             meta["slugs"], text,
             [_Names.of(names) for names in meta["companies"]],
             [_Names.of(names) for names in meta["themes"]],
             meta["fingerprint"],
+            counts=counts,
         )
 
 
@@ -450,13 +514,14 @@ def _queue_order(cases: Iterable[CaseStudy]) -> list[CaseStudy]:
 def corpus_fingerprint(cases: Iterable[CaseStudy]) -> str:
     """Hash of everything relatedness depends on: the cache key of the index.
 
-    The text itself is hashed (not the stored ``content_hash``, which an operator editing a file
-    by hand may leave stale); blake2b over the corpus costs a few ten milliseconds at 10,000.
+    The text enters by its :attr:`~syndicate.corpus.CaseStudy.text_digest` (a hash of the text
+    itself, not the stored ``content_hash``, which an operator editing a file by hand may leave
+    stale), which the corpus index keeps: fingerprinting needs no case study's body.
     """
     digest = hashlib.blake2b(INDEX_VERSION.encode(), digest_size=20)
     for case in _queue_order(cases):
         for part in (case.slug, str(case.position), "\x1f".join(case.companies),
-                     "\x1f".join(case.themes), case.text):
+                     "\x1f".join(case.themes), case.text_digest):
             data = part.encode("utf-8")
             # Length-prefixed, so that no two different corpora hash the same stream.
             digest.update(struct.pack("<Q", len(data)))
@@ -464,34 +529,125 @@ def corpus_fingerprint(cases: Iterable[CaseStudy]) -> str:
     return digest.hexdigest()
 
 
+def term_counts(documents: Sequence[Sequence[str]]) -> tuple[list[str], CSR]:
+    """(vocabulary in sorted order, document x term matrix of counts) of analysed documents."""
+    vocabulary = sorted({term for terms in documents for term in terms})
+    column = {term: col for col, term in enumerate(vocabulary)}
+    return vocabulary, _count_rows([_row_counts(terms, column) for terms in documents],
+                                   len(vocabulary))
+
+
+def _row_counts(terms: Iterable[str], column: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted column numbers, counts) of one document's terms."""
+    ids = np.fromiter((column[term] for term in terms), dtype=np.int32)
+    columns, counts = np.unique(ids, return_counts=True)
+    return columns.astype(np.int32), counts.astype(np.int32)
+
+
+def _count_rows(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> CSR:
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([columns.size for columns, _counts in rows])
+    indices = (np.concatenate([columns for columns, _ in rows]) if rows
+               else np.zeros(0, dtype=np.int32))
+    data = np.concatenate([counts for _, counts in rows]) if rows else np.zeros(0, np.int32)
+    return CSR.of(CSR(data, indices, indptr, (len(rows), width)), np.int32)
+
+
+def tfidf(counts: CSR) -> CSR:
+    """TF-IDF rows of a count matrix, as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``
+    computes them (checked by the tests): ``tf = 1 + log(count)``, the smooth
+    ``idf = log((1 + n) / (1 + df)) + 1``, each row of unit Euclidean length.
+
+    Written out (a few numpy lines) instead of importing scikit-learn, whose import alone
+    (over a second) was most of a cold ``publish-next``; and a function of the counts only,
+    so that an edited case study costs its own analysis, not the whole corpus's.
+    """
+    n = counts.shape[0]
+    data = np.log(counts.data.astype(np.float64)) + 1.0
+    df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
+    data *= (np.log((1.0 + n) / (1.0 + df)) + 1.0)[counts.indices]
+    lengths = np.sqrt(counts.row_sums(data ** 2))
+    lengths[lengths == 0] = 1.0  # an empty row stays empty
+    data /= lengths[counts.rows]
+    return CSR.of(CSR(data, counts.indices, counts.indptr, counts.shape), np.float32)
+
+
 def build_index(cases: Iterable[CaseStudy], *, fingerprint: str | None = None) -> RelatednessIndex:
     """Fit the relatedness index over ``cases`` (drafts included: candidates filter at query).
 
     Pure and deterministic: the same corpus gives the same index, whatever the input order.
     """
-    # Imported here: scikit-learn takes a second or more to import, and a process that only
-    # reads the cached index (every edition but the first after a corpus change) never needs it.
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     ordered = _queue_order(cases)
     documents = [analyze(case.text) for case in ordered]
-    if any(documents):
-        vectorizer = TfidfVectorizer(
-            analyzer=_identity,
-            # log(1 + tf): a word repeated ten times in one article should not drown the rest.
-            sublinear_tf=True,
-            dtype=np.float32,
-        )
-        text = vectorizer.fit_transform(documents)
-    else:  # no document, or nothing but stop words: no text signal at all
-        text = sp.csr_matrix((len(ordered), 0), dtype=np.float32)
+    vocabulary, counts = term_counts(documents)
+    return _index_of_counts(ordered, vocabulary, counts, [case.text_digest for case in ordered],
+                            fingerprint)
+
+
+def _index_of_counts(
+    ordered: Sequence[CaseStudy],
+    vocabulary: Sequence[str],
+    counts: CSR,
+    digests: Sequence[str],
+    fingerprint: str | None,
+) -> RelatednessIndex:
     return RelatednessIndex(
         [case.slug for case in ordered],
-        text,
+        tfidf(counts),
         [_Names.of(case.companies) for case in ordered],
         [_Names.of(case.themes) for case in ordered],
         fingerprint if fingerprint is not None else corpus_fingerprint(ordered),
+        counts=_Counts(tuple(vocabulary), counts, tuple(digests)),
     )
+
+
+def update_index(
+    previous: RelatednessIndex, cases: Iterable[CaseStudy], *, fingerprint: str | None = None
+) -> RelatednessIndex | None:
+    """The index of ``cases`` computed from ``previous``: only the case studies whose text is
+    not among ``previous``'s (by :attr:`~syndicate.corpus.CaseStudy.text_digest`) are read and
+    analysed; the other rows' term counts are reused, then TF-IDF and the name signals are
+    recomputed over the whole corpus (vectorised, a fraction of a fit). The result equals
+    :func:`build_index` of ``cases`` (same vocabulary, same matrices: checked by the tests).
+
+    None when ``previous`` kept no term counts, or when most texts are new (a fit is then as
+    cheap).
+    """
+    kept = previous._counts
+    if kept is None:
+        return None
+    ordered = _queue_order(cases)
+    row_of = {digest: row for row, digest in enumerate(kept.digests)}
+    fresh = {index: analyze(case.text) for index, case in enumerate(ordered)
+             if case.text_digest not in row_of}
+    if len(fresh) * 2 > len(ordered):
+        return None
+    known = set(kept.vocabulary)
+    vocabulary = sorted(known.union(*(set(terms) for terms in fresh.values())))
+    column = {term: col for col, term in enumerate(vocabulary)}
+    # Sorted vocabularies: the old-to-new column map is increasing, row columns stay sorted.
+    remap = np.fromiter((column[term] for term in kept.vocabulary), dtype=np.int32,
+                        count=len(kept.vocabulary))
+    old = kept.matrix
+    rows = []
+    for index, case in enumerate(ordered):
+        terms = fresh.get(index)
+        if terms is not None:
+            rows.append(_row_counts(terms, column))
+        else:
+            row = row_of[case.text_digest]
+            start, end = old.indptr[row], old.indptr[row + 1]
+            rows.append((remap[old.indices[start:end]], old.data[start:end]))
+    counts = _count_rows(rows, len(vocabulary))
+    used = np.bincount(counts.indices, minlength=len(vocabulary)) > 0
+    if not used.all():  # terms only the replaced texts had: a fit would not know them
+        keep = np.flatnonzero(used)
+        renumber = np.cumsum(used, dtype=np.int64) - 1  # kept columns, in order
+        counts = CSR.of(CSR(counts.data, renumber[counts.indices], counts.indptr,
+                            (counts.shape[0], keep.size)), np.int32)
+        vocabulary = [vocabulary[col] for col in keep.tolist()]
+    return _index_of_counts(ordered, vocabulary, counts,
+                            [case.text_digest for case in ordered], fingerprint)
 
 
 # --------------------------------------------------------------------------- judged quality
@@ -573,10 +729,13 @@ def save_index(index: RelatednessIndex, path: Path) -> None:
         raise
 
 
-def load_index(path: Path) -> RelatednessIndex:
-    """Read an index written by :func:`save_index` (never unpickles anything)."""
+def load_index(path: Path, *, counts: bool = False) -> RelatednessIndex:
+    """Read an index written by :func:`save_index` (never unpickles anything). The term
+    counts (as large as the text matrix) are read only with ``counts=True``: only an update
+    after an edit needs them, answering queries does not."""
     with np.load(path, allow_pickle=False) as arrays:
-        return RelatednessIndex.from_arrays({name: arrays[name] for name in arrays.files})
+        names = [name for name in arrays.files if counts or not name.startswith("counts_")]
+        return RelatednessIndex.from_arrays({name: arrays[name] for name in names})
 
 
 def load_or_build(
@@ -607,7 +766,8 @@ def load_or_build(
             f"{INDEX_VERSION}\x1f{fingerprint}".encode(), digest_size=20).hexdigest()
     with _memory_lock:
         memory = _memory[0] if _memory else None
-    if memory is not None and (memory.key == key if key is not None else memory.cases == cases):
+    if memory is not None and (memory.key == key if key is not None
+                               else _same_cases(memory.cases, cases)):
         return memory.index
     if key is None:
         key = corpus_fingerprint(cases)
@@ -623,7 +783,13 @@ def load_or_build(
         if index is not None and index.fingerprint != key:
             index = None
     if index is None:
-        index = build_index(cases, fingerprint=key)
+        previous = memory.index if memory is not None else None
+        if (previous is None or previous._counts is None) and cache_dir is not None:
+            previous = _latest_cached(cache_dir)
+        if previous is not None:
+            index = update_index(previous, cases, fingerprint=key)
+        if index is None:
+            index = build_index(cases, fingerprint=key)
         if path is not None:
             try:
                 save_index(index, path)
@@ -639,6 +805,32 @@ def load_or_build(
     return index
 
 
+def _same_cases(one: Sequence[CaseStudy], two: Sequence[CaseStudy]) -> bool:
+    """Whether two corpora are the same for relatedness, in the same order, without reading
+    the body of a case study from the corpus index (``==`` would read every file)."""
+    def key(case: CaseStudy) -> tuple[object, ...]:
+        return (case.slug, case.position, case.companies, case.themes, case.text_digest)
+
+    return len(one) == len(two) and all(
+        a is b or key(a) == key(b) for a, b in zip(one, two, strict=True))
+
+
+def _latest_cached(cache_dir: Path) -> RelatednessIndex | None:
+    """The index cached for an earlier state of the corpus, if a readable one is there: what
+    an edit's update starts from."""
+    try:
+        files = sorted(cache_dir.glob(f"{_CACHE_PREFIX}*.npz"),
+                       key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    except OSError:
+        return None
+    for path in files[:3]:  # a few at most: older ones are removed when one is written
+        try:
+            return load_index(path, counts=True)
+        except Exception as exc:  # a cache: a bad file only means a full fit
+            _log.info("relatedness cache %s unreadable (%s), ignored", path, exc)
+    return None
+
+
 def clear_memory_cache() -> None:
     """Forget the in-memory index (tests, benchmarks)."""
     with _memory_lock:
@@ -648,5 +840,6 @@ def clear_memory_cache() -> None:
 __all__ = [
     "INDEX_VERSION", "W_COMPANY", "W_THEME", "RankingQuality", "Related", "RelatednessIndex",
     "analyze", "build_index", "clear_memory_cache", "corpus_fingerprint", "load_index",
-    "load_or_build", "name_idf", "name_key", "ranking_quality", "save_index",
+    "load_or_build", "name_idf", "name_key", "ranking_quality", "save_index", "term_counts",
+    "tfidf", "update_index",
 ]

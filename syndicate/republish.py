@@ -103,7 +103,7 @@ def republish(
     simply run again. ``ledger``: an open ledger or a factory (``App.open_ledger``); by
     default the config's is opened.
     """
-    corpus = load(config.corpus_dir)
+    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     with using_ledger(ledger, config.ledger_url, now=now) as opened:
         if not lock:
             return _republish(config, opened, corpus.get(slug), slug, corpus, dry_run)

@@ -23,6 +23,14 @@ def _corpus_dir(app: AppContext, directory: str | None) -> Path:
     return Path(directory) if directory else app.config.corpus_dir
 
 
+def _cache_dir(app: AppContext) -> Path | None:
+    """The corpus index's folder, when there is a config (``--dir`` works without one)."""
+    try:
+        return app.config.corpus_cache_dir
+    except ConfigError:
+        return None
+
+
 @corpus_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder "
@@ -30,13 +38,13 @@ def _corpus_dir(app: AppContext, directory: str | None) -> Path:
 @pass_app
 def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
     """List case studies in queue order."""
-    corpus = corpus_mod.load(_corpus_dir(app, directory))
+    corpus = corpus_mod.load(_corpus_dir(app, directory), cache_dir=_cache_dir(app))
     rows = [
         {
             "position": case.position,
             "slug": case.slug,
             "title": case.title,
-            "sections": len(case.sections),
+            "sections": case.section_count,
             "words": case.words,
             "companies": list(case.companies),
             "themes": list(case.themes),
@@ -56,7 +64,7 @@ def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
                             ("companies", "left"), ("status", "left")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for case in corpus:
-        table.add_row(str(case.position), case.slug, case.title, str(len(case.sections)),
+        table.add_row(str(case.position), case.slug, case.title, str(case.section_count),
                       str(case.words), ", ".join(case.companies), case.status)
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
@@ -71,7 +79,7 @@ def check_cmd(app: AppContext, directory: str | None) -> None:
     file is gone or changed since publication: readers still see the published text.
     """
     folder = _corpus_dir(app, directory)
-    cases, problems = corpus_mod.check(folder)
+    cases, problems = corpus_mod.check(folder, cache_dir=_cache_dir(app))
     for warning in _published_warnings(app, folder, cases, problems):
         click.echo(f"warning: {warning}", err=True)
     if problems:

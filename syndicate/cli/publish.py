@@ -4,7 +4,7 @@
 says how the deliveries ended (docs/operations.md), and their first line says the
 same in words: ``complete:``, ``failed:`` or ``incomplete:``.
 
-The publishing stack (``syndicate.pipeline``: relatedness with scikit-learn, MJML,
+The publishing stack (``syndicate.pipeline``: relatedness with numpy, MJML,
 feedgen) is imported inside the commands that use it, so ``syndicate --help`` and the
 light commands do not pay for it.
 """
@@ -161,7 +161,7 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
     from .. import pipeline
 
     config = app.config
-    corpus = load(config.corpus_dir)
+    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     with App(config).open_ledger() as ledger:
         published = ledger.published_slugs()
     pending = pipeline.queue(corpus, published)
@@ -190,7 +190,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
     from ..snapshots import published_drift
 
     config = app.config
-    corpus = load(config.corpus_dir)
+    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     with App(config).open_ledger() as ledger:
         editions = ledger.editions(status=None)
         published = {e.slug for e in editions}

@@ -26,7 +26,7 @@ def _queue(config: Config) -> list[Any]:
     # Lazy: the pipeline imports the renderers and channels; every command imports this module.
     from .. import pipeline
 
-    corpus = load(config.corpus_dir)
+    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     published: set[str] = set()
     app = App(config)
     if app.ledger_exists():  # listing the schedule must not create a ledger
