@@ -110,3 +110,12 @@ def test_a_self_sending_daemon_steps_down_reconnects_and_finishes(
     assert duplicates <= CONCURRENCY, duplicates
     counts, status = _counts(project)
     assert (counts["sent"], counts["pending"], status) == (count, 0, "done")
+
+
+def test_the_reconnection_backoff_grows_and_is_bounded() -> None:
+    from syndicate.worker import reconnect_delay
+
+    delays = [reconnect_delay(n, 1.0) for n in range(1, 12)]
+    assert delays[:4] == [0.25, 0.5, 1.0, 2.0]
+    assert delays == sorted(delays) and max(delays) == 10.0
+    assert reconnect_delay(10_000, 30.0) == 30.0  # never more than a poll when that is longer
