@@ -7,9 +7,11 @@ machines, may share the database: one leads, the others log ``standby`` and poll
 the lock every sixth of ``[schedule] failover`` (the lease); the one that takes it
 logs ``leader`` and starts exactly as a fresh daemon does (resume, catch-up, schedule).
 The leader checks its lock is still held before each slot and every poll; if it lost
-it (network partition, session terminated) it stops as on SIGTERM — the channels stop
-between messages — and exits 1, so that it never publishes beside a new leader; a
-supervisor restarts it, as a standby.
+it (network partition, session terminated, the database server restarted) it *steps
+down*: it stops as on SIGTERM — the channels stop between messages, so that it never
+publishes beside a new leader — closes its ledger, and contends again as a standby,
+opening the ledger with a bounded backoff while the server is unreachable. Whoever
+leads next (it, or another daemon) resumes the unfinished edition.
 
 On start it finishes unfinished editions (``pipeline.resume``), then decides
 about the slots missed while it was down (:func:`~syndicate.schedule.plan_catch_up`:
@@ -87,6 +89,9 @@ log = logging.getLogger("syndicate.daemon")
 JOB_ID = "syndicate-publish"
 META_LAST_SLOT = "schedule.last_slot"
 WATCH_INTERVAL = 1.0
+#: Bounds the lead / step down / contend rounds of one process (and the reconnection
+#: attempts of one step-down): far beyond any real run.
+MAX_STEP_DOWNS = 100_000
 # A fire runs a little after its slot (thread start-up, a busy executor): the
 # slot it stands for is still published even when misfire_grace is 0.
 FIRE_TOLERANCE = timedelta(seconds=60)
@@ -166,6 +171,9 @@ class Daemon:
         self._stopping: str | None = None
         self._in_scheduler = False
         self._lost = False  # the publisher lock was lost while leading
+        self._lose_pending = False  # the SIGTERM the lock guard sends itself is in flight
+        self._terminated = False  # SIGTERM/SIGINT from outside: do not contend again
+        self.step_downs = 0  # times this daemon lost the lock and contended again
         self.takeover: float | None = None  # seconds waited as a standby, if any
 
     # ------------------------------------------------------------------ helpers
@@ -275,9 +283,11 @@ class Daemon:
         self._lost = True
         self.stop.set()  # channels stop between messages
         self._event(logging.ERROR, "publisher lock lost (connection to the ledger gone or "
-                    "terminated): stopping after the work in flight so that another daemon "
-                    "can lead", "lock_lost")
-        # Leave scheduler.start() in the main thread exactly as SIGTERM does.
+                    "terminated): stepping down after the work in flight, then contending "
+                    "again as a standby", "lock_lost")
+        # Leave scheduler.start() in the main thread exactly as SIGTERM does; the handler
+        # knows this one is ours (_lose_pending), not an operator's.
+        self._lose_pending = True
         with contextlib.suppress(Exception):
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
 
@@ -563,10 +573,16 @@ class Daemon:
             self._hup = True
             self._wake.set()
             return
+        if self._lose_pending:  # the lock guard's own signal (see _lose)
+            self._lose_pending = False
+            reason = "lock lost"
+        else:  # an operator's: stop for good, even while stepping down
+            self._terminated = True
+            reason = signal.Signals(signum).name
+        self.stop.set()
         if self._stopping is not None:
             return
-        self._stopping = "lock lost" if self._lost else signal.Signals(signum).name
-        self.stop.set()
+        self._stopping = reason
         if self._in_scheduler:
             raise _Shutdown(self._stopping)
 
@@ -577,6 +593,59 @@ class Daemon:
             if signum is not None:
                 previous[signum] = signal.signal(signum, self._on_signal)
         return previous
+
+    def _contend(self) -> bool:
+        """One session: take the lock (or wait as a standby), lead until stopped. True
+        when the daemon is done (a signal, or a SQLite ledger's lock lost), False when it
+        lost the lock and should contend again."""
+        try:
+            with self.session():  # LockedError if another publisher holds a SQLite ledger
+                if self.ledger is not None:  # None: stopped while a standby
+                    with (_confirmation_sender(self.config, self.now),
+                          polling(self.config, lambda: self.ledger,
+                                  secret_from_env(required=False))):
+                        self._serve()
+        except LedgerError:
+            # Closing a lock whose connection died, or the first open after a step-down
+            # while the server is away: only a daemon that led may get here and retry.
+            if not self._lost:
+                raise
+        return not self._lost
+
+    def _step_down(self) -> bool:
+        """After losing the lock: fresh stop/quit events, then wait for the ledger to be
+        reachable again (bounded backoff, one line) before contending as a standby.
+        False when a signal came meanwhile (stop for good)."""
+        self.step_downs += 1
+        self.stop = threading.Event()
+        self._quit = threading.Event()
+        self._wake = threading.Event()
+        self._lost = False
+        self._stopping = None
+        self._event(logging.INFO, "stepped down: contending for the publisher lock again "
+                    f"in {_fmt_delta(timedelta(seconds=2 * self.poll))}", "stepped_down",
+                    step_downs=self.step_downs)
+        # Two polls: a standby (trying every poll) gets the first chance to lead — the
+        # daemon that lost its lock may well be the one on the wrong side of a partition.
+        if self.stop.wait(2 * self.poll):
+            return False
+        started = time.monotonic()
+        for attempt in range(1, MAX_STEP_DOWNS):
+            try:
+                with App(self.config, self.now).open_ledger():
+                    break
+            except LedgerError as exc:
+                if attempt == 1:
+                    self._event(logging.WARNING, f"ledger unavailable: {exc}; retrying with "
+                                "backoff", "ledger_unavailable")
+                delay = min(0.25 * 2 ** min(attempt - 1, 16), max(self.poll, 10.0))
+                if self.stop.wait(delay):
+                    return False
+        waited = time.monotonic() - started
+        if waited > 1:
+            self._event(logging.INFO, f"ledger back after {waited:.1f}s", "ledger_back",
+                        waited=waited)
+        return not self._terminated
 
     def _serve(self) -> None:
         self._event(logging.INFO, f"publisher lock taken on {shown_url(self.config.ledger_url)}",
@@ -634,12 +703,11 @@ class Daemon:
                     f"{shown_url(self.config.ledger_url)}", "config_loaded")
         previous = self._install_signals()
         try:
-            with self.session():  # LockedError if another publisher holds a SQLite ledger
-                if self.ledger is not None:  # None: stopped while a standby
-                    with (_confirmation_sender(self.config, self.now),
-                          polling(self.config, lambda: self.ledger,
-                                  secret_from_env(required=False))):
-                        self._serve()
+            for _ in range(MAX_STEP_DOWNS):  # bounded; each round ends by a signal or a loss
+                if self._contend() or self._terminated:
+                    break
+                if not self._step_down():
+                    break
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -648,4 +716,4 @@ class Daemon:
         self._event(logging.INFO, f"stopped ({self._stopping or 'done'}): this run published "
                     f"{len(published)} edition(s): {numbers}", "stopped",
                     published=len(published), signal=self._stopping)
-        return 1 if self._lost else 0
+        return 1 if self._lost and not self._terminated else 0

@@ -57,6 +57,12 @@ class LedgerError(SyndicateError):
     """The ledger database cannot be opened, migrated or written."""
 
 
+class LedgerUnavailable(LedgerError):
+    """The ledger's server cannot be reached, or the connection to it died (a database
+    server restarted, a network cut): nothing is wrong with the ledger itself, and the
+    same call is worth trying again on a new connection, after a pause."""
+
+
 class LedgerURLError(LedgerError):
     """A ledger location that cannot be opened: an unsupported scheme, a malformed URL.
 

@@ -40,7 +40,7 @@ from .channels import Bookkeeping, DeliveryJob, DeliveryReport, DeliveryRun, bui
 from .clock import utcnow
 from .config import ChannelSettings, Config
 from .corpus import CaseStudy
-from .errors import LedgerError
+from .errors import LedgerError, LedgerUnavailable
 from .ledger import Delivery, Edition, LedgerPort, LedgerSource, using_ledger
 from .pipeline import EMAIL_ARTEFACT
 from .render.email import RenderedEmail
@@ -53,6 +53,12 @@ log = logging.getLogger("syndicate.worker")
 MAX_IDLE_PASSES = 10_000
 #: Batches one channel run may claim (a bound; a run normally ends when none is left).
 MAX_BATCHES = 1_000_000
+
+
+def reconnect_delay(attempt: int, poll: float) -> float:
+    """Seconds before the ``attempt``-th try to open the ledger again: 0.25 s doubling,
+    at most ``max(poll, 10 s)`` — quick after a restart, gentle on a long outage."""
+    return float(min(0.25 * 2 ** min(max(attempt - 1, 0), 16), max(poll, 10.0)))
 
 
 def worker_name() -> str:
@@ -207,23 +213,39 @@ class Worker:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, *, once: bool = False) -> WorkerTotals:
-        """Send handed-off rows until ``stop`` (or, ``once``, until none is pending)."""
+        """Send handed-off rows until ``stop`` (or, ``once``, until none is pending).
+
+        The ledger may go away under it (a database server restarted, a network cut):
+        the channel stops between messages (the rows not marked stay claimed and run out
+        with the lease; at most the messages in flight are sent again), and the worker
+        opens the ledger again after a growing pause (:func:`reconnect_delay`), logging
+        one line when the outage starts and one when it ends — not one per message."""
         poll = float(self.config.delivery.poll)
         self.log.info("worker %s: started (batch %d, lease %ss)", self.owner,
                       self.config.delivery.batch, self.config.delivery.lease)
         idle = 0
+        outage: float | None = None  # monotonic start of the current outage
+        attempts = 0
         while not self.stop.is_set() and idle < MAX_IDLE_PASSES:
             try:
                 with using_ledger(self.ledger_source, self.config.ledger_url,
                                   now=self.now) as ledger:
+                    if outage is not None:
+                        self.log.info("worker %s: ledger back after %.1fs (%d attempt(s))",
+                                      self.owner, time.monotonic() - outage, attempts)
+                        outage, attempts = None, 0
                     idle = self._serve(ledger, once=once, poll=poll)
                     if once:
                         break
             except LedgerError as exc:  # the ledger went away: wait, open it again
-                self.log.error("worker %s: ledger error: %s; retrying in %ss", self.owner,
-                               exc, poll)
+                if outage is None:
+                    outage = time.monotonic()
+                    self.log.error("worker %s: ledger unavailable: %s; reconnecting with "
+                                   "backoff (at most %ss apart); unsent claims run out with "
+                                   "the lease", self.owner, exc, reconnect_delay(99, poll))
+                attempts += 1
                 idle += 1
-                self.stop.wait(poll)
+                self.stop.wait(reconnect_delay(attempts, poll))
         t = self.totals
         self.log.info("worker %s: stopped: %d claimed, %d sent, %d failed, %d bounced, "
                       "%d skipped; editions done: %s", self.owner, t.claimed, t.sent,
@@ -253,6 +275,8 @@ class Worker:
             heart.join(10)
             try:
                 given = ledger.release_claims(self.owner)
+            except LedgerUnavailable:
+                pass  # the outage is logged once by run(); the claims run out with the lease
             except LedgerError as exc:
                 self.log.warning("worker %s: cannot give back its claims (%s); they run "
                                  "out with the lease", self.owner, exc)
@@ -268,6 +292,8 @@ class Worker:
             started = self.claims.clock()
             try:
                 ledger.renew_claims(self.owner, self.claims.lease)
+            except LedgerUnavailable:
+                continue  # logged once by run() when the channel meets it too
             except LedgerError as exc:
                 self.log.warning("worker %s: heartbeat failed: %s", self.owner, exc)
                 continue
@@ -344,5 +370,6 @@ __all__ = [
     "Claims",
     "Worker",
     "WorkerTotals",
+    "reconnect_delay",
     "worker_name",
 ]

@@ -138,6 +138,13 @@ class Cluster:
         self.sql("DROP SCHEMA IF EXISTS syndicate CASCADE", database=name)
         return self._scratch
 
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every session is ended (clients see their
+        connection die mid-statement), the server comes back on the same port with the
+        same options (``postmaster.opts``) and data."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-m", "fast",
+                  "-w", "-t", "60", "restart")
+
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             subprocess.run([*self._as, str(self.bindir / "pg_ctl"), "-D", str(self.data),

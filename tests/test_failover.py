@@ -1,7 +1,7 @@
 """Failover: several ``syndicate run`` daemons on one PostgreSQL ledger (real cluster, real
 subprocesses). One leads, the others wait as standbys; a leader SIGKILLed mid-send is
 replaced within the lease, the standby finishes the unfinished edition and keeps the
-schedule; a leader that loses its lock connection stops publishing and exits 1.
+schedule; a leader that loses its lock connection steps down and contends again.
 
 The timeouts here are "did not hang" bounds; the takeover bound (lease + 15 s) is the
 behaviour "did take over within the lease", generous for loaded machines.
@@ -110,10 +110,11 @@ def test_standby_takes_over_a_leader_killed_mid_send(project: Project, pg_url: s
     assert events.index("standby") < events.index("leader") < events.index("scheduled")
 
 
-def test_a_leader_that_loses_its_lock_stops_and_the_standby_leads(
+def test_a_leader_that_loses_its_lock_steps_down_and_contends_again(
         project: Project, pg_url: str, pg_cluster: Any, tmp_path: Path) -> None:
     """The lock's session ends under the leader (as a partition ends it, server-side):
-    the leader notices within a poll, stops and exits 1; the standby leads."""
+    the leader notices within a poll, steps down (it stops publishing) and waits as a
+    standby; the other daemon leads. Neither exits until told."""
     project.write_config(storage={"database": pg_url},
                          schedule={"cron": "0 8 1 1 *", "failover": "6s"})
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
@@ -127,16 +128,21 @@ def test_a_leader_that_loses_its_lock_stops_and_the_standby_leads(
         pg_cluster.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                        f" WHERE datname = '{name}' AND application_name = 'syndicate publisher'")
         wait_for(first_log, first, _is("lock_lost"), 30)
-        assert first.wait(30) == 1, first_log.read_text()
+        wait_for(first_log, first, _is("stepped_down"), 30)
         wait_for(second_log, second, _is("leader"), 30)
         wait_for(second_log, second, _is("scheduled"), 30)
+        # The old leader is a standby now, waiting on the new one.
+        after = [e.get("event") for e in read_events(first_log)].index("stepped_down")
+        standby = wait_for(first_log, first, _is("standby"), 30, after=after)
+        assert f"pid {second.pid} " in standby["holder"]
+        assert first.poll() is None
     finally:
-        if first.poll() is None:
-            first.kill()
+        code_first = stop(first)
         code = stop(second) if second is not None else None
     assert code == 0, second_log.read_text()
+    assert code_first == 0, first_log.read_text()
     last = read_events(first_log)[-1]
-    assert last["event"] == "stopped" and last["signal"] == "lock lost"
+    assert last["event"] == "stopped" and last["signal"] == "SIGTERM"
 
 
 def test_a_standby_stops_on_sigterm(project: Project, pg_url: str, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Self
 
-from ..errors import InvalidAddress, LedgerError, SubscriberExists
+from ..errors import InvalidAddress, LedgerError, LedgerUnavailable, SubscriberExists
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation
 from ._connection import CHUNK
 from ._deliveries import _NOT_OUTCOME, combine_counts
@@ -78,6 +78,11 @@ class PgConnection:
         if isinstance(exc, psycopg.errors.LockNotAvailable):
             return LedgerError(f"ledger {self.shown} is busy: another process held a lock "
                                f"too long ({one_line(exc)})")
+        if isinstance(exc, psycopg.OperationalError) or (self._conn is not None
+                                                         and self._conn.broken):
+            # The server went away (restart, network): the caller may reconnect and retry.
+            return LedgerUnavailable(f"ledger {self.shown}: connection lost: "
+                                     f"{one_line(exc)}")
         return LedgerError(f"ledger {self.shown}: {one_line(exc)}")
 
     @contextmanager

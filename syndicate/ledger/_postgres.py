@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AlreadyPublished, LedgerError, LockedError, SlotTaken
+from ..errors import AlreadyPublished, LedgerError, LedgerUnavailable, LockedError, SlotTaken
 from ._events import PgEventMethods
 from ._lock import LockHolder
 from ._pg_claims import PgClaimMethods
@@ -116,7 +116,7 @@ def connect(location: LedgerLocation, *, timeout: float, application: str = "syn
             **kwargs)
     except pg.Error as exc:
         reason = one_line(exc).removeprefix("connection failed: ")
-        raise LedgerError(f"cannot connect to the ledger {shown}: {reason}") from None
+        raise LedgerUnavailable(f"cannot connect to the ledger {shown}: {reason}") from None
     return conn
 
 
