@@ -414,7 +414,8 @@ def test_a_ledger_that_cannot_record_leaves_the_messages_in_place(project: Proje
 def test_fetch_needs_a_maildir(project: Project) -> None:
     project.write_config(bounces={"maildir": ""})
     done = fetch(project)
-    assert done.returncode == 1 and "[bounces] has no mailbox: set maildir or imap_host" in done.stderr
+    assert done.returncode == 1
+    assert "[bounces] has no mailbox: set maildir or imap_host" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -41,6 +41,7 @@ class ImapSource:
         self.host, self.port, self.user = (settings.imap_host, settings.imap_port,
                                            settings.imap_user)
         self.folder = settings.imap_folder
+        self.kind = "imap"
         self.name = f"imaps://{self.user}@{self.host}:{self.port}/{self.folder}"
         env = os.environ if environ is None else environ
         password = env.get(settings.imap_password_env, "")
@@ -69,8 +70,10 @@ class ImapSource:
                 raise SyndicateError(f"{where}: login refused: {_why(exc)}") from None
             self._call(f"{where}: cannot open folder {self.folder!r}",
                        lambda: self.imap.select(_quote(self.folder)))
-            self.move = "MOVE" in self.imap.capabilities
-            self.uidplus = "UIDPLUS" in self.imap.capabilities
+            # Servers announce more once logged in (imaplib keeps the greeting's list).
+            data = self._call("CAPABILITY", self.imap.capability)
+            caps = set(b" ".join(d for d in data if isinstance(d, bytes)).upper().split())
+            self.move, self.uidplus = b"MOVE" in caps, b"UIDPLUS" in caps
             for name in (PROCESSED, UNPARSED):
                 self._ensure(name)
         except BaseException:

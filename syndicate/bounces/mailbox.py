@@ -69,6 +69,8 @@ class Source(Protocol):
 
     #: Shown in log lines ("/srv/bounces", "imaps://user@host:993/INBOX").
     name: str
+    #: The ``source`` of the events recorded from it: "maildir", "imap".
+    kind: str
 
     def keys(self, limit: int) -> list[str]:
         """The keys of (at most ``limit``) messages waiting in the inbox."""
@@ -91,7 +93,7 @@ class MaildirSource:
     def __init__(self, path: Path) -> None:
         if not (path / "cur").is_dir() or not (path / "new").is_dir():
             raise SyndicateError(f"{path} is not a Maildir folder (no cur/ and new/ in it)")
-        self.name = str(path)
+        self.name, self.kind = str(path), "maildir"
         self.box = mailbox.Maildir(path, factory=None, create=False)
         self.folders = {name: (self.box.get_folder(name) if name in self.box.list_folders()
                                else self.box.add_folder(name)) for name in (PROCESSED, UNPARSED)}
@@ -142,7 +144,7 @@ def process_source(ledger: LedgerPort, settings: BouncesConfig, source: Source, 
             except KeyError:
                 continue  # taken meanwhile by another pass
             outcome, problem = process_message(raw, ledger, settings, secret, policy,
-                                               unsubscribed)
+                                               unsubscribed, source=source.kind)
             if problem:
                 logger.warning("bounces: %s: %s (moved to %s)", key, problem, UNPARSED)
             summary.counts[outcome] += 1
@@ -154,9 +156,10 @@ def process_source(ledger: LedgerPort, settings: BouncesConfig, source: Source, 
     return summary
 
 
-def process_message(raw: bytes | None, ledger: LedgerPort, settings: BouncesConfig, secret: bytes,
-            policy: BouncePolicy, unsubscribed: Callable[[str], None] | None
-            ) -> tuple[str, str]:
+def process_message(raw: bytes | None, ledger: LedgerPort, settings: BouncesConfig,
+                    secret: bytes, policy: BouncePolicy,
+                    unsubscribed: Callable[[str], None] | None,
+                    *, source: str = "maildir") -> tuple[str, str]:
     """``(outcome, problem)`` of one message, its outcome recorded; the problem is
     logged by the caller. Every source calls this."""
     if raw is None:
@@ -177,7 +180,7 @@ def process_message(raw: bytes | None, ledger: LedgerPort, settings: BouncesConf
         return "unsubscribe", ""
     if report.kind == "unknown":
         return "unparsed", report.problem
-    found = attribute(report, ledger, secret, settings)
+    found = attribute(report, ledger, secret, settings, source=source)
     if not found.events:
         return "unparsed", found.problem
     outcome = "duplicate"
