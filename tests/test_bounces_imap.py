@@ -256,3 +256,24 @@ def test_exactly_one_mailbox_may_be_configured(project: Project) -> None:
          "fetch"], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "set either maildir or imap_host, not both" in done.stderr, done.stderr
+
+
+def test_runs_poller_reads_the_imap_mailbox(project: Project, clock: Clock,
+                                            imap_server: Dovecot,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from syndicate.bounces.poller import Poller
+
+    config, _edition, senders = published(project, clock, **imap_settings(imap_server))
+    ana = PEOPLE[0]
+    imap_server.append(dsn(senders[ana], ana, report_id="<p1@mx.test>"))
+    monkeypatch.setenv(PASSWORD_ENV, imap_server.password)
+    with Ledger(config.database) as ledger:
+        poller = Poller(config, lambda: ledger, SECRET.encode(), interval=3600)
+        assert poller.path == (f"imaps://{imap_server.user}@127.0.0.1:{imap_server.port}"
+                               "/INBOX")
+        poller.once()
+        monkeypatch.setenv(PASSWORD_ENV, "wrong")  # a failing pass: one line, no crash
+        poller.once()
+    assert poller.passes == 2
+    assert status_of(config, ana) == "bounced"
+    assert imap_server.folder("INBOX") == [] and len(imap_server.folder("processed")) == 1
