@@ -373,6 +373,46 @@ class BouncesConfig(Strict):
         2_000_000, ge=10_000,
         description="Larger reports are not parsed (moved to `.unparsed`, one log line).",
     )
+    max_per_pass: int = Field(
+        1000, ge=1, le=100_000,
+        description="Messages one pass over the mailbox handles at most; the rest wait "
+        "for the next pass.",
+    )
+    imap_host: str = Field(
+        "",
+        description="IMAP server the bounce address is delivered to, read over TLS "
+        "(IMAPS) instead of a Maildir; exactly one of `maildir` and `imap_host` may be set. "
+        "Messages are moved to its `processed` or `unparsed` folder (created when missing) "
+        "once their outcome is recorded.",
+    )
+    imap_port: int = Field(993, ge=1, le=65535, description="IMAPS port (TLS from the start).")
+    imap_user: str = Field("", description="IMAP login name.")
+    imap_password_env: str = Field(
+        "", description="Environment variable holding the IMAP password (never the file)."
+    )
+    imap_folder: str = Field("INBOX", description="Folder the reports arrive in.")
+    imap_ca_file: str = Field(
+        "",
+        description="CA bundle (PEM) the IMAP server's certificate is verified against, for "
+        "a private CA (relative to the config file). Empty: the system's trust store.",
+    )
+    imap_timeout: Duration = Field(
+        30, ge=1, le=600, description="Socket timeout of the IMAP connection: seconds or '30s'."
+    )
+    pause_bounce_rate: float = Field(
+        0.05, gt=0, le=1,
+        description="Circuit breaker: while an edition is being sent, more bounces than this "
+        "fraction of its messages sent pauses its sending until `syndicate edition resume`.",
+    )
+    pause_complaint_rate: float = Field(
+        0.001, gt=0, le=1,
+        description="Circuit breaker: likewise for complaints (0.001 = 0.1 %).",
+    )
+    pause_min_sent: int = Field(
+        100, ge=1,
+        description="Circuit breaker: the rates are only judged once this many messages of "
+        "the edition are sent (1 bounce in 3 does not pause).",
+    )
 
     @field_validator("local_part")
     @classmethod
@@ -394,6 +434,15 @@ class BouncesConfig(Strict):
         if value not in ("+", "-", "=", "_"):
             raise ValueError("one of '+', '-', '=', '_'")
         return value
+
+    @model_validator(mode="after")
+    def _one_mailbox(self) -> BouncesConfig:
+        if self.maildir and self.imap_host:
+            raise ValueError("set either maildir or imap_host, not both (one bounce mailbox)")
+        if self.imap_host and not (self.imap_user and self.imap_password_env):
+            raise ValueError("imap_host needs imap_user and imap_password_env (the "
+                             "environment variable holding the password)")
+        return self
 
 
 _ARGON2_PREFIX = "$argon2id$"

@@ -36,7 +36,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .channels import Bookkeeping, DeliveryJob, DeliveryReport, DeliveryRun, build_channel
+from .channels import (
+    Bookkeeping,
+    DeliveryJob,
+    DeliveryReport,
+    DeliveryRun,
+    build_channel,
+    pause_reason,
+)
 from .clock import utcnow
 from .config import ChannelSettings, Config
 from .corpus import CaseStudy
@@ -209,6 +216,7 @@ class Worker:
         self.claims = Claims(float(settings.lease))
         self.totals = WorkerTotals()
         self._warned: set[str] = set()
+        self._paused: set[int] = set()  # editions whose pause was logged (once each)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -324,6 +332,15 @@ class Worker:
             edition = ledger.get_edition(edition_id)
             if settings is None or edition is None:
                 continue
+            why = pause_reason(ledger, edition.id)
+            if why:  # the circuit breaker: no row taken until the operator resumes it
+                if edition.id not in self._paused:
+                    self._paused.add(edition.id)
+                    self.log.warning("worker %s: edition #%s is paused (%s): skipped until "
+                                     "`syndicate edition resume`", self.owner,
+                                     edition.number, why)
+                continue  # and not waited for: --once ends
+            self._paused.discard(edition.id)
             claimed += self._deliver(ledger, edition, settings)
             # What it claimed and did not mark (a stop, a server it could not use, a lease
             # not renewed in time) goes back to the others at once, not after the lease.

@@ -257,9 +257,10 @@ def imap_server(dovecot_server: Dovecot) -> Dovecot:
                 continue
             name = line.rsplit(b' "." ', 1)[-1].strip().strip(b'"').decode()
             if name.upper() == "INBOX":
-                imap.select("INBOX")
-                imap.store("1:*", "+FLAGS", "\\Deleted")
-                imap.expunge()
+                _, count = imap.select("INBOX")
+                if count and count[0] not in (b"0", None):  # "1:*" of nothing is BAD
+                    imap.store("1:*", "+FLAGS", "\\Deleted")
+                    imap.expunge()
                 imap.close()
             else:
                 imap.delete(name)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from _imap_support import dovecot_server, imap_server  # noqa: F401 - fixtures, likewise
 from _postgres_support import pg_cluster, pg_url  # noqa: F401 - fixtures, for every test file
 
 from syndicate.app import load_config

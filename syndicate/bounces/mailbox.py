@@ -1,11 +1,12 @@
-"""The bounce mailbox: a Maildir folder the bounce address is delivered to.
+"""The bounce mailbox: a Maildir folder, or an IMAP folder (:mod:`.imap`), the bounce
+address is delivered to. Both are a :class:`Source`; only the storage differs.
 
-:func:`process_maildir` reads every message once, records what it says
+:func:`process_source` reads every message once (at most ``max_per_pass``), records what it says
 (:func:`~.events.record_event`, or an unsubscribe for a List-Unsubscribe mailto),
-then moves it to the ``.processed`` subfolder; a message that cannot be used
+then moves it to the ``processed`` folder; a message that cannot be used
 (unreadable, too large, not a report, attributed to nobody, a forged token) goes to
-``.unparsed`` with one log line. A message leaves the inbox only after its outcome is
-recorded: the copy into the subfolder is made before the original is removed, so a
+``unparsed`` with one log line. A message leaves the inbox only after its outcome is
+recorded: the copy into the folder is made before the original is removed, so a
 crash in between leaves a duplicate, which the next pass records as such (event ids
 are unique), never a loss. A ledger that cannot record stops the pass with the
 remaining messages where they are.
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 from ..config import BouncesConfig
 from ..errors import ExpiredToken, InvalidToken, SyndicateError
@@ -33,8 +35,6 @@ log = logging.getLogger("syndicate.bounces")
 
 PROCESSED = "processed"
 UNPARSED = "unparsed"
-#: Bounded: one pass handles at most this many messages (the next pass the rest).
-MAX_PER_PASS = 10_000
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Summary:
     """What one pass over the mailbox did."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    lost: str = ""  # why the pass ended early (the connection dropped), or ""
 
     @property
     def total(self) -> int:
@@ -57,50 +58,110 @@ def policy_of(settings: BouncesConfig) -> BouncePolicy:
     return BouncePolicy(settings.soft_limit, timedelta(seconds=settings.soft_window))
 
 
-def _read(box: mailbox.Maildir, key: str, limit: int) -> bytes | None:
-    """The message's bytes, or None when it is larger than ``limit``."""
-    with box.get_file(key) as handle:
-        data = handle.read(limit + 1)
-    return None if len(data) > limit else bytes(data)
+class SourceLost(SyndicateError):
+    """The mailbox went away mid-pass (a dropped connection): what was recorded stays
+    recorded, the messages not yet filed stay in the inbox for the next pass."""
 
 
-def _move(box: mailbox.Maildir, key: str, folder: mailbox.Maildir) -> None:
-    with box.get_file(key) as handle:
-        folder.add(handle)  # copied (and closed) before the original goes
-    box.discard(key)
+class Source(Protocol):
+    """Where the reports are stored: only the storage differs between the Maildir and
+    IMAP; :func:`process_source` does the rest, the same for both."""
+
+    #: Shown in log lines ("/srv/bounces", "imaps://user@host:993/INBOX").
+    name: str
+    #: The ``source`` of the events recorded from it: "maildir", "imap".
+    kind: str
+
+    def keys(self, limit: int) -> list[str]:
+        """The keys of (at most ``limit``) messages waiting in the inbox."""
+        ...
+
+    def read(self, key: str, limit: int) -> bytes | None:
+        """The message's bytes; None when it is larger than ``limit`` bytes. Raises
+        KeyError when it is gone meanwhile (taken by another pass)."""
+        ...
+
+    def file(self, key: str, folder: str) -> None:
+        """Move the message to ``folder`` (:data:`PROCESSED` or :data:`UNPARSED`): a copy
+        made before the original goes, never the other way round."""
+        ...
+
+
+class MaildirSource:
+    """A Maildir folder; its subfolders ``.processed`` and ``.unparsed``."""
+
+    def __init__(self, path: Path) -> None:
+        if not (path / "cur").is_dir() or not (path / "new").is_dir():
+            raise SyndicateError(f"{path} is not a Maildir folder (no cur/ and new/ in it)")
+        self.name, self.kind = str(path), "maildir"
+        self.box = mailbox.Maildir(path, factory=None, create=False)
+        self.folders = {name: (self.box.get_folder(name) if name in self.box.list_folders()
+                               else self.box.add_folder(name)) for name in (PROCESSED, UNPARSED)}
+
+    def keys(self, limit: int) -> list[str]:
+        return sorted(self.box.iterkeys())[:limit]
+
+    def read(self, key: str, limit: int) -> bytes | None:
+        try:
+            with self.box.get_file(key) as handle:
+                data = handle.read(limit + 1)
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        return None if len(data) > limit else bytes(data)
+
+    def file(self, key: str, folder: str) -> None:
+        with self.box.get_file(key) as handle:
+            self.folders[folder].add(handle)  # copied (and closed) before the original goes
+        self.box.discard(key)
 
 
 def process_maildir(ledger: LedgerPort, settings: BouncesConfig, path: Path, secret: bytes,
                     *, logger: logging.Logger = log,
                     unsubscribed: Callable[[str], None] | None = None) -> Summary:
     """Process every message of the Maildir at ``path`` once (see the module doc)."""
-    if not (path / "cur").is_dir() or not (path / "new").is_dir():
-        raise SyndicateError(f"{path} is not a Maildir folder (no cur/ and new/ in it)")
-    box = mailbox.Maildir(path, factory=None, create=False)
-    folders = {name: (box.get_folder(name) if name in box.list_folders()
-                      else box.add_folder(name)) for name in (PROCESSED, UNPARSED)}
+    return process_source(ledger, settings, MaildirSource(path), secret, logger=logger,
+                          unsubscribed=unsubscribed)
+
+
+def process_source(ledger: LedgerPort, settings: BouncesConfig, source: Source, secret: bytes,
+                   *, logger: logging.Logger = log,
+                   unsubscribed: Callable[[str], None] | None = None) -> Summary:
+    """Process (at most ``settings.max_per_pass``) messages of ``source`` once: record
+    each one's outcome, then file it. A :class:`SourceLost` mid-pass is one log line and
+    ends the pass (``summary.lost`` says why); a ledger error propagates."""
     policy = policy_of(settings)
     summary = Summary()
-    for n, key in enumerate(sorted(box.iterkeys())):
-        if n >= MAX_PER_PASS:
-            logger.warning("bounces: %d messages handled, the rest wait for the next pass", n)
-            break
-        try:
-            raw = _read(box, key, settings.max_size)
-        except (FileNotFoundError, KeyError):
-            continue  # taken meanwhile by another pass
-        outcome, problem = _handle(raw, ledger, settings, secret, policy, unsubscribed)
-        if problem:
-            logger.warning("bounces: %s: %s (moved to .%s)", key, problem, UNPARSED)
-        summary.counts[outcome] += 1
-        _move(box, key, folders[UNPARSED if outcome == "unparsed" else PROCESSED])
+    limit = settings.max_per_pass
+    try:
+        keys = source.keys(limit + 1)
+        for n, key in enumerate(keys):
+            if n >= limit:
+                logger.warning("bounces: %d messages handled, the rest wait for the next pass",
+                               n)
+                break
+            try:
+                raw = source.read(key, settings.max_size)
+            except KeyError:
+                continue  # taken meanwhile by another pass
+            outcome, problem = process_message(raw, ledger, settings, secret, policy,
+                                               unsubscribed, source=source.kind)
+            if problem:
+                logger.warning("bounces: %s: %s (moved to %s)", key, problem, UNPARSED)
+            summary.counts[outcome] += 1
+            source.file(key, UNPARSED if outcome == "unparsed" else PROCESSED)
+    except SourceLost as exc:
+        summary.lost = str(exc)
+        logger.error("bounces: %s; %d message(s) handled, the rest stay in the inbox for "
+                     "the next pass", exc, summary.total)
     return summary
 
 
-def _handle(raw: bytes | None, ledger: LedgerPort, settings: BouncesConfig, secret: bytes,
-            policy: BouncePolicy, unsubscribed: Callable[[str], None] | None
-            ) -> tuple[str, str]:
-    """``(outcome, problem)`` of one message; the problem is logged by the caller."""
+def process_message(raw: bytes | None, ledger: LedgerPort, settings: BouncesConfig,
+                    secret: bytes, policy: BouncePolicy,
+                    unsubscribed: Callable[[str], None] | None,
+                    *, source: str = "maildir") -> tuple[str, str]:
+    """``(outcome, problem)`` of one message, its outcome recorded; the problem is
+    logged by the caller. Every source calls this."""
     if raw is None:
         return "unparsed", f"larger than max_size ({settings.max_size} bytes): not read"
     report = parse_report(raw)
@@ -119,7 +180,7 @@ def _handle(raw: bytes | None, ledger: LedgerPort, settings: BouncesConfig, secr
         return "unsubscribe", ""
     if report.kind == "unknown":
         return "unparsed", report.problem
-    found = attribute(report, ledger, secret, settings)
+    found = attribute(report, ledger, secret, settings, source=source)
     if not found.events:
         return "unparsed", found.problem
     outcome = "duplicate"
@@ -130,4 +191,5 @@ def _handle(raw: bytes | None, ledger: LedgerPort, settings: BouncesConfig, secr
     return outcome, ""
 
 
-__all__ = ["MAX_PER_PASS", "PROCESSED", "UNPARSED", "Summary", "policy_of", "process_maildir"]
+__all__ = ["PROCESSED", "UNPARSED", "MaildirSource", "Source", "SourceLost", "Summary",
+           "policy_of", "process_maildir", "process_message", "process_source"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._base import Channel, ChannelSettings, DeliveryJob, DeliveryReport
 from ._bookkeeping import Bookkeeping, DeliveryRun, DeliveryStore
+from ._breaker import pause_reason, resume_paused
 from ._registry import (
     ChannelRegistry,
     build_channel,
@@ -35,5 +36,7 @@ __all__ = [
     "channel_settings_model",
     "channel_settings_models",
     "channel_types",
+    "pause_reason",
     "register_channel",
+    "resume_paused",
 ]

@@ -19,6 +19,9 @@ How a send goes (and why):
    bounced. One bad address never stops the others.
 6. SIGTERM / Ctrl-C set ``job.stop``: the workers finish the message in hand,
    record it, and return; the remaining rows stay pending for ``resume``.
+7. Every ``CHECK_EVERY`` rows (and before the first) the circuit breaker
+   (:mod:`._breaker`) looks at the bounces and complaints reported later: an edition
+   paused, or whose rates run above ``[bounces] pause_*``, gets no new row taken.
 
 A server that cannot be reached at all (refused, TLS or AUTH failure) stops the
 channel with every row still pending: retrying the edition later loses nobody.
@@ -62,7 +65,9 @@ from ..transport import (  # those in __all__ are re-exported: they were defined
     load_signer,
     tls_context,
 )
+from . import _breaker as breaker
 from ._base import DeliveryJob, DeliveryReport, check_env_name
+from ._breaker import CHECK_EVERY
 from ._mailing import SECRET_ENV, MailChannelSettings, Mailing, Progress, check_address
 
 if TYPE_CHECKING:
@@ -268,6 +273,9 @@ class _Run:
         self.lock = threading.Lock()
         self.progress: Progress | None = None
         self.ledger_error: LedgerError | None = None
+        # The circuit breaker (._breaker): rows taken, and why the edition is paused.
+        self.taken = 0
+        self.paused = ""
 
     @property
     def halted(self) -> bool:
@@ -301,6 +309,10 @@ class _Run:
         if self.fatal:
             detail = f"stopped: {self.fatal}"
             job.log.error("smtp %s: %s; %d message(s) left pending", s.name, self.fatal, pending)
+        elif self.paused and pending:
+            detail = f"paused: {self.paused}"
+            job.log.warning("smtp %s: edition #%s paused; %d message(s) left pending",
+                            s.name, job.edition.number, pending)
         elif job.stop.is_set() and pending:
             detail = "stopped before the end (resume finishes it)"
         return self.book.report(detail)
@@ -313,8 +325,15 @@ class _Run:
         (beyond the ledger's page).
         """
         with self.feed_lock:
-            if self.halted:
+            if self.halted or self.paused:
                 return None
+            if self.taken % CHECK_EVERY == 0:  # before the first row, then every so many
+                job = self.job
+                self.paused = breaker.check(self.book.book.store, job.edition.id,
+                                            job.edition.number, self.bounces, job.log)
+                if self.paused:
+                    return None
+            self.taken += 1
             return next(self.rows, None)
 
     def _worker(self) -> None:

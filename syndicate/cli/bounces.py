@@ -2,8 +2,8 @@
 
 Prints one summary line; each message that could not be used (unreadable, not a
 report, attributed to nobody, a forged token, too large) gets one log line on stderr
-and is moved to the Maildir's ``.unparsed`` folder. ``run`` does the same every
-``[bounces] poll_interval``.
+and is moved to the mailbox's ``unparsed`` folder (a Maildir's ``.unparsed``). ``run``
+does the same every ``[bounces] poll_interval``.
 """
 
 from __future__ import annotations
@@ -28,23 +28,28 @@ def bounces_group() -> None:
               help="Read this Maildir instead of [bounces] maildir.")
 @pass_app
 def fetch_cmd(app: AppContext, maildir: str | None) -> None:
-    """Process every message of the bounce Maildir once; one summary line."""
+    """Process the bounce mailbox (Maildir or IMAP) once; one summary line.
+
+    Exit status 1 when the connection dropped mid-pass (what was recorded stays
+    recorded; the rest waits in the inbox for the next pass).
+    """
     from pathlib import Path
 
-    from ..bounces import process_maildir
+    from ..bounces.poller import process_configured
     from ..logs import setup_logging
 
     setup_logging()
     config = app.config
     settings = config.bounces
-    if maildir is None and not settings.maildir:
-        raise SyndicateError("[bounces] maildir is not set (the Maildir the bounce address "
-                             "is delivered to; see docs/deliverability.md)")
-    path = Path(maildir) if maildir is not None else config.resolve(Path(settings.maildir))
+    if maildir is None and not (settings.maildir or settings.imap_host):
+        raise SyndicateError("[bounces] has no mailbox: set maildir or imap_host (where the "
+                             "bounce address is delivered; see docs/deliverability.md)")
     secret = secret_from_env(required=True)
     log = logging.getLogger("syndicate.bounces")
     with App(config).open_ledger() as ledger:
-        summary = process_maildir(ledger, settings, path, secret, logger=log,
-                                  unsubscribed=lambda who: log.info(
-                                      "unsubscribed %s (mailto)", who))
+        summary = process_configured(
+            config, ledger, secret, maildir=Path(maildir) if maildir else None, logger=log,
+            unsubscribed=lambda who: log.info("unsubscribed %s (mailto)", who))
     click.echo(summary.line())
+    if summary.lost:
+        raise click.exceptions.Exit(1)

@@ -22,6 +22,7 @@ import click
 
 from ..app import App
 from ..bounces import edition_rates
+from ..channels import pause_reason, resume_paused
 from ..errors import SyndicateError
 from ..ledger import BOUNCED, SKIPPED, Delivery, Edition, LedgerPort
 from ._group import AppContext, cli, pass_app
@@ -99,6 +100,8 @@ def _edition_data(ledger: LedgerPort, edition: Edition) -> dict[str, object]:
         "bounces": [_row(d) for d in failures if is_bounce(d)],
         # Reported after the send, by mail or a provider (syndicate.bounces).
         "later": edition_rates(ledger.delivery_event_counts(edition.id)),
+        # The circuit breaker: why its sending is paused ("" if it is not).
+        "paused": pause_reason(ledger, edition.id),
     }
 
 
@@ -116,6 +119,9 @@ def _print_edition(data: dict[str, object], limit: int) -> None:
     click.echo(f"  {'channel':<{width}}" + "".join(f"  {name:>7}" for name in columns))
     for c in channels:
         click.echo(f"  {c['channel']:<{width}}" + "".join(f"  {c[name]:>7}" for name in columns))
+    if data["paused"]:
+        click.echo(f"  PAUSED: {data['paused']}; after looking: "
+                   f"syndicate edition resume {data['slug']}")
     later = data["later"]
     assert isinstance(later, dict)
     if later["bounced"] or later["complaints"]:
@@ -204,5 +210,49 @@ def retry_failed_cmd(app: AppContext, edition: str | None, channel: str | None,
     status = max(stopped_early(config, stop.signal, results), report(results))
     click.echo(f"retried: {reset} failed deliver{'y' if reset == 1 else 'ies'}{where} back "
                "to pending")
+    if status:
+        raise click.exceptions.Exit(status)
+
+
+@cli.group("edition")
+def edition_group() -> None:
+    """One edition's sending: resume it after the circuit breaker paused it."""
+
+
+@edition_group.command("resume")
+@click.argument("edition")
+@click.option("--no-send", is_flag=True,
+              help="Only lift the pause; the next `resume`, `run` or worker sends the rest.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each step.")
+@pass_app
+def edition_resume_cmd(app: AppContext, edition: str, no_send: bool, verbose: bool) -> None:
+    """Lift the pause the circuit breaker put on EDITION (its number or slug) and finish
+    sending it. From now on its rates are judged on what is reported after this moment.
+
+    Exit status: 0 complete, 2 some deliveries failed, 75 incomplete (will be resumed).
+    """
+    from .. import pipeline  # the publishing stack: only to send
+
+    _setup_logging(verbose)
+    config = app.config
+    if not no_send:
+        for problem in config.missing_secrets():
+            raise click.ClickException(problem)
+    # The publisher lock, as retry-failed: a running `syndicate run` must not be
+    # delivering the edition meanwhile.
+    with (ledger_write_errors(), App(config).open_ledger() as ledger,
+          ledger.publisher_lock("syndicate edition resume")):
+        target = find_edition(ledger, edition)
+        why = resume_paused(ledger, target.id)
+        if not why:
+            click.echo(f"edition #{target.number} {target.slug} is not paused")
+            return
+        click.echo(f"edition #{target.number} {target.slug} resumed (it was paused: {why})")
+        if no_send or target.status == "done":
+            return
+        with graceful_stop() as stop:
+            results = pipeline.resume(config, stop=stop.event, lock=False,  # held above
+                                      ledger=ledger)
+    status = max(stopped_early(config, stop.signal, results), report(results))
     if status:
         raise click.exceptions.Exit(status)

@@ -22,6 +22,7 @@ import click
 
 from ..app import App
 from ..bounces import edition_rates
+from ..channels import pause_reason
 from ..corpus import load
 from ..errors import LedgerWriteError, NothingToPublish
 from ..fs import write_atomic_bytes
@@ -197,6 +198,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
         counts = {e.id: ledger.delivery_counts(e.id) for e in editions[:limit]}
         later = {e.id: edition_rates(ledger.delivery_event_counts(e.id))
                  for e in editions[:limit]}
+        paused = {e.id: pause_reason(ledger, e.id) for e in editions[:limit]}
         subscribers = ledger.count_subscribers("active")
         warnings = [d.message(config.corpus_dir)
                     for d in published_drift(ledger, corpus.by_slug())]
@@ -212,6 +214,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
                 "published_at": e.published_at.isoformat(),
                 "deliveries": counts[e.id],
                 "bounces": later[e.id],
+                "paused": paused[e.id],
             }
             for e in editions[:limit]
         ],
@@ -240,6 +243,8 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
             for name, c in edition["deliveries"].items()
         )
         flag = "" if edition["status"] == "done" else f" [{edition['status']}]"
+        if edition["paused"]:
+            flag += " [PAUSED: " + edition["paused"] + "]"
         b = edition["bounces"]
         reported = (f"  bounces {b['bounced']} ({b['bounce_rate']}%), complaints "
                     f"{b['complaints']} ({b['complaint_rate']}%)"
