@@ -30,8 +30,19 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
 from ..config import ChannelSettings, Config, Duration, deadline_field
-from ..render.urls import unsubscribe_url
-from ..tokens import SECRET_ENV, UNSUBSCRIBE, make_token, secret_from_env
+from ..ledger import OPEN_LINK
+from ..render.urls import click_url, open_url, unsubscribe_url
+from ..tokens import (
+    CLICK,
+    OPEN,
+    SECRET_ENV,
+    UNSUBSCRIBE,
+    TrackToken,
+    link_digest,
+    make_token,
+    make_track_token,
+    secret_from_env,
+)
 from ..transport import (  # re-exported for one release: they were defined here before
     DKIM_HEADERS,  # noqa: F401
     dkim_signer,
@@ -42,6 +53,7 @@ from ._base import DeliveryJob
 if TYPE_CHECKING:
     from ..ledger import Subscriber
     from ..mail import MessageTemplate
+    from ..render.email import RenderedEmail
 
 __all__ = [
     "SECRET_ENV", "MailChannelSettings", "MailSender", "Mailing", "Progress",
@@ -117,6 +129,9 @@ class Mailing:
         self.signer: Callable[[bytes], bytes] | None = None
         self.secret = b""
         self.template: MessageTemplate | None = None
+        self.analytics = config.analytics
+        self.links: list[str] = []  # the counted links ([analytics] clicks)
+        self.sent_stamp = 0
 
     def start(self, *, secret: bytes | None = None,
               signer: Callable[[bytes], bytes] | None = None) -> None:
@@ -124,19 +139,53 @@ class Mailing:
         required) and the per-edition template. Raises ``SyndicateError`` if unusable."""
         # Lazy: syndicate.mail loads the email renderer (jinja2, MJML), needed to send,
         # not to validate a config naming a mail channel.
-        from ..mail import MessageTemplate, dot_stuffed, feedback_id, list_id, message_id
+        from ..mail import dot_stuffed, feedback_id, list_id, message_id
 
         self._message_id = message_id
         self._dot_stuffed = dot_stuffed
         self.secret = secret if secret is not None else secret_from_env(required=True) or b""
         self.signer = signer
+        self._list_id = list_id(self.site_title, self.sender.from_address)
+        self._feedback = feedback_id(f"edition-{self.edition.number}", self.sender.from_address)
+        email = self.job.email
+        if self.analytics.clicks or self.analytics.open_pixel:
+            from ..render.links import tracked_links
+
+            # The same list the publisher stored with the edition (same email, same
+            # function): index i names the same link in the tokens and in the ledger.
+            self.links = tracked_links(email, self.base_url) if self.analytics.clicks else []
+            # When this run made the messages, in whole seconds: the same in every copy
+            # (it names nobody), what the scanner window is measured from.
+            self.sent_stamp = int(self.job.now().timestamp())
+            if not self.analytics.per_subscriber:
+                email = self._tracked(email, None)
+        self.template = self._template(email)
+
+    def _template(self, email: RenderedEmail) -> MessageTemplate:
+        from ..mail import MessageTemplate
+
         # The Date header is the edition's: the same in every copy, and on a resume.
-        self.template = MessageTemplate(
-            self.job.email, from_addr=self.sender.from_address,
-            list_id=list_id(self.site_title, self.sender.from_address),
-            reply_to=self.sender.reply_to, date=self.edition.published_at,
-            feedback=feedback_id(f"edition-{self.edition.number}", self.sender.from_address),
-        )
+        return MessageTemplate(email, from_addr=self.sender.from_address,
+                               list_id=self._list_id, reply_to=self.sender.reply_to,
+                               date=self.edition.published_at, feedback=self._feedback)
+
+    def _tracked(self, email: RenderedEmail, delivery_id: int | None) -> RenderedEmail:
+        """``email`` with counted links (and the open pixel) signed for this edition, and
+        for ``delivery_id`` when per-subscriber analytics are on."""
+        from ..render.links import add_pixel, rewrite_links
+
+        def mark(link: int, digest: str) -> TrackToken:
+            return TrackToken(self.edition.id, link, digest, self.sent_stamp, delivery_id)
+
+        if self.links:
+            links = self.links
+            email = rewrite_links(email, links, lambda i: click_url(
+                self.base_url, make_track_token(self.secret, CLICK,
+                                                mark(i, link_digest(links[i])))))
+        if self.analytics.open_pixel:
+            email = add_pixel(email, open_url(
+                self.base_url, make_track_token(self.secret, OPEN, mark(OPEN_LINK, ""))))
+        return email
 
     def unsubscribe_url(self, email: str) -> str:
         return unsubscribe_url(self.base_url, make_token(self.secret, UNSUBSCRIBE, email))
@@ -151,16 +200,23 @@ class Mailing:
         token = make_token(self.secret, UNSUBSCRIBE, email)
         return f"mailto:{mailto.removeprefix('mailto:')}?subject=unsubscribe%20{token}"
 
-    def message(self, subscriber: Subscriber, *, smtp: bool = False) -> bytes:
-        """The message bytes for ``subscriber`` (CRLF line endings).
+    def message(self, subscriber: Subscriber, *, smtp: bool = False,
+                delivery_id: int | None = None) -> bytes:
+        """The message bytes for ``subscriber`` (CRLF line endings); ``delivery_id``: its
+        row, named in its counted links with ``[analytics] per_subscriber`` (and only then).
 
         ``smtp=True``: ready for SMTP DATA, dot-stuffed (lines starting with '.'
         get a second one); the template does it once per edition for the fixed
         parts, cheaper than smtplib's scan of every message.
         """
         assert self.template is not None, "call start() first"
+        template = self.template
+        if (self.analytics.per_subscriber and delivery_id is not None
+                and (self.links or self.analytics.open_pixel)):
+            # Links differ per message: the template is made per message (opt-in cost).
+            template = self._template(self._tracked(self.job.email, delivery_id))
         transparent = smtp and self.signer is None  # sign first, stuff after
-        data = self.template.render(
+        data = template.render(
             to=subscriber.email,
             unsubscribe_url=self.unsubscribe_url(subscriber.email),
             message_id=self._message_id(self.edition.number, subscriber.email,
