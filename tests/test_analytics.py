@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 from _web_support import SECRET, Site, site_factory
+from test_admin import HASH, sign_in
 
 from syndicate.ledger import OPEN_LINK
 from syndicate.pipeline import publish
@@ -32,6 +33,7 @@ from syndicate.tokens import (
     make_track_token,
     verify_track_token,
 )
+from syndicate.web import create_app
 from syndicate.web.clicks import is_scanner, verdict
 
 if TYPE_CHECKING:
@@ -49,8 +51,8 @@ def make_site(project: Project, clock: Clock, monkeypatch: pytest.MonkeyPatch
     factory = site_factory(project)
     make = next(factory)
 
-    def made(**analytics: Any) -> Site:
-        site: Site = make(now=clock, analytics=analytics or None)
+    def made(admin: dict[str, Any] | None = None, **analytics: Any) -> Site:
+        site: Site = make(now=clock, analytics=analytics or None, admin=admin)
         for address in READERS:
             site.ledger.add_subscriber(address)
         return site
@@ -247,3 +249,36 @@ def test_the_open_pixel_only_when_enabled(make_site: Any, clock: Clock) -> None:
     _, messages = _published(site, clock)
     _, html = _parts(messages["alice@exemple.fr"])
     assert not _links(site, html, "o")
+
+
+# --------------------------------------------------------------------------- the console
+
+
+def test_the_console_shows_clicks_per_edition_and_per_link(make_site: Any,
+                                                           clock: Clock) -> None:
+    site = make_site(admin={"operators": {"alice": HASH}}, clicks=True, open_pixel=True)
+    edition_id, messages = _published(site, clock)
+    clock.advance(minutes=5)
+    text, _ = _parts(messages["alice@exemple.fr"])
+    link = _links(site, text)[0]
+    mark = verify_track_token(SECRET, CLICK, link.rsplit("/", 1)[1])
+    for _ in range(3):
+        _get(link)
+    target = links_from_json(site.ledger.artefact(edition_id, TRACKED_LINKS_ARTEFACT) or "")
+    app = create_app(site.config, secret=SECRET, now=clock)
+    app.testing = True
+    try:
+        client = app.test_client()
+        sign_in(client)
+        overview = client.get("/admin/").get_data(as_text=True)
+        assert "Clics par édition" in overview and "peu fiable" in overview
+        assert re.search(r'<td class="num">3</td>', overview)
+        page = client.get("/admin/analytics")
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        assert "Ouvertures" in body and "peu fiable" in body and "Apple Mail" in body
+        row = re.search(re.escape(f'href="{target[mark.link]}"') + r'.*?<td class="num">(\d+)',
+                        body)
+        assert row and row.group(1) == "3"
+    finally:
+        app.extensions["syndicate.ledger"].close()
