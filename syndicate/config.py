@@ -449,7 +449,8 @@ class AnalyticsConfig(Strict):
         False,
         description="Also record which delivery (so which subscriber) clicked or opened, "
         "and when. Off: only aggregate counts per edition and link exist, and no link "
-        "names a subscriber. Makes each message's links different (slower fan-out).",
+        "names a subscriber. Every link is then signed per message (a slower fan-out: see "
+        "`python -m bench.analytics`).",
     )
     open_pixel: bool = Field(
         False,

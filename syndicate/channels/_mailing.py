@@ -18,6 +18,7 @@ terminal, plain log lines (every N messages or every few seconds) otherwise.
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 import threading
 import time
@@ -132,6 +133,7 @@ class Mailing:
         self.analytics = config.analytics
         self.links: list[str] = []  # the counted links ([analytics] clicks)
         self.sent_stamp = 0
+        self._placeholders: dict[str, str] = {}  # per_subscriber: key -> placeholder
 
     def start(self, *, secret: bytes | None = None,
               signer: Callable[[bytes], bytes] | None = None) -> None:
@@ -157,8 +159,14 @@ class Mailing:
             # When this run made the messages, in whole seconds: the same in every copy
             # (it names nobody), what the scanner window is measured from.
             self.sent_stamp = int(self.job.now().timestamp())
-            if not self.analytics.per_subscriber:
-                email = self._tracked(email, None)
+            if self.analytics.per_subscriber:
+                # Each message's links name its delivery: placeholders (a random nonce, as
+                # the unsubscribe one) spliced per message like the unsubscribe URL.
+                nonce = secrets.token_hex(8)
+                self._placeholders = {key: f"{nonce}{key}X" for key in self._tracked_keys()}
+                email = self._tracked(email, self._placeholders)
+            else:
+                email = self._tracked(email, self._tracked_urls(None))
         self.template = self._template(email)
 
     def _template(self, email: RenderedEmail) -> MessageTemplate:
@@ -167,24 +175,36 @@ class Mailing:
         # The Date header is the edition's: the same in every copy, and on a resume.
         return MessageTemplate(email, from_addr=self.sender.from_address,
                                list_id=self._list_id, reply_to=self.sender.reply_to,
-                               date=self.edition.published_at, feedback=self._feedback)
+                               date=self.edition.published_at, feedback=self._feedback,
+                               placeholders=self._placeholders)
 
-    def _tracked(self, email: RenderedEmail, delivery_id: int | None) -> RenderedEmail:
-        """``email`` with counted links (and the open pixel) signed for this edition, and
-        for ``delivery_id`` when per-subscriber analytics are on."""
+    def _tracked_keys(self) -> list[str]:
+        """``"0"``, ``"1"``… for the counted links, ``"p"`` for the open pixel."""
+        return [str(i) for i in range(len(self.links))] + (
+            ["p"] if self.analytics.open_pixel else [])
+
+    def _tracked_urls(self, delivery_id: int | None) -> dict[str, str]:
+        """The signed URL of each :meth:`_tracked_keys` key, naming ``delivery_id`` when
+        per-subscriber analytics are on (None: the same for every copy)."""
+
+        def token(purpose: str, link: int, digest: str) -> str:
+            return make_track_token(self.secret, purpose, TrackToken(
+                self.edition.id, link, digest, self.sent_stamp, delivery_id))
+
+        urls = {str(i): click_url(self.base_url, token(CLICK, i, link_digest(url)))
+                for i, url in enumerate(self.links)}
+        if self.analytics.open_pixel:
+            urls["p"] = open_url(self.base_url, token(OPEN, OPEN_LINK, ""))
+        return urls
+
+    def _tracked(self, email: RenderedEmail, urls: dict[str, str]) -> RenderedEmail:
+        """``email`` with its counted links replaced by ``urls`` and the open pixel added."""
         from ..render.links import add_pixel, rewrite_links
 
-        def mark(link: int, digest: str) -> TrackToken:
-            return TrackToken(self.edition.id, link, digest, self.sent_stamp, delivery_id)
-
         if self.links:
-            links = self.links
-            email = rewrite_links(email, links, lambda i: click_url(
-                self.base_url, make_track_token(self.secret, CLICK,
-                                                mark(i, link_digest(links[i])))))
-        if self.analytics.open_pixel:
-            email = add_pixel(email, open_url(
-                self.base_url, make_track_token(self.secret, OPEN, mark(OPEN_LINK, ""))))
+            email = rewrite_links(email, self.links, lambda i: urls[str(i)])
+        if "p" in urls:
+            email = add_pixel(email, urls["p"])
         return email
 
     def unsubscribe_url(self, email: str) -> str:
@@ -210,13 +230,8 @@ class Mailing:
         parts, cheaper than smtplib's scan of every message.
         """
         assert self.template is not None, "call start() first"
-        template = self.template
-        if (self.analytics.per_subscriber and delivery_id is not None
-                and (self.links or self.analytics.open_pixel)):
-            # Links differ per message: the template is made per message (opt-in cost).
-            template = self._template(self._tracked(self.job.email, delivery_id))
         transparent = smtp and self.signer is None  # sign first, stuff after
-        data = template.render(
+        data = self.template.render(
             to=subscriber.email,
             unsubscribe_url=self.unsubscribe_url(subscriber.email),
             message_id=self._message_id(self.edition.number, subscriber.email,
@@ -224,6 +239,7 @@ class Mailing:
             unsubscribe_mailto=self.unsubscribe_mailto(subscriber.email),
             name=subscriber.name,
             smtp=transparent,
+            values=self._tracked_urls(delivery_id) if self._placeholders else None,
         )
         if self.signer is not None:
             data = self.signer(data)
