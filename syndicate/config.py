@@ -488,6 +488,38 @@ class AdminConfig(Strict):
         return bool(self.operators)
 
 
+class AnalyticsConfig(Strict):
+    """Counting what readers do with an edition (see [admin.md](admin.md), "Analytics").
+    Everything is off unless turned on here; nothing is counted about a reader unless
+    `per_subscriber` is."""
+
+    clicks: bool = Field(
+        False,
+        description="Count clicks: the links of the email (HTML and text parts), except "
+        "unsubscribe and confirmation links, become signed redirect links "
+        "`<base_url>/r/<token>` of `syndicate serve`, counted per edition and link. Feeds and "
+        "archive pages are never rewritten.",
+    )
+    per_subscriber: bool = Field(
+        False,
+        description="Also record which delivery (so which subscriber) clicked or opened, "
+        "and when. Off: only aggregate counts per edition and link exist, and no link "
+        "names a subscriber. Every link is then signed per message (a slower fan-out: see "
+        "`python -m bench.analytics`).",
+    )
+    open_pixel: bool = Field(
+        False,
+        description="Add a 1x1 image `<base_url>/o/<token>` to the HTML part and count its "
+        "loads as opens. Unreliable (Apple Mail Privacy Protection loads every image at "
+        "delivery, other clients block images): the console labels it so.",
+    )
+    scanner_window: Duration = Field(
+        30, le=3600,
+        description="Clicks and opens this soon after the send are mail scanners "
+        "following links, not readers: not counted ('30s'; 0 counts them).",
+    )
+
+
 def deadline_field(default: int) -> Any:
     """The ``deadline`` key, with a default per channel type (seconds)."""
     return Field(
@@ -552,6 +584,8 @@ class Config:
     bounces: BouncesConfig = field(
         default_factory=lambda: BouncesConfig.model_validate({}))
     admin: AdminConfig = field(default_factory=lambda: AdminConfig.model_validate({}))
+    analytics: AnalyticsConfig = field(
+        default_factory=lambda: AnalyticsConfig.model_validate({}))
 
     def by_workers(self, channel: ChannelSettings) -> bool:
         """Whether ``syndicate worker`` sends this channel's rows, not the publisher."""
@@ -666,6 +700,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "delivery": DeliveryConfig,
     "bounces": BouncesConfig,
     "admin": AdminConfig,
+    "analytics": AnalyticsConfig,
 }
 
 
@@ -777,6 +812,7 @@ def parse_config(
         delivery=sections["delivery"],  # type: ignore[arg-type]
         bounces=sections["bounces"],  # type: ignore[arg-type]
         admin=sections["admin"],  # type: ignore[arg-type]
+        analytics=sections["analytics"],  # type: ignore[arg-type]
     )
 
 

@@ -32,6 +32,7 @@ import hashlib
 import html as html_lib
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email import policy as email_policy
 from email.headerregistry import Address
@@ -167,17 +168,16 @@ class _Body:
     concatenation: each subscriber costs the encoding of two short values.
     """
 
-    def __init__(self, text: str, unsubscribe: str, name: str) -> None:
+    def __init__(self, text: str, placeholders: Mapping[str, str]) -> None:
         self.order: list[str] = []
         self.segments: list[bytes] = []
         rest = text
-        while True:
-            hits = [(rest.find(p), key) for key, p in (("u", unsubscribe), ("n", name))
-                    if p and p in rest]
+        while True:  # bounded: each pass consumes one placeholder of a finite text
+            hits = [(rest.find(p), key) for key, p in placeholders.items() if p and p in rest]
             if not hits:
                 break
             index, key = min(hits)
-            placeholder = unsubscribe if key == "u" else name
+            placeholder = placeholders[key]
             self.segments.append(_qp(rest[:index]))
             self.order.append(key)
             rest = rest[index + len(placeholder):]
@@ -240,7 +240,11 @@ class MessageTemplate:
         reply_to: str | None = None,
         date: datetime | None = None,
         feedback: str | None = None,
+        placeholders: Mapping[str, str] | None = None,
     ) -> None:
+        """``placeholders``: more per-subscriber values (key -> the placeholder text in
+        both parts), given to :meth:`render` as ``values`` (the counted links of
+        ``[analytics] per_subscriber``)."""
         self.rendered = rendered
         head = EmailMessage(policy=POLICY)
         _common_headers(head, rendered.subject, from_addr, list_id, reply_to, date, feedback)
@@ -250,8 +254,10 @@ class MessageTemplate:
         self.head = head.as_bytes(policy=POLICY).removesuffix(b"\r\n")
         ph_unsub = rendered.unsubscribe_placeholder
         ph_name = rendered.name_placeholder
-        self.text = _Body(rendered.text, ph_unsub, ph_name)
-        self.html = _Body(rendered.html, ph_unsub, ph_name)
+        marks = {"u": ph_unsub, "n": ph_name, **{f"x{k}": v for k, v in
+                                                (placeholders or {}).items()}}
+        self.text = _Body(rendered.text, marks)
+        self.html = _Body(rendered.html, marks)
         # The CRLF before each delimiter belongs to the delimiter (RFC 2046), hence
         # "\r\n--" after the first part.
         part = ("{nl}--{b}\r\nContent-Type: text/{sub}; charset=\"utf-8\"\r\n"
@@ -271,9 +277,11 @@ class MessageTemplate:
         unsubscribe_mailto: str | None = None,
         name: str | None = None,
         smtp: bool = False,
+        values: Mapping[str, str] | None = None,
     ) -> bytes:
         """The message; ``smtp=True``: ready for SMTP DATA, dot-stuffed (see
-        :func:`dot_stuffed`) without scanning the whole message per subscriber."""
+        :func:`dot_stuffed`) without scanning the whole message per subscriber.
+        ``values``: the text of each of the template's extra ``placeholders``."""
         spoken = clean_name(name)
         greeting = f" {spoken}" if spoken else ""
         if not (_SIMPLE_ADDRESS.match(to) and _MESSAGE_ID.match(message_id)):
@@ -290,10 +298,13 @@ class MessageTemplate:
             f"List-Unsubscribe: {unsubscribe_header(unsubscribe_url, unsubscribe_mailto)}\r\n"
             f"List-Unsubscribe-Post: {ONE_CLICK}\r\n"
         ).encode("ascii")
-        text = self.text.encode({"u": _qp(unsubscribe_url), "n": _qp(greeting)}, smtp)
+        extra = {f"x{k}": v for k, v in (values or {}).items()}
+        text = self.text.encode({"u": _qp(unsubscribe_url), "n": _qp(greeting),
+                                 **{k: _qp(v) for k, v in extra.items()}}, smtp)
         html = self.html.encode({
             "u": _qp(html_lib.escape(unsubscribe_url, quote=True)),
             "n": _qp(html_lib.escape(greeting, quote=True)),
+            **{k: _qp(html_lib.escape(v, quote=True)) for k, v in extra.items()},
         }, smtp)
         # Header lines never start with '.' (names are letters, continuations
         # start with a space): only the bodies need stuffing.

@@ -29,6 +29,7 @@ from .mail import as_bytes, build_message, feedback_id, list_id, message_id
 from .render.archive import render_edition_page
 from .render.email import RenderedEmail, render_email
 from .render.feeds import render_feeds
+from .render.links import TRACKED_LINKS_ARTEFACT, links_json, tracked_links
 from .render.model import EditionView
 from .render.urls import edition_url, unsubscribe_url
 from .snapshots import LedgerTexts
@@ -381,6 +382,12 @@ class Publisher:
                     LINKS_ARTEFACT: links.to_json(),
                 },
             )
+        if self.config.analytics.clicks and ledger.artefact(
+                edition.id, TRACKED_LINKS_ARTEFACT) is None:
+            # The only targets its click links may redirect to (no open redirect); kept
+            # even when the email was rendered before clicks were turned on (a resume).
+            ledger.store_artefacts(edition.id, {TRACKED_LINKS_ARTEFACT: links_json(
+                tracked_links(email, self.config.site.base_url))})
         ledger.set_edition_status(edition.id, "delivering")
         for settings in _enabled(self.config):
             # Sending by itself again ([delivery] senders = "self" after "workers"): no

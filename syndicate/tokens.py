@@ -28,6 +28,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal, Protocol, overload
 
 from .errors import ExpiredToken, InvalidToken, SyndicateError
@@ -148,6 +149,51 @@ def verp_token_in(address: str, *, local_part: str, separator: str, domain: str)
     return local[len(prefix):] or None
 
 
+#: Purposes of the counted links of an email (``[analytics]``): a click, the open pixel.
+CLICK = "click"
+OPEN = "open"
+
+
+@dataclass(frozen=True)
+class TrackToken:
+    """What a counted link names: the edition, the link's index in the edition's stored
+    list (``-1`` for the open pixel) and the start of its URL's SHA-256 (a link that is not
+    the one signed for is refused), when the message was made (Unix time, whole seconds:
+    the same for every copy made in one run, so it names nobody) and, only with
+    ``[analytics] per_subscriber``, the delivery row."""
+
+    edition_id: int
+    link: int
+    digest: str
+    sent: int
+    delivery_id: int | None = None
+
+
+def link_digest(url: str) -> str:
+    """The short hash of a link a click token carries (8 hex digits)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:8]
+
+
+def make_track_token(secret: bytes, purpose: str, mark: TrackToken) -> str:
+    """A signed, never-expiring token for :class:`TrackToken` ``mark`` (``CLICK``/``OPEN``)."""
+    delivery = "" if mark.delivery_id is None else str(mark.delivery_id)
+    body = f"{mark.edition_id}/{mark.link}/{mark.digest}/{mark.sent}/{delivery}"
+    return make_token(secret, purpose, body)
+
+
+def verify_track_token(secret: bytes, purpose: str, token: str) -> TrackToken:
+    """The :class:`TrackToken` of a genuine token; raises
+    :class:`~syndicate.errors.InvalidToken` for a forged, altered or malformed one."""
+    body = verify_token(secret, purpose, token)
+    parts = body.split("/")
+    try:
+        edition, link, digest, sent, delivery = parts
+        return TrackToken(int(edition), int(link), digest, int(sent),
+                          int(delivery) if delivery else None)
+    except ValueError:
+        raise InvalidToken("malformed tracking token") from None
+
+
 @overload
 def secret_from_env(required: Literal[True] = ..., environ: Mapping[str, str] | None = ...
                     ) -> bytes: ...
@@ -208,14 +254,20 @@ def outbox_secret(ledger: _Meta, environ: Mapping[str, str] | None = None,
 
 __all__ = [
     "BOUNCE",
+    "CLICK",
     "CONFIRM",
+    "OPEN",
     "SECRET_ENV",
     "UNSUBSCRIBE",
+    "TrackToken",
+    "link_digest",
     "make_token",
+    "make_track_token",
     "make_verp_token",
     "outbox_secret",
     "secret_from_env",
     "verify_token",
+    "verify_track_token",
     "verify_verp_token",
     "verp_address",
     "verp_token_in",

@@ -43,7 +43,8 @@ class Site:
     def __init__(self, project: Project, *, now: Any = None,
                  channels: list[dict[str, Any]] | None = None,
                  subscribe: dict[str, Any] | None = None, base_path: str = "",
-                 admin: dict[str, Any] | None = None) -> None:
+                 admin: dict[str, Any] | None = None,
+                 analytics: dict[str, Any] | None = None) -> None:
         self.project = project
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/{base_path}"
@@ -51,6 +52,8 @@ class Site:
         sections: dict[str, Any] = {"subscribe": subscribe} if subscribe else {}
         if admin:
             sections["admin"] = admin
+        if analytics:
+            sections["analytics"] = analytics
         project.write_config(
             site={"base_url": self.base},
             channels=channels or [{"type": "feed"}, {"type": "archive"},

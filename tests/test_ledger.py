@@ -1035,3 +1035,33 @@ def test_send_slots_are_shared_across_connections(location: str) -> None:
     slots.sort()
     assert len(slots) == 100
     assert all(abs(b - a - 1.0) < 1e-6 for a, b in itertools.pairwise(slots))
+
+
+def test_link_counts_one_upsert_per_hit_and_delivery_hits_only_when_given(
+        ledger: LedgerPort, location: str, clock: Clock) -> None:
+    """Analytics (migration 6): counts per (edition, link), concurrent-safe across
+    connections; per-delivery records only when a delivery id is passed."""
+    from syndicate.ledger import OPEN_LINK
+
+    first, second = claim(ledger, 1), claim(ledger, 2)
+    row = ledger.ensure_delivery(first.id, "smtp", "zoe@x.fr")
+    assert ledger.hit_counts([first.id]) == {}
+    others = [open_ledger(location, now=clock) for _ in range(2)]
+    try:
+        def bump(led: LedgerPort) -> None:
+            for _ in range(50):
+                led.count_hit(first.id, 3)
+
+        threads = [threading.Thread(target=bump, args=(led,)) for led in [ledger, *others]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for led in others:
+            led.close()
+    ledger.count_hit(second.id, 0)
+    ledger.count_hit(first.id, OPEN_LINK, row.id)
+    assert ledger.hit_counts([first.id, second.id, 999]) == {
+        first.id: {3: 150, OPEN_LINK: 1}, second.id: {0: 1}}
+    assert ledger.delivery_hits(row.id) == [(OPEN_LINK, T0)]

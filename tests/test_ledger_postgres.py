@@ -129,7 +129,7 @@ def test_the_schema_is_created_once_and_reported(pg_url: str) -> None:
                                          " WHERE schemaname = 'syndicate'")}
     assert {"editions", "artefacts", "deliveries", "subscribers", "meta", "confirmations",
             "rate_limits", "schema_version", "publisher", "handoffs",
-            "send_rates", "delivery_events"} == tables
+            "send_rates", "delivery_events", "link_counts", "delivery_hits"} == tables
     types = dict(_sql(pg_url, "SELECT column_name, data_type FROM information_schema.columns"
                               " WHERE table_schema = 'syndicate' AND table_name = 'editions'"))
     assert types["claimed_at"] == "timestamp with time zone"

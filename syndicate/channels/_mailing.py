@@ -18,6 +18,7 @@ terminal, plain log lines (every N messages or every few seconds) otherwise.
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 import threading
 import time
@@ -30,8 +31,19 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
 from ..config import ChannelSettings, Config, Duration, deadline_field
-from ..render.urls import unsubscribe_url
-from ..tokens import SECRET_ENV, UNSUBSCRIBE, make_token, secret_from_env
+from ..ledger import OPEN_LINK
+from ..render.urls import click_url, open_url, unsubscribe_url
+from ..tokens import (
+    CLICK,
+    OPEN,
+    SECRET_ENV,
+    UNSUBSCRIBE,
+    TrackToken,
+    link_digest,
+    make_token,
+    make_track_token,
+    secret_from_env,
+)
 from ..transport import (  # re-exported for one release: they were defined here before
     DKIM_HEADERS,  # noqa: F401
     dkim_signer,
@@ -42,6 +54,7 @@ from ._base import DeliveryJob
 if TYPE_CHECKING:
     from ..ledger import Subscriber
     from ..mail import MessageTemplate
+    from ..render.email import RenderedEmail
 
 __all__ = [
     "SECRET_ENV", "MailChannelSettings", "MailSender", "Mailing", "Progress",
@@ -117,6 +130,10 @@ class Mailing:
         self.signer: Callable[[bytes], bytes] | None = None
         self.secret = b""
         self.template: MessageTemplate | None = None
+        self.analytics = config.analytics
+        self.links: list[str] = []  # the counted links ([analytics] clicks)
+        self.sent_stamp = 0
+        self._placeholders: dict[str, str] = {}  # per_subscriber: key -> placeholder
 
     def start(self, *, secret: bytes | None = None,
               signer: Callable[[bytes], bytes] | None = None) -> None:
@@ -124,19 +141,71 @@ class Mailing:
         required) and the per-edition template. Raises ``SyndicateError`` if unusable."""
         # Lazy: syndicate.mail loads the email renderer (jinja2, MJML), needed to send,
         # not to validate a config naming a mail channel.
-        from ..mail import MessageTemplate, dot_stuffed, feedback_id, list_id, message_id
+        from ..mail import dot_stuffed, feedback_id, list_id, message_id
 
         self._message_id = message_id
         self._dot_stuffed = dot_stuffed
         self.secret = secret if secret is not None else secret_from_env(required=True) or b""
         self.signer = signer
+        self._list_id = list_id(self.site_title, self.sender.from_address)
+        self._feedback = feedback_id(f"edition-{self.edition.number}", self.sender.from_address)
+        email = self.job.email
+        if self.analytics.clicks or self.analytics.open_pixel:
+            from ..render.links import tracked_links
+
+            # The same list the publisher stored with the edition (same email, same
+            # function): index i names the same link in the tokens and in the ledger.
+            self.links = tracked_links(email, self.base_url) if self.analytics.clicks else []
+            # When this run made the messages, in whole seconds: the same in every copy
+            # (it names nobody), what the scanner window is measured from.
+            self.sent_stamp = int(self.job.now().timestamp())
+            if self.analytics.per_subscriber:
+                # Each message's links name its delivery: placeholders (a random nonce, as
+                # the unsubscribe one) spliced per message like the unsubscribe URL.
+                nonce = secrets.token_hex(8)
+                self._placeholders = {key: f"{nonce}{key}X" for key in self._tracked_keys()}
+                email = self._tracked(email, self._placeholders)
+            else:
+                email = self._tracked(email, self._tracked_urls(None))
+        self.template = self._template(email)
+
+    def _template(self, email: RenderedEmail) -> MessageTemplate:
+        from ..mail import MessageTemplate
+
         # The Date header is the edition's: the same in every copy, and on a resume.
-        self.template = MessageTemplate(
-            self.job.email, from_addr=self.sender.from_address,
-            list_id=list_id(self.site_title, self.sender.from_address),
-            reply_to=self.sender.reply_to, date=self.edition.published_at,
-            feedback=feedback_id(f"edition-{self.edition.number}", self.sender.from_address),
-        )
+        return MessageTemplate(email, from_addr=self.sender.from_address,
+                               list_id=self._list_id, reply_to=self.sender.reply_to,
+                               date=self.edition.published_at, feedback=self._feedback,
+                               placeholders=self._placeholders)
+
+    def _tracked_keys(self) -> list[str]:
+        """``"0"``, ``"1"``… for the counted links, ``"p"`` for the open pixel."""
+        return [str(i) for i in range(len(self.links))] + (
+            ["p"] if self.analytics.open_pixel else [])
+
+    def _tracked_urls(self, delivery_id: int | None) -> dict[str, str]:
+        """The signed URL of each :meth:`_tracked_keys` key, naming ``delivery_id`` when
+        per-subscriber analytics are on (None: the same for every copy)."""
+
+        def token(purpose: str, link: int, digest: str) -> str:
+            return make_track_token(self.secret, purpose, TrackToken(
+                self.edition.id, link, digest, self.sent_stamp, delivery_id))
+
+        urls = {str(i): click_url(self.base_url, token(CLICK, i, link_digest(url)))
+                for i, url in enumerate(self.links)}
+        if self.analytics.open_pixel:
+            urls["p"] = open_url(self.base_url, token(OPEN, OPEN_LINK, ""))
+        return urls
+
+    def _tracked(self, email: RenderedEmail, urls: dict[str, str]) -> RenderedEmail:
+        """``email`` with its counted links replaced by ``urls`` and the open pixel added."""
+        from ..render.links import add_pixel, rewrite_links
+
+        if self.links:
+            email = rewrite_links(email, self.links, lambda i: urls[str(i)])
+        if "p" in urls:
+            email = add_pixel(email, urls["p"])
+        return email
 
     def unsubscribe_url(self, email: str) -> str:
         return unsubscribe_url(self.base_url, make_token(self.secret, UNSUBSCRIBE, email))
@@ -151,8 +220,10 @@ class Mailing:
         token = make_token(self.secret, UNSUBSCRIBE, email)
         return f"mailto:{mailto.removeprefix('mailto:')}?subject=unsubscribe%20{token}"
 
-    def message(self, subscriber: Subscriber, *, smtp: bool = False) -> bytes:
-        """The message bytes for ``subscriber`` (CRLF line endings).
+    def message(self, subscriber: Subscriber, *, smtp: bool = False,
+                delivery_id: int | None = None) -> bytes:
+        """The message bytes for ``subscriber`` (CRLF line endings); ``delivery_id``: its
+        row, named in its counted links with ``[analytics] per_subscriber`` (and only then).
 
         ``smtp=True``: ready for SMTP DATA, dot-stuffed (lines starting with '.'
         get a second one); the template does it once per edition for the fixed
@@ -168,6 +239,7 @@ class Mailing:
             unsubscribe_mailto=self.unsubscribe_mailto(subscriber.email),
             name=subscriber.name,
             smtp=transparent,
+            values=self._tracked_urls(delivery_id) if self._placeholders else None,
         )
         if self.signer is not None:
             data = self.signer(data)

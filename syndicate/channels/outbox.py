@@ -131,7 +131,7 @@ class OutboxChannel:
                     progress.advance("skipped")
                     continue
                 try:
-                    key = box.add(mailing.message(subscriber))
+                    key = box.add(mailing.message(subscriber, delivery_id=delivery.id))
                 except OSError as exc:
                     detail = f"cannot write to the Maildir {self.folder}: {exc}"
                     if is_transient(exc):

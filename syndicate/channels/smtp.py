@@ -385,7 +385,7 @@ class _Run:
         subscriber = book.recipient(delivery)  # records the skip if no longer active
         if subscriber is None:  # unsubscribed, bounced or removed since the row was made
             return
-        data = self.mailing.message(subscriber, smtp=True)
+        data = self.mailing.message(subscriber, smtp=True, delivery_id=delivery.id)
         # Stored addresses are bare and normalised: only an IDN domain needs converting.
         email = subscriber.email
         recipient = email if email.isascii() else envelope_address(email)

@@ -14,6 +14,7 @@ publisher lock. :func:`copy_ledger` (:mod:`._copy`) copies a SQLite ledger into
 PostgreSQL, all or nothing, verified (``syndicate ledger migrate``).
 """
 
+from ._analytics import OPEN_LINK
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
 from ._copy import CopyReport, TableReport, copy_ledger
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
@@ -27,6 +28,7 @@ from ._port import (
     DeliveryStore,
     EditionStore,
     LedgerPort,
+    LinkCounters,
     RateLimitCounters,
     SubscriberStore,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "EDITION_STATUSES",
     "EVENT_KINDS",
     "MIGRATIONS",
+    "OPEN_LINK",
     "OUTCOME_PREFIXES",
     "SCHEMA_VERSION",
     "SCHEMES",
@@ -81,6 +84,7 @@ __all__ = [
     "LedgerLocation",
     "LedgerPort",
     "LedgerSource",
+    "LinkCounters",
     "LockHolder",
     "RateLimitCounters",
     "SqliteLedger",

@@ -10,7 +10,8 @@ The only thing that may stay is the empty ``syndicate`` schema, created (migrate
 the copy like any ``open_ledger`` would; an empty ledger there is no ledger at all.
 
 **What is copied**: ``meta``, ``editions``, ``artefacts``, ``deliveries``,
-``subscribers``, ``confirmations``, ``delivery_events``, ids kept (then each identity
+``subscribers``, ``confirmations``, ``delivery_events``, ``link_counts``,
+``delivery_hits``, ids kept (then each identity
 sequence is set past the largest id). Not copied: the web app's rate-limit counters
 (fixed windows of minutes, meaningless after a move) and PostgreSQL's own ``publisher``
 row.
@@ -87,6 +88,8 @@ TABLES: tuple[Table, ...] = (
     Table("delivery_events", ("id", "event_id", "delivery_id", "recipient", "kind", "status",
                               "diagnostic", "source", "occurred_at", "recorded_at"),
           frozenset({"occurred_at", "recorded_at"})),
+    Table("link_counts", ("id", "edition_id", "link", "hits")),
+    Table("delivery_hits", ("id", "delivery_id", "link", "hit_at"), frozenset({"hit_at"})),
 )
 #: Left behind on purpose (see the module docstring).
 SKIPPED: tuple[str, ...] = ("rate_limits",)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import AlreadyPublished, LedgerError, SlotTaken
 from . import _lock
+from ._analytics import SqliteAnalyticsMethods
 from ._claims import ClaimMethods
 from ._confirmations import ConfirmationMethods
 from ._connection import CHUNK, DEFAULT_PATH
@@ -46,7 +47,7 @@ def _edition(row: tuple[Any, ...]) -> Edition:
 
 
 class SqliteLedger(DeliveryMethods, ClaimMethods, SubscriberMethods, ConfirmationMethods,
-                   LimitMethods, SqliteEventMethods):
+                   LimitMethods, SqliteEventMethods, SqliteAnalyticsMethods):
     """The single source of truth for what was published and sent to whom, in SQLite.
 
     One SQLite connection per Ledger object. **Threads**: a Ledger may be shared

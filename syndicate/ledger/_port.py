@@ -105,6 +105,17 @@ class DeliveryEvents(Protocol):
 
 
 @runtime_checkable
+class LinkCounters(Protocol):
+    """Click and open counts of ``[analytics]`` (see :mod:`._analytics`): one upsert per
+    counted hit; per-delivery records only when a delivery id is given."""
+
+    def count_hit(self, edition_id: int, link: int, delivery_id: int | None = None
+                  ) -> None: ...
+    def hit_counts(self, edition_ids: Iterable[int]) -> dict[int, dict[int, int]]: ...
+    def delivery_hits(self, delivery_id: int) -> list[tuple[int, datetime]]: ...
+
+
+@runtime_checkable
 class SubscriberStore(Protocol):
     """Subscribers, keyed by their normalised address."""
 
@@ -161,7 +172,8 @@ class RateLimitCounters(Protocol):
 
 @runtime_checkable
 class LedgerPort(EditionStore, DeliveryStore, DeliveryClaims, DeliveryEvents,
-                 SubscriberStore, ConfirmationOutbox, RateLimitCounters, Protocol):
+                 SubscriberStore, ConfirmationOutbox, RateLimitCounters, LinkCounters,
+                 Protocol):
     """A whole ledger: every store above, plus meta, the publisher lock, the cache
     folder and its own lifetime (``close``, or use it as a context manager)."""
 
@@ -204,6 +216,7 @@ __all__ = [
     "DeliveryStore",
     "EditionStore",
     "LedgerPort",
+    "LinkCounters",
     "RateLimitCounters",
     "SubscriberStore",
 ]

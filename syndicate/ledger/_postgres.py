@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyPublished, LedgerError, LedgerUnavailable, LockedError, SlotTaken
+from ._analytics import PgAnalyticsMethods
 from ._events import PgEventMethods
 from ._lock import LockHolder
 from ._pg_claims import PgClaimMethods
@@ -132,7 +133,7 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-class PostgresLedger(PgMethods, PgClaimMethods, PgEventMethods):
+class PostgresLedger(PgMethods, PgClaimMethods, PgEventMethods, PgAnalyticsMethods):
     """The ledger in a PostgreSQL database (see the module for the rules)."""
 
     def __init__(self, location: LedgerLocation, *, now: Callable[[], datetime] = utcnow,

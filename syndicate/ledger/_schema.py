@@ -185,6 +185,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX delivery_events_delivery ON delivery_events (delivery_id);
     CREATE INDEX delivery_events_recipient ON delivery_events (recipient, kind, occurred_at);
     """,
+    # 6 (analytics): click and open counts per (edition, link), one upsert per hit; the
+    # hits of a delivery (so of a subscriber) only with [analytics] per_subscriber.
+    """
+    CREATE TABLE link_counts (
+        id         INTEGER PRIMARY KEY,
+        edition_id INTEGER NOT NULL REFERENCES editions (id) ON DELETE CASCADE,
+        link       INTEGER NOT NULL,    -- index in tracked-links.json; -1: the open pixel
+        hits       INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (edition_id, link)
+    );
+    CREATE TABLE delivery_hits (
+        id          INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        link        INTEGER NOT NULL,
+        hit_at      TEXT NOT NULL
+    );
+    CREATE INDEX delivery_hits_delivery ON delivery_hits (delivery_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,3 +36,14 @@ def feed_url(base_url: str, kind: str) -> str:
 def unsubscribe_url(base_url: str, token: str) -> str:
     """One-click unsubscribe endpoint (``syndicate serve``), RFC 8058 POST target."""
     return f"{base_url}unsubscribe/{token}"
+
+
+def click_url(base_url: str, token: str) -> str:
+    """A counted link of an email (``[analytics] clicks``): ``syndicate serve`` redirects
+    it to the edition's link the signed token names."""
+    return f"{base_url}r/{token}"
+
+
+def open_url(base_url: str, token: str) -> str:
+    """The open pixel of an email (``[analytics] open_pixel``)."""
+    return f"{base_url}o/{token}"

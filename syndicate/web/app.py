@@ -14,8 +14,12 @@ Routes (all public URLs are built on ``[site] base_url``; docs/web.md has the ta
   address (no enumeration), rate limited (:mod:`.throttle`), cross-site posts and
   forms without a valid signed form token refused (:mod:`.formguard`);
   ``POST /confirm/<token>``: the signed, expiring link of the confirmation email.
+- ``GET /r/<token>``: a counted link of an email (``[analytics] clicks``): a 302 to the
+  edition's link the token names, never anywhere else (404 otherwise); counts one click
+  unless a scanner made it (:mod:`.clicks`). ``GET /o/<token>``: the open pixel.
 
-**Only POST changes anything.** GET and HEAD (HEAD: the headers of the GET) show a
+**Only POST changes anything** a subscriber has (the one GET that records something is a
+counted link: an aggregate counter, see above). GET and HEAD (HEAD: the headers of the GET) show a
 page with a button: mail scanners fetch every link with GET, HEAD and OPTIONS.
 Every other method, OPTIONS included, is answered 405. Handlers branch on
 ``request.method == "POST"``, never on ``== "GET"`` (Flask answers HEAD through
@@ -31,7 +35,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +47,13 @@ from .. import confirmations
 from ..app import App
 from ..clock import utcnow
 from ..config import Config
-from ..errors import InvalidAddress
-from ..ledger import normalize_email
+from ..errors import InvalidAddress, InvalidToken
+from ..ledger import OPEN_LINK, normalize_email
 from ..render.archive import layout_context
 from ..render.email import render_template
+from ..render.links import TRACKED_LINKS_ARTEFACT, links_from_json
+from ..tokens import CLICK, OPEN, TrackToken, link_digest, verify_track_token
+from .clicks import verdict
 from .formguard import check_form_token, cross_site, form_token
 from .static import ETags, file_response, resolve
 from .throttle import SubscribeLimits, client_key, redact
@@ -66,6 +73,9 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+#: The open pixel: a transparent 1x1 GIF.
+_PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000"
+                       "010001000002024401003b")
 #: The page shown when even the error template cannot be rendered.
 _BARE_ERROR = ("<!doctype html><html lang=\"fr\"><meta charset=\"utf-8\">"
                "<title>Erreur {code}</title><p>Erreur {code}. Réessayez plus tard.</p></html>")
@@ -235,6 +245,71 @@ def create_app(
             ledger.set_subscriber_status(address, "active")
             log.info("confirmed %s (was %s)", address, current.status)
         return page("confirm.html.j2", state="done", email=address, page_title=title)
+
+    # -- counted links and the open pixel ([analytics]; docs/admin.md) ----------------
+    # The one GET that records anything: an aggregate counter of the edition (and, only
+    # with per_subscriber, which delivery), never a subscriber's status or anything a
+    # reader can change. A redirect only ever goes to a link stored with the edition.
+
+    analytics = config.analytics
+    tracked: dict[int, list[str]] = {}  # edition id -> its links (write-once artefacts)
+
+    def links_of(edition_id: int) -> list[str]:
+        if edition_id not in tracked:
+            raw = ledger.artefact(edition_id, TRACKED_LINKS_ARTEFACT)
+            if raw is None:
+                return []  # not cached: clicks may be turned on for it later
+            if len(tracked) >= 256:
+                tracked.clear()
+            tracked[edition_id] = links_from_json(raw)
+        return tracked[edition_id]
+
+    def record(mark: TrackToken, enabled: bool) -> None:
+        sent = datetime.fromtimestamp(mark.sent, UTC) if mark.sent else None
+        delivery = None
+        if analytics.per_subscriber and mark.delivery_id is not None:
+            row = ledger.get_delivery(mark.delivery_id)
+            if row is None or row.edition_id != mark.edition_id:
+                return
+            delivery = row.id
+            if row.status == "sent":
+                sent = row.updated_at  # this message's own send time
+        # HEAD is told apart from GET here on purpose: Flask runs both through this code.
+        why = verdict(request.method, request.headers.get("User-Agent"), sent=sent,
+                      now=now(), window=analytics.scanner_window)
+        if not enabled or why != "count":
+            g.error_detail = why
+            return
+        ledger.count_hit(mark.edition_id, mark.link, delivery)
+
+    @app.route("/r/<token>", methods=["GET"])
+    def click(token: str) -> Response:
+        try:
+            mark = verify_track_token(secret, CLICK, token)
+        except InvalidToken:
+            g.error_detail = "forged or altered click token"
+            abort(404)
+        links = links_of(mark.edition_id)
+        if not 0 <= mark.link < len(links) or link_digest(links[mark.link]) != mark.digest:
+            g.error_detail = "click token for a link not in the edition"
+            abort(404)
+        record(mark, analytics.clicks)
+        response = redirect(links[mark.link], code=302)
+        # Every click reaches us (no cache); the target never learns the token.
+        response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        return response  # type: ignore[return-value]
+
+    @app.route("/o/<token>", methods=["GET"])
+    def opened(token: str) -> Response:
+        try:
+            mark = verify_track_token(secret, OPEN, token)
+        except InvalidToken:
+            abort(404)
+        if mark.link == OPEN_LINK and ledger.get_edition(mark.edition_id) is not None:
+            record(mark, analytics.open_pixel)
+        response = Response(_PIXEL, content_type="image/gif")
+        response.headers.update({"Cache-Control": "no-store, private"})
+        return response
 
     # -- operator console (only when [admin] names operators: else /admin/ is a 404) --
 

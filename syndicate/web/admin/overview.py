@@ -1,6 +1,7 @@
 """The overview (``GET /admin/``): the next slots and what each will publish, the last
 editions with their deliveries per channel, and two charts (sends per edition,
-subscribers over time). Read only; the same library calls as ``syndicate schedule``
+subscribers over time); with ``[analytics]`` on, the clicks of the last editions.
+Read only; the same library calls as ``syndicate schedule``
 (:func:`syndicate.schedule.next_slots`, :func:`syndicate.pipeline.queue`) and
 ``syndicate status`` (the ledger's delivery counts)."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, url_for
 from markupsafe import Markup
 
 from ... import pipeline
@@ -17,6 +18,7 @@ from ...corpus import load
 from ...errors import SyndicateError
 from ...ledger import Edition
 from ...schedule import describe, next_slots, zone
+from .analytics import edition_clicks
 from .base import Console, PageSpec
 from .charts import lines, stacked_bars
 
@@ -158,12 +160,16 @@ def register(bp: Blueprint, console: Console) -> None:
         days = timeline()
         totals = ledger.subscriber_counts()
         current = totals["active"] + totals["pending"]
+        analytics = console.config.analytics
+        clicks = (edition_clicks(ledger, recent[:EDITIONS])
+                  if analytics.clicks or analytics.open_pixel else None)
         return console.render(
             "overview.html.j2", title="Vue d’ensemble", slots=slots, queue_problem=problem,
             editions=rows, totals=totals,
             sends_chart=sends_chart(recent, counts) if recent else None,
             subscribers_chart=subscribers_chart(days, current) if days else None,
-            schedule=console.config.schedule)
+            schedule=console.config.schedule, clicks=clicks, analytics=analytics,
+            analytics_url=url_for("admin.analytics"))
 
 
 def _midnight(moment: datetime) -> datetime:
