@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 from limits import parse_many
@@ -58,9 +59,9 @@ def register(bp: Blueprint, console: Console) -> None:
         message = (MESSAGES[done].format(email=(request.args.get("email") or "")[:254],
                                          detail=(request.args.get("detail") or "")[:300])
                    if done in MESSAGES else "")
-        context = {"message": message, "channel": smtp_channel(console), "problem": "",
-                   "send_url": url_for("admin.send_test"),
-                   "default": config.publish.test_address}
+        context: dict[str, Any] = {
+            "message": message, "channel": smtp_channel(console), "problem": "",
+            "send_url": url_for("admin.send_test"), "default": config.publish.test_address}
         try:
             result = pipeline.preview(config, ledger=console.ledger, now=console.now)
         except NothingToPublish:
