@@ -227,6 +227,30 @@ def test_schedule_preview_then_save_keeps_comments_and_the_daemon_reloads(
     assert "Calendrier enregistré" in page and "30 7 * * 1,4" in page
 
 
+@pytest.mark.slow
+def test_a_running_daemon_reloads_the_schedule_saved_in_the_console(
+        app: Flask, client: FlaskClient, project: Project, tmp_path: Path) -> None:
+    from test_daemon import start_daemon, stop, wait_for
+
+    commented(project)
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(project, log)
+    try:
+        wait_for(log, proc, lambda e: e.get("event") == "scheduled", 30)
+        page = client.get("/admin/schedule").get_data(as_text=True)
+        saved = client.post("/admin/schedule", data={
+            "csrf": token(page), "stamp": field(page, "stamp"), "cron": "10 9 * * 3",
+            "timezone": "Europe/Paris", "misfire_grace": "6h", "catch_up": "latest",
+            "action": "save"})
+        assert saved.status_code == 303
+        reloaded = wait_for(log, proc, lambda e: e.get("event") == "config_reloaded", 15)
+        assert "'10 9 * * 3'" in reloaded["message"]
+        assert reloaded["slot"].startswith("cron:") and reloaded["slot"].endswith(
+            "T09:10 Europe/Paris")
+    finally:
+        assert stop(proc) == 0
+
+
 def test_schedule_refuses_what_config_check_refuses_and_stale_pages(
         app: Flask, client: FlaskClient, project: Project) -> None:
     original = commented(project)
