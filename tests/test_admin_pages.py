@@ -450,3 +450,13 @@ def io_bytes(text: str) -> Any:
 
     return io.BytesIO(text.encode("utf-8"))
 
+
+
+def test_subscribers_page_shows_a_complained_subscriber(app: Flask, client: FlaskClient) -> None:
+    ledger = app.extensions["syndicate.ledger"]
+    ledger.add_subscriber("plaignant@example.org")
+    ledger.set_subscriber_status("plaignant@example.org", "complained")
+    page = client.get("/admin/subscribers")
+    assert page.status_code == 200
+    assert '<span class="pill">plainte</span>' in page.get_data(as_text=True)
+    assert "plainte (1)" in client.get("/admin/subscribers?status=complained").get_data(True)

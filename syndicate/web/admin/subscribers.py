@@ -31,7 +31,7 @@ PAGE_SIZE = 50
 MAX_CSV = 2 * 1024 * 1024
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at")
 STATUS_LABELS = {"active": "actif", "pending": "en attente", "unsubscribed": "désinscrit",
-                 "bounced": "rebond"}
+                 "bounced": "rebond", "complained": "plainte"}
 #: What a redirect after a POST may announce (codes, never free text in the URL).
 MESSAGES = {
     "added": "Abonné ajouté\u00a0: {email}.",
