@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from .channels import channel_settings_models
 from .clock import utcnow
-from .config import Config, read_config
+from .config import Config, read_config, secret_problems
 from .config import parse_config as _parse_config
+from .csv_cells import read_subscriber_csv
 from .errors import ConfigError, LedgerURLError
 from .ledger import LedgerPort, ledger_exists, open_ledger, parse_ledger_url, shown_url
 
@@ -102,4 +103,32 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     return _parse_config(data, path, channel_models=channel_settings_models())
 
 
-__all__ = ["App", "load_config", "parse_config"]
+def config_problems(path: Path) -> tuple[Config | None, list[str]]:
+    """Every problem with the config at ``path``, as ``config check`` prints them: schema
+    errors, the ledger, then missing secrets (the console's schedule page checks its
+    edit with this too)."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return None, exc.problems + secret_problems(path, getattr(exc, "channels", ()))
+    return config, App(config).ledger_problems() + secret_problems(path, enumerate(config.channels))
+
+
+def import_subscriber_csv(ledger: LedgerPort, text: str, source: str) -> list[str]:
+    """Import a subscriber CSV (:func:`~syndicate.csv_cells.read_subscriber_csv`) as active
+    subscribers; return the report of ``subscribers import``: the totals line, then one
+    line per invalid row (``source:line: address: reason``). A file that is not such a
+    CSV raises :class:`~syndicate.csv_cells.CsvImportError` and imports nothing."""
+    rows = read_subscriber_csv(text, source)
+    result = ledger.add_subscribers(((row.email, row.name) for row in rows), status="active",
+                                    source="import")
+    invalid = sorted((rows[index].line, address, reason)
+                     for index, address, reason in result.invalid)
+    report = [f"{source}: {result.added} added, {result.present} already present, "
+              f"{len(invalid)} invalid"]
+    report += [f"  {source}:{line}: {address or '(empty)'}: {reason}"
+               for line, address, reason in invalid]
+    return report
+
+
+__all__ = ["App", "config_problems", "import_subscriber_csv", "load_config", "parse_config"]

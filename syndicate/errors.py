@@ -45,6 +45,10 @@ class CorpusError(SyndicateError):
         super().__init__("\n".join(self.problems))
 
 
+class CorpusChanged(CorpusError):
+    """The corpus changed on disk since the operator looked at it: nothing was written."""
+
+
 class IngestError(SyndicateError):
     """A scraped page cannot be read or split into articles."""
 

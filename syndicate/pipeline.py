@@ -492,11 +492,13 @@ def preview(
     *,
     now: Callable[[], datetime] = utcnow,
     ledger: LedgerSource | None = None,
+    to: str | None = None,
 ) -> Preview:
     """Render ``slug`` (default: the next in the queue) as email, feed item and archive page.
 
     A published case study keeps its edition number and date; an unpublished one gets
-    the next number and ``now``. Reads the ledger, never writes it.
+    the next number and ``now``. Reads the ledger, never writes it. ``email.eml`` is
+    addressed to ``to`` (default: ``[publish] test_address``): the console's test send.
     """
     corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     with using_ledger(ledger, config.ledger_url, now=now) as opened:
@@ -522,7 +524,7 @@ def preview(
     sample_url = unsubscribe_url(config.site.base_url, "APERCU")
     html, text = email.personalize(sample_url, None)
     sender = f"{config.site.title} <{config.site.email}>"
-    to = config.publish.test_address
+    to = to or config.publish.test_address
     message = build_message(
         email,
         to=to,

@@ -1,5 +1,7 @@
 """The operator console in a real browser (Playwright driving Debian's chromium): sign in,
-see the overview, search the subscribers, add one; no horizontal scroll on a phone.
+see the overview, search the subscribers, add one; reorder the queue, edit the schedule
+and see the new slots, open a preview, send a test to a real SMTP server (aiosmtpd on
+127.0.0.1), import a CSV; no horizontal scroll on a phone.
 
 Screenshots at 375 and 1280 px go to ``$SYNDICATE_SCREENSHOTS`` or the test's tmp folder
 (the path is printed). Playwright's wheel ships its driver; the browser is the system's
@@ -127,6 +129,100 @@ def test_sign_in_overview_search_and_add(browser: Any, make_site: Any, shots: Pa
     assert sorted(p.name for p in shots.glob("*.png")) == [
         "login-1280.png", "overview-1280.png", "overview-375.png", "subscribers-1280.png",
         "subscribers-375.png"]
+
+
+def sign_in(page: Any, site: Site) -> None:
+    page.goto(site.url("/admin/login"))
+    page.fill("#operator", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
+def shoot(page: Any, shots: Path, name: str) -> None:
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        assert no_horizontal_scroll(page), (name, width)
+        # Two animation frames: the sandboxed frames (other processes) repaint after a
+        # resize, else a full-page capture may show them blank.
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
+                      "requestAnimationFrame(r)))")
+        page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_queue_schedule_preview_test_send_and_csv_import(browser: Any, make_site: Any,
+                                                         shots: Path, tmp_path: Path) -> None:
+    from _smtp_support import smtp_channel, smtp_server
+
+    with smtp_server() as (server, port):
+        site = make_site(admin={"operators": {"alice": hash_password(PASSWORD)}},
+                         channels=[{"type": "feed"}, {"type": "archive"}, smtp_channel(port)])
+        seed(site)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+        page = context.new_page()
+        sign_in(page, site)
+
+        # The queue: move the first case study down; the files say so.
+        page.click("nav.menu >> text=File d’attente")
+        page.wait_for_url("**/admin/queue")
+        rows = page.locator("table.queue tbody tr")
+        first, second = rows.nth(0).get_attribute("id"), rows.nth(1).get_attribute("id")
+        page.click(f"#{first} button[value=down]")
+        page.wait_for_url("**/admin/queue?done=moved*")
+        assert "Ordre enregistré" in page.inner_text("[role=status]")
+        assert [rows.nth(0).get_attribute("id"), rows.nth(1).get_attribute("id")] == [
+            second, first]
+        shoot(page, shots, "queue")
+
+        # The schedule: preview the next slots of an edit, then save it.
+        page.click("nav.menu >> text=Calendrier")
+        page.fill("#cron", "45 6 * * 5")
+        page.click("button[value=preview]")
+        slots = page.locator("#preview-slots li")
+        assert slots.count() == 10 and "06:45" in slots.first.inner_text()
+        assert "vendredi" in slots.first.inner_text()
+        shoot(page, shots, "schedule")
+        page.click("button[value=save]")
+        page.wait_for_url("**/admin/schedule?done=saved")
+        assert "06:45" in page.locator("#current-slots li").first.inner_text()
+        assert 'cron = "45 6 * * 5"' in site.project.config_path.read_text(encoding="utf-8")
+
+        # The preview: the email in two frames, its text part; then a test send.
+        page.click("nav.menu >> text=Aperçu")
+        page.wait_for_url("**/admin/preview")
+        phone = page.frame_locator("iframe.phone")
+        assert phone.locator("body").inner_text().strip()
+        assert page.locator("iframe.phone").bounding_box()["width"] == 375
+        assert page.locator("#text-part").inner_text().strip()
+        page.locator("iframe.phone").screenshot(path=str(shots / "preview-phone-frame.png"))
+        shoot(page, shots, "preview")
+        page.fill("#test-email", "essai@example.org")
+        page.click("form[action$='/preview/send'] button[type=submit]")
+        page.wait_for_url("**/admin/preview?done=sent*")
+        assert "Test envoyé à essai@example.org" in page.inner_text("[role=status]")
+        assert [m.rcpt for m in server.messages] == ["essai@example.org"]
+
+        # The editions: one edition's page with its failures.
+        page.click("nav.menu >> text=Éditions")
+        page.click("text=Une étude de cas numéro 3")
+        assert "no such user" in page.inner_text("main")
+        shoot(page, shots, "edition")
+
+        # The CSV import with its line report.
+        csv = tmp_path / "abonnes.csv"
+        csv.write_text("email,name\nimport1@example.org,Un\nmauvaise adresse,Deux\n",
+                       encoding="utf-8")
+        page.click("nav.menu >> text=Abonnés")
+        page.click("text=Importer un fichier CSV")
+        page.set_input_files("#import-file", str(csv))
+        page.click("#import button[type=submit]")
+        report = page.inner_text("#import-report")
+        assert "abonnes.csv: 1 added, 0 already present, 1 invalid" in report
+        assert "abonnes.csv:3: mauvaise adresse" in report
+        assert site.status("import1@example.org") == "active"
+        shoot(page, shots, "import")
+        context.close()
 
 
 def test_the_public_subscribe_form_works_in_chromium(browser: Any, make_site: Any) -> None:

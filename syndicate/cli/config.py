@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..app import App, load_config
+from ..app import config_problems
 from ..channels import channel_settings_models
-from ..config import SECTIONS, Config, reference_markdown, secret_problems
-from ..errors import ConfigError
+from ..config import SECTIONS, Config, reference_markdown
 from ..fs import write_atomic
 from ..schedule import describe, next_slots, zone
 from ._group import AppContext, cli, pass_app
@@ -29,15 +28,6 @@ _SECRET_NAMES = ("password", "secret", "token")
 @cli.group("config")
 def config_group() -> None:
     """The configuration file: check it, show it, document it."""
-
-
-def config_problems(path: Path) -> tuple[Config | None, list[str]]:
-    """Every problem with the config at ``path``: schema errors, then missing secrets."""
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        return None, exc.problems + secret_problems(path, getattr(exc, "channels", ()))
-    return config, App(config).ledger_problems() + secret_problems(path, enumerate(config.channels))
 
 
 @config_group.command("check")

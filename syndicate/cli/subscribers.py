@@ -10,83 +10,20 @@ are invalid; those are reported with their line numbers.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from ..app import App
-from ..csv_cells import neutralize, restore
-from ..errors import SubscriberExists, SyndicateError
+from ..app import App, import_subscriber_csv
+from ..csv_cells import CsvImportError, CsvRow, decode_csv, neutralize, read_subscriber_csv
+from ..errors import SubscriberExists
 from ..ledger import SUBSCRIBER_STATUSES, LedgerPort, Subscriber
 from ._group import AppContext, cli, pass_app
 
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at")
-
-
-class CsvImportError(SyndicateError):
-    """The file cannot be read as a CSV with an ``email`` column; nothing was imported."""
-
-
-@dataclass(frozen=True)
-class CsvRow:
-    line: int  # 1-based line of the file where the record starts
-    email: str
-    name: str | None
-
-
-def read_subscriber_csv(text: str, source: str = "<csv>") -> list[CsvRow]:
-    """Parse a subscriber CSV (header row with ``email``, optional ``name``).
-
-    Pure: raises :class:`CsvImportError` for a file that is not such a CSV.
-    The delimiter is sniffed among ``,``, ``;`` and tab (spreadsheets in French
-    locales export with ``;``).
-    """
-    if not text.strip():
-        raise CsvImportError(f"{source}: empty file (expected a header row with an 'email' column)")
-    first_line = text.lstrip("\ufeff").splitlines()[0]
-    try:
-        delimiter = csv.Sniffer().sniff(first_line, ",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
-    # Only the delimiter is sniffed: on a header without quotes the Sniffer also
-    # guesses doublequote=False, which would misread a name containing '"'.
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), csv.excel,
-                        delimiter=delimiter, strict=True)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise CsvImportError(f"{source}: not a readable CSV header ({exc})") from None
-    columns = [column.strip().lower() for column in header]
-    if "email" not in columns:
-        shown = ", ".join(repr(c) for c in header) or "nothing"
-        raise CsvImportError(
-            f"{source}:1: no 'email' column in the header row (found {shown}); "
-            "expected a header such as: email,name"
-        )
-    email_at = columns.index("email")
-    name_at = columns.index("name") if "name" in columns else None
-    rows: list[CsvRow] = []
-    start = reader.line_num + 1
-    try:
-        for record in reader:
-            if not any(field.strip() for field in record):
-                start = reader.line_num + 1
-                continue  # blank line
-            # restore(): undo the quote our export puts before formula-like cells.
-            email = restore(record[email_at]).strip() if email_at < len(record) else ""
-            name = None
-            if name_at is not None and name_at < len(record):
-                name = restore(record[name_at]).strip() or None
-            rows.append(CsvRow(start, email, name))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise CsvImportError(f"{source}:{reader.line_num}: not valid CSV ({exc})") from None
-    return rows
 
 
 def _read_text(path: Path) -> str:
@@ -94,14 +31,7 @@ def _read_text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise CsvImportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if b"\x00" in data:
-        raise CsvImportError(f"{path}: a binary file, not a CSV")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CsvImportError(
-            f"{path}: not UTF-8 text (byte offset {exc.start}); save the CSV as UTF-8"
-        ) from None
+    return decode_csv(data, str(path))
 
 
 @cli.group("subscribers")
@@ -133,18 +63,10 @@ def import_cmd(app: AppContext, file: Path) -> None:
     Reports how many were added, already present and invalid (with their line
     numbers). A file that is not such a CSV imports nothing and exits with 1.
     """
-    rows = read_subscriber_csv(_read_text(file), str(file))
+    text = _read_text(file)
     with App(app.config).open_ledger() as ledger:
-        result = ledger.add_subscribers(
-            ((row.email, row.name) for row in rows), status="active", source="import"
-        )
-    invalid = [(rows[index].line, address, reason) for index, address, reason in result.invalid]
-    invalid.sort()
-    click.echo(f"{file}: {result.added} added, {result.present} already present, "
-               f"{len(invalid)} invalid")
-    for line, address, reason in invalid:
-        shown = address if address else "(empty)"
-        click.echo(f"  {file}:{line}: {shown}: {reason}")
+        for line in import_subscriber_csv(ledger, text, str(file)):
+            click.echo(line)
 
 
 _STATUS_CHOICE = click.Choice([*SUBSCRIBER_STATUSES, "all"])

@@ -20,7 +20,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ..clock import utcnow
 from ..config import Config
-from .app import MAX_BODY, create_app, install_error_pages, render_error_body
+from .app import MAX_BODY, UPLOADS, create_app, install_error_pages, render_error_body
 
 __all__ = ["create_app", "default_port", "make_server", "make_wsgi", "stop_server"]
 
@@ -66,7 +66,9 @@ def make_server(config: Config, *, secret: bytes, host: str = "127.0.0.1",
         # X-Forwarded-* are dropped unless [subscribe] trusted_proxies says a proxy
         # adds X-Forwarded-For; the app then reads only that (werkzeug's ProxyFix).
         clear_untrusted_proxy_headers=not config.subscribe.trusted_proxies,
-        max_request_body_size=MAX_BODY + 1,  # waitress refuses a body >= this
+        # waitress refuses a body >= this (the console's CSV upload raises it)
+        max_request_body_size=max(MAX_BODY, *UPLOADS.values()) + 1
+        if config.admin.enabled else MAX_BODY + 1,
         **adjustments,  # other waitress settings (tests shorten the loop timeout)
     )
     pages_app = create_error_app(config)

@@ -25,13 +25,14 @@ from flask import Blueprint
 
 from ...config import Config
 from ...ledger import LedgerPort
-from . import analytics, overview, subscribers
+from . import analytics, editions, overview, preview, queue, schedule, subscribers
 from .access import install_guard, register_login
 from .auth import LoginLimits, Sessions
 from .base import Console, PageSpec
 
 #: The console's pages, in menu order.
-PAGES: tuple[PageSpec, ...] = (overview.PAGE, subscribers.PAGE, analytics.PAGE)
+PAGES: tuple[PageSpec, ...] = (overview.PAGE, queue.PAGE, schedule.PAGE, preview.PAGE,
+                                editions.PAGE, subscribers.PAGE, analytics.PAGE)
 
 
 def create_blueprint(config: Config, ledger: LedgerPort, *, secret: bytes,

@@ -1,5 +1,7 @@
 """Subscribers (``/admin/subscribers``): search by address or name, filter by status,
-keyset pages newest first, add and remove (POST with the CSRF token), CSV export.
+keyset pages newest first, add and remove (POST with the CSRF token), CSV import (a
+multipart upload of at most :data:`MAX_CSV` bytes, the line report of ``syndicate
+subscribers import``: :func:`syndicate.app.import_subscriber_csv`), CSV export.
 
 Pages are :meth:`~syndicate.ledger.SubscriberStore.search_subscribers` keyset pages
 (``?before=<last id shown>``): the cost of a page does not grow with its depth. The
@@ -16,7 +18,8 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, redirect, request, stream_with_context, url_for
 
-from ...csv_cells import neutralize
+from ...app import import_subscriber_csv
+from ...csv_cells import CsvImportError, decode_csv, neutralize
 from ...errors import InvalidAddress, SubscriberExists
 from ...ledger import SUBSCRIBER_STATUSES
 from .base import HEADERS, Console, PageSpec
@@ -24,6 +27,8 @@ from .base import HEADERS, Console, PageSpec
 log = logging.getLogger("syndicate.web.admin")
 
 PAGE_SIZE = 50
+#: The largest CSV the import takes, in bytes (about 40,000 subscribers).
+MAX_CSV = 2 * 1024 * 1024
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at")
 STATUS_LABELS = {"active": "actif", "pending": "en attente", "unsubscribed": "désinscrit",
                  "bounced": "rebond", "complained": "plainte"}
@@ -48,6 +53,9 @@ def register(bp: Blueprint, console: Console) -> None:
 
     @bp.route("/subscribers", methods=["GET"])
     def subscribers() -> Response:
+        return listing()
+
+    def listing(report: list[str] | None = None, code: int = 200) -> Response:
         query, status = _filters()
         before = request.args.get("before", type=int)
         page = ledger.search_subscribers(query, status, before_id=before, limit=PAGE_SIZE + 1)
@@ -60,7 +68,8 @@ def register(bp: Blueprint, console: Console) -> None:
                    if done in MESSAGES else "")
         counts = ledger.subscriber_counts()
         return console.render(
-            "subscribers.html.j2", title="Abonnés", subscribers=page, query=query,
+            "subscribers.html.j2", title="Abonnés", code=code, subscribers=page, report=report,
+            import_url=url_for("admin.import_subscribers"), max_csv=MAX_CSV // 1024, query=query,
             status=status, statuses=STATUS_LABELS, counts=counts, next_url=next_url,
             first_url=url_for("admin.subscribers", q=query or None, status=status)
             if before else None,
@@ -91,6 +100,23 @@ def register(bp: Blueprint, console: Console) -> None:
             return back("absent", email)
         log.info("admin %s removed subscriber %s", g.admin_session.operator, email)
         return back("removed", email)
+
+    @bp.route("/subscribers/import", methods=["POST"])
+    def import_subscribers() -> Response:
+        # The body cap of this route is MAX_CSV (web.app.UPLOADS), not the forms' 16 KiB.
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            return listing(["Choisissez un fichier CSV à importer."], 400)
+        name = "".join(c for c in upload.filename if c.isprintable())[-100:]
+        data = upload.stream.read(MAX_CSV + 1)
+        if len(data) > MAX_CSV:
+            return listing([f"{name}: fichier trop grand (plus de {MAX_CSV // 1024} Kio)."], 413)
+        try:
+            report = import_subscriber_csv(ledger, decode_csv(data, name), name)
+        except CsvImportError as exc:
+            return listing([str(exc), "Rien n’a été importé."], 400)
+        log.info("admin %s imported %s: %s", g.admin_session.operator, name, report[0])
+        return listing(report)
 
     @bp.route("/subscribers/export.csv", methods=["GET"])
     def export_subscribers() -> Response:
