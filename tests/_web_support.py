@@ -42,12 +42,13 @@ class Site:
 
     def __init__(self, project: Project, *, now: Any = None,
                  channels: list[dict[str, Any]] | None = None,
-                 subscribe: dict[str, Any] | None = None, base_path: str = "") -> None:
+                 subscribe: dict[str, Any] | None = None, base_path: str = "",
+                 sections: dict[str, Any] | None = None) -> None:
         self.project = project
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/{base_path}"
         self.now = now or (lambda: datetime.now(UTC))
-        sections: dict[str, Any] = {"subscribe": subscribe} if subscribe else {}
+        sections = {**({"subscribe": subscribe} if subscribe else {}), **(sections or {})}
         project.write_config(
             site={"base_url": self.base},
             channels=channels or [{"type": "feed"}, {"type": "archive"},

@@ -3,6 +3,8 @@
 Routes (all public URLs are built on ``[site] base_url``; docs/web.md has the table):
 
 - ``GET /…``: the archive and feeds from ``public/`` (ETag, Last-Modified, 304).
+- ``POST /hooks/<provider>``: bounce and complaint events of a sending provider
+  (:mod:`.hooks`; each disabled until configured in ``[webhooks]``).
 - ``POST /unsubscribe/<token>``: RFC 8058 one-click unsubscribe. No redirect, no
   cookie, no CSRF token, no Origin check (mail providers post from their own
   servers; the signed token is the authority), idempotent; any body
@@ -46,6 +48,8 @@ from ..ledger import normalize_email
 from ..render.archive import layout_context
 from ..render.email import render_template
 from .formguard import check_form_token, cross_site, form_token
+from .hooks import ENDPOINTS as HOOK_ENDPOINTS
+from .hooks import install_hooks
 from .static import ETags, file_response, resolve
 from .throttle import SubscribeLimits, client_key, redact
 
@@ -131,8 +135,14 @@ def create_app(
     def cap_body() -> None:
         # Flask only enforces MAX_CONTENT_LENGTH when a body is read, and the
         # unsubscribe route never reads one: refuse on the declared length at once.
-        if (request.content_length or 0) > MAX_BODY:
+        # Provider webhooks post larger bodies (SendGrid batches): their own limit.
+        limit = MAX_BODY
+        if request.endpoint in HOOK_ENDPOINTS:
+            limit = request.max_content_length = config.webhooks.max_body
+        if (request.content_length or 0) > limit:
             abort(413)
+
+    install_hooks(app, config, ledger, secret, now)
 
     # -- unsubscribe ------------------------------------------------------------
 
