@@ -104,7 +104,7 @@ class SnsHost:
             def do_GET(self) -> None:
                 hits.append(self.path)
                 body = cert if self.path == "/cert.pem" else b"<ConfirmSubscriptionResponse/>"
-                self.send_response(200)
+                self.send_response(404 if self.path.startswith("/missing") else 200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -300,13 +300,20 @@ def test_ses_forgeries_change_nothing(hooks: Hooks, keys: Keys, sns_host: SnsHos
         answer = hooks.post("ses", json.dumps(envelope))
         assert 400 <= answer.status_code < 500, what
     assert hooks.post("ses", b"not json").status_code == 400
+    # A certificate URL on the right host that does not answer: refused, and not asked
+    # again for a while (forged messages cannot make every request a round-trip).
+    missing = sns(keys, sns_host, "Notification", payload,
+                  cert_url=f"{sns_host.base}/missing.pem")
+    for _ in range(3):
+        assert hooks.post("ses", json.dumps(missing)).status_code == 403
+    assert sns_host.hits.count("/missing.pem") == 1
     for method in ("GET", "HEAD", "PUT", "OPTIONS"):
         answer = requests.request(method, hooks.site.url("/hooks/ses"), timeout=5)
         assert answer.status_code == 405, method
         assert answer.headers["Allow"] == "POST"
     assert hooks.state() == before
     # The foreign and plain-http certificate URLs were never fetched.
-    assert all(hit in ("/cert.pem",) for hit in sns_host.hits)
+    assert set(sns_host.hits) <= {"/cert.pem", "/missing.pem"}
 
 
 def test_ses_subscription_confirmed_only_when_genuine(hooks: Hooks, keys: Keys,
@@ -502,5 +509,5 @@ def test_missing_secret_refuses_to_start(project: Project) -> None:
     from syndicate.web import create_app
 
     project.write_config(webhooks={"mailgun_signing_key_env": "UNSET_MG_KEY_FOR_TEST"})
-    with pytest.raises(ConfigError, match="UNSET_MG_KEY_FOR_TEST"):
+    with pytest.raises(ConfigError, match="variable UNSET_MG_KEY_FOR_TEST is not set"):
         create_app(project.config(), secret=SECRET)

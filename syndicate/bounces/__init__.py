@@ -7,6 +7,9 @@
   with a frozen :class:`~syndicate.ledger.DeliveryEvent` (the mailbox here; provider
   webhooks too), and the policy (hard, soft within a window, complaint);
 - :mod:`.mailbox`: the Maildir source (``syndicate bounces fetch``, polled by ``run``).
+- :mod:`.providers`: provider event webhooks, the pure part (SNS, Mailgun and SendGrid
+  signatures, Postmark basic auth, payloads -> events, attribution); the routes are
+  :mod:`syndicate.web.hooks`.
 
 A layer above the ledger and the config (it reads the ledger port), below the
 commands; nothing here sends mail.

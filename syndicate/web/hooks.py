@@ -25,6 +25,7 @@ import logging
 import os
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -90,25 +91,36 @@ def https_get(url: str, context: ssl.SSLContext, limit: int = _FETCH_LIMIT) -> b
 
 class CertificateCache:
     """SNS signing certificates by URL, fetched once (a bounded map: SNS rotates its
-    certificates rarely)."""
+    certificates rarely). A URL that could not be fetched is not tried again for
+    ``retry_after`` seconds, so forged messages naming made-up paths on an SNS host
+    cannot make every request a round-trip."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(self, context: ssl.SSLContext, retry_after: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.context = context
+        self.retry_after = retry_after
+        self._clock = clock
         self._lock = threading.Lock()
         self._pem: dict[str, bytes] = {}
-        self.fetches = 0
+        self._failed: dict[str, tuple[float, str]] = {}
 
     def get(self, url: str) -> bytes:
         with self._lock:
             found = self._pem.get(url)
+            failed = self._failed.get(url)
         if found is not None:
             return found
+        if failed is not None and self._clock() - failed[0] < self.retry_after:
+            raise Rejected(f"SNS signing certificate not fetched: {failed[1]} (cached)")
         try:
             pem = https_get(url, self.context)
         except OSError as exc:
-            raise Rejected(f"SNS signing certificate not fetched: {exc}", 403) from None
+            with self._lock:
+                if len(self._failed) >= _CACHE_SIZE:
+                    self._failed.pop(next(iter(self._failed)))
+                self._failed[url] = (self._clock(), str(exc))
+            raise Rejected(f"SNS signing certificate not fetched: {exc}") from None
         with self._lock:
-            self.fetches += 1
             if len(self._pem) >= _CACHE_SIZE:
                 self._pem.pop(next(iter(self._pem)))
             self._pem[url] = pem
