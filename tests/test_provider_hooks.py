@@ -511,3 +511,24 @@ def test_missing_secret_refuses_to_start(project: Project) -> None:
     project.write_config(webhooks={"mailgun_signing_key_env": "UNSET_MG_KEY_FOR_TEST"})
     with pytest.raises(ConfigError, match="variable UNSET_MG_KEY_FOR_TEST is not set"):
         create_app(project.config(), secret=SECRET)
+
+
+def test_malformed_genuine_bodies_are_refused_or_ignored_never_500(hooks: Hooks, keys: Keys,
+                                                                   sns_host: SnsHost) -> None:
+    auth = ("postmark", POSTMARK_PASSWORD)
+    before = hooks.state()
+    assert hooks.post("postmark", "[1, 2]", auth=auth).status_code == 400
+    assert hooks.post("postmark", b"\xff\xfe", auth=auth).status_code == 400
+    assert hooks.post("postmark", json.dumps({"RecordType": "Bounce", "Type": "HardBounce"}),
+                      auth=auth).status_code == 400
+    odd = sns(keys, sns_host, "Notification", json.dumps(
+        {"notificationType": "Bounce", "bounce": ["not", "an", "object"], "mail": "x"}))
+    assert hooks.post("ses", json.dumps(odd)).status_code == 200
+    assert hooks.post("ses", json.dumps(sns(keys, sns_host, "Notification", "not json"))
+                      ).status_code == 400
+    body, headers = sendgrid(keys, [])
+    assert hooks.post("sendgrid", body, headers=headers).status_code == 200
+    body, headers = sendgrid(keys, {"email": "ana@exemple.fr"})  # type: ignore[arg-type]
+    assert hooks.post("sendgrid", body, headers=headers).status_code == 400
+    assert hooks.post("mailgun", mailgun({"event": "failed"}, token="t-m")).status_code == 400
+    assert hooks.state() == before

@@ -226,7 +226,7 @@ def ses_events(message: Mapping[str, str]) -> list[ProviderEvent]:
     addresses_t = tuple(a for a in addresses if a)
     events: list[ProviderEvent] = []
     if kind == "Bounce":
-        bounce = note.get("bounce") or {}
+        bounce = _obj(note.get("bounce"))
         event_kind = _SES_KINDS.get(str(bounce.get("bounceType")), "soft")
         feedback = str(bounce.get("feedbackId") or message["MessageId"])
         for item in bounce.get("bouncedRecipients") or []:
@@ -240,7 +240,7 @@ def ses_events(message: Mapping[str, str]) -> list[ProviderEvent]:
                 status, diagnostic or _text(bounce.get("bounceSubType")),
                 _when(bounce.get("timestamp")), addresses_t, message_id))
     elif kind == "Complaint":
-        complaint = note.get("complaint") or {}
+        complaint = _obj(note.get("complaint"))
         feedback = str(complaint.get("feedbackId") or message["MessageId"])
         for item in complaint.get("complainedRecipients") or []:
             if not isinstance(item, dict) or not item.get("emailAddress"):
