@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import logging
 import ssl
 import threading
 import time
@@ -396,7 +397,7 @@ def mailgun_failed(email: str, sender: str, *, event_id: str, permanent: bool = 
                                 "attempt-no": 1}}
 
 
-def test_mailgun(hooks: Hooks) -> None:
+def test_mailgun(hooks: Hooks, caplog: pytest.LogCaptureFixture) -> None:
     failed = mailgun_failed("ana@exemple.fr", hooks.verp("ana@exemple.fr"), event_id="mg-1")
     before = hooks.state()
     rejected = {
@@ -405,7 +406,13 @@ def test_mailgun(hooks: Hooks) -> None:
         "future timestamp": mailgun(failed, token="t-new", timestamp=int(time.time()) + 3600),
     }
     for what, body in rejected.items():
-        assert hooks.post("mailgun", body).status_code == 403, what
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="syndicate"):
+            assert hooks.post("mailgun", body).status_code == 403, what
+        # One log line per refusal, saying why.
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("syndicate")]
+        assert len(lines) == 1 and "403 POST /hooks/mailgun" in lines[0], lines
+        assert ("signature" if what == "bad signature" else "stale timestamp") in lines[0]
     assert hooks.post("mailgun", "[]").status_code == 400
     assert requests.head(hooks.site.url("/hooks/mailgun"), timeout=5).status_code == 405
     assert hooks.state() == before
