@@ -520,6 +520,86 @@ class AnalyticsConfig(Strict):
     )
 
 
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# Provider event webhooks on `syndicate serve` (docs/deliverability.md#provider-webhooks):
+# each provider is off until its keys are set; secrets come from environment variables.
+class WebhooksConfig(Strict):
+    """Bounce and complaint events posted by a sending provider to `syndicate serve`
+    (`POST /hooks/<provider>`, see [deliverability.md](deliverability.md#provider-webhooks)).
+    Each provider is disabled until its keys are set."""
+
+    ses_topics: list[str] = Field(
+        [],
+        description="Amazon SES through SNS: the ARNs of the SNS topics whose messages are "
+        "accepted (and whose subscription is confirmed). Empty: `/hooks/ses` is disabled.",
+    )
+    ses_cert_host: str = Field(
+        r"^sns\.[a-z0-9-]+\.amazonaws\.com$",
+        description="Regular expression the host of an SNS message's SigningCertURL (and "
+        "SubscribeURL) must match; the URL must be https.",
+    )
+    ses_ca_bundle: str = Field(
+        "",
+        description="PEM file of extra CA certificates trusted when fetching the SNS signing "
+        "certificate (relative to the config file). Empty: the system's trust store.",
+    )
+    postmark_user: str = Field(
+        "", description="Postmark: the HTTP basic auth user name set in the webhook URL. "
+        "Empty: `/hooks/postmark` is disabled.",
+    )
+    postmark_password_env: str = Field(
+        "", description="Postmark: the environment variable holding the basic auth password.",
+    )
+    mailgun_signing_key_env: str = Field(
+        "", description="Mailgun: the environment variable holding the HTTP webhook signing "
+        "key. Empty: `/hooks/mailgun` is disabled.",
+    )
+    sendgrid_public_key: str = Field(
+        "", description="SendGrid: the signed event webhook's verification key, base64 DER "
+        "as SendGrid shows it (public, so it may be written here). Empty: `/hooks/sendgrid` "
+        "is disabled.",
+    )
+    max_age: Duration = Field(
+        300, ge=1, le=86400,
+        description="Mailgun and SendGrid: events signed longer ago than this (or that far "
+        "in the future) are refused: seconds or '5m'.",
+    )
+    max_body: int = Field(
+        1_048_576, ge=16_384, le=20_000_000,
+        description="Largest webhook request body in bytes (SendGrid posts events in batches).",
+    )
+
+    @field_validator("postmark_password_env", "mailgun_signing_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if value and not _ENV_VAR.match(value):
+            raise ValueError("the NAME of an environment variable, e.g. 'POSTMARK_HOOK_PASSWORD'")
+        return value
+
+    @field_validator("ses_cert_host")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"a regular expression ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _postmark_pair(self) -> WebhooksConfig:
+        if bool(self.postmark_user) != bool(self.postmark_password_env):
+            raise ValueError("postmark_user and postmark_password_env go together")
+        return self
+
+    def secret_env_vars(self) -> dict[str, str]:
+        """``{key: ENV_VAR}`` for each secret a configured provider reads."""
+        found = {"postmark_password_env": self.postmark_password_env,
+                 "mailgun_signing_key_env": self.mailgun_signing_key_env}
+        return {key: var for key, var in found.items() if var}
+
+
 def deadline_field(default: int) -> Any:
     """The ``deadline`` key, with a default per channel type (seconds)."""
     return Field(
@@ -586,6 +666,8 @@ class Config:
     admin: AdminConfig = field(default_factory=lambda: AdminConfig.model_validate({}))
     analytics: AnalyticsConfig = field(
         default_factory=lambda: AnalyticsConfig.model_validate({}))
+    webhooks: WebhooksConfig = field(
+        default_factory=lambda: WebhooksConfig.model_validate({}))
 
     def by_workers(self, channel: ChannelSettings) -> bool:
         """Whether ``syndicate worker`` sends this channel's rows, not the publisher."""
@@ -701,6 +783,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "bounces": BouncesConfig,
     "admin": AdminConfig,
     "analytics": AnalyticsConfig,
+    "webhooks": WebhooksConfig,
 }
 
 
@@ -813,6 +896,7 @@ def parse_config(
         bounces=sections["bounces"],  # type: ignore[arg-type]
         admin=sections["admin"],  # type: ignore[arg-type]
         analytics=sections["analytics"],  # type: ignore[arg-type]
+        webhooks=sections["webhooks"],  # type: ignore[arg-type]
     )
 
 

@@ -44,12 +44,13 @@ class Site:
                  channels: list[dict[str, Any]] | None = None,
                  subscribe: dict[str, Any] | None = None, base_path: str = "",
                  admin: dict[str, Any] | None = None,
-                 analytics: dict[str, Any] | None = None) -> None:
+                 analytics: dict[str, Any] | None = None,
+                 sections: dict[str, Any] | None = None) -> None:
         self.project = project
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/{base_path}"
         self.now = now or (lambda: datetime.now(UTC))
-        sections: dict[str, Any] = {"subscribe": subscribe} if subscribe else {}
+        sections = {**({"subscribe": subscribe} if subscribe else {}), **(sections or {})}
         if admin:
             sections["admin"] = admin
         if analytics:

@@ -84,7 +84,7 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
 def test_unknown_top_level_key_with_suggestion(tmp_path: Path) -> None:
     assert only(tmp_path, '[shedule]\ncron = "0 8 * * 2"\n') == (
         "<file>: shedule = {'cron': '0 8 * * 2'}: unknown key (expected one of site, storage, "
-        "publish, schedule, subscribe, delivery, bounces, admin, analytics, channels; "
+        "publish, schedule, subscribe, delivery, bounces, admin, analytics, webhooks, channels; "
         "did you mean 'schedule'?)"
     )
 

@@ -9,6 +9,9 @@
 - :mod:`.mailbox`: one message -> its outcome, the :class:`Source` protocol and the
   Maildir source; :mod:`.imap` the IMAP source; :mod:`.poller` picks the configured
   one (``syndicate bounces fetch``, polled by ``run``).
+- :mod:`.providers`: provider event webhooks, the pure part (SNS, Mailgun and SendGrid
+  signatures, Postmark basic auth, payloads -> events, attribution); the routes are
+  :mod:`syndicate.web.hooks`.
 
 A layer above the ledger and the config (it reads the ledger port), below the
 commands; nothing here sends mail.

@@ -66,15 +66,27 @@ def make_server(config: Config, *, secret: bytes, host: str = "127.0.0.1",
         # X-Forwarded-* are dropped unless [subscribe] trusted_proxies says a proxy
         # adds X-Forwarded-For; the app then reads only that (werkzeug's ProxyFix).
         clear_untrusted_proxy_headers=not config.subscribe.trusted_proxies,
-        # waitress refuses a body >= this (the console's CSV upload raises it)
-        max_request_body_size=max(MAX_BODY, *UPLOADS.values()) + 1
-        if config.admin.enabled else MAX_BODY + 1,
+        # waitress refuses a body >= this. With a provider webhook configured it lets
+        # [webhooks] max_body through, and the app caps every other route at MAX_BODY.
+        max_request_body_size=_body_cap(config) + 1,
         **adjustments,  # other waitress settings (tests shorten the loop timeout)
     )
     pages_app = create_error_app(config)
     pages = {code: render_error_body(pages_app, code) for code in (400, 413, 431, 500, 501)}
     server.channel_class = _channel_class(pages)
     return server
+
+
+def _body_cap(config: Config) -> int:
+    """waitress's body cap: 16 KiB, raised for the console's CSV import when the console
+    is on and for the provider webhooks when one is configured (the app keeps each other
+    route at MAX_BODY itself)."""
+    cap = max(MAX_BODY, *UPLOADS.values()) if config.admin.enabled else MAX_BODY
+    hooks = config.webhooks
+    if hooks.ses_topics or hooks.postmark_user or hooks.mailgun_signing_key_env or \
+            hooks.sendgrid_public_key:
+        cap = max(cap, hooks.max_body)
+    return cap
 
 
 def create_error_app(config: Config) -> Flask:

@@ -5,6 +5,8 @@ Routes (all public URLs are built on ``[site] base_url``; docs/web.md has the ta
 - ``GET /…``: the archive and feeds from ``public/`` (ETag, Last-Modified, 304).
 - ``/admin/…``: the operator console (:mod:`.admin`, docs/admin.md), present only when
   ``[admin] operators`` is configured; signed-in operators only, CSRF token on every POST.
+- ``POST /hooks/<provider>``: bounce and complaint events of a sending provider
+  (:mod:`.hooks`; each disabled until configured in ``[webhooks]``).
 - ``POST /unsubscribe/<token>``: RFC 8058 one-click unsubscribe. No redirect, no
   cookie, no CSRF token, no Origin check (mail providers post from their own
   servers; the signed token is the authority), idempotent; any body
@@ -55,6 +57,8 @@ from ..render.links import TRACKED_LINKS_ARTEFACT, links_from_json
 from ..tokens import CLICK, OPEN, TrackToken, link_digest, verify_track_token
 from .clicks import verdict
 from .formguard import check_form_token, cross_site, form_token
+from .hooks import ENDPOINTS as HOOK_ENDPOINTS
+from .hooks import install_hooks
 from .static import ETags, file_response, resolve
 from .throttle import SubscribeLimits, client_key, redact
 
@@ -147,9 +151,14 @@ def create_app(
         # Flask only enforces MAX_CONTENT_LENGTH when a body is read, and the
         # unsubscribe route never reads one: refuse on the declared length at once.
         limit = UPLOADS.get(request.endpoint or "", MAX_BODY)
+        # Provider webhooks post larger bodies (SendGrid batches): their own limit.
+        if request.endpoint in HOOK_ENDPOINTS:
+            limit = config.webhooks.max_body
         request.max_content_length = limit
         if (request.content_length or 0) > limit:
             abort(413)
+
+    install_hooks(app, config, ledger, secret, now)
 
     # -- unsubscribe ------------------------------------------------------------
 
