@@ -97,8 +97,17 @@ class SiteConfig(Strict):
     )
     wordmark: str | None = Field(
         None,
-        description="Image shown as the archive pages' masthead (an absolute URL, or a path "
-        "under base_url such as 'logo.svg' put in the public folder); unset: the title in text.",
+        description="Image shown as the masthead of the archive pages and the email (an "
+        "absolute URL, or a path under base_url such as 'logo.png' put in the public folder; "
+        "PNG for the email: several mail clients show no SVG); unset: the title in text, in "
+        "the theme's link colour (light and dark).",
+    )
+    wordmark_dark: str | None = Field(
+        None,
+        description="The wordmark for a dark background, shown instead of wordmark where the "
+        "reader's system prefers dark mode (archive pages; Apple Mail, iOS Mail and Outlook "
+        "in dark mode). Unset: wordmark is shown on a light plate in dark mode, so a dark "
+        "logo stays legible.",
     )
     favicon: str | None = Field(
         None,

@@ -437,8 +437,27 @@ def test_favicon_is_linked_from_every_page_and_configurable(pages, config, tmp_p
     assert FAVICON not in custom
     html = custom[edition_path(view.slug)]
     assert '<link rel="icon" href="https://cdn.example.org/i.png">' in html
-    assert (f'<img class="wordmark" src="{own.site.base_url}logo.svg" '
+    assert (f'<img class="wordmark plate" src="{own.site.base_url}logo.svg" '
             f'alt="{own.site.title}" height="32">') in html
+    assert ".wordmark.plate {" in html  # a light plate in dark mode (no dark version)
+
+
+def test_a_dark_wordmark_is_a_picture_source_for_dark_mode(tmp_path):
+    own = make_config(tmp_path, site={"wordmark": "logo.svg",
+                                      "wordmark_dark": "https://cdn.example.org/logo-dark.svg"})
+    view = make_history(seed_cases()[:1], own)[0]
+    html = render_archive((view,), own)[edition_path(view.slug)]
+    base = own.site.base_url
+    assert ('<picture><source srcset="https://cdn.example.org/logo-dark.svg" '
+            'media="(prefers-color-scheme: dark)">'
+            f'<img class="wordmark" src="{base}logo.svg" alt="{own.site.title}" height="32">'
+            '</picture>') in html
+    assert ".wordmark.plate" not in html
+    # without a wordmark, wordmark_dark alone changes nothing: the title in text
+    alone = make_config(tmp_path / "alone", site={"wordmark_dark": "logo-dark.svg"})
+    view = make_history(seed_cases()[:1], alone)[0]
+    html = render_archive((view,), alone)[edition_path(view.slug)]
+    assert "<picture" not in html and "<img" not in html.split("<main>")[0]
 
 
 def test_subscribe_box_on_index_and_edition_pages(pages, history, config):

@@ -32,7 +32,7 @@ from ..text import company_slug, reading_minutes
 from .email import preheader_for
 from .model import EditionView, Link
 from .templates import NBSP, french_date, render_template
-from .urls import archive_page_url, company_url, feed_url, year_url
+from .urls import archive_page_url, asset_url, company_url, feed_url, year_url
 
 NNBSP = "\u202f"  # the narrow no-break space between thousands
 
@@ -103,11 +103,6 @@ def companies_of(history: Sequence[EditionView], base_url: str) -> dict[str, Com
     }
 
 
-def _asset_url(base: str, value: str) -> str:
-    """An absolute URL as written; a path (``logo.svg``, ``/logo.svg``) under ``base``."""
-    return value if value.startswith(("http://", "https://")) else base + value.lstrip("/")
-
-
 def layout_context(config: Config, canonical: str, page_title: str,
             description: str = "") -> dict[str, object]:
     """What ``archive/_base.html.j2`` needs (the web app's pages extend it too)."""
@@ -120,8 +115,10 @@ def layout_context(config: Config, canonical: str, page_title: str,
         "description": description or site.description,
         "feeds": {kind: feed_url(base, kind) for kind in ("rss", "atom", "json")},
         "subscribe_url": f"{base}subscribe",
-        "favicon": _asset_url(base, site.favicon or FAVICON),
-        "wordmark": _asset_url(base, site.wordmark) if site.wordmark else "",
+        "favicon": asset_url(base, site.favicon or FAVICON),
+        "wordmark": asset_url(base, site.wordmark) if site.wordmark else "",
+        "wordmark_dark": (asset_url(base, site.wordmark_dark)
+                          if site.wordmark and site.wordmark_dark else ""),
     }
 
 
