@@ -170,7 +170,9 @@ class PublishConfig(Strict):
         50, ge=1, le=1000,
         description="How many editions the archive's index page lists, newest first; every "
         "edition is also on a numbered page of this many (page/1/ holds the oldest) and on its "
-        "year's page (2026/), so a publication rewrites a few small pages, whatever the history.",
+        "year's page (2026/), so a publication rewrites a few small pages, whatever the history. "
+        "A company's page lists this many of the latest editions citing it, then links to "
+        "the year pages of the older ones.",
     )
     email_content: Literal["full", "summary"] = Field(
         "full",

@@ -4,11 +4,13 @@ the ``archive`` channel."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from _render_support import hostile_case, make_config, make_history, seed_cases
+from _render_support import PARIS, hostile_case, make_config, make_history, seed_cases
 from markupsafe import escape
 
 from syndicate.render.archive import (
@@ -26,7 +28,7 @@ from syndicate.render.archive import (
     year_path,
 )
 from syndicate.render.email import french_date
-from syndicate.render.urls import FEED_FILES, company_url
+from syndicate.render.urls import FEED_FILES, company_url, year_url
 from syndicate.typography import french
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "area", "base", "col"}
@@ -188,6 +190,34 @@ def test_company_pages_list_the_editions_citing_them(pages, history, config):
     assert [h for h in index.hrefs if h.startswith(f"{base}entreprises/") and h.count("/") > 4] \
         == sorted(
         (e.url for e in entries.values()), key=lambda u: entries[u.split("/")[-2]].name.lower())
+
+
+def test_a_company_page_lists_the_latest_editions_and_links_the_older_years(tmp_path):
+    """A company cited every week for years: its page lists the latest archive_page_size
+    editions, then the years of the older ones (with their counts) linking to year pages."""
+    config = make_config(tmp_path, publish={"archive_page_size": 4})
+    base_case = seed_cases()[0]
+    cases = [replace(base_case, slug=f"edition-{n}", title=f"Édition {n}", position=n,
+                     companies=("Alan",)) for n in range(1, 31)]
+    history = make_history(cases, config, start=datetime(2025, 10, 7, 8, 0, tzinfo=PARIS))
+    pages = render_archive(history, config)
+    html = pages[company_path("Alan")]
+    page = parse(html)
+    listed = [h for h in page.hrefs if h.startswith(f"{config.site.base_url}edition-")]
+    assert listed == [v.url for v in history[:4]]  # the four newest, newest first
+    assert "Alan apparaît dans 30 éditions\u00a0; les 4 plus récentes\u00a0:" in html
+    older = history[4:]
+    years = {}
+    for view in older:
+        years[view.published_at.year] = years.get(view.published_at.year, 0) + 1
+    assert list(years) == [2026, 2025]
+    for year, count in years.items():
+        assert f'<a href="{year_url(config.site.base_url, year)}">{year}</a> ({count})' in html
+        assert year_path(year) in pages  # the link leads to a page
+    # a company cited fewer times than the cap: every edition, no year links
+    few = make_config(tmp_path / "few", publish={"archive_page_size": 50})
+    html = render_archive(history, few)[company_path("Alan")]
+    assert "plus anciennes" not in html and "Alan apparaît dans 30 éditions\u00a0:" in html
 
 
 def test_incremental_render_touches_only_what_changes(history, config):

@@ -267,12 +267,24 @@ def render_year_page(layout: ArchiveLayout, year: int, config: Config) -> str:
 
 
 def render_company_page(entry: CompanyEntry, config: Config) -> str:
+    """A company's page: the latest ``[publish] archive_page_size`` editions citing it (the
+    page of a company cited every week for years stays one screenful, and cheap to rewrite
+    at each of its publications), then, if there are more, the years of the older ones,
+    each linking to its year's page."""
+    cap = config.publish.archive_page_size
+    shown, older = entry.editions[:cap], entry.editions[cap:]
+    years: dict[int, int] = {}
+    for view in older:  # newest first: so are the years
+        years[view.published_at.year] = years.get(view.published_at.year, 0) + 1
+    base = config.site.base_url
     return render_template(
         config, "archive/company.html.j2",
         **layout_context(config, entry.url, f"{entry.name} · {config.site.title}"),
         company=entry.name,
-        editions=entry.editions,
-        dates={view.number: french_date(view.published_at) for view in entry.editions},
+        total=len(entry.editions),
+        editions=shown,
+        dates={view.number: french_date(view.published_at) for view in shown},
+        older_years=[(year, year_url(base, year), count) for year, count in years.items()],
     )
 
 
