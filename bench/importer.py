@@ -84,6 +84,15 @@ def _only(block: str, paragraphs: list[str]) -> bool:
     return not rest.strip()
 
 
+def sections_right(case: CaseStudy, article: dict[str, Any]) -> bool:
+    """Where the expectations give the untitled sections of a heading-less article (split
+    at its breaks: "* * *", "⁂"...), their number of paragraphs each, in order."""
+    expected = article.get("sections")
+    return expected is None or (
+        [len(s.paragraphs) for s in case.sections] == expected
+        and all(not s.heading for s in case.sections))
+
+
 def score_page(page: Path, cases: list[CaseStudy], warnings: list[str],
                errors: list[str]) -> PageScore:
     fixture = expectations(page)
@@ -110,10 +119,13 @@ def score_page(page: Path, cases: list[CaseStudy], warnings: list[str],
             own = blocks(case)
             if (all(sum(p in b for b in own) == 1 for p in paragraphs)
                     and all(_only(b, paragraphs) for b in own)
-                    and all(s.heading in headings or not s.heading for s in case.sections)):
+                    and all(s.heading in headings or not s.heading for s in case.sections)
+                    and sections_right(case, article)):
                 score.articles_right += 1
             else:
-                score.problems.append(f"article {article['title'][:50]!r}: text differs")
+                score.problems.append(f"article {article['title'][:50]!r}: text differs "
+                                      f"(sections of {[len(s.paragraphs) for s in case.sections]}"
+                                      f" paragraphs)")
         # companies of the case study holding the article's first paragraph
         holder = case or next((c for c in cases if any(paragraphs[0] in b for b in blocks(c))),
                               None)

@@ -97,8 +97,17 @@ class SiteConfig(Strict):
     )
     wordmark: str | None = Field(
         None,
-        description="Image shown as the archive pages' masthead (an absolute URL, or a path "
-        "under base_url such as 'logo.svg' put in the public folder); unset: the title in text.",
+        description="Image shown as the masthead of the archive pages and the email (an "
+        "absolute URL, or a path under base_url such as 'logo.png' put in the public folder; "
+        "PNG for the email: several mail clients show no SVG); unset: the title in text, in "
+        "the theme's link colour (light and dark).",
+    )
+    wordmark_dark: str | None = Field(
+        None,
+        description="The wordmark for a dark background, shown instead of wordmark where the "
+        "reader's system prefers dark mode (archive pages; Apple Mail, iOS Mail and Outlook "
+        "in dark mode). Unset: wordmark is shown on a light plate in dark mode, so a dark "
+        "logo stays legible.",
     )
     favicon: str | None = Field(
         None,
@@ -161,7 +170,9 @@ class PublishConfig(Strict):
         50, ge=1, le=1000,
         description="How many editions the archive's index page lists, newest first; every "
         "edition is also on a numbered page of this many (page/1/ holds the oldest) and on its "
-        "year's page (2026/), so a publication rewrites a few small pages, whatever the history.",
+        "year's page (2026/), so a publication rewrites a few small pages, whatever the history. "
+        "A company's page lists this many of the latest editions citing it, then links to "
+        "the year pages of the older ones.",
     )
     email_content: Literal["full", "summary"] = Field(
         "full",

@@ -45,6 +45,7 @@ import yaml
 
 from .errors import CorpusChanged, CorpusError
 from .fs import write_atomic
+from .text import reserved_slug
 
 STATUSES = ("ready", "draft")
 # libyaml's loader when available: the pure-Python one dominates loading a large corpus.
@@ -310,6 +311,9 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
     slug = text_field("slug")
     if slug and not SLUG_RE.match(slug):
         problems.add(line_of("slug"), f"'slug' must be lowercase words joined by '-', got {slug!r}")
+    elif slug and reserved_slug(slug):
+        problems.add(line_of("slug"), f"'slug' {slug!r} is a reserved name (an archive folder or "
+                                      f"a web route would collide with it): choose another")
     title = text_field("title")
     position = meta.get("position")
     if position is None:
@@ -539,7 +543,7 @@ def load(directory: Path, *, cache_dir: Path | None = None) -> Corpus:
 
 #: Bumped whenever the parser or the record layout change: an index of another version is
 #: ignored (and rewritten).
-CORPUS_INDEX_VERSION = 1
+CORPUS_INDEX_VERSION = 2  # 2: reserved slugs are problems (entries of 1 would miss them)
 
 
 class _Index:

@@ -5,6 +5,8 @@ file's slug, a company page's URL and the stems compared by the importer and by 
 relatedness index never drift apart:
 
 - :func:`slugify`: an ASCII slug from a French title (corpus slugs, hence edition URLs).
+- :func:`reserved_slug`: the names an edition slug must not take (the archive's own
+  folders and files, the web app's routes).
 - :func:`company_slug`: a company's page slug (``entreprises/<slug>/``). Published URLs
   depend on it: changing it breaks readers' links (``tests/test_text.py`` pins them).
 - :func:`one_line_excerpt`: a lede's first sentence, cut at a word (archive "À lire
@@ -41,6 +43,26 @@ def slugify(text: str, max_length: int = 60) -> str:
             break
         slug = candidate
     return slug or "case-study"
+
+
+# An edition lives at <base_url><slug>/ (public/<slug>/index.html), beside the archive's
+# own folders (page/<n>/, entreprises/, <year>/), its files (sitemap*.xml, feed.xml,
+# feed.json, favicon.svg: a slug has no dot, but a folder named like them is a trap for
+# static servers and readers alike) and the web app's routes (/subscribe, /confirm/…,
+# /unsubscribe/…, /admin/, /r/…, /static/). tests/test_text.py checks this list against
+# a real archive and the app's URL map.
+RESERVED_SLUGS = frozenset({
+    "page", "entreprises", "sitemap", "feed", "atom", "favicon", "static", "admin", "r",
+    "subscribe", "unsubscribe", "confirm",
+})
+_RESERVED_SLUG = re.compile(r"^(?:\d{4}|sitemap-(?:\d{4}|pages)|feed-(?:xml|json))$")
+
+
+def reserved_slug(slug: str) -> bool:
+    """Whether an edition slug would collide with an archive folder or a web route: one of
+    :data:`RESERVED_SLUGS`, a year (``2026``) or a sitemap / feed file's name (``sitemap-pages``,
+    ``feed-json``). ``page-2`` or ``2026-2`` are free."""
+    return slug in RESERVED_SLUGS or bool(_RESERVED_SLUG.match(slug))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -136,11 +158,13 @@ def reading_minutes(text: str, wpm: int = READING_WPM) -> int:
 __all__ = [
     "EXCERPT_LENGTH",
     "READING_WPM",
+    "RESERVED_SLUGS",
     "company_slug",
     "french_stem",
     "french_stop_words",
     "one_line_excerpt",
     "reading_minutes",
+    "reserved_slug",
     "slugify",
     "strip_accents",
 ]

@@ -4,11 +4,13 @@ the ``archive`` channel."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from _render_support import hostile_case, make_config, make_history, seed_cases
+from _render_support import PARIS, hostile_case, make_config, make_history, seed_cases
 from markupsafe import escape
 
 from syndicate.render.archive import (
@@ -26,7 +28,7 @@ from syndicate.render.archive import (
     year_path,
 )
 from syndicate.render.email import french_date
-from syndicate.render.urls import FEED_FILES, company_url
+from syndicate.render.urls import FEED_FILES, company_url, year_url
 from syndicate.typography import french
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "area", "base", "col"}
@@ -188,6 +190,34 @@ def test_company_pages_list_the_editions_citing_them(pages, history, config):
     assert [h for h in index.hrefs if h.startswith(f"{base}entreprises/") and h.count("/") > 4] \
         == sorted(
         (e.url for e in entries.values()), key=lambda u: entries[u.split("/")[-2]].name.lower())
+
+
+def test_a_company_page_lists_the_latest_editions_and_links_the_older_years(tmp_path):
+    """A company cited every week for years: its page lists the latest archive_page_size
+    editions, then the years of the older ones (with their counts) linking to year pages."""
+    config = make_config(tmp_path, publish={"archive_page_size": 4})
+    base_case = seed_cases()[0]
+    cases = [replace(base_case, slug=f"edition-{n}", title=f"Édition {n}", position=n,
+                     companies=("Alan",)) for n in range(1, 31)]
+    history = make_history(cases, config, start=datetime(2025, 10, 7, 8, 0, tzinfo=PARIS))
+    pages = render_archive(history, config)
+    html = pages[company_path("Alan")]
+    page = parse(html)
+    listed = [h for h in page.hrefs if h.startswith(f"{config.site.base_url}edition-")]
+    assert listed == [v.url for v in history[:4]]  # the four newest, newest first
+    assert "Alan apparaît dans 30 éditions\u00a0; les 4 plus récentes\u00a0:" in html
+    older = history[4:]
+    years = {}
+    for view in older:
+        years[view.published_at.year] = years.get(view.published_at.year, 0) + 1
+    assert list(years) == [2026, 2025]
+    for year, count in years.items():
+        assert f'<a href="{year_url(config.site.base_url, year)}">{year}</a> ({count})' in html
+        assert year_path(year) in pages  # the link leads to a page
+    # a company cited fewer times than the cap: every edition, no year links
+    few = make_config(tmp_path / "few", publish={"archive_page_size": 50})
+    html = render_archive(history, few)[company_path("Alan")]
+    assert "plus anciennes" not in html and "Alan apparaît dans 30 éditions\u00a0:" in html
 
 
 def test_incremental_render_touches_only_what_changes(history, config):
@@ -437,8 +467,27 @@ def test_favicon_is_linked_from_every_page_and_configurable(pages, config, tmp_p
     assert FAVICON not in custom
     html = custom[edition_path(view.slug)]
     assert '<link rel="icon" href="https://cdn.example.org/i.png">' in html
-    assert (f'<img class="wordmark" src="{own.site.base_url}logo.svg" '
+    assert (f'<img class="wordmark plate" src="{own.site.base_url}logo.svg" '
             f'alt="{own.site.title}" height="32">') in html
+    assert ".wordmark.plate {" in html  # a light plate in dark mode (no dark version)
+
+
+def test_a_dark_wordmark_is_a_picture_source_for_dark_mode(tmp_path):
+    own = make_config(tmp_path, site={"wordmark": "logo.svg",
+                                      "wordmark_dark": "https://cdn.example.org/logo-dark.svg"})
+    view = make_history(seed_cases()[:1], own)[0]
+    html = render_archive((view,), own)[edition_path(view.slug)]
+    base = own.site.base_url
+    assert ('<picture><source srcset="https://cdn.example.org/logo-dark.svg" '
+            'media="(prefers-color-scheme: dark)">'
+            f'<img class="wordmark" src="{base}logo.svg" alt="{own.site.title}" height="32">'
+            '</picture>') in html
+    assert ".wordmark.plate" not in html
+    # without a wordmark, wordmark_dark alone changes nothing: the title in text
+    alone = make_config(tmp_path / "alone", site={"wordmark_dark": "logo-dark.svg"})
+    view = make_history(seed_cases()[:1], alone)[0]
+    html = render_archive((view,), alone)[edition_path(view.slug)]
+    assert "<picture" not in html and "<img" not in html.split("<main>")[0]
 
 
 def test_subscribe_box_on_index_and_edition_pages(pages, history, config):

@@ -215,3 +215,82 @@ def _luminance(css: str) -> float:
 def _contrast(a: float, b: float) -> float:
     light, dark = max(a, b), min(a, b)
     return (light + 0.05) / (dark + 0.05)
+
+
+# --------------------------------------------------------------------------- the wordmark
+
+_LOGO = ('<svg xmlns="http://www.w3.org/2000/svg" width="220" height="32" viewBox="0 0 220 32">'
+         '<text x="0" y="25" font-family="Georgia, serif" font-size="24" font-weight="bold" '
+         'fill="{fill}">Études de cas</text></svg>')
+
+
+@pytest.fixture(scope="module")
+def wordmark_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An edition page and its email with a wordmark drawn for light paper (dark ink), alone
+    or with its dark version (light ink); images load from the folder (file: URLs)."""
+    folder = tmp_path_factory.mktemp("wordmark")
+    (folder / "logo.svg").write_text(_LOGO.format(fill="#1f1d1a"), encoding="utf-8")
+    (folder / "logo-dark.svg").write_text(_LOGO.format(fill="#ece7df"), encoding="utf-8")
+    files = {}
+    for label, site in (("both", {"wordmark": "logo.svg", "wordmark_dark": "logo-dark.svg"}),
+                        ("alone", {"wordmark": "logo.svg"})):
+        config = make_config(folder / label, site=site, publish={"email_content": "full"})
+        history = make_history(seed_cases()[:2], config)
+        view = history[-1]
+        html, _text = render_email(view, config).personalize(
+            f"{config.site.base_url}unsubscribe/T", "Zoé")
+        archive = render_archive(history, config)
+        for kind, content in (("email", html), ("edition", archive[edition_path(view.slug)])):
+            path = folder / f"{label}-{kind}.html"
+            path.write_text(content.replace(config.site.base_url, folder.as_uri() + "/"),
+                            encoding="utf-8")
+            files[f"{label}-{kind}"] = path
+    return files
+
+
+_SHOWN_WORDMARKS = (
+    "[...document.querySelectorAll('img')].filter(i => i.getBoundingClientRect().height > 0"
+    " && getComputedStyle(i).display !== 'none').map(i => ({src: i.currentSrc,"
+    " loaded: i.naturalWidth, bg: getComputedStyle(i).backgroundColor,"
+    " pad: parseFloat(getComputedStyle(i).paddingLeft),"
+    " paper: (() => { let el = i.parentElement, bg = ''; while (el) {"
+    " bg = getComputedStyle(el).backgroundColor;"
+    " if (bg && !bg.startsWith('rgba(0, 0, 0, 0)')) break; el = el.parentElement; }"
+    " return bg; })()}))")
+
+
+@pytest.mark.parametrize("kind", ["email", "edition"])
+def test_the_dark_wordmark_is_the_one_shown_in_dark_mode(browser, wordmark_pages, kind):
+    keep = os.environ.get("SYNDICATE_SCREENSHOTS")
+    for dark in (False, True):
+        for width in (375, 1280):
+            browser.open(wordmark_pages[f"both-{kind}"], width, dark=dark)
+            shown = browser.evaluate(_SHOWN_WORDMARKS)
+            assert isinstance(shown, list) and len(shown) == 1, shown
+            want = "/logo-dark.svg" if dark else "/logo.svg"
+            assert shown[0]["src"].endswith(want) and shown[0]["loaded"] > 0, shown
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                name = f"wordmark-both-{kind}-{width}{'-dark' if dark else ''}.png"
+                (Path(keep) / name).write_bytes(browser.screenshot())
+
+
+@pytest.mark.parametrize("kind", ["email", "edition"])
+def test_a_wordmark_alone_sits_on_a_light_plate_in_dark_mode(browser, wordmark_pages, kind):
+    keep = os.environ.get("SYNDICATE_SCREENSHOTS")
+    for dark in (False, True):
+        for width in (375, 1280):
+            browser.open(wordmark_pages[f"alone-{kind}"], width, dark=dark)
+            shown = browser.evaluate(_SHOWN_WORDMARKS)
+            assert isinstance(shown, list) and len(shown) == 1, shown
+            (logo,) = shown
+            assert logo["loaded"] > 0
+            # the plate has the light paper's colour: invisible on the light masthead, a
+            # light ground for the dark ink in dark mode
+            assert _luminance(logo["bg"]) > 0.8, logo
+            assert (logo["bg"] == logo["paper"]) != dark, logo
+            assert (logo["pad"] > 0) == dark, logo
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                name = f"wordmark-alone-{kind}-{width}{'-dark' if dark else ''}.png"
+                (Path(keep) / name).write_bytes(browser.screenshot())

@@ -92,8 +92,8 @@ def test_unknown_top_level_key_with_suggestion(tmp_path: Path) -> None:
 def test_unknown_key_in_a_section_with_suggestion(tmp_path: Path) -> None:
     assert only(tmp_path, '[site]\ntitel = "Hebdo"\n') == (
         "<file>: site.titel = 'Hebdo': unknown key (expected one of author, base_url, "
-        "description, email, favicon, language, postal_address, title, wordmark; "
-        "did you mean 'title'?)"
+        "description, email, favicon, language, postal_address, title, wordmark, "
+        "wordmark_dark; did you mean 'title'?)"
     )
 
 
@@ -283,7 +283,8 @@ def test_config_check_prints_every_problem_including_missing_secrets(
     lines = result.stdout.splitlines()
     assert lines == [
         f"{path}: site.titel = 'x': unknown key (expected one of author, base_url, description, "
-        "email, favicon, language, postal_address, title, wordmark; did you mean 'title'?)",
+        "email, favicon, language, postal_address, title, wordmark, wordmark_dark; did you "
+        "mean 'title'?)",
         f"{path}: schedule.cron = '0 8 31 2 *': expected a date that exists: day 31 never "
         "occurs in month 2",
         f"{path}: channels[1].secret_env = '{SECRET_VAR}': the environment variable "
@@ -361,6 +362,7 @@ def test_config_show_fills_defaults_resolves_paths_masks_secrets(
     assert shown["storage"].pop("templates") is None  # JSON says null where TOML comments
     assert shown["storage"].pop("database_password_env") is None  # unset: libpq's sources
     assert shown["site"].pop("wordmark") is None  # unset: the title in text
+    assert shown["site"].pop("wordmark_dark") is None
     assert shown["site"].pop("favicon") is None  # unset: the shipped favicon.svg
     assert shown == data
 

@@ -107,6 +107,17 @@ GOOD = corpus.dumps(CASE)
             "badslug.md:2: 'slug' must be lowercase words joined by '-'",
         ),
         (
+            "reserved.md",
+            GOOD.replace(f"slug: {CASE.slug}", "slug: page"),
+            "reserved.md:2: 'slug' 'page' is a reserved name (an archive folder or a web route "
+            "would collide with it): choose another",
+        ),
+        (
+            "year.md",
+            GOOD.replace(f"slug: {CASE.slug}", "slug: '2026'"),
+            "year.md:2: 'slug' '2026' is a reserved name",
+        ),
+        (
             "badcompanies.md",
             GOOD.replace("companies:", "companies: 12\nx_companies:"),
             "badcompanies.md:6: 'companies' must be a list of non-empty strings",

@@ -336,6 +336,31 @@ def test_lede_is_a_roman_standfirst_then_a_paragraph(rendered):
     assert standfirst(f"{initial} Puis " + "x " * 150)[0] == initial
 
 
+def test_a_configured_wordmark_and_its_dark_version_in_the_masthead(tmp_path):
+    both = make_config(tmp_path, site={"wordmark": "logo.png",
+                                       "wordmark_dark": "https://cdn.example.org/dark.png"})
+    email = render_email(make_history(seed_cases()[:1], both)[0], both)
+    base = both.site.base_url
+    body = email.html.split("<body", 1)[1]
+    light = re.search(r'<img class="sy-wordmark-light" src="([^"]+)" alt="([^"]+)"', body)
+    dark = re.search(r'<img class="sy-wordmark-dark" src="([^"]+)" alt=""[^>]*'
+                     r'style="display:none;mso-hide:all;', body)
+    assert light and light.groups() == (f"{base}logo.png", both.site.title)
+    assert dark and dark.group(1) == "https://cdn.example.org/dark.png"
+    assert body.index(light.group(0)) < body.index('role="main"')
+    head = email.html.split("<body", 1)[0]
+    # Apple Mail / iOS (prefers-color-scheme) and Outlook ([data-ogsc]) swap them
+    dark_css = head[head.index("prefers-color-scheme: dark"):]
+    assert ".sy-wordmark-light { display: none !important; }" in dark_css
+    assert "[data-ogsc] .sy-wordmark-dark { display: inline-block !important;" in head
+    alone = make_config(tmp_path / "alone", site={"wordmark": "logo.png"})
+    email = render_email(make_history(seed_cases()[:1], alone)[0], alone)
+    plate = re.search(r'<img class="sy-wordmark" src="[^"]+logo.png" alt="[^"]+"[^>]*'
+                      r'background-color:#f4f1ea;', email.html)
+    assert plate and "sy-wordmark-dark" not in email.html
+    assert "[data-ogsc] .sy-wordmark { padding: 4px 8px !important; }" in email.html
+
+
 def test_masthead_wordmark_and_main_landmark(rendered, config):
     _view, email = rendered[0]
     page = email.html

@@ -271,6 +271,25 @@ def test_new_articles_go_to_the_end_of_the_queue(tmp_path: Path):
     assert [positions[t] for t in TITLES if t != EXPECTED[4][0]] == list(range(8, 17))
 
 
+@pytest.mark.parametrize(("title", "slug"), [("Page", "page-2"), ("2026", "2026-2"),
+                                             ("Confirm", "confirm-2"),
+                                             ("Subscribe", "subscribe-2"), ("R", "r-2")])
+def test_an_article_never_gets_a_reserved_slug(tmp_path: Path, title: str, slug: str):
+    page = tmp_path / "page.txt"
+    page.write_text(f"{title}\n{LEDE_FOR_SLUGS}\n{BODY_FOR_SLUGS}\n", encoding="utf-8")
+    report = import_pages([page], tmp_path / "corpus")
+    assert [o.slug for o in report.outcomes] == [slug]
+    cases, problems = corpus_mod.check(tmp_path / "corpus")
+    assert problems == [] and [c.slug for c in cases] == [slug]
+    assert (tmp_path / "corpus" / f"{slug}.md").is_file()
+
+
+LEDE_FOR_SLUGS = ("Offrir une version gratuite de son logiciel pour attirer des utilisateurs, "
+                  "puis les convertir en clients payants : le modèle a fait des fortunes.")
+BODY_FOR_SLUGS = ("Les utilisateurs gratuits coûtent cher en support, sans jamais devenir "
+                  "prescripteurs auprès de leurs experts-comptables, explique la direction.")
+
+
 def test_dry_run_writes_nothing(tmp_path: Path):
     directory = tmp_path / "corpus"
     report = import_seeds(directory, dry_run=True)

@@ -58,6 +58,12 @@ def test_every_paragraph_lands_verbatim_in_exactly_one_case_study(page: Path, tm
             holders = [(slug, b) for slug, b in every if paragraph in b]
             assert len(holders) == 1, (len(holders), paragraph[:70])
             assert holders[0][1].count(paragraph) == 1
+    # heading-less articles cut at their scene breaks: the untitled sections expected
+    for article in expected["articles"]:
+        if "sections" in article:
+            (case,) = [c for c in cases if c.title == article["title"]]
+            assert [(s.heading, len(s.paragraphs)) for s in case.sections] == [
+                ("", n) for n in article["sections"]]
     # and nothing else: every block is made of expected paragraphs
     wanted = [p for a in expected["articles"] for p in a["paragraphs"]]
     for _slug, block in every:
@@ -169,6 +175,28 @@ def test_chrome_of_other_sites_is_neither_heading_nor_lede(line: str, reason: st
         assert shape(page(*lines)) == [("Le freemium, une fausse bonne idée ?", LEDE,
                                         [("", BODY)])], (line, where)
         assert [(s.reason, s.text) for s in parsed.skipped] == [(reason, line)]
+
+
+@pytest.mark.parametrize("mark", ["* * *", "***", "—", "⁂", "----------", "— — —", "_____"])
+def test_a_scene_break_cuts_a_heading_less_text_into_untitled_sections(mark: str):
+    text = page("Le freemium, une fausse bonne idée ?", LEDE, BODY[0], mark, BODY[1])
+    assert shape(text) == [("Le freemium, une fausse bonne idée ?", LEDE,
+                            [("", [BODY[0]]), ("", [BODY[1]])])]
+    assert [(s.reason, s.text) for s in parse_page(text).skipped] == [("break", mark)]
+
+
+def test_breaks_next_to_each_other_or_at_the_ends_cut_nothing_more():
+    text = page("Le freemium, une fausse bonne idée ?", "* * *", LEDE, "* * *", BODY[0], "⁂",
+                "***", BODY[1], "* * *")
+    assert shape(text) == [("Le freemium, une fausse bonne idée ?", LEDE,
+                            [("", [BODY[0]]), ("", [BODY[1]])])]
+
+
+def test_a_break_inside_a_titled_section_starts_an_untitled_one():
+    text = page("Cinq règles pour un premier rendez-vous", LEDE, "Préparer plus qu’on ne parle",
+                BODY[0], "* * *", BODY[1])
+    assert shape(text) == [("Cinq règles pour un premier rendez-vous", LEDE, [
+        ("Préparer plus qu’on ne parle", [BODY[0]]), ("", [BODY[1]])])]
 
 
 def test_a_pull_quote_without_quote_marks_is_chrome():
@@ -284,3 +312,27 @@ def test_an_untitled_section_round_trips_and_renders_without_a_heading(tmp_path:
     (view,) = make_history([loaded], config)
     for html in (render_edition_page(view, config), render_item_html(view, config)):
         assert "<h2></h2>" not in html and BODY[0].split(",")[0] in html
+        assert "<hr" not in html  # one untitled section: no break to show
+
+
+def test_untitled_sections_after_the_first_show_a_break_everywhere(tmp_path: Path):
+    case = CaseStudy(slug="ruptures", title="Un article coupé par des astérisques", lede=LEDE,
+                     sections=(Section("", (BODY[0],)), Section("", (BODY[1],))), position=1,
+                     status="ready", companies=(), themes=("produit",))
+    path = corpus_mod.save(case, tmp_path / "corpus")
+    assert path.read_text(encoding="utf-8").count("\n##\n") == 2
+    assert corpus_mod.load_file(path).sections == case.sections
+    from syndicate.render.archive import render_edition_page
+    from syndicate.render.email import render_email
+    from syndicate.render.feeds import render_item_html
+
+    config = make_config(tmp_path, publish={"email_content": "full"})
+    (view,) = make_history([case], config)
+    page_html = render_edition_page(view, config)
+    assert page_html.count('<hr class="break">') == 1
+    assert page_html.index(BODY[0][:30]) < page_html.index('<hr class="break">') \
+        < page_html.index(BODY[1][:30])
+    assert render_item_html(view, config).count("<hr>") == 1
+    email = render_email(view, config)
+    assert email.html.count('role="separator"') == 1
+    assert "\n* * *\n" in email.text

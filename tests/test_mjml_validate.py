@@ -47,11 +47,18 @@ def test_templates_pass_strict_validation(tmp_path):
             path = tmp_path / f"{mode}-{view.slug}.mjml"
             path.write_text(render_email_mjml(view, config), encoding="utf-8")
             files.append(path)
+    # the masthead's wordmark image, alone (on a light plate) or with its dark version
+    for mode, site in (("wordmark", {"wordmark": "logo.png"}),
+                       ("wordmark-dark", {"wordmark": "logo.png", "wordmark_dark": "dark.png"})):
+        path = tmp_path / f"{mode}.mjml"
+        path.write_text(render_email_mjml(views[0], make_config(tmp_path / mode, site=site)),
+                        encoding="utf-8")
+        files.append(path)
     result = _strict(cli, files, tmp_path / "html")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "error" not in (result.stdout + result.stderr).lower()
     compiled = sorted((tmp_path / "html").glob("*.html"))
-    assert len(compiled) == len(files) == 2 * 11
+    assert len(compiled) == len(files) == 2 * 11 + 2
     # The official compiler agrees with MRML on the essentials.
     page = compiled[0].read_text(encoding="utf-8")
     assert 'lang="fr"' in page and 'role="presentation"' in page

@@ -127,3 +127,47 @@ def test_atomic_writes_replace_whole_files(tmp_path: Path) -> None:
     write_atomic_bytes(target, b"new", mode=0o600)
     assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in target.parent.iterdir()] == ["page.html"]  # no temp file left
+
+
+# --------------------------------------------------------------------------- reserved slugs
+
+GOLDEN_PUBLIC = Path(__file__).resolve().parent / "golden" / "public"
+
+
+def test_reserved_slugs_are_the_names_and_routes_the_issue_lists():
+    from syndicate.text import reserved_slug
+
+    for name in ("page", "entreprises", "2026", "1999", "sitemap", "sitemap-pages",
+                 "sitemap-2027", "feed", "feed-json", "static", "admin", "r", "subscribe",
+                 "unsubscribe", "confirm"):
+        assert reserved_slug(name), name
+    for name in ("page-2", "2026-2", "pages", "sitemap-des-entreprises", "feedback", "feed-2",
+                 "r-d", "admin-2", "entreprises-du-nord", "20260", "semaine-de-quatre-jours"):
+        assert not reserved_slug(name), name
+    assert all(not reserved_slug(slugify(name)) for name in (f"{n}-2" for n in
+               ("page", "2026", "subscribe")))
+
+
+def test_every_archive_entry_and_web_route_is_reserved(tmp_path: Path):
+    """The list follows the real archive (tests/golden/public: every folder and file that is
+    not an edition) and the web app's URL map, so a new folder or route can not be missed."""
+    from _render_support import make_config
+
+    from syndicate.text import reserved_slug
+    from syndicate.web.app import create_app
+
+    names = []
+    for entry in GOLDEN_PUBLIC.iterdir():
+        if entry.name == "index.html":
+            continue
+        page = entry / "index.html"
+        if page.is_file() and 'content="article"' in page.read_text(encoding="utf-8"):
+            continue  # an edition
+        names.append(entry.name.split(".")[0])
+    assert {"page", "entreprises", "2026", "sitemap", "feed", "atom"} <= set(names)
+    assert [n for n in names if not reserved_slug(n)] == []
+    app = create_app(make_config(tmp_path), secret=b"s" * 32)
+    routes = {rule.rule.strip("/").split("/")[0] for rule in app.url_map.iter_rules()}
+    routes -= {"", "<path:path>"}
+    assert {"subscribe", "unsubscribe", "confirm"} <= routes
+    assert [r for r in routes if not reserved_slug(r)] == []

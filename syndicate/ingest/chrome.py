@@ -39,8 +39,9 @@ _RULES: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         # "Read more: <titre>", "Read more »", "Continue reading"
         ("read more", r"^(?:read more|continue reading|keep reading|see also|related)\b"
                       r"(?:\s*[:»›>…]|\s*$)", 16),
-        # a scene break between paragraphs: "* * *", "***", "---", "⁂"
-        ("break", r"^(?:[*⁂~§•·#—–-]\s*){1,5}$", 5),
+        # a scene break between paragraphs: "* * *", "***", "---", "⁂", "—", a line of dashes
+        # (the reader splits the text there into untitled sections, see segment.py)
+        ("break", r"^(?:[*⁂~§•·#—–-]\s*){1,5}$|^(?:[-—–_=~*·•]\s?){3,80}$", 40),
         # bylines, dates, reading time (often glued together with · or |)
         ("byline", r"^(?:par|rédigé par|écrit par|publié par|posté par|by)\s+(?-i:[A-ZÀ-Ý])"
                    r"[\w’'.-]*(?:\s+(?:de\s+|d’|du\s+)?(?-i:[A-ZÀ-Ý])[\w’'.-]*){0,3}\s*"

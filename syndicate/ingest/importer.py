@@ -11,7 +11,8 @@ Decisions, article by article, in page order:
   sections), the source and the hash are replaced: the file name, slug, position, status,
   companies and themes stay as the operator left them;
 * otherwise **new**: a file ``<slug>.md`` at the end of the queue (``-2``, ``-3``... when
-  another article already has the slug).
+  another article already has the slug, or when it is a reserved name: ``page-2``, see
+  :func:`syndicate.text.reserved_slug`).
 
 Nothing is written with ``dry_run``; files are written atomically. Unreadable pages are
 reported as errors and the other pages are still imported. An HTML page is reduced to its
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from ..corpus import CaseStudy, Source, check, content_hash, corpus_files, save
 from ..errors import IngestError
-from ..text import slugify
+from ..text import reserved_slug, slugify
 from .companies import extract_companies
 from .html import html_to_text, is_html, not_french
 from .segment import ParsedArticle, Skipped, parse_page
@@ -183,8 +184,10 @@ class _Corpus:
         return None
 
     def free_slug(self, slug: str) -> str:
+        """The slug, or with ``-2``, ``-3``... when another article has it or it is a reserved
+        name (``page``, ``2026``, ``subscribe``...: ``page-2``)."""
         candidate, n = slug, 1
-        while self.taken(candidate):
+        while self.taken(candidate) or reserved_slug(candidate):
             n += 1
             candidate = f"{slug}-{n}"
         return candidate

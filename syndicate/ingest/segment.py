@@ -35,6 +35,11 @@ any title: the reading is structural.
    paragraphs of their section; a line repeating a sentence of a paragraph near it is a
    pull quote, with or without quote marks; of a run of short lines the title is not a
    label, nor the site's name at the top of the page, nor a longer subtitle under it.
+7. A scene break between paragraphs ("* * *", "***", "—", "⁂", a line of dashes) is no
+   text, but it is not dropped either: the text is cut there into untitled sections (the
+   corpus writes one as a bare ``##`` line), so that a heading-less page keeps its
+   stretches apart instead of running them together. The breaks do not weigh in the split
+   into articles.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..corpus import Section
 from ..text import french_stem
@@ -210,6 +215,8 @@ class _Group:
     listed: frozenset[int] = frozenset()  # lines of the run repeated later (contents)
     before: tuple[str, ...] = ()  # reasons of the chrome right before the run
     page_top: int = 0  # line number of the page's first text line
+    # scene breaks ("* * *") among the paragraphs: a break before paragraphs[i] is i
+    breaks: list[int] = field(default_factory=list)
 
     def lines(self) -> list[_Line]:
         run = [block for block in self.run if block.line not in self.listed] or self.run[-1:]
@@ -267,6 +274,8 @@ class _Reader:
             self.box = None
         if reason:
             self.skip(block, reason)
+            if reason == "break" and not self.pending and self.groups and self.listing is None:
+                self.groups[-1].breaks.append(len(self.groups[-1].paragraphs))
             if self.pending:
                 self.meta.append(reason)
             else:
@@ -521,6 +530,7 @@ def _merge_pull_quotes(groups: list[_Group], skipped: list[Skipped]) -> list[_Gr
         if merged and _pull_quote(group, merged[-1]):
             skipped.extend(Skipped(b.line, "pull quote" if b is group.header else "caption",
                                    b.text) for b in group.run)
+            merged[-1].breaks.extend(len(merged[-1].paragraphs) + i for i in group.breaks)
             merged[-1].paragraphs.extend(group.paragraphs)
         else:
             merged.append(group)
@@ -551,6 +561,21 @@ def _pull_quotes(blocks: Sequence[Block]) -> set[int]:
                for other in near):
             found.add(block.line)
     return found
+
+
+def cut_at_breaks(paragraphs: Sequence[str], breaks: Sequence[int]) -> list[tuple[str, ...]]:
+    """The paragraphs in stretches, cut before each index of ``breaks`` (a break before the
+    first paragraph, after the last one or next to another break cuts nothing)."""
+    cuts = sorted({i for i in breaks if 0 < i < len(paragraphs)})
+    bounds = [0, *cuts, len(paragraphs)]
+    return [tuple(paragraphs[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _sections_of(heading: str, group: _Group) -> list[Section]:
+    """A group's section, and an untitled section after each break in it."""
+    stretches = cut_at_breaks([p.text for p in group.paragraphs], group.breaks)
+    return [Section(heading if index == 0 else "", stretch)
+            for index, stretch in enumerate(stretches)]
 
 
 def parse_page(text: str) -> ParsedPage:
@@ -601,7 +626,7 @@ def parse_page(text: str) -> ParsedPage:
                     continue
                 heading = group.header
                 keep(group, heading)
-                sections.append(Section(heading.text, paragraphs))
+                sections.extend(_sections_of(heading.text, group))
             chapo = [p.text for p in head.paragraphs]
             if not sections:
                 if len(chapo) < 2:  # a title and one paragraph: a teaser, not an article
@@ -609,9 +634,11 @@ def parse_page(text: str) -> ParsedPage:
                                    for b in [title, *head.paragraphs])
                     continue
                 # no heading on the page: the first paragraph is the lede, the others one
-                # untitled section, in order
+                # untitled section, in order, or several where scene breaks cut the text
+                stretches = cut_at_breaks(chapo[1:], [i - 1 for i in head.breaks])
                 articles.append(ParsedArticle(len(articles) + 1, title.line, title.text,
-                                              chapo[0], (Section("", tuple(chapo[1:])),)))
+                                              chapo[0],
+                                              tuple(Section("", s) for s in stretches)))
                 continue
             # a chapô of several paragraphs is the lede, whole (the corpus has room for
             # one lede paragraph; moving the rest under the first heading would misplace it)

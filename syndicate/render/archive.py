@@ -32,7 +32,7 @@ from ..text import company_slug, reading_minutes
 from .email import preheader_for
 from .model import EditionView, Link
 from .templates import NBSP, french_date, render_template
-from .urls import archive_page_url, company_url, feed_url, year_url
+from .urls import archive_page_url, asset_url, company_url, feed_url, year_url
 
 NNBSP = "\u202f"  # the narrow no-break space between thousands
 
@@ -103,11 +103,6 @@ def companies_of(history: Sequence[EditionView], base_url: str) -> dict[str, Com
     }
 
 
-def _asset_url(base: str, value: str) -> str:
-    """An absolute URL as written; a path (``logo.svg``, ``/logo.svg``) under ``base``."""
-    return value if value.startswith(("http://", "https://")) else base + value.lstrip("/")
-
-
 def layout_context(config: Config, canonical: str, page_title: str,
             description: str = "") -> dict[str, object]:
     """What ``archive/_base.html.j2`` needs (the web app's pages extend it too)."""
@@ -120,8 +115,10 @@ def layout_context(config: Config, canonical: str, page_title: str,
         "description": description or site.description,
         "feeds": {kind: feed_url(base, kind) for kind in ("rss", "atom", "json")},
         "subscribe_url": f"{base}subscribe",
-        "favicon": _asset_url(base, site.favicon or FAVICON),
-        "wordmark": _asset_url(base, site.wordmark) if site.wordmark else "",
+        "favicon": asset_url(base, site.favicon or FAVICON),
+        "wordmark": asset_url(base, site.wordmark) if site.wordmark else "",
+        "wordmark_dark": (asset_url(base, site.wordmark_dark)
+                          if site.wordmark and site.wordmark_dark else ""),
     }
 
 
@@ -270,12 +267,24 @@ def render_year_page(layout: ArchiveLayout, year: int, config: Config) -> str:
 
 
 def render_company_page(entry: CompanyEntry, config: Config) -> str:
+    """A company's page: the latest ``[publish] archive_page_size`` editions citing it (the
+    page of a company cited every week for years stays one screenful, and cheap to rewrite
+    at each of its publications), then, if there are more, the years of the older ones,
+    each linking to its year's page."""
+    cap = config.publish.archive_page_size
+    shown, older = entry.editions[:cap], entry.editions[cap:]
+    years: dict[int, int] = {}
+    for view in older:  # newest first: so are the years
+        years[view.published_at.year] = years.get(view.published_at.year, 0) + 1
+    base = config.site.base_url
     return render_template(
         config, "archive/company.html.j2",
         **layout_context(config, entry.url, f"{entry.name} · {config.site.title}"),
         company=entry.name,
-        editions=entry.editions,
-        dates={view.number: french_date(view.published_at) for view in entry.editions},
+        total=len(entry.editions),
+        editions=shown,
+        dates={view.number: french_date(view.published_at) for view in shown},
+        older_years=[(year, year_url(base, year), count) for year, count in years.items()],
     )
 
 

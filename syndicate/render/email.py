@@ -38,7 +38,7 @@ from .templates import (
     underline,
     wrap_text,
 )
-from .urls import feed_url
+from .urls import asset_url, feed_url
 
 log = logging.getLogger("syndicate.render.email")
 
@@ -166,6 +166,9 @@ def _context(view: EditionView, config: Config, *, full: bool, unsubscribe: str,
         "name": name,
         "archive_url": base,
         "feed_url": feed_url(base, "rss"),
+        "wordmark": asset_url(base, config.site.wordmark) if config.site.wordmark else "",
+        "wordmark_dark": (asset_url(base, config.site.wordmark_dark)
+                          if config.site.wordmark and config.site.wordmark_dark else ""),
     }
 
 

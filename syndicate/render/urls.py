@@ -28,6 +28,12 @@ def year_url(base_url: str, year: int) -> str:
     return f"{base_url}{year}/"
 
 
+def asset_url(base_url: str, value: str) -> str:
+    """A configured image (wordmark, favicon): an absolute URL as written; a path
+    (``logo.svg``, ``/logo.svg``) under ``base_url``."""
+    return value if value.startswith(("http://", "https://")) else base_url + value.lstrip("/")
+
+
 def feed_url(base_url: str, kind: str) -> str:
     """URL of a feed file; ``kind`` is ``rss``, ``atom`` or ``json``."""
     return f"{base_url}{FEED_FILES[kind]}"
