@@ -52,8 +52,8 @@ def slugify(text: str, max_length: int = 60) -> str:
 # /unsubscribe/…, /admin/, /r/…, /static/). tests/test_text.py checks this list against
 # a real archive and the app's URL map.
 RESERVED_SLUGS = frozenset({
-    "page", "entreprises", "sitemap", "feed", "atom", "favicon", "static", "admin", "r",
-    "subscribe", "unsubscribe", "confirm",
+    "page", "entreprises", "sitemap", "feed", "atom", "favicon", "static", "admin", "r", "o",
+    "subscribe", "unsubscribe", "confirm", "hooks",
 })
 _RESERVED_SLUG = re.compile(r"^(?:\d{4}|sitemap-(?:\d{4}|pages)|feed-(?:xml|json))$")
 
