@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import pickle
 from collections.abc import Collection, Sequence
@@ -607,3 +608,26 @@ def test_bench_runs_and_its_baseline_agrees(
     # One whole edition against its naive baseline: seed at 2 published, generated at 20, 29.
     assert out.count("EDITION: render one edition") == 3 and out.count("× faster") == 3
 
+
+
+def test_a_loaded_index_reads_the_name_keys_it_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 13: loading the cache must not fold every company and theme name again.
+    cases = corpus_of([CRISE, REUNIONS, SEMAINE])
+    built = build_index(cases)
+    path = tmp_path / "index.npz"
+    related.save_index(built, path)
+    folded: list[str] = []
+    real = related.name_key
+    monkeypatch.setattr(related, "name_key", lambda name: folded.append(name) or real(name))
+    loaded = related.load_index(path)
+    assert folded == []
+    assert answers(loaded) == answers(built)
+    # An index written before the keys were stored: they are computed again, same answers.
+    arrays = built.to_arrays()
+    meta = json.loads(bytes(arrays["meta"]).decode("utf-8"))
+    del meta["company_keys"], meta["theme_keys"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    older = related.RelatednessIndex.from_arrays(arrays)
+    assert folded and answers(older) == answers(built)
