@@ -51,7 +51,7 @@ import struct
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -180,6 +180,10 @@ class _Names:
         return cls(tuple(seen.values()), tuple(seen))
 
 
+#: Rows per block of :meth:`CSR._by_blocks` (about 360,000 values at 10,000 case studies).
+_BLOCK_ROWS = 1024
+
+
 @dataclass(frozen=True)
 class CSR:
     """A compressed-sparse-row matrix: the three arrays of ``scipy.sparse.csr_matrix`` and the
@@ -213,10 +217,29 @@ class CSR:
 
     def row_sums(self, values: np.ndarray) -> np.ndarray:
         """Per row, the sum of ``values`` (one per stored value), as float64."""
-        return np.bincount(self.rows, weights=values, minlength=self.shape[0])
+        return self._by_blocks(lambda lo, hi: values[lo:hi])
 
     def __matmul__(self, vector: np.ndarray) -> np.ndarray:
-        return self.row_sums(self.data * vector[self.indices])
+        return self._by_blocks(lambda lo, hi: self.data[lo:hi] * vector[self.indices[lo:hi]])
+
+    def _by_blocks(self, values: Callable[[int, int], np.ndarray]) -> np.ndarray:
+        """Per row, the float64 sum of ``values(lo, hi)`` (the values stored from ``lo`` to
+        ``hi``), a block of rows at a time: the temporaries (row numbers, products) of a
+        block, not of the whole matrix (at 10,000 case studies, 3.6 million values: about
+        90 MiB of them at once). Each row's values are added in the same order as one
+        ``bincount`` over the whole matrix would: the sums are bit for bit the same."""
+        n = self.shape[0]
+        out = np.zeros(n, dtype=np.float64)
+        indptr = self.indptr
+        for start in range(0, n, _BLOCK_ROWS):
+            stop = min(n, start + _BLOCK_ROWS)
+            lo, hi = int(indptr[start]), int(indptr[stop])
+            if lo == hi:
+                continue
+            local = np.repeat(np.arange(stop - start, dtype=np.intp),
+                              np.diff(indptr[start:stop + 1]))
+            out[start:stop] = np.bincount(local, weights=values(lo, hi), minlength=stop - start)
+        return out
 
     def toarray(self) -> np.ndarray:
         dense = np.zeros(self.shape, dtype=self.data.dtype)
