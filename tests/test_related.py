@@ -620,7 +620,11 @@ def test_a_loaded_index_reads_the_name_keys_it_stored(
     related.save_index(built, path)
     folded: list[str] = []
     real = related.name_key
-    monkeypatch.setattr(related, "name_key", lambda name: folded.append(name) or real(name))
+    def counted(name: str) -> str:
+        folded.append(name)
+        return real(name)
+
+    monkeypatch.setattr(related, "name_key", counted)
     loaded = related.load_index(path)
     assert folded == []
     assert answers(loaded) == answers(built)
