@@ -1,8 +1,9 @@
 """syndicate: a newsletter and content-syndication pipeline for a corpus of case studies.
 
 The public API is re-exported here; modules and names starting with ``_`` are internal.
-The publishing API (``publish``, ``Ledger``, ``import_pages``...) is loaded on first use,
-so that a quick command such as ``syndicate corpus list`` does not import the renderers.
+The publishing API (``publish``, ``Ledger``, ``import_pages``...) and the config and corpus
+models are loaded on first use, so that a quick command such as ``syndicate corpus list``
+does not import the renderers, and ``syndicate --help`` not even pydantic.
 
     import syndicate
     config = syndicate.load_config("config/syndicate.toml")
@@ -15,8 +16,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .config import Config
-from .corpus import CaseStudy, Corpus, Section, Source
 from .errors import (
     AlreadyPublished,
     ChannelError,
@@ -45,6 +44,8 @@ if TYPE_CHECKING:
         DeliveryReport,
         register_channel,
     )
+    from .config import Config
+    from .corpus import CaseStudy, Corpus, Section, Source
     from .ingest import import_pages
     from .ledger import Delivery, Edition, Ledger, LedgerPort, Subscriber, open_ledger
     from .pipeline import Preview, Publisher, PublishResult, preview, publish, resume
@@ -52,8 +53,12 @@ if TYPE_CHECKING:
     from .render import EditionView
 
 # name -> module holding it, imported on first attribute access (PEP 562)
+# (the config and the corpus too: pydantic's model building is not free, and ``--help``
+# needs neither)
 _LAZY = {
     "load_config": "app",
+    "Config": "config",
+    "CaseStudy": "corpus", "Corpus": "corpus", "Section": "corpus", "Source": "corpus",
     "Bookkeeping": "channels", "Channel": "channels", "ChannelSettings": "channels",
     "DeliveryJob": "channels", "DeliveryReport": "channels", "register_channel": "channels",
     "import_pages": "ingest",

@@ -23,6 +23,7 @@ from .channels import Bookkeeping, Channel, DeliveryJob, DeliveryReport, build_c
 from .clock import utcnow
 from .config import ChannelSettings, Config
 from .corpus import CaseStudy, Corpus, load
+from .corpus import queue as queue  # re-exported: it lives with the corpus (light commands)
 from .errors import LedgerError, NothingToPublish, SyndicateError
 from .ledger import Edition, LedgerPort, LedgerSource, using_ledger
 from .mail import as_bytes, build_message, feedback_id, list_id, message_id
@@ -42,13 +43,6 @@ EMAIL_ARTEFACT = "email.json"
 
 
 # --------------------------------------------------------------------------- pure decisions
-
-
-def queue(cases: Iterable[CaseStudy], published: Iterable[str]) -> list[CaseStudy]:
-    """Every case study still to publish (not published, not a draft), in queue order."""
-    taken = set(published)
-    ready = [case for case in cases if not case.is_draft and case.slug not in taken]
-    return sorted(ready, key=lambda case: (case.position, case.slug))
 
 
 def select_next(cases: Iterable[CaseStudy], published: Iterable[str]) -> CaseStudy | None:

@@ -421,7 +421,10 @@ def test_config_docs_writes_and_checks(tmp_path: Path) -> None:
 
 def _commands(group: click.Group, prefix: str) -> list[str]:
     out = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the top-level group loads them on demand
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if command.hidden:
             continue
         if isinstance(command, click.Group):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import pickle
 from collections.abc import Collection, Sequence
@@ -607,3 +608,62 @@ def test_bench_runs_and_its_baseline_agrees(
     # One whole edition against its naive baseline: seed at 2 published, generated at 20, 29.
     assert out.count("EDITION: render one edition") == 3 and out.count("× faster") == 3
 
+
+
+def test_a_loaded_index_reads_the_name_keys_it_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 13: loading the cache must not fold every company and theme name again.
+    cases = corpus_of([CRISE, REUNIONS, SEMAINE])
+    built = build_index(cases)
+    path = tmp_path / "index.npz"
+    related.save_index(built, path)
+    folded: list[str] = []
+    real = related.name_key
+    def counted(name: str) -> str:
+        folded.append(name)
+        return real(name)
+
+    monkeypatch.setattr(related, "name_key", counted)
+    loaded = related.load_index(path)
+    assert folded == []
+    assert answers(loaded) == answers(built)
+    # An index written before the keys were stored: they are computed again, same answers.
+    arrays = built.to_arrays()
+    meta = json.loads(bytes(arrays["meta"]).decode("utf-8"))
+    del meta["company_keys"], meta["theme_keys"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    older = related.RelatednessIndex.from_arrays(arrays)
+    assert folded and answers(older) == answers(built)
+
+
+def test_products_by_blocks_of_rows_are_bit_for_bit_one_bincount(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 13: the matrix-vector product goes a block of rows at a time (bounded
+    # temporaries); each row's sum must be exactly the whole-matrix bincount's, or rankings
+    # with near-ties could move. Empty rows at the start, the middle and the end included.
+    rng = np.random.default_rng(13)
+    dense = rng.random((23, 40), dtype=np.float32) * (rng.random((23, 40)) < 0.3)
+    dense[[0, 7, 8, 22]] = 0
+    matrix = related.CSR.of(_csr(dense), np.float32)
+    vector = rng.random(40, dtype=np.float32)
+    rows = np.repeat(np.arange(23), np.diff(matrix.indptr))
+    expected = np.bincount(rows, weights=matrix.data * vector[matrix.indices], minlength=23)
+    for block in (1, 2, 5, 1024):
+        monkeypatch.setattr(related, "_BLOCK_ROWS", block)
+        assert (matrix @ vector).tobytes() == expected.tobytes()
+        assert matrix.row_sums(matrix.data).tobytes() == np.bincount(
+            rows, weights=matrix.data, minlength=23).tobytes()
+
+
+def _csr(dense: np.ndarray) -> object:
+    class Plain:
+        pass
+
+    plain = Plain()
+    rows, cols = np.nonzero(dense)
+    plain.data, plain.indices = dense[rows, cols], cols  # type: ignore[attr-defined]
+    plain.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])  # type: ignore[attr-defined]
+    plain.shape = dense.shape  # type: ignore[attr-defined]
+    return plain

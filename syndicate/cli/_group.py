@@ -2,36 +2,122 @@
 
 Apart from :mod:`syndicate.cli`'s ``__init__`` so that the command modules can import it
 without importing the package that imports them (no cycle): each command module adds its
-commands to :data:`cli`, and ``syndicate/cli/__init__.py`` imports every command module.
+commands to :data:`cli` when imported. The group imports a command's module only when that
+command is invoked (click's lazy-group pattern): ``syndicate queue`` does not import the web
+app, the renderers or the DNS checks, and ``syndicate --help`` lists the commands from
+:data:`COMMANDS` without importing any of them.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 import click
+from click.utils import make_default_short_help
 
-from ..app import load_config
-from ..config import Config, config_path
 from ..errors import SyndicateError
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+# name -> (module under syndicate.cli that registers it, the first paragraph of its help).
+# The help is what ``syndicate --help`` shows without importing the module; a test checks
+# it against the command's own docstring.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "admin": ("admin", "The operator console under /admin/ of `syndicate serve` "
+                       "(docs/admin.md)."),
+    "bounces": ("bounces", "Bounces and complaints that arrive by mail after the send."),
+    "config": ("config", "The configuration file: check it, show it, document it."),
+    "corpus": ("corpus", "The case studies: list, check, import scraped pages."),
+    "deliveries": ("deliveries", "Per-channel counts (sent, failed, bounced, skipped, "
+                                 "pending) and the failures."),
+    "doctor": ("doctor", "Check SPF, DKIM, DMARC, one-click unsubscribe, list headers and "
+                         "size; exit 1 on a fail."),
+    "edition": ("deliveries", "One edition's sending: resume it after the circuit breaker "
+                              "paused it."),
+    "init": ("init", "Create a new publication in DIRECTORY: a commented config, a corpus "
+                     "folder."),
+    "ledger": ("ledger", "Operate on the ledger itself (moving it to PostgreSQL)."),
+    "preview": ("publish", "Render a case study (default: the next one) without publishing "
+                           "it."),
+    "publish-next": ("publish", "Publish the next case study through every configured "
+                                "channel."),
+    "queue": ("publish", "List the case studies still to publish, in the order they will go "
+                         "out."),
+    "republish": ("republish", "Take the corpus file's current text (a typo fix) for the "
+                               "published edition SLUG."),
+    "resume": ("publish", "Finish unfinished editions only (nothing new is published)."),
+    "retry-failed": ("deliveries", "Send the failed deliveries again (of EDITION, or of "
+                                   "every edition)."),
+    "run": ("schedule", "Publish on the schedule until stopped (SIGTERM or Ctrl-C); reload "
+                        "the config on change."),
+    "schedule": ("schedule", "List the next slots and the case study each will publish."),
+    "serve": ("serve", "Serve the archive and feeds, one-click unsubscribe and the subscribe "
+                       "form."),
+    "status": ("publish", "Last editions, what is next, totals; warnings about published "
+                          "files gone or changed."),
+    "subscribers": ("subscribers", "The subscriber list: add, import, list, remove, export."),
+    "worker": ("worker", "Claim and send the delivery rows handed to the workers, on any "
+                         "machine sharing the ledger: batches under a lease renewed by a "
+                         "heartbeat; a killed worker's rows are taken over by the others. "
+                         "SIGTERM finishes the messages in flight and exits 0."),
+}
+
+
+def first_paragraph(command: click.Command) -> str:
+    """The text ``--help`` shortens into a command's line (click's own rule)."""
+    return " ".join(inspect.cleandoc(command.help or "").split("\n\n")[0].split())
 
 
 class AppContext:
     """Carried on the click context: the config path, loaded lazily (not every command needs it)."""
 
     def __init__(self, path: str | None) -> None:
+        from ..config import config_path
+
         self.path = config_path(path)
         self._config: Config | None = None
 
     @property
     def config(self) -> Config:
         if self._config is None:
+            from ..app import load_config  # the channels and the ledger: not for --help
+
             self._config = load_config(self.path)
         return self._config
 
 
 class _Group(click.Group):
-    """Turns library errors into one line on stderr and exit status 1."""
+    """Turns library errors into one line on stderr and exit status 1; loads the top-level
+    commands from :data:`COMMANDS` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            # The module registers its commands on this group when imported.
+            import_module(f"{__package__}.{COMMANDS[cmd_name][0]}")
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing, with the help of commands not yet imported from the table."""
+        names = [name for name in self.list_commands(ctx)
+                 if name not in self.commands or not self.commands[name].hidden]
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            loaded = self.commands.get(name)
+            text = (loaded.get_short_help_str(limit) if loaded is not None
+                    else make_default_short_help(COMMANDS[name][1], limit))
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:

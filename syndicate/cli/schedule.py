@@ -12,7 +12,7 @@ import click
 
 from ..app import App
 from ..config import Config
-from ..corpus import load
+from ..corpus import load, queue
 from ..errors import ConfigError, LockedError, SyndicateError
 from ..logs import setup_logging
 from ..schedule import describe, next_slots, slot_key, zone
@@ -23,16 +23,13 @@ from ._group import AppContext, cli, pass_app
 
 def _queue(config: Config) -> list[Any]:
     """Case studies still to publish, in order (the ledger is read only if it exists)."""
-    # Lazy: the pipeline imports the renderers and channels; every command imports this module.
-    from .. import pipeline
-
     corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
     published: set[str] = set()
     app = App(config)
     if app.ledger_exists():  # listing the schedule must not create a ledger
         with app.open_ledger() as ledger:
             published = ledger.published_slugs()
-    return pipeline.queue(corpus, published)
+    return queue(corpus, published)
 
 
 @cli.command("schedule")
