@@ -828,8 +828,8 @@ __all__ = [
     "load",
     "load_file",
     "next_position",
-    "renumber",
     "queue",
+    "renumber",
     "replace",
     "save",
 ]
