@@ -64,18 +64,27 @@ def attribute(report: Report, ledger: LedgerPort, secret: bytes, settings: Bounc
               source: str = "maildir") -> Attribution:
     """The delivery events ``report`` (a DSN or an ARF report) makes."""
     tokens = _tokens(report, settings) if settings.domain else []
-    if tokens:
-        for token in tokens:
-            try:
-                delivery_id = verify_verp_token(secret, token)
-            except InvalidToken:
-                continue
-            delivery = ledger.get_delivery(delivery_id)
-            if delivery is None or not delivery.recipient:
-                return Attribution(problem=f"token names no delivery ({delivery_id})")
-            return Attribution((_event(report, delivery, source),))
-        return Attribution(problem=f"forged bounce token {tokens[0][:40]!r}", forged=True)
-    return _fallback(report, ledger, source)
+    if not tokens:
+        return _fallback(report, ledger, source)
+    found = by_token(tokens, ledger, secret)
+    return found if isinstance(found, Attribution) else \
+        Attribution((_event(report, found, source),))
+
+
+def by_token(tokens: list[str], ledger: LedgerPort, secret: bytes) -> Delivery | Attribution:
+    """The delivery the first verifying VERP token of ``tokens`` names, or why there is none:
+    a token naming no delivery, or no token that verifies (forged). Every source of events
+    (mailbox reports, provider webhooks) attributes by token through here."""
+    for token in tokens:
+        try:
+            delivery_id = verify_verp_token(secret, token)
+        except InvalidToken:
+            continue
+        delivery = ledger.get_delivery(delivery_id)
+        if delivery is None or not delivery.recipient:
+            return Attribution(problem=f"token names no delivery ({delivery_id})")
+        return delivery
+    return Attribution(problem=f"forged bounce token {tokens[0][:40]!r}", forged=True)
 
 
 def _fallback(report: Report, ledger: LedgerPort, source: str) -> Attribution:

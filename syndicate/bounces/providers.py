@@ -44,10 +44,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ..config import BouncesConfig
-from ..errors import InvalidToken, SyndicateError
+from ..errors import SyndicateError
 from ..ledger import Delivery, DeliveryEvent, LedgerPort
-from ..tokens import verify_verp_token, verp_token_in
-from .attribute import _MESSAGE_ID, Attribution
+from ..tokens import verp_token_in
+from .attribute import _MESSAGE_ID, Attribution, by_token
 
 EventKind = Literal["hard", "soft", "complaint"]  # as syndicate.ledger.DeliveryEvent.kind
 
@@ -448,17 +448,10 @@ def attribute_event(event: ProviderEvent, ledger: LedgerPort, secret: bytes,
                                   separator=settings.separator, domain=settings.domain)
             if token is not None and token not in tokens:
                 tokens.append(token)
-    for token in tokens:
-        try:
-            delivery_id = verify_verp_token(secret, token)
-        except InvalidToken:
-            continue
-        delivery = ledger.get_delivery(delivery_id)
-        if delivery is None or not delivery.recipient:
-            return Attribution(problem=f"token names no delivery ({delivery_id})")
-        return Attribution((_delivery_event(event, delivery, source),))
     if tokens:
-        return Attribution(problem=f"forged bounce token {tokens[0][:40]!r}", forged=True)
+        found = by_token(tokens, ledger, secret)
+        return found if isinstance(found, Attribution) else \
+            Attribution((_delivery_event(event, found, source),))
     delivery = _by_message_id(event, ledger) or _latest(event.recipient, ledger)
     if delivery is None:
         return Attribution(problem="no delivery to this recipient")
