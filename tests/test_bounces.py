@@ -180,7 +180,10 @@ def status_of(config: Any, address: str) -> str:
 
 def folder_sizes(box: mailbox.Maildir) -> tuple[int, int, int]:
     def size(name: str) -> int:
-        return len(box.get_folder(name)) if name in box.list_folders() else 0
+        try:
+            return len(box.get_folder(name)) if name in box.list_folders() else 0
+        except FileNotFoundError:  # being created by a poller thread (cur/ not made yet)
+            return 0
 
     return (len(box), size("processed"), size("unparsed"))
 
