@@ -80,6 +80,7 @@ from .schedule import (
     slots_between,
 )
 from .tokens import secret_from_env
+from .transport import reconnect_delay
 
 if TYPE_CHECKING:
     from .pipeline import PublishResult
@@ -638,7 +639,7 @@ class Daemon:
                 if attempt == 1:
                     self._event(logging.WARNING, f"ledger unavailable: {exc}; retrying with "
                                 "backoff", "ledger_unavailable")
-                delay = min(0.25 * 2 ** min(attempt - 1, 16), max(self.poll, 10.0))
+                delay = reconnect_delay(attempt, self.poll)
                 if self.stop.wait(delay):
                     return False
         waited = time.monotonic() - started

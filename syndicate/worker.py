@@ -52,6 +52,7 @@ from .ledger import Delivery, Edition, LedgerPort, LedgerSource, using_ledger
 from .pipeline import EMAIL_ARTEFACT
 from .render.email import RenderedEmail
 from .render.model import EditionView
+from .transport import reconnect_delay
 
 log = logging.getLogger("syndicate.worker")
 
@@ -60,12 +61,6 @@ log = logging.getLogger("syndicate.worker")
 MAX_IDLE_PASSES = 10_000
 #: Batches one channel run may claim (a bound; a run normally ends when none is left).
 MAX_BATCHES = 1_000_000
-
-
-def reconnect_delay(attempt: int, poll: float) -> float:
-    """Seconds before the ``attempt``-th try to open the ledger again: 0.25 s doubling,
-    at most ``max(poll, 10 s)`` — quick after a restart, gentle on a long outage."""
-    return float(min(0.25 * 2 ** min(max(attempt - 1, 0), 16), max(poll, 10.0)))
 
 
 def worker_name() -> str:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-from ._connection import LedgerConnection
-from ._pg_methods import PgConnection
+from ._queries import PgQueries, Queries, SqliteQueries
 
 #: The ``link`` of the open pixel's count.
 OPEN_LINK = -1
@@ -25,17 +23,8 @@ _BUMP = ("INSERT INTO link_counts (edition_id, link, hits) VALUES (?, ?, 1)"
 _HIT = "INSERT INTO delivery_hits (delivery_id, link, hit_at) VALUES (?, ?, ?)"
 
 
-class AnalyticsMethods:
+class AnalyticsMethods(Queries):
     """Count hits and read the counts (mixed into both ledgers)."""
-
-    def _q_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _q_exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        raise NotImplementedError
-
-    def _q_now(self) -> Any:
-        raise NotImplementedError
 
     def count_hit(self, edition_id: int, link: int, delivery_id: int | None = None) -> None:
         """Add one hit on ``link`` of the edition (one upsert); with ``delivery_id``, also
@@ -65,30 +54,12 @@ class AnalyticsMethods:
                 for link, at in rows]
 
 
-class SqliteAnalyticsMethods(LedgerConnection, AnalyticsMethods):
-    def _q_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._locked() as conn:
-            return list(conn.execute(sql, params).fetchall())
-
-    def _q_exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._write() as conn:
-            return int(conn.execute(sql, params).rowcount)
-
-    def _q_now(self) -> str:
-        return self._stamp()
+class SqliteAnalyticsMethods(SqliteQueries, AnalyticsMethods):
+    pass
 
 
-class PgAnalyticsMethods(PgConnection, AnalyticsMethods):
-    def _q_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._locked() as conn:
-            return list(conn.execute(sql.replace("?", "%s").encode(), params).fetchall())
-
-    def _q_exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._write() as conn:
-            return int(conn.execute(sql.replace("?", "%s").encode(), params).rowcount)
-
-    def _q_now(self) -> datetime:
-        return self._stamp()
+class PgAnalyticsMethods(PgQueries, AnalyticsMethods):
+    pass
 
 
 __all__ = ["OPEN_LINK", "AnalyticsMethods", "PgAnalyticsMethods", "SqliteAnalyticsMethods"]

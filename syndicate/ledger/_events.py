@@ -10,12 +10,10 @@ statements with ``%s`` and its own time type.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ..errors import LedgerError
-from ._connection import LedgerConnection
-from ._pg_methods import PgConnection, _stamp_of
-from ._records import EVENT_KINDS, Delivery, DeliveryEvent, from_db, to_db
+from ._queries import PgQueries, Queries, SqliteQueries
+from ._records import EVENT_KINDS, Delivery, DeliveryEvent, from_db
 
 _EVENT_COLS = "event_id, delivery_id, kind, status, diagnostic, source, occurred_at"
 _DELIVERY_COLS = ("id, edition_id, channel, recipient, status, attempts, code, response,"
@@ -47,24 +45,8 @@ class _EventSql:
             " AND lower(recipient) = lower(?) AND recipient != '' ORDER BY id LIMIT 1")
 
 
-class EventMethods:
+class EventMethods(Queries):
     """Record and count delivery events (mixed into both ledgers)."""
-
-    # What each backend provides (its connection plumbing, its placeholders and time type).
-    def _q_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        raise NotImplementedError
-
-    def _q_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _q_exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        raise NotImplementedError
-
-    def _q_when(self, moment: datetime) -> Any:
-        raise NotImplementedError
-
-    def _q_now(self) -> Any:
-        raise NotImplementedError
 
     def add_delivery_event(self, event: DeliveryEvent) -> bool:
         """Store ``event``; True if it is new, False if ``event_id`` was recorded before.
@@ -121,42 +103,12 @@ class EventMethods:
                         moment)
 
 
-class SqliteEventMethods(LedgerConnection, EventMethods):
-    def _q_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        return self._one(sql, params)
-
-    def _q_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._locked() as conn:
-            return list(conn.execute(sql, params).fetchall())
-
-    def _q_exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._write() as conn:
-            return int(conn.execute(sql, params).rowcount)
-
-    def _q_when(self, moment: datetime) -> str:
-        return to_db(moment)
-
-    def _q_now(self) -> str:
-        return self._stamp()
+class SqliteEventMethods(SqliteQueries, EventMethods):
+    pass
 
 
-class PgEventMethods(PgConnection, EventMethods):
-    def _q_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        return self._one(sql.replace("?", "%s"), params)
-
-    def _q_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._locked() as conn:
-            return list(conn.execute(sql.replace("?", "%s").encode(), params).fetchall())
-
-    def _q_exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._write() as conn:
-            return int(conn.execute(sql.replace("?", "%s").encode(), params).rowcount)
-
-    def _q_when(self, moment: datetime) -> datetime:
-        return _stamp_of(moment)
-
-    def _q_now(self) -> datetime:
-        return self._stamp()
+class PgEventMethods(PgQueries, EventMethods):
+    pass
 
 
 __all__ = ["DIAGNOSTIC_MAX", "EventMethods", "PgEventMethods", "SqliteEventMethods"]

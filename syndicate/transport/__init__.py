@@ -27,6 +27,7 @@ from .policy import (
     backoff_delay,
     classify,
     is_no_such_user,
+    reconnect_delay,
     reply_text,
 )
 from .signing import DKIM_HEADERS, Signer, dkim_signer
@@ -67,6 +68,7 @@ __all__ = [
     "envelope_address",
     "is_no_such_user",
     "load_signer",
+    "reconnect_delay",
     "reply_text",
     "tls_context",
 ]

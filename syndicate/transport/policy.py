@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "REPLY_EXCERPT", "Failure", "RateLimiter", "backoff_delay", "classify", "is_no_such_user",
-    "reply_text",
+    "reconnect_delay", "reply_text",
 ]
 
 REPLY_EXCERPT = 300  # characters of a server answer kept in the ledger
@@ -97,8 +97,18 @@ def backoff_delay(attempt: int, base: float, cap: float,
     than ``cap``. No jitter: each caller retries one message or request at a
     time, which cannot stampede a server.
     """
-    delay = retry_after if retry_after is not None else base * 2 ** (attempt - 1)
+    # The exponent is bounded: a loop that keeps counting attempts (an outage of hours)
+    # must not overflow a float; 2**30 times any base is past every cap.
+    doubled = base * 2 ** min(max(attempt - 1, 0), 30)
+    delay = retry_after if retry_after is not None else doubled
     return min(cap, delay)
+
+
+def reconnect_delay(attempt: int, poll: float) -> float:
+    """Seconds before the ``attempt``-th try to open an unreachable ledger again (workers
+    and daemons alike): 0.25 s doubling, at most ``max(poll, 10 s)`` — quick after a
+    database restart, gentle on a long outage."""
+    return float(backoff_delay(attempt, 0.25, max(poll, 10.0)))
 
 
 class RateLimiter:
