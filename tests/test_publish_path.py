@@ -204,3 +204,44 @@ def test_builtin_types_resolve_without_reading_the_entry_points() -> None:
 
 def test_the_installed_registry_still_lists_every_type() -> None:
     assert set(BUILTINS) <= set(channel_registry().types())
+
+
+# --------------------------------------------------------------------------- precompiled
+
+
+def test_the_precompiled_templates_match_the_shipped_ones() -> None:
+    from syndicate.render.precompile import PRECOMPILED, generate
+
+    assert PRECOMPILED.read_text(encoding="utf-8") == generate(), (
+        "a shipped template changed: run `python -m syndicate.render.precompile`")
+
+
+def test_a_first_render_of_a_shipped_template_compiles_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import jinja2
+
+    env = template_environment.__wrapped__(None)  # a new one: nothing in memory
+    monkeypatch.setattr(jinja2.Environment, "compile", _no_compile)
+    assert env.get_template("archive/favicon.svg.j2").render().startswith("<svg")
+    with pytest.raises(AssertionError, match="compiled"):
+        env.get_template("web/error.html.j2")  # not precompiled: the web pages compile
+
+
+def _no_compile(*args: object, **kwargs: object) -> object:
+    raise AssertionError("compiled")
+
+
+def test_precompiled_code_is_used_only_for_the_recorded_source_and_options(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from syndicate.render import templates
+
+    env = template_environment.__wrapped__(None)
+    source, filename, _ = env.loader.get_source(env, "archive/favicon.svg.j2")  # type: ignore[union-attr]
+    assert templates._precompiled_code(env, "archive/favicon.svg.j2", source, filename)
+    # An edited shipped template (a checkout) is compiled from its source.
+    assert templates._precompiled_code(env, "archive/favicon.svg.j2", source + "x",
+                                       filename) is None
+    # Another Jinja (or other options): the recorded code is not used.
+    data = dict(templates._precompiled(), fingerprint="another")
+    monkeypatch.setattr(templates, "_precompiled", lambda: data)
+    assert templates._precompiled_code(env, "archive/favicon.svg.j2", source, filename) is None
