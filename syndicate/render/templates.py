@@ -164,8 +164,8 @@ class ShippedLoader(jinja2.PackageLoader):
         if cache is not None and bucket is not None and bucket.code is None:
             bucket.code = code
             cache.set_bucket(bucket)
-        return environment.template_class.from_code(environment, code, globals or {},
-                                                    uptodate)
+        return environment.template_class.from_code(
+            environment, code, globals if globals is not None else {}, uptodate)
 
 
 def _precompiled_code(environment: jinja2.Environment, name: str, source: str,
