@@ -245,3 +245,18 @@ def test_precompiled_code_is_used_only_for_the_recorded_source_and_options(
     data = dict(templates._precompiled(), fingerprint="another")
     monkeypatch.setattr(templates, "_precompiled", lambda: data)
     assert templates._precompiled_code(env, "archive/favicon.svg.j2", source, filename) is None
+
+
+def test_precompiled_code_is_the_code_jinja_compiles() -> None:
+    import marshal
+
+    from syndicate.render import templates
+
+    env = template_environment.__wrapped__(None)
+    names = sorted(templates._precompiled()["templates"])
+    assert "email.mjml.j2" in names and "archive/edition.html.j2" in names
+    for name in names:
+        source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        ours = templates._precompiled_code(env, name, source, filename)
+        assert ours is not None, name
+        assert marshal.dumps(ours) == marshal.dumps(env.compile(source, name, filename)), name

@@ -181,7 +181,7 @@ def _precompiled_code(environment: jinja2.Environment, name: str, source: str,
         return None
     # The same code object as Environment.compile's (which compiles this same source
     # under the same file name).
-    return compile(python, filename, "exec")
+    return compile(python, filename, "exec", dont_inherit=True)  # not our __future__ flags
 
 
 class TemplateCache(jinja2.FileSystemBytecodeCache):
