@@ -73,9 +73,9 @@ class App:
     def templates(self) -> jinja2.Environment:
         """The one Jinja environment: the operator's ``[storage] templates`` folder over the
         shipped templates (built once per folder, then cached)."""
-        from .render.templates import template_environment  # jinja2: only when rendering
+        from .render.templates import template_env  # jinja2: only when rendering
 
-        return template_environment(self.config.templates_dir)
+        return template_env(self.config)
 
     def confirmation_sender(
         self, secret: bytes | None,

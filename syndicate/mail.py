@@ -41,7 +41,7 @@ from email.utils import format_datetime, getaddresses
 from functools import lru_cache
 
 from .render.email import RenderedEmail, clean_name
-from .transport.smtp import dot_stuffed  # SMTP DATA transparency: a wire rule
+from .transport.wire import dot_stuffed  # SMTP DATA transparency: a wire rule
 
 #: CRLF, lines folded at 78, but headers stored with ``set_raw`` kept as given.
 POLICY = email_policy.SMTP.clone(refold_source="none")

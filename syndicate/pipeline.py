@@ -26,7 +26,6 @@ from .corpus import CaseStudy, Corpus, load
 from .corpus import queue as queue  # re-exported: it lives with the corpus (light commands)
 from .errors import LedgerError, NothingToPublish, SyndicateError
 from .ledger import Edition, LedgerPort, LedgerSource, using_ledger
-from .mail import as_bytes, build_message, feedback_id, list_id, message_id
 from .render.archive import render_edition_page
 from .render.email import RenderedEmail, render_email
 from .render.feeds import render_feeds
@@ -515,6 +514,9 @@ def preview(
     else:
         view = builder.view(max((e.number for e in editions), default=0) + 1, case, now())
     email = render_email(view, config)
+    # Lazy: the MIME assembly is the preview's; a publish leaves it to the mail channels.
+    from .mail import as_bytes, build_message, feedback_id, list_id, message_id
+
     sample_url = unsubscribe_url(config.site.base_url, "APERCU")
     html, text = email.personalize(sample_url, None)
     sender = f"{config.site.title} <{config.site.email}>"

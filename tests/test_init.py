@@ -173,15 +173,15 @@ def test_one_environment_per_templates_folder_shared_by_every_renderer(project) 
     config = project.config()
     assert config.templates_dir is None  # the repo's config: the shipped templates
     env = template_env(config)
-    assert App(config).templates is env is template_environment(None)
+    assert App(config).templates is env is template_environment(None, config.corpus_cache_dir)
     loaders = env.loader.loaders  # type: ignore[union-attr]
-    assert [type(loader).__name__ for loader in loaders] == ["PackageLoader"]
+    assert [type(loader).__name__ for loader in loaders] == ["ShippedLoader"]
     folder = project.root / "templates"
     folder.mkdir()
-    mine = template_environment(folder)
-    assert mine is template_environment(folder) and mine is not env
+    mine = template_environment(folder, config.corpus_cache_dir)
+    assert mine is template_environment(folder, config.corpus_cache_dir) and mine is not env
     assert [type(loader).__name__ for loader in mine.loader.loaders] == [  # type: ignore[union-attr]
-        "FileSystemLoader", "PackageLoader"]
+        "FileSystemLoader", "ShippedLoader"]
     # the same options for every kind of template (the feed item once had its own)
     assert env.trim_blocks and env.lstrip_blocks and env.keep_trailing_newline
     assert env.autoescape("feed_item.html.j2") and env.autoescape("email.mjml.j2")  # type: ignore[operator]

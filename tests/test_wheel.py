@@ -95,6 +95,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_init_publish_serve_and_run(tmp_pat
         f"syndicate/templates/{path.relative_to(PACKAGE_TEMPLATES)}" for path in shipped]
     for path in EXAMPLE_CORPUS.glob("*.md"):
         assert f"syndicate/examples/corpus/{path.name}" in names
+    assert "syndicate/render/precompiled.json" in names  # the shipped templates, compiled
 
     # A venv outside the checkout; pip and the dependencies come from the system site.
     venv = tmp_path / "venv"
@@ -123,6 +124,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_init_publish_serve_and_run(tmp_pat
     assert published.stdout.startswith("complete: published edition #1"), published.stdout
     assert list((site / "var" / "outbox" / "new").iterdir())
     assert (site / "public" / "feed.xml").is_file()
+    assert list((site / "var" / "cache" / "templates").glob("*.cache"))  # kept for the next
 
     port = _free_port()
     log = tmp_path / "serve.log"

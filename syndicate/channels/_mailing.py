@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import IO, TYPE_CHECKING, Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
 from ..config import ChannelSettings, Config, Duration, deadline_field
@@ -44,11 +43,11 @@ from ..tokens import (
     make_track_token,
     secret_from_env,
 )
-from ..transport import (  # re-exported for one release: they were defined here before
-    DKIM_HEADERS,  # noqa: F401
-    dkim_signer,
-    envelope_address,
-)
+
+# Re-exported for one release: they were defined here before. From their own modules,
+# not the smtp one: writing an outbox loads no smtplib nor ssl.
+from ..transport.signing import DKIM_HEADERS, dkim_signer  # noqa: F401
+from ..transport.wire import envelope_address
 from ._base import DeliveryJob
 
 if TYPE_CHECKING:
@@ -74,6 +73,10 @@ def check_address(value: str, *, display_name: bool) -> str:
     shown, address = found[0]
     if shown and not display_name:
         raise ValueError("a bare address, without a display name")
+    # Lazy: email_validator compiles its RFC grammar on import (~30 ms); only a config
+    # naming an address (reply_to, from, unsubscribe_mailto) needs it, not every publish.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:

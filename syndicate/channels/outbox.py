@@ -28,8 +28,9 @@ from ..config import ChannelSettings, Config
 from ..errors import SyndicateError
 from ..ledger import Subscriber
 from ..tokens import outbox_secret
-from ..transport import MaildirWriter
+from ..transport.maildir import MaildirWriter
 from ._base import DeliveryJob, DeliveryReport, is_transient
+from ._bookkeeping import DeliveryRun
 from ._mailing import MailChannelSettings, Mailing, MailSender, Progress, check_address
 
 
@@ -104,7 +105,7 @@ class OutboxChannel:
             return DeliveryReport(name, failed=1, detail=str(exc))
         book.create_for_subscribers()
         before = book.counts()
-        sample = self._sample_address(job)
+        sample = self._sample_address(job, book)
         if not sum(before.values()):
             # Nobody was subscribed when the edition went out: one sample copy, so the
             # operator sees what subscribers will get. On resume the row exists.
@@ -146,9 +147,14 @@ class OutboxChannel:
             detail = f"{book.tally.sent} message(s) written to {self.folder}"
         return book.report(detail, skipped_before=already)
 
-    def _sample_address(self, job: DeliveryJob) -> str:
+    def _sample_address(self, job: DeliveryJob, book: DeliveryRun) -> str:
         """``test_address``, whose row is the sample copy unless it is an active subscriber."""
         address = self.config.publish.test_address
+        if not book.any_rows():
+            # No row at all: nobody was active when the rows were made, so neither was
+            # test_address; no need to look it up (the lookup validates the address,
+            # which loads email_validator: most of a first publish's mail cost).
+            return address
         subscriber = job.book.subscriber(address)
         return address if subscriber is None or subscriber.status != "active" else ""
 

@@ -14,37 +14,67 @@ channels, the pipeline nor the web app.
 - :mod:`.policy`: what a server's answer means (:func:`classify`), the one
   backoff formula of every retrying sender (:func:`backoff_delay`), the rate limiter;
 - :mod:`.signing`: DKIM signatures;
+- :mod:`.wire`: the rules of the wire every sender applies (dot-stuffing, the
+  envelope form of an address);
 - :mod:`.maildir`: messages written to a Maildir folder.
+
+The names below load their module on first use (PEP 562): writing an outbox or a
+feed never imports smtplib and ssl, which only sending by SMTP needs.
 """
 
 from __future__ import annotations
 
-from .maildir import MaildirWriter
-from .policy import (
-    REPLY_EXCERPT,
-    Failure,
-    RateLimiter,
-    backoff_delay,
-    classify,
-    is_no_such_user,
-    reconnect_delay,
-    reply_text,
-)
-from .signing import DKIM_HEADERS, Signer, dkim_signer
-from .smtp import (
-    DEFAULT_PORTS,
-    ConnectError,
-    Connection,
-    DkimSettings,
-    Security,
-    SmtpTransport,
-    TransportSettings,
-    auth_password,
-    dot_stuffed,
-    envelope_address,
-    load_signer,
-    tls_context,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .maildir import MaildirWriter
+    from .policy import (
+        REPLY_EXCERPT,
+        Failure,
+        RateLimiter,
+        backoff_delay,
+        classify,
+        is_no_such_user,
+        reconnect_delay,
+        reply_text,
+    )
+    from .signing import DKIM_HEADERS, Signer, dkim_signer
+    from .smtp import (
+        DEFAULT_PORTS,
+        ConnectError,
+        Connection,
+        DkimSettings,
+        Security,
+        SmtpTransport,
+        TransportSettings,
+        auth_password,
+        load_signer,
+        tls_context,
+    )
+    from .wire import dot_stuffed, envelope_address
+
+#: Where each name lives (the module imported when the name is first used).
+_HOMES = {
+    "MaildirWriter": "maildir",
+    **dict.fromkeys(("REPLY_EXCERPT", "Failure", "RateLimiter", "backoff_delay", "classify",
+                     "is_no_such_user", "reconnect_delay", "reply_text"), "policy"),
+    **dict.fromkeys(("DKIM_HEADERS", "Signer", "dkim_signer"), "signing"),
+    **dict.fromkeys(("DEFAULT_PORTS", "ConnectError", "Connection", "DkimSettings", "Security",
+                     "SmtpTransport", "TransportSettings", "auth_password", "load_signer",
+                     "tls_context"), "smtp"),
+    **dict.fromkeys(("dot_stuffed", "envelope_address"), "wire"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # found directly next time
+    return value
+
 
 __all__ = [
     "DEFAULT_PORTS",

@@ -27,13 +27,13 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Literal
 
 from ..errors import SendError
 from .policy import classify, reply_text
 from .signing import Signer, dkim_signer
+from .wire import dot_stuffed, envelope_address  # re-exported: they were defined here
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -132,23 +132,6 @@ def load_signer(settings: TransportSettings) -> Signer | None:
 
 
 # --------------------------------------------------------------------------- the wire
-
-
-def envelope_address(value: str) -> str:
-    """The SMTP envelope form of an address: bare, domain in IDNA (ASCII) form."""
-    found = getaddresses([value])
-    address = found[0][1] if found and found[0][1] else value.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
-        return address
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
-
-
-def dot_stuffed(data: bytes) -> bytes:
-    """``data`` (starting at the start of a line) with a second '.' at the start of
-    every line that begins with one: SMTP DATA transparency (RFC 5321 4.5.2)."""
-    data = data.replace(b"\n.", b"\n..")
-    return b"." + data if data.startswith(b".") else data
 
 
 class ConnectError(Exception):
