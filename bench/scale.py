@@ -25,12 +25,24 @@ peak RSS includes the memory of the process it was forked from, so this one impo
 heavy).
 
 Every run of ``queue`` etc. reads warm caches: the first, not counted, may write them.
+
+The measured checkout is byte-compiled first (``compileall``, as ``pip install`` does for an
+installed package): with ``PYTHONDONTWRITEBYTECODE`` set, as on some machines, a checkout
+without ``__pycache__`` would otherwise compile its modules again in every process, and that
+would be measured as the command's cost.
+
+Each figure is printed with the issue's target (a ratio to ``--help``, seconds or MiB) and
+whether this run met it; then ``python -X importtime -c "import syndicate.cli"``'s total
+(median of ``--repeat``), and, unless ``--editions 0``, the long-history figures of
+:mod:`bench.history` (one publish at ``--editions`` editions, the first rebuild of every page).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -52,6 +64,50 @@ class Run:
     seconds: float
     peak_mib: float
     cpu: float = 0.0  # user + system seconds: what a loaded machine distorts least
+
+
+#: The targets of the scale issue: (ratio to --help, seconds, MiB); None where none is set.
+TARGETS: dict[str, tuple[float | None, float | None, float | None]] = {
+    "queue": (2.0, None, None),
+    "status": (2.0, None, None),
+    "schedule --count 50": (2.0, None, None),
+    "corpus list --json": (3.0, None, None),
+    "publish-next (warm caches)": (None, 1.0, 150.0),
+    "cold publish-next, 10 seed case studies": (None, 0.6, None),
+}
+
+
+def target_cells(label: str, figure: Run, helps: Run) -> tuple[str, str]:
+    """(the target in words, "met" / "missed" / ""), judged on wall time and peak RSS."""
+    ratio, seconds, mib = TARGETS.get(label, (None, None, None))
+    words, met = [], []
+    if ratio is not None:
+        words.append(f"<= {ratio:g}x")
+        met.append(figure.seconds / helps.seconds <= ratio)
+    if seconds is not None:
+        words.append(f"<= {seconds:g} s")
+        met.append(figure.seconds <= seconds)
+    if mib is not None:
+        words.append(f"<= {mib:g} MiB")
+        met.append(figure.peak_mib <= mib)
+    return ", ".join(words), ("met" if all(met) else "missed") if met else ""
+
+
+def byte_compile(repo: Path) -> None:
+    """Compile the package's modules once, as installing it would (see the module's doc)."""
+    compileall.compile_dir(str(repo / "syndicate"), quiet=1, workers=1)
+
+
+def import_time(repo: Path, repeat: int) -> float:
+    """Median seconds of ``import syndicate.cli`` by ``-X importtime``'s cumulative figure."""
+    figures = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import syndicate.cli"],
+                              env={**os.environ, "PYTHONPATH": str(repo)}, cwd=repo,
+                              capture_output=True, text=True, check=True)
+        found = re.search(r"\|\s*(\d+) \| syndicate\.cli$", done.stderr, re.MULTILINE)
+        figures.append(int(found.group(1)) / 1e6 if found else float("nan"))
+    return statistics.median(figures)
 
 
 def run(repo: Path, config: Path, args: Sequence[str], cwd: Path) -> Run:
@@ -122,8 +178,11 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=REPO, help="checkout to measure")
     parser.add_argument("--n", type=int, default=10_000, help="case studies to generate")
     parser.add_argument("--repeat", type=int, default=3, help="processes per figure (median)")
+    parser.add_argument("--editions", type=int, default=5000,
+                        help="editions of the long-history figures (bench.history); 0: none")
     args = parser.parse_args()
     repo = args.repo.resolve()
+    byte_compile(repo)
     rows: list[tuple[str, Run]] = []
     with tempfile.TemporaryDirectory(prefix="syndicate-scale-") as tmp:
         folder = Path(tmp)
@@ -166,10 +225,21 @@ def main() -> None:
                      statistics.median(r.cpu for r in colds))))
     width = max(len(label) for label, _ in rows)
     print(f"{'command':<{width}}  {'seconds':>8}  {'x --help':>8}  {'CPU s':>6}  "
-          f"{'x --help':>8}  {'peak MiB':>8}")
+          f"{'x --help':>8}  {'peak MiB':>8}  target")
     for label, figure in rows:
+        target, met = target_cells(label, figure, helps)
         print(f"{label:<{width}}  {figure.seconds:8.2f}  {figure.seconds / helps.seconds:8.2f}  "
-              f"{figure.cpu:6.2f}  {figure.cpu / helps.cpu:8.2f}  {figure.peak_mib:8.0f}")
+              f"{figure.cpu:6.2f}  {figure.cpu / helps.cpu:8.2f}  {figure.peak_mib:8.0f}  "
+              f"{target}{'  ' + met if met else ''}")
+    print(f'\npython -X importtime -c "import syndicate.cli": '
+          f"{import_time(repo, args.repeat) * 1000:.0f} ms (median of {args.repeat})")
+    if args.editions > 0:
+        from bench import history
+
+        print(f"\nlong history ({args.editions:,} editions, python -m bench.history):",
+              flush=True)
+        history.main(["--editions", str(args.editions), "--repeat", str(args.repeat),
+                      "--repo", str(repo)])
 
 
 if __name__ == "__main__":
