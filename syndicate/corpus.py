@@ -864,12 +864,14 @@ class _Table:
             return False
         if [s.st_size for s in stats] == sizes and [s.st_mtime_ns for s in stats] == mtimes:
             return True
+        moved = False
         for row, stat in enumerate(stats):
             if stat.st_size != sizes[row] or stat.st_mtime_ns != mtimes[row]:
                 if not S_ISREG(stat.st_mode):
                     return False
-                self._set_row(row, self._entry(names[row], stat, self, row))
-        self._sort()
+                moved |= self._set_row(row, self._entry(names[row], stat, self, row))
+        if moved:
+            self._sort()
         return True
 
     @classmethod
@@ -945,8 +947,12 @@ class _Table:
         return (*(self.columns[name][row] for name in _HEAD), self.problems.get(row),
                 *(detail[name][row] for name in _DETAIL))
 
-    def _set_row(self, row: int, entry: tuple[Any, ...]) -> None:
+    def _set_row(self, row: int, entry: tuple[Any, ...]) -> bool:
+        """Replace a row; True if its place in the queue may have changed."""
         detail = self.detail()
+        slugs, positions = self.columns["slugs"], self.columns["positions"]
+        moved = (slugs[row], positions[row]) != (entry[_HEAD.index("slugs")],
+                                                  entry[_HEAD.index("positions")])
         for index, name in enumerate(_HEAD):
             self.columns[name][row] = entry[index]
         if entry[_PROBLEMS]:
@@ -957,6 +963,7 @@ class _Table:
             detail[name][row] = entry[index]
         self._detail_raw = None
         self.changed = True
+        return moved
 
     def _sort(self) -> None:
         slugs, positions = self.columns["slugs"], self.columns["positions"]
@@ -1032,7 +1039,7 @@ class _Table:
             words=detail["words"][row], section_count=detail["sections"][row],
             text_digest=detail["digests"][row],
         )
-        del fields[_ROW]
+        fields.pop(_ROW, None)  # (two threads may fill the same record: the same values)
 
     def by_name(self) -> list[CaseStudy]:
         return [case for case in self.records() if case is not None]
