@@ -44,7 +44,7 @@ from functools import cached_property
 from operator import attrgetter
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import yaml
 
@@ -174,22 +174,20 @@ class CaseStudy:
 
     # A record of the corpus index (:class:`_Table`) is born with its queue fields only
     # (``slug``, ``title``, ``position``, ``status``) and ``__dict__[_ROW] = (table, row)``:
-    # the first read of any other field fills them all from the index's columns (the body
-    # stays unread, see :class:`_Body`). ``__getattr__`` runs only for a missing attribute,
-    # so a filled record reads as fast as any; the class keeps no field defaults (removed
-    # below the class) so that a missing field is missing. Hidden from mypy, which would
-    # otherwise accept any attribute name on a case study.
-    if not TYPE_CHECKING:
-        def __getattr__(self, name: str) -> Any:
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return self._from_index(name)
+    # the first read of another field fills all but ``path`` and the body from the index's
+    # columns, ``path`` is made on its first read, the body read from the file on its first
+    # access (see :class:`_Filled` and :class:`_Body`).
 
     def _from_index(self, name: str) -> Any:
         fields = self.__dict__
+        if name in fields:
+            return fields[name]
         row = fields.get(_ROW)
         if row is not None:
-            row[0].fill(fields, row[1])
+            if name == "path":
+                fields["path"] = row[0].path_of(row[1])
+            elif "companies" not in fields:
+                row[0].fill(fields, row[1])
         try:
             return fields[name]
         except KeyError:
@@ -197,9 +195,13 @@ class CaseStudy:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled whole (its body still unread if it was): never with the index's table."""
-        if _ROW in self.__dict__:
-            self._from_index("slug")
-        return dict(self.__dict__)
+        fields = dict(self.__dict__)
+        if _ROW in fields:
+            self._from_index("companies")
+            self._from_index("path")
+            fields = dict(self.__dict__)
+            del fields[_ROW]
+        return fields
 
     def _load_body(self) -> None:
         if self.path is None:
@@ -212,11 +214,28 @@ class CaseStudy:
         return content_hash(self.title, self.lede, self.sections)
 
 
-# The dataclass left each default as a class attribute, which a record of the index not
-# filled yet would read instead of its own value (``__getattr__`` only runs for a missing
-# one). ``__init__`` keeps its defaults.
-for _name in ("status", "companies", "themes", "source", "content_hash", "path"):
-    delattr(CaseStudy, _name)
+class _Filled:
+    """The class attribute of a field that a record of the corpus index fills on first read.
+
+    A non-data descriptor (``__get__`` only): an instance's own value comes first, so a
+    record made by ``__init__`` or already filled reads its fields as plainly as any object
+    (and the interpreter's attribute caches apply); only a record of the index not filled
+    yet gets here. It replaces the default the dataclass left as the class attribute
+    (``__init__`` keeps its defaults); read on the class, it gives that default still.
+    """
+
+    def __init__(self, name: str, default: Any) -> None:
+        self.name = name
+        self.default = default
+
+    def __get__(self, instance: CaseStudy | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.default
+        return instance._from_index(self.name)
+
+
+for _name in ("companies", "themes", "source", "content_hash", "path"):
+    setattr(CaseStudy, _name, _Filled(_name, getattr(CaseStudy, _name)))
 _ROW = "_row"  # in a record's __dict__ until it is filled from the index: (table, row)
 
 
@@ -766,6 +785,8 @@ class _Table:
         self.parsed: dict[int, CaseStudy] = {}  # rows parsed in this run: whole records
         self.changed = False  # head or detail differ from the file
         self._records: list[CaseStudy | None] | None = None
+        self._fill: tuple[Any, ...] | None = None  # what fill reads (the detail decoded)
+        self._path: Callable[[str], Path] | None = None
 
     # ------------------------------------------------------------------ reading the file
 
@@ -962,6 +983,7 @@ class _Table:
         for index, name in enumerate(_DETAIL, _PROBLEMS + 1):
             detail[name][row] = entry[index]
         self._detail_raw = None
+        self._fill = None
         self.changed = True
         return moved
 
@@ -1027,19 +1049,29 @@ class _Table:
         return self._records
 
     def fill(self, fields: dict[str, Any], row: int) -> None:
-        """Every field of the record of ``row`` but its body, from the columns."""
-        detail = self.detail()
-        source = detail["sources"][row]
-        fields.update(
-            lede=_UNLOADED, sections=_UNLOADED, companies=detail["companies"][row],
-            themes=detail["themes"][row],
-            source=None if source is None else Source(str(source[0]), int(source[1])),
-            content_hash=detail["content_hashes"][row],
-            path=_child(self.directory, self.columns["names"][row]),
-            words=detail["words"][row], section_count=detail["sections"][row],
-            text_digest=detail["digests"][row],
-        )
-        fields.pop(_ROW, None)  # (two threads may fill the same record: the same values)
+        """Every field of the record of ``row`` but its path and body, from the columns
+        (looked up once per table: this runs for every record a relatedness fingerprint
+        reads)."""
+        if self._fill is None:
+            detail = self.detail()
+            self._fill = tuple(detail[name] for name in _DETAIL[1:])
+        companies, themes, sources, hashes, words, sections, digests = self._fill
+        source = sources[row]
+        fields["lede"] = fields["sections"] = _UNLOADED
+        fields["companies"] = companies[row]
+        fields["themes"] = themes[row]
+        fields["source"] = None if source is None else Source(str(source[0]), int(source[1]))
+        fields["content_hash"] = hashes[row]
+        fields["words"] = words[row]
+        fields["section_count"] = sections[row]
+        fields["text_digest"] = digests[row]
+
+    def path_of(self, row: int) -> Path:
+        if self._path is None:
+            make = getattr(self.directory, "_make_child_relpath", None)  # see _child
+            self._path = make if callable(make) else functools.partial(_child, self.directory)
+        path: Path = self._path(self.columns["names"][row])
+        return path
 
     def by_name(self) -> list[CaseStudy]:
         return [case for case in self.records() if case is not None]

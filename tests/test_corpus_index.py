@@ -361,10 +361,11 @@ def test_records_from_the_index_are_filled_on_first_use(
              "status", "content_hash", "text_digest")
     assert loaded.values(*names) == parsed.values(*names)
     assert all("_row" in vars(c) for c in pending if c.slug != draft.slug)
-    # any other field fills the record, all but its body; the body on first access
+    # any other field fills the record, all but its path and body, made on first access
     first = loaded.cases[1]
-    assert first.companies == parsed.cases[1].companies and "_row" not in vars(first)
+    assert first.companies == parsed.cases[1].companies and "path" not in vars(first)
     assert vars(first)["lede"] is corpus._UNLOADED and parses == []
+    assert first.path == parsed.cases[1].path and "path" in vars(first)
     assert _figures(loaded.cases) == _figures(parsed.cases) and parses == []
     assert loaded.cases == parsed.cases and len(parses) == 9  # == reads each body (1 parsed)
     assert loaded == parsed and loaded.by_slug() == parsed.by_slug()
