@@ -800,8 +800,13 @@ class _Table:
         found = _Folder(directory)
         try:
             listing = found.listing()
-            if table is None or listing != table.listing or not table.refresh(found):
+            # The same listing (most loads: one list comparison) or the same names in
+            # another order (a file system that does not keep it): the same files.
+            same = table is not None and (listing == table.listing
+                                          or sorted(listing) == sorted(table.listing))
+            if table is None or not same or not table.refresh(found):
                 table = cls.rebuild(directory, path, folder, found, listing, table)
+            table.listing = listing
         finally:
             found.close()
         if table.changed:
@@ -866,7 +871,8 @@ class _Table:
                 path = _child(self.directory, name)
                 raw = path.read_bytes()
                 case = load_file(path)
-                rows.append(_row_of(name, os.stat(path), raw, case)[_PROBLEMS + 1:])
+                digest = hashlib.sha256(raw).digest()
+                rows.append(_row_of(name, os.stat(path), digest, case)[_PROBLEMS + 1:])
         self.changed = True
         self._detail_raw = None
         result = [list(column) for column in zip(*rows, strict=True)]
@@ -918,10 +924,9 @@ class _Table:
                     == stat.st_size and old.columns["mtimes"][row] == stat.st_mtime_ns):
                 rows.append(old._row(row))
             else:
-                entry = cls._entry_of(directory, name, stat, old, row)
-                if isinstance(entry, CaseStudy):
-                    parsed[len(rows)] = entry
-                    entry = _row_of(name, stat, None, entry)
+                entry, case = cls._entry_of(directory, name, stat, old, row)
+                if case is not None:
+                    parsed[len(rows)] = case
                 rows.append(entry)
         columns = [list(column) for column in zip(*rows, strict=True)] or [
             [] for _ in range(len(_HEAD) + 1 + len(_DETAIL))]
@@ -934,34 +939,32 @@ class _Table:
         return table
 
     def _entry(self, name: str, stat: os.stat_result, old: _Table, row: int) -> tuple[Any, ...]:
-        entry = self._entry_of(self.directory, name, stat, old, row)
-        if isinstance(entry, CaseStudy):
-            self.parsed[row] = entry
-            return _row_of(name, stat, None, entry)
+        entry, case = self._entry_of(self.directory, name, stat, old, row)
+        if case is not None:
+            self.parsed[row] = case
         return entry
 
     @staticmethod
     def _entry_of(directory: Path, name: str, stat: os.stat_result, old: _Table | None,
-                  row: int | None) -> tuple[Any, ...] | CaseStudy:
+                  row: int | None) -> tuple[tuple[Any, ...], CaseStudy | None]:
         """The row of a new or changed file: ``old``'s row with the new stat if its bytes are
-        the same, else the file parsed (its whole case study, or its problems' row)."""
+        the same, else the file parsed (and its whole case study, if it has no problem)."""
         path = _child(directory, name)
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            return _unreadable(name, exc)
+            return _unreadable(name, exc), None
         digest = hashlib.sha256(raw).digest()
         if old is not None and row is not None and old.detail()["sha256"][row] == digest:
-            return (name, stat.st_size, stat.st_mtime_ns, *old._row(row)[3:])
+            return (name, stat.st_size, stat.st_mtime_ns, *old._row(row)[3:]), None
         problems = _Problems(path)
         case = _parse(path, raw, problems)
         if case is None:
             # Without the path prefix: the folder may be moved or renamed.
             return (name, stat.st_size, stat.st_mtime_ns, None, None, None, None,
                     tuple(item[len(str(path)):] for item in problems.items), digest,
-                    (), (), None, None, None, None, None)
-        case.__dict__["_sha256"] = digest  # for _row_of
-        return case
+                    (), (), None, None, None, None, None), None
+        return _row_of(name, stat, digest, case), case
 
     def _row(self, row: int) -> tuple[Any, ...]:
         detail = self.detail()
@@ -1091,13 +1094,9 @@ class _Table:
                         strict=True))
 
 
-def _row_of(name: str, stat: os.stat_result, raw: bytes | None,
-            case: CaseStudy) -> tuple[Any, ...]:
+def _row_of(name: str, stat: os.stat_result, digest: bytes, case: CaseStudy) -> tuple[Any, ...]:
     """The row of a parsed case study (strings that repeat across rows interned: marshal
     then writes each once)."""
-    digest = case.__dict__.pop("_sha256", None)
-    if digest is None:
-        digest = hashlib.sha256(raw or b"").digest()
     source = case.source
     return (name, stat.st_size, stat.st_mtime_ns, case.slug, case.title, case.position,
             sys.intern(case.status), None, digest,

@@ -207,6 +207,22 @@ def test_an_index_not_of_this_version_folder_or_shape_is_ignored(
     assert _decoded(index)[:3] == (corpus.CORPUS_INDEX_VERSION, corpus._TAG, str(folder.resolve()))
 
 
+def test_a_listing_in_another_order_is_the_same_folder(folder: Path, cache: Path,
+                                                       parses: list[str]) -> None:
+    """A file system need not list a folder in the same order twice: same names, same files
+    (each still checked by its stat), no parse and no rewrite."""
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    version, tag, where, head, detail = _decoded(index)
+    listing, columns, problems, order = head
+    _written(index, version, tag, where, (listing[::-1], columns, problems, order), detail)
+    written = index.read_bytes()
+    parses.clear()
+    assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
+        corpus.load(folder).cases)
+    assert len(parses) == 10 and index.read_bytes() == written  # the load without the index
+
+
 def test_a_damaged_detail_is_read_from_the_files(folder: Path, cache: Path,
                                                  parses: list[str]) -> None:
     """The detail columns are decoded after the load (on first need): damaged, they come
