@@ -205,6 +205,28 @@ def test_corpus_list_json(tmp_path: Path) -> None:
     assert row["words"] == CASE.words
 
 
+def test_corpus_list_json_is_json_dumps_byte_for_byte(tmp_path: Path) -> None:
+    """The listing writes its JSON itself (fast): the bytes json.dumps(indent=2) gives."""
+    import json
+
+    assert CliRunner().invoke(cli, ["corpus", "list", "--json", "--dir", str(tmp_path)]
+                              ).output == "[]\n"
+    odd = ['Guillemets "droits", \\ barre, \t tab', "\x01\x1f contrôle \u2028 ligne",
+           "émoji 😀 </script> {{ x }}", "é" * 3]
+    for number, title in enumerate(odd):
+        corpus.save(corpus.replace(CASE, slug=f"cas-{number}", title=title, position=number,
+                                   companies=tuple(odd[:number]), themes=tuple(odd[number:]),
+                                   status="draft" if number == 2 else "ready",
+                                   content_hash=""), tmp_path)
+    result = CliRunner().invoke(cli, ["corpus", "list", "--json", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = [{"position": c.position, "slug": c.slug, "title": c.title,
+             "sections": c.section_count, "words": c.words, "companies": list(c.companies),
+             "themes": list(c.themes), "status": c.status} for c in corpus.load(tmp_path)]
+    assert [row["title"] for row in rows] == odd
+    assert result.output == json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+
+
 @pytest.mark.parametrize(
     ("title", "slug"),
     [

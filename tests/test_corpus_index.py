@@ -6,7 +6,9 @@ wrapping the parser, so "only the changed file is parsed again" is observed, not
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 import os
 import re
 import shutil
@@ -58,7 +60,7 @@ def _figures(cases: tuple[CaseStudy, ...] | list[CaseStudy]) -> list[tuple[Any, 
 def test_only_changed_files_are_parsed_again(folder: Path, cache: Path,
                                              parses: list[str]) -> None:
     first = corpus.load(folder, cache_dir=cache)
-    assert len(parses) == 10 and len(list(cache.glob("corpus-*.json"))) == 1
+    assert len(parses) == 10 and len(list(cache.glob("corpus-*.idx"))) == 1
     parses.clear()
     again = corpus.load(folder, cache_dir=cache)
     assert parses == []
@@ -127,35 +129,275 @@ def test_same_results_with_and_without_the_index(folder: Path, cache: Path) -> N
     assert corpus.load(folder, cache_dir=cache) == corpus.load(folder)
 
 
+def _index(cache: Path) -> Path:
+    (index,) = cache.glob("corpus-*.idx")
+    return index
+
+
+def _decoded(index: Path) -> tuple[Any, ...]:
+    """The index file's parts: (version, tag, folder, head, detail), head and detail decoded."""
+    raw = index.read_bytes()
+    assert raw.startswith(corpus._MAGIC)
+    version, tag, folder, head, detail = marshal.loads(raw[len(corpus._MAGIC):])
+    return version, tag, folder, marshal.loads(head), marshal.loads(detail)
+
+
+def _written(index: Path, version: int, tag: str, folder: str, head: Any, detail: Any) -> None:
+    index.write_bytes(corpus._MAGIC + marshal.dumps(
+        (version, tag, folder, marshal.dumps(head), marshal.dumps(detail))))
+
+
+def _rows(index: Path) -> int:
+    return len(_decoded(index)[3][1][0])
+
+
+MAGIC = b"syndicate corpus index\n"  # corpus._MAGIC
+
+
 @pytest.mark.parametrize("damage", [
-    b"\x00not json", b"[]", b'{"version": 2, "folder": "elsewhere", "files": {}}', b"",
-    b'{"version": 1, "folder": "", "files": {}}',
+    b"\x00not an index", b"", MAGIC, MAGIC + b"\x00garbage",
+    b'{"version": 3, "folder": "", "files": {}}',
 ])
 def test_a_corrupt_index_is_ignored_and_rebuilt(folder: Path, cache: Path,
                                                 parses: list[str], damage: bytes) -> None:
     corpus.load(folder, cache_dir=cache)
-    (index,) = cache.glob("corpus-*.json")
+    index = _index(cache)
     index.write_bytes(damage)
     parses.clear()
     assert corpus.load(folder, cache_dir=cache) == corpus.load(folder)
     assert len(parses) == 20  # with the index (ignored) and without
-    assert len(json.loads(index.read_bytes())["files"]) == 10  # rewritten
+    assert _rows(index) == 10  # rewritten
     parses.clear()
     corpus.load(folder, cache_dir=cache)
     assert parses == []
 
 
-def test_a_damaged_entry_is_parsed_again(folder: Path, cache: Path, parses: list[str]) -> None:
+def test_a_truncated_index_is_ignored(folder: Path, cache: Path, parses: list[str]) -> None:
     corpus.load(folder, cache_dir=cache)
-    (index,) = cache.glob("corpus-*.json")
-    data = json.loads(index.read_bytes())
-    name = sorted(data["files"])[0]
-    del data["files"][name][4][1]  # the record loses its title
-    index.write_text(json.dumps(data), encoding="utf-8")
+    index = _index(cache)
+    index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
     parses.clear()
     assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
         corpus.load(folder).cases)
-    assert parses.count(name) == 2 and len(parses) == 11  # with the index and without
+    assert len(parses) == 20 and _rows(index) == 10
+
+
+@pytest.mark.parametrize("what", ["version", "tag", "folder", "type", "length"])
+def test_an_index_not_of_this_version_folder_or_shape_is_ignored(
+        folder: Path, cache: Path, parses: list[str], what: str) -> None:
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    version, tag, where, head, detail = _decoded(index)
+    listing, columns, problems, order = head
+    if what == "version":
+        version = 3
+    elif what == "tag":
+        tag = "cpython-299/marshal-9"
+    elif what == "folder":
+        where = str(folder.parent / "elsewhere")
+    elif what == "type":
+        columns[4][0] = 12  # a title that is not a string
+    else:
+        columns[1].pop()  # a column one row short
+    _written(index, version, tag, where, (listing, columns, problems, order), detail)
+    parses.clear()
+    loaded = corpus.load(folder, cache_dir=cache)
+    assert len(parses) == 10  # every file parsed again
+    assert _figures(loaded.cases) == _figures(corpus.load(folder).cases)
+    assert _decoded(index)[:3] == (corpus.CORPUS_INDEX_VERSION, corpus._TAG, str(folder.resolve()))
+
+
+def test_a_listing_in_another_order_is_the_same_folder(folder: Path, cache: Path,
+                                                       parses: list[str]) -> None:
+    """A file system need not list a folder in the same order twice: same names, same files
+    (each still checked by its stat), no parse and no rewrite."""
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    version, tag, where, head, detail = _decoded(index)
+    listing, columns, problems, order = head
+    _written(index, version, tag, where, (listing[::-1], columns, problems, order), detail)
+    written = index.read_bytes()
+    parses.clear()
+    assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
+        corpus.load(folder).cases)
+    assert len(parses) == 10 and index.read_bytes() == written  # the load without the index
+
+
+def test_a_damaged_detail_is_read_from_the_files(folder: Path, cache: Path,
+                                                 parses: list[str]) -> None:
+    """The detail columns are decoded after the load (on first need): damaged, they come
+    from the files again, and the index is rewritten."""
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    version, tag, where, head, detail = _decoded(index)
+    detail[1][0] = "not a tuple of companies"
+    _written(index, version, tag, where, head, detail)
+    parses.clear()
+    loaded = corpus.load(folder, cache_dir=cache)
+    assert parses == []
+    assert _figures(loaded.cases) == _figures(corpus.load(folder).cases)
+    assert len(parses) == 20  # every file for the detail, then the load without the index
+    parses.clear()
+    assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
+        corpus.load(folder).cases)
+    assert len(parses) == 10  # the index is whole again: only the load without it
+
+
+def test_an_index_of_the_previous_version_is_ignored_and_replaced(
+        folder: Path, cache: Path, parses: list[str]) -> None:
+    """Version 3 kept one JSON file per corpus folder (``corpus-<hash>.json``): it is not
+    read, and it is removed when the new index is written."""
+    cache.mkdir()
+    resolved = str(folder.resolve())
+    name = hashlib.sha256(resolved.encode()).hexdigest()[:16]
+    legacy = cache / f"corpus-{name}.json"
+    files = {}
+    for path in sorted(folder.glob("*.md")):
+        case = corpus.load_file(path)
+        stat = path.stat()
+        files[path.name] = [stat.st_size, stat.st_mtime_ns,
+                            hashlib.sha256(path.read_bytes()).hexdigest(), [],
+                            [case.slug, "A title from the old index", case.position,
+                             case.status, [], [], None, case.content_hash, 1, 1, "0" * 40]]
+    legacy.write_text(json.dumps({"version": 3, "folder": resolved, "files": files}),
+                      encoding="utf-8")
+    parses.clear()
+    loaded = corpus.load(folder, cache_dir=cache)
+    assert len(parses) == 10
+    assert "A title from the old index" not in {case.title for case in loaded}
+    assert not legacy.exists() and _index(cache).name == f"corpus-{name}.idx"
+    assert _figures(loaded.cases) == _figures(corpus.load(folder).cases)
+
+
+def _restat(path: Path, stat: os.stat_result) -> None:
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_every_kind_of_edit_is_seen(folder: Path, cache: Path, parses: list[str]) -> None:
+    corpus.load(folder, cache_dir=cache)
+    files = sorted(folder.glob("*.md"))
+
+    def loaded() -> list[tuple[Any, ...]]:
+        parses.clear()
+        result = corpus.load(folder, cache_dir=cache)
+        seen = list(parses)
+        assert _figures(result.cases) == _figures(corpus.load(folder).cases)
+        for case in result:  # the body too, read from the file
+            assert case.path is not None and case == corpus.load_file(case.path)
+        parses[:] = seen
+        return _figures(result.cases)
+
+    # a longer text, its mtime put back: the size tells
+    stat = files[0].stat()
+    files[0].write_text(files[0].read_text(encoding="utf-8") + "Ajouté.\n", encoding="utf-8")
+    _restat(files[0], stat)
+    assert files[0].stat().st_mtime_ns == stat.st_mtime_ns
+    loaded()
+    assert parses == [files[0].name]
+    # the same size, another mtime: the bytes tell (a title changed, letter for letter)
+    text = files[1].read_text(encoding="utf-8")
+    title = corpus.load_file(files[1]).title
+    files[1].write_text(text.replace(title, title[::-1], 1), encoding="utf-8")
+    assert files[1].stat().st_size == len(text.encode())
+    figures = loaded()
+    assert parses == [files[1].name] and title[::-1] in {row[1] for row in figures}
+    # deleted
+    files[2].unlink()
+    loaded()
+    assert parses == []
+    # renamed: the new name parsed, the old one gone
+    files[3].rename(folder / "renomme.md")
+    figures = loaded()
+    assert parses == ["renomme.md"]
+    assert folder / "renomme.md" in {row[8] for row in figures}
+    assert files[3] not in {row[8] for row in figures}
+    # neither hidden files, other files, folders nor broken links are case studies
+    (folder / ".brouillon.md").write_bytes(files[4].read_bytes())
+    (folder / "notes.txt").write_text("pas un cas\n", encoding="utf-8")
+    (folder / "dossier.md").mkdir()
+    (folder / "lien.md").symlink_to(folder / "absent.md")
+    assert len(loaded()) == 9 and parses == []
+    # a folder that was a file
+    files[4].unlink()
+    files[4].mkdir()
+    assert len(loaded()) == 8 and parses == []
+    parses.clear()
+    corpus.load(folder, cache_dir=cache)
+    assert parses == []
+
+
+def test_duplicates_across_files_are_found_from_the_index(
+        folder: Path, cache: Path, parses: list[str]) -> None:
+    corpus.load(folder, cache_dir=cache)
+    files = sorted(folder.glob("*.md"))
+    # a copy: same slug and position as its original
+    (folder / "zz-copie.md").write_bytes(files[2].read_bytes())
+    # an edit: a position taken by another file
+    other = corpus.load_file(files[5]).position
+    text = files[0].read_text(encoding="utf-8")
+    files[0].write_text(re.sub(r"^position: .*$", f"position: {other}", text, count=1,
+                               flags=re.M), encoding="utf-8")
+    expected = corpus.check(folder)[1]
+    assert len(expected) == 3 and all("duplicate" in p for p in expected)
+    parses.clear()
+    assert corpus.check(folder, cache_dir=cache)[1] == expected
+    assert sorted(parses) == sorted(["zz-copie.md", files[0].name])
+    parses.clear()
+    cases, problems = corpus.check(folder, cache_dir=cache)  # from the index alone
+    assert problems == expected and parses == []
+    assert cases == corpus.check(folder)[0]
+    with pytest.raises(corpus.CorpusError) as raised:
+        corpus.load(folder, cache_dir=cache)
+    assert raised.value.problems == expected
+
+
+def test_records_from_the_index_are_filled_on_first_use(
+        folder: Path, cache: Path, parses: list[str]) -> None:
+    corpus.load(folder, cache_dir=cache)
+    parses.clear()
+    loaded = corpus.load(folder, cache_dir=cache)
+    parsed = corpus.load(folder)
+    # born with the queue's fields only: a queue, a count of drafts, a lookup fill nothing
+    draft = loaded.cases[4]
+    assert draft.path is not None
+    draft.path.write_text(draft.path.read_text(encoding="utf-8").replace(
+        "status: ready", "status: draft"), encoding="utf-8")
+    loaded = corpus.load(folder, cache_dir=cache)
+    parsed = corpus.load(folder)
+    parses.clear()
+    published = [loaded.cases[0].slug, loaded.cases[7].slug]
+    pending = corpus.queue(loaded, published)
+    assert [c.slug for c in pending] == [c.slug for c in corpus.queue(parsed, published)]
+    assert [c.slug for c in pending] == [c.slug for c in corpus.queue(list(parsed), published)]
+    assert sum(c.is_draft for c in loaded) == 1 and loaded.get(published[1]) is loaded.cases[7]
+    assert all(sorted(vars(c)) == ["_row", "position", "slug", "status", "title"]
+               for c in pending if c.slug != draft.slug)
+    # what a listing reads comes from the columns, without filling a record
+    names = ("position", "slug", "title", "section_count", "words", "companies", "themes",
+             "status", "content_hash", "text_digest")
+    assert loaded.values(*names) == parsed.values(*names)
+    assert all("_row" in vars(c) for c in pending if c.slug != draft.slug)
+    # any other field fills the record, all but its path and body, made on first access
+    first = loaded.cases[1]
+    assert first.companies == parsed.cases[1].companies and "path" not in vars(first)
+    assert vars(first)["lede"] is corpus._UNLOADED and parses == []
+    assert first.path == parsed.cases[1].path and "path" in vars(first)
+    assert _figures(loaded.cases) == _figures(parsed.cases) and parses == []
+    assert loaded.cases == parsed.cases and len(parses) == 9  # == reads each body (1 parsed)
+    assert loaded == parsed and loaded.by_slug() == parsed.by_slug()
+
+
+def test_an_unfilled_record_pickles_whole(folder: Path, cache: Path) -> None:
+    import copy
+    import pickle
+
+    corpus.load(folder, cache_dir=cache)
+    case = corpus.load(folder, cache_dir=cache).cases[3]
+    assert "_row" in vars(case)
+    for twin in (pickle.loads(pickle.dumps(case)), copy.copy(case), copy.deepcopy(case)):
+        assert "_row" not in vars(twin) and _figures([twin]) == _figures([case])
+        assert twin == corpus.load_file(folder / twin.path.name)  # type: ignore[union-attr]
+    assert corpus.replace(case, title="Autre").companies == case.companies
 
 
 def test_no_cache_folder_is_created_without_its_parent(tmp_path: Path) -> None:
@@ -263,6 +505,13 @@ def test_commands_keep_the_index_beside_the_ledger(tmp_path: Path) -> None:
     (tmp_path / "var").mkdir()
     again = runner.invoke(cli, ["--config", str(config), "corpus", "list", "--json"])
     assert again.output == listed.output
-    assert len(list((tmp_path / "var" / "cache").glob("corpus-*.json"))) == 1
+    rows = [{"position": c.position, "slug": c.slug, "title": c.title,
+             "sections": c.section_count, "words": c.words, "companies": list(c.companies),
+             "themes": list(c.themes), "status": c.status}
+            for c in corpus.load(tmp_path / "corpus")]
+    assert listed.output == json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    table = runner.invoke(cli, ["--config", str(config), "corpus", "list"])
+    assert table.exit_code == 0 and "10 case studies" in table.output
+    assert len(list((tmp_path / "var" / "cache").glob("corpus-*.idx"))) == 1
     checked = runner.invoke(cli, ["--config", str(config), "corpus", "check"])
     assert checked.exit_code == 0 and "10 case studies OK" in checked.output
