@@ -21,7 +21,9 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from syndicate import corpus, related
-from syndicate.corpus import CaseStudy
+from syndicate.corpus import CaseStudy, _case
+from syndicate.corpus import _index as index_module
+from syndicate.errors import CorpusError
 
 SEEDS = Path(__file__).resolve().parents[1] / "syndicate" / "examples" / "corpus"
 
@@ -42,13 +44,15 @@ def cache(tmp_path: Path) -> Path:
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the files the corpus parser reads, in order."""
     seen: list[str] = []
-    parse: Callable[..., Any] = corpus._parse
+    parse: Callable[..., Any] = _case._parse
 
     def counting(path: Path, raw: bytes, problems: Any) -> Any:
         seen.append(path.name)
         return parse(path, raw, problems)
 
-    monkeypatch.setattr(corpus, "_parse", counting)
+    # Every caller: the index (changed files) and load_file (bodies, no cache folder).
+    monkeypatch.setattr(_case, "_parse", counting)
+    monkeypatch.setattr(index_module, "_parse", counting)
     return seen
 
 
@@ -137,13 +141,13 @@ def _index(cache: Path) -> Path:
 def _decoded(index: Path) -> tuple[Any, ...]:
     """The index file's parts: (version, tag, folder, head, detail), head and detail decoded."""
     raw = index.read_bytes()
-    assert raw.startswith(corpus._MAGIC)
-    version, tag, folder, head, detail = marshal.loads(raw[len(corpus._MAGIC):])
+    assert raw.startswith(index_module._MAGIC)
+    version, tag, folder, head, detail = marshal.loads(raw[len(index_module._MAGIC):])
     return version, tag, folder, marshal.loads(head), marshal.loads(detail)
 
 
 def _written(index: Path, version: int, tag: str, folder: str, head: Any, detail: Any) -> None:
-    index.write_bytes(corpus._MAGIC + marshal.dumps(
+    index.write_bytes(index_module._MAGIC + marshal.dumps(
         (version, tag, folder, marshal.dumps(head), marshal.dumps(detail))))
 
 
@@ -151,7 +155,7 @@ def _rows(index: Path) -> int:
     return len(_decoded(index)[3][1][0])
 
 
-MAGIC = b"syndicate corpus index\n"  # corpus._MAGIC
+MAGIC = b"syndicate corpus index\n"  # index_module._MAGIC
 
 
 @pytest.mark.parametrize("damage", [
@@ -204,7 +208,8 @@ def test_an_index_not_of_this_version_folder_or_shape_is_ignored(
     loaded = corpus.load(folder, cache_dir=cache)
     assert len(parses) == 10  # every file parsed again
     assert _figures(loaded.cases) == _figures(corpus.load(folder).cases)
-    assert _decoded(index)[:3] == (corpus.CORPUS_INDEX_VERSION, corpus._TAG, str(folder.resolve()))
+    assert _decoded(index)[:3] == (corpus.CORPUS_INDEX_VERSION, index_module._TAG,
+                                   str(folder.resolve()))
 
 
 def test_a_listing_in_another_order_is_the_same_folder(folder: Path, cache: Path,
@@ -346,7 +351,7 @@ def test_duplicates_across_files_are_found_from_the_index(
     cases, problems = corpus.check(folder, cache_dir=cache)  # from the index alone
     assert problems == expected and parses == []
     assert cases == corpus.check(folder)[0]
-    with pytest.raises(corpus.CorpusError) as raised:
+    with pytest.raises(CorpusError) as raised:
         corpus.load(folder, cache_dir=cache)
     assert raised.value.problems == expected
 
@@ -380,7 +385,7 @@ def test_records_from_the_index_are_filled_on_first_use(
     # any other field fills the record, all but its path and body, made on first access
     first = loaded.cases[1]
     assert first.companies == parsed.cases[1].companies and "path" not in vars(first)
-    assert vars(first)["lede"] is corpus._UNLOADED and parses == []
+    assert vars(first)["lede"] is _case._UNLOADED and parses == []
     assert first.path == parsed.cases[1].path and "path" in vars(first)
     assert _figures(loaded.cases) == _figures(parsed.cases) and parses == []
     assert loaded.cases == parsed.cases and len(parses) == 9  # == reads each body (1 parsed)
