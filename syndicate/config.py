@@ -709,13 +709,12 @@ class Config(ConfigPaths):
 def snapshot_of(config: Config) -> ConfigSnapshot:
     """What the light commands read of a validated config (:mod:`syndicate.config_snapshot`):
     the one place the snapshot is made, always from a validated :class:`Config`."""
-    storage, schedule = config.storage, config.schedule
     return ConfigSnapshot(
         path=config.path,
-        storage=StorageSnapshot(database=storage.database,
-                                database_password_env=storage.database_password_env,
-                                corpus=storage.corpus),
-        schedule=ScheduleSnapshot(cron=schedule.cron, timezone=schedule.timezone),
+        storage=StorageSnapshot(database=config.storage.database,
+                                database_password_env=config.storage.database_password_env,
+                                corpus=config.storage.corpus),
+        schedule=ScheduleSnapshot(cron=config.schedule.cron, timezone=config.schedule.timezone),
     )
 
 
