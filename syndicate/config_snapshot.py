@@ -159,8 +159,12 @@ def user_cache_dir() -> Path:
     return Path(base) / "syndicate"
 
 
+# Each record has a docstring: without one, @dataclass computes one with inspect.signature
+# at import (this module is on every light command's path).
 @dataclass(frozen=True)
 class StorageSnapshot:
+    """What the light commands read of ``[storage]``."""
+
     database: Path | str  # as validated: a Path, or a URL as written
     database_password_env: str | None
     corpus: Path
@@ -168,6 +172,8 @@ class StorageSnapshot:
 
 @dataclass(frozen=True)
 class ScheduleSnapshot:
+    """What ``schedule`` reads of ``[schedule]``."""
+
     cron: str
     timezone: str
 
