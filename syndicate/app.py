@@ -17,10 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .channels import channel_settings_models
 from .clock import utcnow
-from .config import Config, read_config, secret_problems
-from .config import parse_config as _parse_config
+from .config_snapshot import ConfigPaths
 from .csv_cells import read_subscriber_csv
 from .errors import ConfigError, LedgerURLError
 from .ledger import LedgerPort, ledger_exists, open_ledger, parse_ledger_url, shown_url
@@ -29,13 +27,21 @@ if TYPE_CHECKING:  # imported where used: loading a config must stay light (test
     import jinja2
 
     from . import confirmations
+    from .config import Config
+
+# The config models (pydantic) and the channel registry are imported by the functions
+# that validate a config, not here: the light commands (``queue``, ``status``,
+# ``schedule``) open the ledger with a :class:`LightApp` over the config's snapshot
+# (syndicate.config_snapshot) and never pay for them.
 
 
 @dataclass(frozen=True)
-class App:
-    """One publication, as configured: the config and the clock every part shares."""
+class LightApp:
+    """The configured ledger, from a :class:`~syndicate.config.Config` or from its
+    validated snapshot (:class:`~syndicate.config_snapshot.ConfigSnapshot`): what the light
+    commands need, without the config models or the channels."""
 
-    config: Config
+    config: ConfigPaths
     now: Callable[[], datetime] = field(default=utcnow)
 
     def open_ledger(self) -> LedgerPort:
@@ -69,6 +75,13 @@ class App:
                 f"{self.config.path}: storage.database = {written!r}: {exc.reason}"
             ]) from None
 
+
+@dataclass(frozen=True)
+class App(LightApp):
+    """One publication, as configured: the config and the clock every part shares."""
+
+    config: Config
+
     @property
     def templates(self) -> jinja2.Environment:
         """The one Jinja environment: the operator's ``[storage] templates`` folder over the
@@ -95,11 +108,17 @@ def load_config(path: Path | str | os.PathLike[str] | None = None) -> Config:
 
     Only the channel types the file names are imported (a type is loaded on lookup).
     """
+    from .channels import channel_settings_models  # pydantic and the registry: see above
+    from .config import read_config
+
     return read_config(path, channel_models=channel_settings_models())
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
     """Validate already-parsed TOML ``data`` read from ``path`` (see :func:`load_config`)."""
+    from .channels import channel_settings_models  # pydantic and the registry: see above
+    from .config import parse_config as _parse_config
+
     return _parse_config(data, path, channel_models=channel_settings_models())
 
 
@@ -107,6 +126,8 @@ def config_problems(path: Path) -> tuple[Config | None, list[str]]:
     """Every problem with the config at ``path``, as ``config check`` prints them: schema
     errors, the ledger, then missing secrets (the console's schedule page checks its
     edit with this too)."""
+    from .config import secret_problems  # pydantic: see above
+
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -131,4 +152,5 @@ def import_subscriber_csv(ledger: LedgerPort, text: str, source: str) -> list[st
     return report
 
 
-__all__ = ["App", "config_problems", "import_subscriber_csv", "load_config", "parse_config"]
+__all__ = ["App", "LightApp", "config_problems", "import_subscriber_csv", "load_config",
+           "parse_config"]

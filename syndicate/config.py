@@ -37,16 +37,21 @@ from pydantic import (
     model_validator,
 )
 
+from .config_snapshot import CONFIG_ENV as CONFIG_ENV  # where a command finds its file
+from .config_snapshot import DEFAULT_CONFIG as DEFAULT_CONFIG
+from .config_snapshot import (
+    ConfigPaths,
+    ConfigSnapshot,
+    ScheduleSnapshot,
+    StorageSnapshot,
+)
+from .config_snapshot import config_path as config_path
 from .cron import parse_cron
 from .errors import ConfigError
-
-DEFAULT_CONFIG = Path("config/syndicate.toml")
-CONFIG_ENV = "SYNDICATE_CONFIG"
 
 # A ledger written as a URL (scheme://...) rather than a path; which schemes exist is the
 # ledger's business (syndicate.ledger.open_ledger), not the config's.
 _LEDGER_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_SQLITE_URL = "sqlite:///"
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -659,8 +664,10 @@ def _close_timezones(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Config:
-    """The validated configuration, paths resolved against the config file's folder."""
+class Config(ConfigPaths):
+    """The validated configuration, paths resolved against the config file's folder (the
+    rules, ``ledger_url``, ``corpus_dir``..., are :class:`ConfigPaths`', shared with the
+    light commands' snapshot)."""
 
     path: Path
     site: SiteConfig
@@ -685,65 +692,6 @@ class Config:
         return self.delivery.senders == "workers" and type(channel).sent_by_workers
 
     @property
-    def folder(self) -> Path:
-        return self.path.parent
-
-    def resolve(self, path: Path) -> Path:
-        return path if path.is_absolute() else (self.folder / path).resolve()
-
-    @property
-    def ledger_url(self) -> str:
-        """Where the ledger is, for ``syndicate.ledger.open_ledger``: a plain path resolved
-        against the config's folder (as always), a ``sqlite:///relative`` URL likewise made
-        ``sqlite:////absolute``, any other URL as written (its scheme is checked when the
-        ledger is opened)."""
-        value = self.storage.database
-        if isinstance(value, Path):
-            return str(self.resolve(value))
-        if value[:len(_SQLITE_URL)].lower() == _SQLITE_URL:
-            rest = value[len(_SQLITE_URL):]
-            if rest and not rest.startswith("/") and "?" not in rest and rest != ":memory:":
-                return f"{value[:len(_SQLITE_URL)]}{self.resolve(Path(rest))}"
-        env = self.storage.database_password_env
-        if env and value.split(":", 1)[0].lower() in ("postgresql", "postgres"):
-            # The ledger reads the variable when it connects (syndicate.ledger._url).
-            return f"{value}{'&' if '?' in value else '?'}password_env={env}"
-        return value
-
-    @property
-    def database(self) -> Path:
-        """The ledger's SQLite file (for tools and tests that read it directly); the
-        application opens :attr:`ledger_url`. A ledger that is no file is a ConfigError."""
-        value = self.storage.database
-        if isinstance(value, Path):
-            return self.resolve(value)
-        url = self.ledger_url
-        if url[:len(_SQLITE_URL)].lower() == _SQLITE_URL and url[len(_SQLITE_URL):]:
-            return Path(url[len(_SQLITE_URL):])
-        # The value is not echoed: a database URL may carry a password.
-        raise ConfigError(self.path, [f"{self.path}: storage.database: not a SQLite file "
-                                      "(a URL of another kind of ledger)"])
-
-    @property
-    def corpus_dir(self) -> Path:
-        return self.resolve(self.storage.corpus)
-
-    @property
-    def corpus_cache_dir(self) -> Path:
-        """Where the corpus index is kept: ``cache/`` beside a SQLite ledger (the ledger's
-        cache folder, with the relatedness index), else ``$XDG_CACHE_HOME/syndicate``
-        (``~/.cache`` without it). Nothing is written there unless its parent folder exists."""
-        url = self.ledger_url  # a resolved path, or a URL (sqlite:////abs/file for SQLite)
-        if isinstance(self.storage.database, Path):
-            return Path(url).parent / "cache"
-        if url[:len(_SQLITE_URL)].lower() == _SQLITE_URL and url[len(_SQLITE_URL):]:
-            file = Path(url[len(_SQLITE_URL):].split("?", 1)[0])
-            if file.is_absolute():
-                return file.parent / "cache"
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "syndicate"
-
-    @property
     def public_dir(self) -> Path:
         return self.resolve(self.storage.public)
 
@@ -756,6 +704,18 @@ class Config:
     def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
         """Problems for every secret environment variable the channels name but is unset."""
         return secret_problems(self.path, enumerate(self.channels), environ)
+
+
+def snapshot_of(config: Config) -> ConfigSnapshot:
+    """What the light commands read of a validated config (:mod:`syndicate.config_snapshot`):
+    the one place the snapshot is made, always from a validated :class:`Config`."""
+    return ConfigSnapshot(
+        path=config.path,
+        storage=StorageSnapshot(database=config.storage.database,
+                                database_password_env=config.storage.database_password_env,
+                                corpus=config.storage.corpus),
+        schedule=ScheduleSnapshot(cron=config.schedule.cron, timezone=config.schedule.timezone),
+    )
 
 
 def secret_problems(
@@ -796,14 +756,6 @@ SECTIONS: dict[str, type[Strict]] = {
     "analytics": AnalyticsConfig,
     "webhooks": WebhooksConfig,
 }
-
-
-def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The config file to use: ``--config``, else ``$SYNDICATE_CONFIG``, else the default."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else DEFAULT_CONFIG
 
 
 def read_config(

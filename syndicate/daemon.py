@@ -20,7 +20,7 @@ schedule to an APScheduler ``BlockingScheduler`` (memory job store: a job store
 is never shared by two processes; the ledger is the only shared state).
 
 The job fires at exactly the slots of :mod:`syndicate.schedule` (a
-:class:`~syndicate.schedule.SlotTrigger`). What a fire publishes is decided from
+:class:`SlotTrigger`). What a fire publishes is decided from
 the clock and the ledger, not from the scheduler's bookkeeping: every fire, like
 every start, considers the slots in ``(last slot considered, now]`` (that
 instant lives in the ledger's meta table) and publishes the latest one under its
@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -54,13 +54,14 @@ from zoneinfo import ZoneInfo
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from . import confirmations, pipeline
 from .app import App, load_config
 from .bounces.poller import polling
 from .clock import utcnow
 from .config import Config
-from .cron import parse_cron
+from .cron import CronSpec, parse_cron
 from .errors import (
     AlreadyPublished,
     ConfigError,
@@ -72,12 +73,13 @@ from .errors import (
 )
 from .ledger import shown_url
 from .schedule import (
-    SlotTrigger,
     describe,
+    iter_slots,
     next_slots,
     plan_catch_up,
     slot_key,
     slots_between,
+    zone_name,
 )
 from .tokens import secret_from_env
 from .transport import reconnect_delay
@@ -98,6 +100,48 @@ MAX_STEP_DOWNS = 100_000
 FIRE_TOLERANCE = timedelta(seconds=60)
 SKIPPED_LINES = 10  # one log line per skipped slot up to this, then one summary line
 
+
+
+class SlotTrigger(BaseTrigger):
+    """An APScheduler trigger that fires exactly at :func:`iter_slots`' slots.
+
+    Used by the daemon instead of APScheduler 3.11's ``CronTrigger``, which (1)
+    fires twice in the repeated hour when clocks go back, (2) walks days by
+    adding 24 hours, so after the spring-forward night it skips the next slot
+    in the first hour of a day (a daily ``0 0 * * *`` never fires on
+    2026-03-30 in Europe/Paris; a monthly ``0 0 1 * *`` misses 1 April), and (3)
+    ANDs a day-of-month with a weekday where cron ORs them. (1) and (2) are
+    checked in the tests. With this trigger ``syndicate schedule`` shows exactly
+    what the daemon will do.
+    """
+
+    __slots__ = ("spec", "timezone")
+
+    def __init__(self, spec: CronSpec, timezone: tzinfo) -> None:
+        self.spec = spec
+        self.timezone = timezone
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        # Like CronTrigger: after a fire, the next slot even if it is already past
+        # (APScheduler collects missed runs that way, then coalesces them); for a
+        # new job, the first slot at or after now.
+        after = previous_fire_time or now - timedelta(microseconds=1)
+        return next(iter_slots(self.spec, self.timezone, after), None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"version": 1, "expression": self.spec.expression, "timezone": str(self.timezone)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.spec = parse_cron(state["expression"])
+        self.timezone = ZoneInfo(state["timezone"])
+
+    def __str__(self) -> str:
+        return f"slots[{self.spec.expression!r} in {zone_name(self.timezone)}]"
+
+    def __repr__(self) -> str:
+        return f"<SlotTrigger ({self.spec.expression!r}, timezone={zone_name(self.timezone)!r})>"
 
 
 @contextmanager
@@ -542,7 +586,7 @@ class Daemon:
         schedule = self.config.schedule
         self._scheduler.add_job(
             self._fire_job,
-            # Our slots exactly, not CronTrigger: see schedule.SlotTrigger for why.
+            # Our slots exactly, not CronTrigger: see SlotTrigger for why.
             trigger=SlotTrigger(parse_cron(schedule.cron), self.tz),
             id=JOB_ID,
             name="publish the next edition",

@@ -34,9 +34,10 @@ gets what cron would do and what cron's documentation says; the walk, the parsin
 library's. ``tests/test_schedule.py`` checks both DST days and a year of slots
 against APScheduler's trigger on every other day.
 
-The daemon fires with :class:`SlotTrigger` (these slots exactly) rather than
-APScheduler 3.11's ``CronTrigger``, which also skips the first slot of the
-night after spring-forward (see the class).
+The daemon fires with :class:`~syndicate.daemon.SlotTrigger` (these slots exactly)
+rather than APScheduler 3.11's ``CronTrigger``, which also skips the first slot of the
+night after spring-forward (see the class). It lives with the daemon, its only user:
+``syndicate schedule`` lists the same slots without importing APScheduler.
 
 Changing ``timezone`` changes the keys (08:00 in Paris is not 08:00 in London).
 
@@ -49,16 +50,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
 from cronsim import CronSim
 
+from .config_snapshot import ScheduleSettings
 from .cron import CronSpec, parse_cron
 
-if TYPE_CHECKING:
-    from .config import Config
+
+class Scheduled(Protocol):
+    """What :func:`next_slots` reads: a :class:`~syndicate.config.Config` or the light
+    commands' :class:`~syndicate.config_snapshot.ConfigSnapshot` (its ``[schedule]``)."""
+
+    @property
+    def schedule(self) -> ScheduleSettings: ...
 
 SLOT_PREFIX = "cron:"
 # Enough to reach a 29 February from any date, with room to spare; a cron that
@@ -70,7 +76,7 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _zone_name(tz: tzinfo) -> str:
+def zone_name(tz: tzinfo) -> str:
     return getattr(tz, "key", None) or str(tz)
 
 
@@ -84,7 +90,7 @@ def slot_key(moment: datetime, tz: tzinfo) -> str:
     # Through UTC: ``astimezone`` to the datetime's own zone would keep a
     # non-existent wall time (APScheduler hands out 02:30+01:00 on spring-forward day).
     local = moment.astimezone(UTC).astimezone(tz)
-    return f"{SLOT_PREFIX}{local:%Y-%m-%dT%H:%M} {_zone_name(tz)}"
+    return f"{SLOT_PREFIX}{local:%Y-%m-%dT%H:%M} {zone_name(tz)}"
 
 
 def _repeated(moment: datetime) -> bool:
@@ -120,7 +126,7 @@ def slots_between(spec: CronSpec, tz: tzinfo, start: datetime, end: datetime) ->
     return out
 
 
-def next_slots(config: Config, after: datetime, count: int) -> list[datetime]:
+def next_slots(config: Scheduled, after: datetime, count: int) -> list[datetime]:
     """The next ``count`` slots of ``config``'s schedule strictly after ``after``."""
     spec = parse_cron(config.schedule.cron)
     tz = zone(config.schedule.timezone)
@@ -143,48 +149,6 @@ def due_slot(spec: CronSpec, tz: tzinfo, now: datetime, window: timedelta) -> da
     """
     found = slots_between(spec, tz, now - window - timedelta(microseconds=1), now)
     return found[-1] if found else None
-
-
-class SlotTrigger(BaseTrigger):
-    """An APScheduler trigger that fires exactly at :func:`iter_slots`' slots.
-
-    Used by the daemon instead of APScheduler 3.11's ``CronTrigger``, which (1)
-    fires twice in the repeated hour when clocks go back, (2) walks days by
-    adding 24 hours, so after the spring-forward night it skips the next slot
-    in the first hour of a day (a daily ``0 0 * * *`` never fires on
-    2026-03-30 in Europe/Paris; a monthly ``0 0 1 * *`` misses 1 April), and (3)
-    ANDs a day-of-month with a weekday where cron ORs them. (1) and (2) are
-    checked in the tests. With this trigger ``syndicate schedule`` shows exactly
-    what the daemon will do.
-    """
-
-    __slots__ = ("spec", "timezone")
-
-    def __init__(self, spec: CronSpec, timezone: tzinfo) -> None:
-        self.spec = spec
-        self.timezone = timezone
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        # Like CronTrigger: after a fire, the next slot even if it is already past
-        # (APScheduler collects missed runs that way, then coalesces them); for a
-        # new job, the first slot at or after now.
-        after = previous_fire_time or now - timedelta(microseconds=1)
-        return next(iter_slots(self.spec, self.timezone, after), None)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"version": 1, "expression": self.spec.expression, "timezone": str(self.timezone)}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.spec = parse_cron(state["expression"])
-        self.timezone = ZoneInfo(state["timezone"])
-
-    def __str__(self) -> str:
-        return f"slots[{self.spec.expression!r} in {_zone_name(self.timezone)}]"
-
-    def __repr__(self) -> str:
-        return f"<SlotTrigger ({self.spec.expression!r}, timezone={_zone_name(self.timezone)!r})>"
 
 
 def plan_catch_up(
@@ -231,7 +195,7 @@ _MONTHS = [
 ]
 
 __all__ = [
-    "SlotTrigger",
+    "Scheduled",
     "describe",
     "due_slot",
     "iter_slots",
@@ -239,4 +203,6 @@ __all__ = [
     "plan_catch_up",
     "slot_key",
     "slots_between",
+    "zone",
+    "zone_name",
 ]

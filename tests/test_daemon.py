@@ -22,11 +22,11 @@ from conftest import ROOT, Clock, Project
 from syndicate import corpus as corpus_mod
 from syndicate.corpus import CaseStudy, Section
 from syndicate.cron import parse_cron
-from syndicate.daemon import META_LAST_SLOT, Daemon
+from syndicate.daemon import META_LAST_SLOT, Daemon, SlotTrigger
 from syndicate.errors import LockedError, SlotTaken
 from syndicate.ledger import Ledger
 from syndicate.logs import setup_logging
-from syndicate.schedule import SlotTrigger, next_slots, slot_key
+from syndicate.schedule import next_slots, slot_key
 
 PARIS = ZoneInfo("Europe/Paris")
 WORDS = [

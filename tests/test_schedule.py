@@ -14,8 +14,8 @@ from conftest import Project
 
 from syndicate.app import parse_config
 from syndicate.cron import parse_cron
+from syndicate.daemon import SlotTrigger
 from syndicate.schedule import (
-    SlotTrigger,
     describe,
     iter_slots,
     next_slots,

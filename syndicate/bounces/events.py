@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..channels import edition_rates  # the breaker's figures; kept importable from here
 from ..clock import utcnow
 from ..ledger import DeliveryEvent, LedgerPort, SubscriberStatus
 
@@ -80,19 +81,6 @@ def record_event(ledger: LedgerPort, event: DeliveryEvent,
         if status is not None:
             ledger.set_subscriber_status(subscriber.email, status)
     return EventOutcome(event, delivery.recipient, new, status)
-
-
-def edition_rates(counts: dict[str, int]) -> dict[str, float | int]:
-    """Bounce and complaint counts and rates (per cent of the messages sent) of an
-    edition, from :meth:`~syndicate.ledger.DeliveryEvents.delivery_event_counts`."""
-    sent = counts.get("sent", 0)
-    bounced, complaints = counts.get("bounced", 0), counts.get("complaint", 0)
-    return {
-        "sent": sent, "bounced": bounced, "hard": counts.get("hard", 0),
-        "soft": counts.get("soft", 0), "complaints": complaints,
-        "bounce_rate": round(100 * bounced / sent, 2) if sent else 0.0,
-        "complaint_rate": round(100 * complaints / sent, 3) if sent else 0.0,
-    }
 
 
 __all__ = ["BouncePolicy", "EventOutcome", "decide", "edition_rates", "record_event"]

@@ -5,22 +5,52 @@ keys of its ``[[channels]]`` entry) and a ``deliver(job)`` method, declared in t
 ``syndicate.channels`` entry-point group: the built-ins exactly like a third-party
 package's (docs/channels.md). The pipeline never names a channel type: it builds
 whatever the config lists. Importing this package imports no channel type.
+
+Each name below is imported from its module on first use (PEP 562): ``status`` asks for
+``pause_reason`` and ``edition_rates`` (the circuit breaker's ledger key and figures) and
+must not pay for the channel Protocol, its pydantic settings and the delivery bookkeeping.
 """
 
 from __future__ import annotations
 
-from ._base import Channel, ChannelSettings, DeliveryJob, DeliveryReport
-from ._bookkeeping import Bookkeeping, DeliveryRun, DeliveryStore
-from ._breaker import pause_reason, resume_paused
-from ._registry import (
-    ChannelRegistry,
-    build_channel,
-    channel_registry,
-    channel_settings_model,
-    channel_settings_models,
-    channel_types,
-    register_channel,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._base import Channel, ChannelSettings, DeliveryJob, DeliveryReport
+    from ._bookkeeping import Bookkeeping, DeliveryRun, DeliveryStore
+    from ._breaker import edition_rates, pause_reason, resume_paused
+    from ._registry import (
+        ChannelRegistry,
+        build_channel,
+        channel_registry,
+        channel_settings_model,
+        channel_settings_models,
+        channel_types,
+        register_channel,
+    )
+
+# name -> the module of this package defining it
+_LAZY = {
+    "Channel": "_base", "ChannelSettings": "_base", "DeliveryJob": "_base",
+    "DeliveryReport": "_base",
+    "Bookkeeping": "_bookkeeping", "DeliveryRun": "_bookkeeping", "DeliveryStore": "_bookkeeping",
+    "edition_rates": "_breaker", "pause_reason": "_breaker", "resume_paused": "_breaker",
+    "ChannelRegistry": "_registry", "build_channel": "_registry",
+    "channel_registry": "_registry", "channel_settings_model": "_registry",
+    "channel_settings_models": "_registry", "channel_types": "_registry",
+    "register_channel": "_registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:  # also how `from syndicate.channels import smtp` finds the module
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Bookkeeping",
@@ -36,6 +66,7 @@ __all__ = [
     "channel_settings_model",
     "channel_settings_models",
     "channel_types",
+    "edition_rates",
     "pause_reason",
     "register_channel",
     "resume_paused",

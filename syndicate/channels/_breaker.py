@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..config import BouncesConfig
+if TYPE_CHECKING:  # its thresholds only: `status` reads a pause without pydantic
+    from ..config import BouncesConfig
 
 #: Rows a channel takes between two looks at the edition's rates (each look is two
 #: aggregate queries over the edition's rows): bounds the overshoot and the cost.
@@ -102,6 +103,20 @@ def check(store: BreakerStore, edition_id: int, number: int, settings: BouncesCo
     return why
 
 
+def edition_rates(counts: dict[str, int]) -> dict[str, float | int]:
+    """Bounce and complaint counts and rates (per cent of the messages sent) of an
+    edition, from :meth:`~syndicate.ledger.DeliveryEvents.delivery_event_counts` (what
+    ``status`` and ``deliveries`` show; :func:`verdict` judges the same counts)."""
+    sent = counts.get("sent", 0)
+    bounced, complaints = counts.get("bounced", 0), counts.get("complaint", 0)
+    return {
+        "sent": sent, "bounced": bounced, "hard": counts.get("hard", 0),
+        "soft": counts.get("soft", 0), "complaints": complaints,
+        "bounce_rate": round(100 * bounced / sent, 2) if sent else 0.0,
+        "complaint_rate": round(100 * complaints / sent, 3) if sent else 0.0,
+    }
+
+
 def pause_reason(store: BreakerStore, edition_id: int) -> str:
     """Why the edition is paused, or "" (no rate computed: for status displays)."""
     return state(store, edition_id).paused
@@ -117,5 +132,5 @@ def resume_paused(store: BreakerStore, edition_id: int) -> str:
     return current.paused
 
 
-__all__ = ["CHECK_EVERY", "BreakerState", "BreakerStore", "check", "key", "pause_reason",
-           "resume_paused", "state", "verdict"]
+__all__ = ["CHECK_EVERY", "BreakerState", "BreakerStore", "check", "edition_rates", "key",
+           "pause_reason", "resume_paused", "state", "verdict"]

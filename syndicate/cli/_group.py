@@ -22,6 +22,7 @@ from ..errors import SyndicateError
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..config_snapshot import ConfigSnapshot
 
 # name -> (module under syndicate.cli that registers it, the first paragraph of its help).
 # The help is what ``syndicate --help`` shows without importing the module; a test checks
@@ -73,13 +74,16 @@ def first_paragraph(command: click.Command) -> str:
 
 
 class AppContext:
-    """Carried on the click context: the config path, loaded lazily (not every command needs it)."""
+    """Carried on the click context: the config path, loaded lazily (not every command needs
+    it): :attr:`config` validates the whole file; :attr:`settings` is what the light
+    commands read, from the validated-config snapshot while the file is unchanged."""
 
     def __init__(self, path: str | None) -> None:
-        from ..config import config_path
+        from ..config_snapshot import config_path  # not syndicate.config: no pydantic here
 
         self.path = config_path(path)
         self._config: Config | None = None
+        self._settings: ConfigSnapshot | None = None
 
     @property
     def config(self) -> Config:
@@ -88,6 +92,36 @@ class AppContext:
 
             self._config = load_config(self.path)
         return self._config
+
+    @property
+    def settings(self) -> ConfigSnapshot:
+        """The settings of ``queue``, ``status``, ``schedule``, ``corpus``: the snapshot of
+        the last validation of these very bytes (no pydantic, no channels), else the
+        validated :attr:`config` (same errors as every command), whose snapshot is then
+        kept for the next runs (syndicate.config_snapshot; a cache never fails a command)."""
+        if self._settings is None:
+            self._settings = self._load_settings()
+        return self._settings
+
+    def _load_settings(self) -> ConfigSnapshot:
+        from .. import config_snapshot
+
+        raw: bytes | None = None
+        if self._config is None:
+            try:
+                raw = self.path.read_bytes()
+            except OSError:
+                pass  # the validation below says what is wrong, as every command does
+            else:
+                snapshot = config_snapshot.load_snapshot(self.path, raw)
+                if snapshot is not None:
+                    return snapshot
+        from ..config import snapshot_of  # validated below: pydantic is loaded by then
+
+        snapshot = snapshot_of(self.config)
+        if raw is not None:
+            config_snapshot.save_snapshot(self.path, raw, snapshot)
+        return snapshot
 
 
 class _Group(click.Group):

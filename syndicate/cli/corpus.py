@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from .. import corpus as corpus_mod
-from ..app import App
+from ..app import LightApp
 from ..errors import ConfigError, CorpusError
 from ._group import AppContext, cli, pass_app
 
@@ -22,13 +22,13 @@ def corpus_group() -> None:
 
 
 def _corpus_dir(app: AppContext, directory: str | None) -> Path:
-    return Path(directory) if directory else app.config.corpus_dir
+    return Path(directory) if directory else app.settings.corpus_dir
 
 
 def _cache_dir(app: AppContext) -> Path | None:
     """The corpus index's folder, when there is a config (``--dir`` works without one)."""
     try:
-        return app.config.corpus_cache_dir
+        return app.settings.corpus_cache_dir
     except ConfigError:
         return None
 
@@ -115,13 +115,13 @@ def _published_warnings(
     from ..snapshots import published_drift  # the relatedness stack: only with a ledger
 
     try:
-        config = app.config
+        config = app.settings  # the validated-config snapshot: no pydantic, no channels
     except ConfigError:
         return []
-    if folder.resolve() != config.corpus_dir.resolve() or not App(config).ledger_exists():
+    if folder.resolve() != config.corpus_dir.resolve() or not LightApp(config).ledger_exists():
         return []
     # A file with a problem is not among ``cases``: it is reported, not "gone".
-    with App(config).open_ledger() as ledger:
+    with LightApp(config).open_ledger() as ledger:
         drifts = published_drift(ledger, {c.slug: c for c in cases},
                                  missing_is_gone=not problems)
     return [drift.message(folder) for drift in drifts]

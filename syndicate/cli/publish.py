@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..app import App
+from ..app import App, LightApp
 from ..corpus import load, queue
 from ..errors import LedgerWriteError, NothingToPublish
 from ..fs import write_atomic_bytes
@@ -157,9 +157,9 @@ def resume_cmd(app: AppContext, verbose: bool) -> None:
 @pass_app
 def queue_cmd(app: AppContext, as_json: bool) -> None:
     """List the case studies still to publish, in the order they will go out."""
-    config = app.config
-    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
-    with App(config).open_ledger() as ledger:
+    settings = app.settings  # the validated-config snapshot: no pydantic, no channels
+    corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
+    with LightApp(settings).open_ledger() as ledger:
         published = ledger.published_slugs()
     pending = queue(corpus, published)
     if as_json:
@@ -184,13 +184,12 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
 @pass_app
 def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
     """Last editions, what is next, totals; warnings about published files gone or changed."""
-    from ..bounces import edition_rates  # the bounce parsers: not for `queue`
-    from ..channels import pause_reason  # the channels and mail stack: not for `queue`
+    from ..channels import edition_rates, pause_reason  # the breaker's (channels: lazy)
     from ..snapshots import published_drift
 
-    config = app.config
-    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
-    with App(config).open_ledger() as ledger:
+    settings = app.settings  # the validated-config snapshot: no pydantic, no channels
+    corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
+    with LightApp(settings).open_ledger() as ledger:
         editions = ledger.editions(status=None)
         published = {e.slug for e in editions}
         counts = {e.id: ledger.delivery_counts(e.id) for e in editions[:limit]}
@@ -198,7 +197,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
                  for e in editions[:limit]}
         paused = {e.id: pause_reason(ledger, e.id) for e in editions[:limit]}
         subscribers = ledger.count_subscribers("active")
-        warnings = [d.message(config.corpus_dir)
+        warnings = [d.message(settings.corpus_dir)
                     for d in published_drift(ledger, corpus.by_slug())]
     pending = queue(corpus, published)
     drafts = sum(1 for case in corpus if case.is_draft)

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from ..app import App
-from ..config import Config
+from ..app import LightApp
+from ..config_snapshot import ConfigSnapshot
 from ..corpus import load, queue
 from ..errors import ConfigError, LockedError, SyndicateError
 from ..logs import setup_logging
@@ -21,11 +21,11 @@ from ._group import AppContext, cli, pass_app
 # --------------------------------------------------------------------------- schedule
 
 
-def _queue(config: Config) -> list[Any]:
+def _queue(settings: ConfigSnapshot) -> list[Any]:
     """Case studies still to publish, in order (the ledger is read only if it exists)."""
-    corpus = load(config.corpus_dir, cache_dir=config.corpus_cache_dir)
+    corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
     published: set[str] = set()
-    app = App(config)
+    app = LightApp(settings)
     if app.ledger_exists():  # listing the schedule must not create a ledger
         with app.open_ledger() as ledger:
             published = ledger.published_slugs()
@@ -43,7 +43,7 @@ def _queue(config: Config) -> list[Any]:
 @pass_app
 def schedule_cmd(app: AppContext, count: int, as_json: bool, iso: bool, after: str | None) -> None:
     """List the next slots and the case study each will publish."""
-    config = app.config
+    config = app.settings  # the validated-config snapshot: no pydantic, no channels
     tz = zone(config.schedule.timezone)
     if after:
         try:

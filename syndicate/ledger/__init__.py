@@ -14,9 +14,11 @@ publisher lock. :func:`copy_ledger` (:mod:`._copy`) copies a SQLite ledger into
 PostgreSQL, all or nothing, verified (``syndicate ledger migrate``).
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ._analytics import OPEN_LINK
 from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
-from ._copy import CopyReport, TableReport, copy_ledger
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
 from ._lock import LockHolder, lock_path, read_holder
@@ -49,6 +51,22 @@ from ._records import (
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._subscribers import normalize_email
 from ._url import SCHEMES, LedgerLocation, parse_ledger_url, shown_url
+
+if TYPE_CHECKING:
+    from ._copy import CopyReport, TableReport, copy_ledger
+
+#: Loaded on first use (PEP 562): ``ledger migrate`` only; every command opens a ledger.
+_LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BOUNCED",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from ._queries import PgQueries, Queries, SqliteQueries
+from ._queries import Queries, SqliteQueries
 
 #: The ``link`` of the open pixel's count.
 OPEN_LINK = -1
@@ -58,8 +58,5 @@ class SqliteAnalyticsMethods(SqliteQueries, AnalyticsMethods):
     pass
 
 
-class PgAnalyticsMethods(PgQueries, AnalyticsMethods):
-    pass
 
-
-__all__ = ["OPEN_LINK", "AnalyticsMethods", "PgAnalyticsMethods", "SqliteAnalyticsMethods"]
+__all__ = ["OPEN_LINK", "AnalyticsMethods", "SqliteAnalyticsMethods"]

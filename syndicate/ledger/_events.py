@@ -3,8 +3,8 @@
 One row per event (``event_id`` unique: recording one twice changes nothing), on the
 delivery it is about. Written by :func:`syndicate.bounces.record_event`, the one entry
 point of every source (the bounce mailbox, provider webhooks). The SQL is written once
-with ``?`` placeholders; the PostgreSQL twin (:class:`PgEventMethods`) runs the same
-statements with ``%s`` and its own time type.
+with ``?`` placeholders; the PostgreSQL twin (:class:`~._pg_queries.PgEventMethods`) runs
+the same statements with ``%s`` and its own time type.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..errors import LedgerError
-from ._queries import PgQueries, Queries, SqliteQueries
+from ._queries import Queries, SqliteQueries
 from ._records import EVENT_KINDS, Delivery, DeliveryEvent, from_db
 
 _EVENT_COLS = "event_id, delivery_id, kind, status, diagnostic, source, occurred_at"
@@ -107,8 +107,5 @@ class SqliteEventMethods(SqliteQueries, EventMethods):
     pass
 
 
-class PgEventMethods(PgQueries, EventMethods):
-    pass
 
-
-__all__ = ["DIAGNOSTIC_MAX", "EventMethods", "PgEventMethods", "SqliteEventMethods"]
+__all__ = ["DIAGNOSTIC_MAX", "EventMethods", "SqliteEventMethods"]

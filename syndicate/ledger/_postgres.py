@@ -36,11 +36,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyPublished, LedgerError, LedgerUnavailable, LockedError, SlotTaken
-from ._analytics import PgAnalyticsMethods
-from ._events import PgEventMethods
 from ._lock import LockHolder
 from ._pg_claims import PgClaimMethods
 from ._pg_methods import PgMethods
+from ._pg_queries import PgAnalyticsMethods, PgEventMethods
 from ._pg_schema import LOCK_CLASS, PUBLISHER_LOCK, SCHEMA, migrate, one_line, schema_version
 from ._port import LedgerPort
 from ._records import EDITION_STATUSES, Edition, utcnow

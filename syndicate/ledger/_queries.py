@@ -2,9 +2,10 @@
 
 A mixin built on :class:`Queries` (delivery events, analytics) writes its statements with
 ``?`` placeholders and calls ``_q_one`` / ``_q_all`` / ``_q_exec``, and stores times through
-``_q_when`` / ``_q_now``; :class:`SqliteQueries` and :class:`PgQueries` run them on their
-connection (PostgreSQL with ``%s`` and its own time type). One place per backend, so a
-new mixin adds statements and nothing else.
+``_q_when`` / ``_q_now``; :class:`SqliteQueries` and :class:`~._pg_queries.PgQueries` run
+them on their connection (PostgreSQL with ``%s`` and its own time type). One place per
+backend, so a new mixin adds statements and nothing else. The PostgreSQL side lives in
+:mod:`._pg_queries`: opening a SQLite ledger imports no PostgreSQL code.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from ._connection import LedgerConnection
-from ._pg_methods import PgConnection, _stamp_of
 from ._records import to_db
 
 
@@ -52,23 +52,4 @@ class SqliteQueries(LedgerConnection, Queries):
         return to_db(moment)
 
     def _q_now(self) -> str:
-        return self._stamp()
-
-
-class PgQueries(PgConnection, Queries):
-    def _q_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        return self._one(sql.replace("?", "%s"), params)
-
-    def _q_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._locked() as conn:
-            return list(conn.execute(sql.replace("?", "%s").encode(), params).fetchall())
-
-    def _q_exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._write() as conn:
-            return int(conn.execute(sql.replace("?", "%s").encode(), params).rowcount)
-
-    def _q_when(self, moment: datetime) -> datetime:
-        return _stamp_of(moment)
-
-    def _q_now(self) -> datetime:
         return self._stamp()
