@@ -376,7 +376,7 @@ def test_numeric_index_is_immutable(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert index.numeric
     related.save_index(index, tmp_path / "index.rel")
     for one in (index, related.load_index(tmp_path / "index.rel")):
-        with pytest.raises(ValueError, match="read-only"):
+        with pytest.raises((TypeError, ValueError), match="read-only"):
             one._store.arrays["norms"][0] = 42.0
 
 
@@ -792,3 +792,42 @@ def test_the_seed_publish_path_imports_no_numpy(project: Any) -> None:
                              text=True, cwd=project.root).stdout
         assert out.splitlines()[-1] == "[]"
     assert list((project.var / "cache").glob("related-*.rel"))
+
+
+def test_a_mapped_index_answers_a_small_query_without_numpy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Issue 13: at 10,000 case studies a publish reads the rows of the edition and of the
+    # editions published before it: while those are few, the plain kernels read them from
+    # the map, and NumPy (0.11-0.15 s to import) is not imported.
+    import subprocess
+    import sys
+
+    from bench._corpus import generate_corpus
+    from syndicate.related import _index
+
+    cases = generate_corpus(PLAIN_BELOW + 20, seed=4)
+    path = tmp_path / "index.rel"
+    related.save_index(build_index(cases), path)
+    slugs = [c.slug for c in cases]
+    probe = ("import sys\nfrom pathlib import Path\nfrom syndicate import related\n"
+             f"index = related.load_index(Path({str(path)!r}))\n"
+             f"answer = index.related({slugs[-1]!r}, candidates={slugs[:30]!r})\n"
+             f"index.company_mentions({slugs[-1]!r}, candidates={slugs[:30]!r})\n"
+             "print(index.numeric, 'numpy' in sys.modules, [r.slug for r in answer])\n")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True).stdout.strip().split(maxsplit=2)
+    assert out[:2] == ["True", "False"]
+    loaded = related.load_index(path)
+    assert out[2] == repr([r.slug for r in loaded.related(slugs[-1], candidates=slugs[:30])])
+    # The same answers whichever kernels read the map.
+    monkeypatch.setattr(_index, "numpy_imported", lambda: False)  # as in a fresh process
+    monkeypatch.setattr(_index, "PLAIN_VALUES", 0)
+    numeric = [(loaded.related(s, k=5), loaded.company_mentions(s)) for s in slugs[::50]]
+    monkeypatch.setattr(_index, "PLAIN_VALUES", 10 ** 12)
+    plain = [(loaded.related(s, k=5), loaded.company_mentions(s)) for s in slugs[::50]]
+    assert [[(r.slug, r.shared_companies) for r in a] for a, _ in numeric] == [
+        [(r.slug, r.shared_companies) for r in a] for a, _ in plain]
+    assert [m for _, m in numeric] == [m for _, m in plain]
+    for (a, _), (b, _) in zip(numeric, plain, strict=True):
+        assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-12)

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ..corpus import CaseStudy
 from ..text import french_stem, french_stop_words, strip_accents
@@ -166,11 +166,7 @@ def name_idf(df: np.ndarray, n: int) -> np.ndarray:
 def _kernels(rows: int) -> Kernels:
     """The kernels for an index of ``rows`` case studies (NumPy imported only past
     :data:`PLAIN_BELOW`)."""
-    if rows < PLAIN_BELOW:
-        from . import _plain as kernels
-    else:
-        from . import _numeric as kernels  # type: ignore[no-redef]
-    return cast(Kernels, kernels)
+    return _index.kernels(rows >= PLAIN_BELOW)
 
 
 def _queue_order(cases: Iterable[CaseStudy]) -> list[CaseStudy]:
@@ -282,7 +278,7 @@ def _index_of(
     }
     key = fingerprint if fingerprint is not None else corpus_fingerprint(ordered)
     return RelatednessIndex(Store(key, n, len(vocabulary), largest, MappingProxyType(arrays),
-                                  MappingProxyType(texts), kernels))
+                                  MappingProxyType(texts), kernels.numeric))
 
 
 def _json(value: object) -> bytes:
@@ -305,7 +301,7 @@ def update_index(
     store = previous._store
     ordered = _queue_order(cases)
     kernels = _kernels(len(ordered))
-    if kernels.numeric != store.kernels.numeric:
+    if kernels.numeric != store.numeric:
         return None
     row_of = {digest: row for row, digest in enumerate(store.text("digests"))}
     sources = [row_of.get(case.text_digest, -1) for case in ordered]
@@ -389,7 +385,7 @@ def save_index(index: RelatednessIndex, path: Path) -> None:
 def load_index(path: Path) -> RelatednessIndex:
     """Read an index written by :func:`save_index` (never runs anything from the file): a
     large one is memory-mapped, only the rows a query touches are read."""
-    return RelatednessIndex(_index.read(path, _kernels))
+    return RelatednessIndex(_index.read(path, lambda rows: rows >= PLAIN_BELOW))
 
 
 def load_or_build(

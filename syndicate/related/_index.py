@@ -38,11 +38,11 @@ import struct
 import sys
 import tempfile
 from array import array
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 # --------------------------------------------------------------------------- weights
 #
@@ -77,6 +77,26 @@ INDEX_VERSION = "related-4"
 #: kernels answer in a millisecond where importing NumPy alone costs 0.11-0.15 s; the plain
 #: query over every row of a corpus costs about as much as that import only past ~1,000.
 PLAIN_BELOW = 500
+
+#: A query on a mapped index reading fewer stored values than this uses the plain kernels
+#: when NumPy is not imported yet: they take about 0.4 µs a value (measured on the 10,000
+#: case studies of ``bench.scale``: 0.10 s for 250,000 values, 700 candidates) where the
+#: NumPy kernels take 0.12 s to import, then 0.015 s.
+PLAIN_VALUES = 250_000
+
+
+def numpy_imported() -> bool:
+    return "numpy" in sys.modules
+
+
+def kernels(numeric: bool) -> Kernels:
+    """The NumPy kernels or the plain ones (imported on first use)."""
+    if numeric:
+        from . import _numeric as chosen
+    else:
+        from . import _plain as chosen  # type: ignore[no-redef]
+    return cast(Kernels, chosen)
+
 
 # Python float -> nearest float32, as NumPy's astype(float32) rounds it.
 _F32 = struct.Struct("<f")
@@ -143,8 +163,6 @@ class Kernels(Protocol):
 
     def array_of(self, values: Any, typecode: str) -> Any: ...
 
-    def load(self, buffer: Any, typecode: str, offset: int, count: int) -> Any: ...
-
     def products(self, store: Store, row: int, rows: Sequence[int]
                  ) -> tuple[list[float], list[float], list[float]]: ...
 
@@ -172,11 +190,31 @@ class Store:
     rows: int
     terms: int
     largest: int  # the largest term count (the tf table's size)
-    arrays: Mapping[str, Any]
+    arrays: Mapping[str, Any]  # NumPy arrays, tuples, or memoryviews of the mapped file
     texts: Mapping[str, Any]  # bytes, or a memoryview of the mapped file
-    kernels: Kernels
+    numeric: bool  # built (and updated) by the NumPy kernels
     mapped: mmap.mmap | None = None  # the file, when the arrays are views of its map
     offsets: Mapping[str, int] = field(default_factory=dict)  # each array's, in the file
+
+    @property
+    def kernels(self) -> Kernels:
+        """The kernels that build and update this store."""
+        return kernels(self.numeric)
+
+    def query_kernels(self, rows: Sequence[int]) -> Kernels:
+        """The kernels to answer a query reading ``rows``: the plain ones unless the
+        arrays are NumPy's already, or the query reads more values than the plain kernels
+        read in the time importing NumPy takes (:data:`PLAIN_VALUES`). A publish at 10,000
+        case studies with a few hundred editions published imports no NumPy."""
+        if not self.numeric or self.mapped is None or numpy_imported():
+            return kernels(self.numeric)  # NumPy's, when there is no import to save
+        indptr = self.arrays["indptr"]
+        values = 0
+        for row in rows:
+            values += indptr[row + 1] - indptr[row]
+            if values >= PLAIN_VALUES:
+                return kernels(True)
+        return kernels(False)
 
     def text(self, name: str) -> Any:
         return json.loads(bytes(self.texts[name]))
@@ -240,9 +278,11 @@ def _bytes(values: Any, typecode: str) -> Any:
     return memoryview(values).cast("B")  # a contiguous NumPy array: no copy
 
 
-def read(path: Path, kernels_for: Any) -> Store:
-    """The store written at ``path``: memory-mapped for the NumPy kernels, read whole for
-    the plain ones (a small index). ``kernels_for(rows)`` picks the kernels. Raises
+def read(path: Path, numeric_for: Callable[[int], bool] | None = None) -> Store:
+    """The store written at ``path``: a large one memory-mapped (its arrays memoryviews of
+    the map: nothing is read until used, and NumPy is not imported), a small one (below
+    :data:`PLAIN_BELOW`) read whole into tuples. ``numeric_for(rows)``: whether an index of
+    that many rows is the NumPy kernels' (default: by :data:`PLAIN_BELOW`). Raises
     ValueError (or OSError) for anything but a complete index of this version."""
     if sys.byteorder != "little":
         raise ValueError("the relatedness cache is little-endian")
@@ -257,8 +297,9 @@ def read(path: Path, kernels_for: Any) -> Store:
         if header.get("version") != INDEX_VERSION:
             raise ValueError(f"index version {header.get('version')!r}, "
                              f"expected {INDEX_VERSION!r}")
-        kernels: Kernels = kernels_for(int(header["rows"]))
-        if kernels.numeric:
+        rows = int(header["rows"])
+        numeric = rows >= PLAIN_BELOW if numeric_for is None else numeric_for(rows)
+        if numeric:
             buffer: Any = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         else:
             handle.seek(0)
@@ -268,6 +309,7 @@ def read(path: Path, kernels_for: Any) -> Store:
     texts: dict[str, Any] = {}
     offsets: dict[str, int] = {}
     sections = header["sections"]
+    view = memoryview(buffer)
     for name, typecode in [*ARRAYS.items(), *((name, "b") for name in TEXTS)]:
         kind, offset, count = sections[name]
         if kind != typecode:
@@ -276,15 +318,17 @@ def read(path: Path, kernels_for: Any) -> Store:
         width = 1 if typecode == "b" else struct.calcsize(typecode)
         if offset + count * width > len(buffer):
             raise ValueError(f"section {name} is truncated")
+        part: Any = view[offset:offset + count * width]
         if typecode == "b":
-            texts[name] = memoryview(buffer)[offset:offset + count]
-        else:
-            arrays[name] = kernels.load(buffer, typecode, offset, count)
+            texts[name] = part
+        elif numeric:
+            arrays[name] = part.cast(typecode)
             offsets[name] = offset
-    store = Store(str(header["fingerprint"]), int(header["rows"]), int(header["terms"]),
+        else:
+            arrays[name] = tuple(part.cast(typecode).tolist())
+    store = Store(str(header["fingerprint"]), rows, int(header["terms"]),
                   int(header["largest"]), MappingProxyType(arrays), MappingProxyType(texts),
-                  kernels, buffer if isinstance(buffer, mmap.mmap) else None,
-                  MappingProxyType(offsets))
+                  numeric, buffer if numeric else None, MappingProxyType(offsets))
     if len(arrays["indptr"]) != store.rows + 1 or len(arrays["norms"]) != store.rows:
         raise ValueError("inconsistent relatedness index")
     return store
@@ -330,7 +374,7 @@ class RelatednessIndex:
     @property
     def numeric(self) -> bool:
         """Whether the index is held in NumPy arrays (a large corpus) or Python lists."""
-        return self._store.kernels.numeric
+        return self._store.numeric
 
     # ------------------------------------------------------------------ queries
 
@@ -366,7 +410,8 @@ class RelatednessIndex:
         of the names shared."""
         row = self._index_of(slug)
         rows = self._rows(None, row)
-        text, companies, themes = self._store.kernels.products(self._store, row, rows)
+        kernels_ = self._store.query_kernels([row, *rows])
+        text, companies, themes = kernels_.products(self._store, row, rows)
         return {self.slugs[other]: (t + W_COMPANY * c + W_THEME * h, t, c, h)
                 for other, t, c, h in zip(rows, text, companies, themes, strict=True)}
 
@@ -387,7 +432,8 @@ class RelatednessIndex:
         rows = self._rows(candidates, row)
         if k == 0 or not rows:
             return ()
-        text, companies, themes = self._store.kernels.products(self._store, row, rows)
+        kernels_ = self._store.query_kernels([row, *rows])
+        text, companies, themes = kernels_.products(self._store, row, rows)
         # Summed in this order, as ``text + W_COMPANY * companies + W_THEME * themes`` over
         # arrays would: the same float64 scores whichever kernels computed the parts.
         scored = [(-(t + W_COMPANY * c + W_THEME * h), other, t)
@@ -425,7 +471,8 @@ class RelatednessIndex:
         rows = self._rows(candidates, row)
         names, _themes = self._names(row)
         ids = self._ids("company", row)
-        found = self._store.kernels.featuring(self._store, "company", rows, set(ids))
+        kernels_ = self._store.query_kernels([row, *rows])
+        found = kernels_.featuring(self._store, "company", rows, set(ids))
         return {name: tuple(self.slugs[other] for other in found.get(key, ()))
                 for name, key in zip(names, ids, strict=True)}
 

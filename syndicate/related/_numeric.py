@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._index import TYPES, Store, term_idf, tf_table
+from ._index import ARRAYS, TYPES, Store, term_idf, tf_table
 
 numeric = True
 
@@ -33,9 +33,12 @@ def array_of(values: Any, typecode: str) -> np.ndarray:
     return made
 
 
-def load(buffer: Any, typecode: str, offset: int, count: int) -> np.ndarray:
-    # A view of the mapped file (read-only: the map is): nothing is read until used.
-    return np.frombuffer(buffer, dtype=TYPES[typecode], count=count, offset=offset)
+def _arrays(store: Store) -> dict[str, np.ndarray]:
+    """The store's arrays as NumPy arrays: those of a mapped index are memoryviews of the
+    map, viewed without a copy (read-only, as the map is)."""
+    return {name: values if isinstance(values, np.ndarray)
+            else np.frombuffer(values, dtype=TYPES[ARRAYS[name]])
+            for name, values in store.arrays.items()}
 
 
 def gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,8 +70,8 @@ def norms(indptr: np.ndarray, indices: np.ndarray, counts: np.ndarray, idf: np.n
     return lengths
 
 
-def _row_weights(store: Store, row: int, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    arrays = store.arrays
+def _row_weights(arrays: dict[str, np.ndarray], row: int, tf: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = int(arrays["indptr"][row]), int(arrays["indptr"][row + 1])
     columns = arrays["indices"][lo:hi]
     weights = (tf[arrays["counts"][lo:hi]] * arrays["idf"][columns]) / arrays["norms"][row]
@@ -79,9 +82,9 @@ def products(store: Store, row: int, rows: Sequence[int]
              ) -> tuple[list[float], list[float], list[float]]:
     """Per row of ``rows``: (text cosine, summed idf of shared companies, of shared themes)
     with ``row``."""
-    arrays = store.arrays
+    arrays = _arrays(store)
     tf = np.asarray(tf_table(store.largest), dtype=np.float64)
-    columns, weights = _row_weights(store, row, tf)
+    columns, weights = _row_weights(arrays, row, tf)
     vector = np.zeros(store.terms, dtype=np.float32)
     vector[columns] = weights
     wanted = np.zeros(store.terms, dtype=bool)
@@ -100,12 +103,12 @@ def products(store: Store, row: int, rows: Sequence[int]
             np.float32)
         text[start:start + block.size] = np.bincount(
             owner, weights=values * vector[terms], minlength=block.size)
-    return (text.tolist(), _shared(store, "company", row, targets),
-            _shared(store, "theme", row, targets))
+    return (text.tolist(), _shared(arrays, "company", row, targets),
+            _shared(arrays, "theme", row, targets))
 
 
-def _shared(store: Store, kind: str, row: int, targets: np.ndarray) -> list[float]:
-    arrays = store.arrays
+def _shared(arrays: dict[str, np.ndarray], kind: str, row: int, targets: np.ndarray
+            ) -> list[float]:
     indptr, ids, idf = arrays[f"{kind}_indptr"], arrays[f"{kind}_ids"], arrays[f"{kind}_idf"]
     mine = ids[int(indptr[row]):int(indptr[row + 1])]
     vector = np.zeros(idf.size, dtype=np.float32)
@@ -118,7 +121,8 @@ def _shared(store: Store, kind: str, row: int, targets: np.ndarray) -> list[floa
 def featuring(store: Store, kind: str, rows: Sequence[int], ids: Collection[int]
               ) -> dict[int, list[int]]:
     """{id: the rows of ``rows`` (in their order) whose names include it} for ``ids``."""
-    indptr, row_ids = store.arrays[f"{kind}_indptr"], store.arrays[f"{kind}_ids"]
+    arrays = _arrays(store)
+    indptr, row_ids = arrays[f"{kind}_indptr"], arrays[f"{kind}_ids"]
     targets = np.asarray(rows, dtype=np.int64)
     if not ids or targets.size == 0:
         return {}
@@ -183,8 +187,8 @@ def assemble(old: Store, sources: Sequence[int],
     ``fresh[i]``. Old rows are copied by runs (rows consecutive in both: after an edit,
     nearly all of them in a few runs), so the only large arrays are the two made: the pages
     of the old ones, once copied, are released (a mapped index)."""
-    old_indptr, old_indices, old_counts = (old.arrays[name] for name in
-                                           ("indptr", "indices", "counts"))
+    arrays = _arrays(old)
+    old_indptr, old_indices, old_counts = arrays["indptr"], arrays["indices"], arrays["counts"]
     source = np.asarray(sources, dtype=np.int64)
     reused = source >= 0
     lengths = np.zeros(source.size, dtype=np.int64)
@@ -206,8 +210,8 @@ def assemble(old: Store, sources: Sequence[int],
         to = int(indptr[first]) - lo
         for start in range(lo, hi, _CHUNK):  # bounded temporaries (renumbering)
             stop = min(hi, start + _CHUNK)
-            columns = old_indices[start:stop]
-            indices[to + start:to + stop] = columns if mapping is None else mapping[columns]
+            part = old_indices[start:stop]
+            indices[to + start:to + stop] = part if mapping is None else mapping[part]
             counts[to + start:to + stop] = old_counts[start:stop]
             old.release("indices", start, stop)
             old.release("counts", start, stop)

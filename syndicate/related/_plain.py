@@ -10,7 +10,6 @@ once gives NumPy's float32 product), and each row's sum added in row order from 
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -21,13 +20,6 @@ numeric = False
 
 def array_of(values: Any, typecode: str) -> tuple[Any, ...]:
     return tuple(values)  # immutable, as the NumPy kernels' read-only arrays
-
-
-def load(buffer: Any, typecode: str, offset: int, count: int) -> tuple[Any, ...]:
-    if count == 0:
-        return ()
-    view = memoryview(buffer)[offset:offset + count * array(typecode).itemsize]
-    return tuple(view.cast(typecode).tolist())  # type: ignore[call-overload]
 
 
 def norms(indptr: Sequence[int], indices: Sequence[int], counts: Sequence[int],
