@@ -831,3 +831,20 @@ def test_a_mapped_index_answers_a_small_query_without_numpy(
     assert [m for _, m in numeric] == [m for _, m in plain]
     for (a, _), (b, _) in zip(numeric, plain, strict=True):
         assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-12)
+
+
+def test_names_with_control_characters_round_trip(tmp_path: Path) -> None:
+    # The names of a row are stored as one line joined by U+001F/U+001E; a name holding one
+    # of those characters must come back as spelt (that row is stored as JSON instead).
+    odd = ["Alan\x1fCo", "Qon\x1eto", "Sh\x1dine", "[Luko]"]  # (str.strip strips them)
+    cases = [case("a", CRISE, position=1, companies=odd, themes=["cri\x1fse"]),
+             case("b", CRISE, position=2, companies=[*odd, "Alan"], themes=["cri\x1fse"]),
+             case("c", CRISE, position=3, companies=["[Luko]"])]
+    index = build_index(cases)
+    related.save_index(index, tmp_path / "index.rel")
+    for one in (index, related.load_index(tmp_path / "index.rel")):
+        assert one.companies("a") == tuple(odd)
+        top = one.related("a", k=2)
+        assert top[0].slug == "b" and top[0].shared_companies == tuple(odd)
+        assert top[0].shared_themes == ("cri\x1fse",)
+        assert one.company_mentions("c") == {"[Luko]": ("a", "b")}

@@ -137,8 +137,10 @@ def name_key(name: str) -> str:
     return " ".join(strip_accents(text).casefold().split())
 
 
-def _unique_names(names: Iterable[str]) -> dict[str, str]:
-    """{key: the name as first spelt} of a case study's names, in its order."""
+@lru_cache(maxsize=1 << 14)  # called twice per case study by a fit; lists recur
+def _unique_names(names: tuple[str, ...]) -> dict[str, str]:
+    """{key: the name as first spelt} of a case study's names, in its order (not to be
+    modified: memoised)."""
     seen: dict[str, str] = {}
     for name in names:
         key = name_key(name)
@@ -251,22 +253,12 @@ def _index_of(
     }
     arrays["norms"] = kernels.array_of(kernels.norms(
         arrays["indptr"], arrays["indices"], arrays["counts"], arrays["idf"], largest), "d")
-    spelt: list[list[list[str]]] = [[[], []] for _ in ordered]
-    for part, (kind, field) in enumerate((("company", "companies"), ("theme", "themes"))):
-        column: dict[str, int] = {}
-        row_ptr, ids = [0], list[int]()
-        for row, case in enumerate(ordered):
-            names = _unique_names(getattr(case, field))
-            ids.extend(column.setdefault(key, len(column)) for key in names)
-            row_ptr.append(len(ids))
-            spelt[row][part] = list(names.values())
-        frequency = [0] * len(column)
-        for col in ids:
-            frequency[col] += 1
+    for kind, (row_ptr, ids, frequency) in _names(ordered).items():
         arrays[f"{kind}_indptr"] = kernels.array_of(row_ptr, "q")
         arrays[f"{kind}_ids"] = kernels.array_of(ids, "i")
         arrays[f"{kind}_idf"] = kernels.array_of(name_weights(frequency, n), "f")
-    lines = [json.dumps(names, ensure_ascii=False).encode("utf-8") for names in spelt]
+    lines = _index.names_lines(
+        [(_unique_names(case.companies), _unique_names(case.themes)) for case in ordered])
     offsets = [0]
     for line in lines:
         offsets.append(offsets[-1] + len(line))
@@ -279,6 +271,24 @@ def _index_of(
     key = fingerprint if fingerprint is not None else corpus_fingerprint(ordered)
     return RelatednessIndex(Store(key, n, len(vocabulary), largest, MappingProxyType(arrays),
                                   MappingProxyType(texts), kernels.numeric))
+
+
+def _names(ordered: Sequence[CaseStudy]) -> dict[str, tuple[list[int], list[int], list[int]]]:
+    """Per kind (company, theme): each row's name numbers (indptr, ids; names numbered in
+    order of first appearance) and each name's number of rows."""
+    made = {}
+    for kind, field in (("company", "companies"), ("theme", "themes")):
+        column: dict[str, int] = {}
+        row_ptr, ids = [0], list[int]()
+        for case in ordered:
+            ids.extend(column.setdefault(key, len(column))
+                       for key in _unique_names(getattr(case, field)))
+            row_ptr.append(len(ids))
+        frequency = [0] * len(column)
+        for col in ids:
+            frequency[col] += 1
+        made[kind] = (row_ptr, ids, frequency)
+    return made
 
 
 def _json(value: object) -> bytes:

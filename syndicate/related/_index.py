@@ -334,6 +334,33 @@ def read(path: Path, numeric_for: Callable[[int], bool] | None = None) -> Store:
     return store
 
 
+# A row's names line: its companies, then its themes, as spelt, each name followed by U+001F,
+# the two lists separated by U+001E; a row where a name holds one of these characters is
+# written as JSON behind U+001D instead. Joining is a fifth of the time of 10,000 json.dumps.
+_NAME_END, _LIST_END, _AS_JSON = "\x1f", "\x1e", "\x1d"
+
+
+def names_lines(rows: Sequence[tuple[Mapping[str, str], Mapping[str, str]]]) -> list[bytes]:
+    """The names line of each row, from its ({key: name} of companies, of themes)."""
+    lines = []
+    for companies, themes in rows:
+        line = "".join(f"{name}{_NAME_END}" for name in companies.values()) + _LIST_END + "".join(
+            f"{name}{_NAME_END}" for name in themes.values())
+        if line.count(_NAME_END) != len(companies) + len(themes) or line.count(
+                _LIST_END) != 1 or _AS_JSON in line:
+            line = _AS_JSON + json.dumps([list(companies.values()), list(themes.values())])
+        lines.append(line.encode("utf-8", "surrogatepass"))
+    return lines
+
+
+def read_names_line(line: str) -> tuple[list[str], list[str]]:
+    if line.startswith(_AS_JSON):
+        companies, themes = json.loads(line[1:])
+        return companies, themes
+    companies_part, themes_part = line.split(_LIST_END)
+    return companies_part.split(_NAME_END)[:-1], themes_part.split(_NAME_END)[:-1]
+
+
 # --------------------------------------------------------------------------- the index
 
 
@@ -396,8 +423,7 @@ class RelatednessIndex:
         """(companies, themes) of a row as spelt, aligned with its ids."""
         offsets = self._store.arrays["names_offsets"]
         line = bytes(self._store.texts["names"][int(offsets[row]):int(offsets[row + 1])])
-        companies, themes = json.loads(line)
-        return companies, themes
+        return read_names_line(line.decode("utf-8", "surrogatepass"))
 
     def _ids(self, kind: str, row: int) -> list[int]:
         arrays = self._store.arrays
