@@ -1,10 +1,12 @@
 """The fitted relatedness index: what it stores, its file, and the queries it answers.
 
-An index is a handful of flat arrays (the layout below) and a few JSON texts, held either as
-NumPy arrays (a large corpus: :mod:`._numeric`) or as Python lists (a small one:
-:mod:`._plain`, which never imports NumPy). Both kernels compute every number with the same
-IEEE operations in the same order, so they give the same scores bit for bit, and the same
-file: either can read what the other wrote.
+An index is a handful of flat arrays (the layout below) and a few texts. A small corpus's
+(below :data:`PLAIN_BELOW`) is fitted and held as tuples, computed by :mod:`._plain`, which
+never imports NumPy; a large one is fitted as NumPy arrays (:mod:`._numeric`), and read back
+as memoryviews of the mapped file, which either kernel can compute from: a query reading
+fewer than :data:`PLAIN_VALUES` values (a publish with few editions published before it)
+takes the plain kernels and imports no NumPy. Both kernels compute every number with the
+same IEEE operations in the same order: the same scores bit for bit, the same file.
 
 Layout (``N`` case studies in queue order, ``V`` terms in sorted order):
 
@@ -17,9 +19,10 @@ Layout (``N`` case studies in queue order, ``V`` terms in sorted order):
 - names, for companies and themes alike: per row the column numbers of its names
   (``company_indptr``, ``company_ids``: names deduplicated by key, in the row's order) and
   per column its rarity (``company_idf``, float32, :func:`name_weights`).
-- JSON texts: ``slugs``; ``names`` (one line per row: its companies and themes as spelt,
-  aligned with its ids; ``names_offsets`` says where each line starts); ``vocabulary`` and
-  ``digests`` (each row's text digest), read only by an update after an edit.
+- texts: ``slugs`` (JSON); ``names`` (one line per row: its companies and themes as spelt,
+  aligned with its ids, see :func:`names_lines`; ``names_offsets`` says where each line
+  starts); ``vocabulary`` and ``digests`` (JSON: each row's text digest), read only by an
+  update after an edit.
 
 The file is a short JSON header (each section's type, offset and length) followed by the raw
 little-endian sections, each at an 8-byte boundary. A large index is memory-mapped: a
