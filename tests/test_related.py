@@ -427,7 +427,7 @@ def test_cache_round_trip_rebuild_on_change_and_on_corruption(
     # A corrupt file is not an error: refitted and rewritten.
     related.clear_memory_cache()
     (path,) = tmp_path.glob("related-*.rel")
-    path.write_bytes(b"not an npz file")
+    path.write_bytes(b"not an index file")
     assert answers(load_or_build(edited, tmp_path)) == answers(rebuilt)
     related.clear_memory_cache()
     assert answers(related.load_index(path)) == answers(rebuilt)
