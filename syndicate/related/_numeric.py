@@ -92,6 +92,23 @@ def products(store: Store, row: int, rows: Sequence[int]
     indptr, indices, counts = arrays["indptr"], arrays["indices"], arrays["counts"]
     idf, row_norms = arrays["idf"], arrays["norms"]
     targets = np.asarray(rows, dtype=np.int64)
+    if targets.size * 5 >= store.rows * 2:  # 40 % of the rows or more: all in order, no gather
+        # (at 10,000 case studies, 5,000 candidates: 0.04 s where the gather takes 0.06 s)
+        every = np.zeros(store.rows, dtype=np.float64)
+        for start in range(0, store.rows, BLOCK_ROWS):
+            stop = min(store.rows, start + BLOCK_ROWS)
+            lo, hi = int(indptr[start]), int(indptr[stop])
+            terms = indices[lo:hi]
+            keep = np.flatnonzero(wanted[terms])
+            owner = np.repeat(np.arange(stop - start, dtype=np.intp),
+                              np.diff(indptr[start:stop + 1]))[keep]
+            terms = terms[keep]
+            values = ((tf[counts[lo:hi][keep]] * idf[terms])
+                      / row_norms[start:stop][owner]).astype(np.float32)
+            every[start:stop] = np.bincount(owner, weights=values * vector[terms],
+                                            minlength=stop - start)
+        return (every[targets].tolist(), _shared(arrays, "company", row, targets),
+                _shared(arrays, "theme", row, targets))
     text = np.zeros(targets.size, dtype=np.float64)
     for start in range(0, targets.size, BLOCK_ROWS):
         block = targets[start:start + BLOCK_ROWS]
