@@ -63,20 +63,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..corpus import CaseStudy
 from ..text import french_stem, french_stop_words, strip_accents
-from . import _index
-from ._index import (
+from . import _index, _store
+from ._index import W_COMPANY, W_THEME, Related, RelatednessIndex
+from ._quality import RankingQuality, ranking_quality
+from ._store import (
     INDEX_VERSION,
     PLAIN_BELOW,
-    W_COMPANY,
-    W_THEME,
     Kernels,
-    Related,
-    RelatednessIndex,
     Store,
     name_weights,
     term_idf,
 )
-from ._quality import RankingQuality, ranking_quality
 
 if TYPE_CHECKING:
     import numpy as np
@@ -257,7 +254,7 @@ def _index_of(
         arrays[f"{kind}_indptr"] = kernels.array_of(row_ptr, "q")
         arrays[f"{kind}_ids"] = kernels.array_of(ids, "i")
         arrays[f"{kind}_idf"] = kernels.array_of(name_weights(frequency, n), "f")
-    lines = _index.names_lines(
+    lines = _store.names_lines(
         [(_unique_names(case.companies), _unique_names(case.themes)) for case in ordered])
     offsets = [0]
     for line in lines:
@@ -389,13 +386,13 @@ _memory_lock = threading.Lock()
 
 def save_index(index: RelatednessIndex, path: Path) -> None:
     """Write ``index`` to ``path`` atomically."""
-    _index.write(index._store, path)
+    _store.write(index._store, path)
 
 
 def load_index(path: Path) -> RelatednessIndex:
     """Read an index written by :func:`save_index` (never runs anything from the file): a
     large one is memory-mapped, only the rows a query touches are read."""
-    return RelatednessIndex(_index.read(path, lambda rows: rows >= PLAIN_BELOW))
+    return RelatednessIndex(_store.read(path, lambda rows: rows >= PLAIN_BELOW))
 
 
 def load_or_build(

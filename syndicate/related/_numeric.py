@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._index import ARRAYS, TYPES, Store, term_idf, tf_table
+from ._store import ARRAYS, TYPES, Store, term_idf, tf_table
 
 numeric = True
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from ._index import Store, f32, tf_table
+from ._store import Store, f32, tf_table
 
 numeric = False
 
