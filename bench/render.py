@@ -214,9 +214,9 @@ def relatedness(ctx: Context, corpus: BenchCorpus) -> Iterator[Figure]:
                       lambda: related.build_index(cases), setup=_cold_stems)
     yield ctx.measure(corpus, "relatedness: corpus fingerprint (cache key)",
                       lambda: related.corpus_fingerprint(cases))
-    related.save_index(index, cache_dir / "bench.npz")
-    yield ctx.measure(corpus, "relatedness: load cached index (.npz)",
-                      lambda: related.load_index(cache_dir / "bench.npz"))
+    related.save_index(index, cache_dir / "bench.rel")
+    yield ctx.measure(corpus, "relatedness: load cached index (.rel)",
+                      lambda: related.load_index(cache_dir / "bench.rel"))
 
     def queries() -> None:
         for slug, published in editions:

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 from .config import Config
 from .corpus import CaseStudy, Corpus
 from .ledger import Edition
-from .related import load_or_build
+from .related import RelatednessIndex, load_or_build
 from .render.archive import INDEX_EXCERPTS
 from .render.model import CompanyMention, EditionView, Link
 from .render.urls import company_url, edition_url
@@ -120,16 +121,22 @@ class ViewBuilder:
         self.config = config
         self.corpus = corpus
         self.by_slug = corpus.by_slug()
-        # Fitting relatedness is the expensive part; a cron-started process reuses the
-        # index cached where the ledger says (``LedgerPort.cache_dir``: beside a SQLite
-        # file), a long-running daemon the one in memory. No folder: memory only.
-        self.index = load_or_build(corpus.cases, cache_dir)
+        self.cache_dir = cache_dir
         self.tz = ZoneInfo(config.schedule.timezone)
         self.published = sorted(published, key=lambda p: p.number)
         self.number_of = {p.slug: p.number for p in self.published}
         self.title_of = {p.slug: p.title for p in self.published if p.title}
         self.stored = stored
         self.texts: PublishedTexts = texts if texts is not None else CorpusTexts(corpus)
+
+    @cached_property
+    def index(self) -> RelatednessIndex:
+        """The relatedness index, read (or fitted) on first use: a builder whose views all
+        have stored links (a rebuild of old pages) never reads it. Fitting is the expensive
+        part; a cron-started process reuses the index cached where the ledger says
+        (``LedgerPort.cache_dir``: beside a SQLite file), a long-running daemon the one in
+        memory. No folder: memory only."""
+        return load_or_build(self.corpus.cases, self.cache_dir)
 
     def _linkable(self, slug: str) -> bool:
         # A published edition keeps its page (and its title in the ledger) even when its

@@ -472,8 +472,8 @@ def test_an_edit_analyses_only_the_edited_text(tmp_path: Path,
     assert analysed == [edited[7].text]
     monkeypatch.setattr(related, "analyze", analyze)
     _same(index, related.build_index(edited))
-    assert [p.name for p in tmp_path.glob("related-*.npz")] == [
-        f"related-{index.fingerprint}.npz"]
+    assert [p.name for p in tmp_path.glob("related-*.rel")] == [
+        f"related-{index.fingerprint}.rel"]
     related.clear_memory_cache()
     # rankings as a full fit gives them
     fitted = related.build_index(edited)

@@ -239,7 +239,7 @@ def test_a_plain_path_config_keeps_its_ledger_lock_and_cache(
     assert app.ledger_exists() and (var / "syndicate.db").is_file()
     related.clear_memory_cache()  # else an index fitted by an earlier test is reused
     publish(config, now=clock, ledger=app.open_ledger)
-    assert list((var / "cache").glob("related-*.npz"))
+    assert list((var / "cache").glob("related-*.rel"))
     files = {p.name for p in var.glob("syndicate.db*")} - {"syndicate.db-wal", "syndicate.db-shm"}
     assert files == {"syndicate.db", "syndicate.db.lock"}
 

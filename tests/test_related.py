@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import pickle
 from collections.abc import Collection, Sequence
@@ -20,6 +19,7 @@ from sklearn.metrics.pairwise import cosine_similarity
 from syndicate import related
 from syndicate.corpus import CaseStudy, Section, load
 from syndicate.related import (
+    PLAIN_BELOW,
     W_COMPANY,
     W_THEME,
     RankingQuality,
@@ -193,6 +193,27 @@ def test_seed_candidates_and_k_property(seeds: tuple[CaseStudy, ...], data: st.D
     assert got == index.related(this, candidates, k=k + 5)[:k]  # a longer list extends it
 
 
+def test_the_stemmer_is_the_c_one_and_stems_as_the_python_one(
+    seeds: tuple[CaseStudy, ...],
+) -> None:
+    # Issue 13: the pure-Python Snowball stemmer was most of a cold first publish on the seeds
+    # (0.3 s for their 2,500 words); snowballstemmer hands over to PyStemmer's C stemmers when
+    # installed. Same algorithm: the same stems (the rankings and the golden run unchanged).
+    import re
+
+    import Stemmer
+    from snowballstemmer.french_stemmer import FrenchStemmer
+
+    from syndicate import text
+
+    assert isinstance(text._stemmer(), Stemmer.Stemmer)
+    python = FrenchStemmer()
+    words = {w for c in seeds for w in re.findall(r"[^\W\d_]+", c.text.lower())}
+    assert len(words) > 2000
+    assert [text.french_stem(w) for w in sorted(words)] == [
+        python.stemWord(w) for w in sorted(words)]
+
+
 # --------------------------------------------------------------------------- small corpora
 
 CRISE = ("La crise de trésorerie a forcé l’équipe à revoir ses dépenses, à renégocier avec "
@@ -343,8 +364,20 @@ def test_index_is_immutable() -> None:
     index = build_index([case("a", CRISE, position=1), case("b", CRISE, position=2)])
     with pytest.raises(AttributeError):
         index.slugs = ()  # type: ignore[misc]
-    with pytest.raises(ValueError, match="read-only"):
-        index._text.data[0] = 42.0
+    with pytest.raises(TypeError):  # plain kernels: tuples
+        index._store.arrays["norms"][0] = 42.0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        index._store.arrays["norms"] = ()  # type: ignore[index]
+
+
+def test_numeric_index_is_immutable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(related, "PLAIN_BELOW", 0)
+    index = build_index([case("a", CRISE, position=1), case("b", CRISE, position=2)])
+    assert index.numeric
+    related.save_index(index, tmp_path / "index.rel")
+    for one in (index, related.load_index(tmp_path / "index.rel")):
+        with pytest.raises((TypeError, ValueError), match="read-only"):
+            one._store.arrays["norms"][0] = 42.0
 
 
 # --------------------------------------------------------------------------- cache
@@ -366,7 +399,7 @@ def test_cache_round_trip_rebuild_on_change_and_on_corruption(
     cases = corpus_of([CRISE, REUNIONS, SEMAINE, CRISE + " " + SEMAINE])
     fresh = build_index(cases)
     built = load_or_build(cases, tmp_path)
-    (cached_file,) = tmp_path.glob("related-*.npz")
+    (cached_file,) = tmp_path.glob("related-*.rel")
     assert built.fingerprint in cached_file.name
     assert answers(built) == answers(fresh)
     assert load_or_build(cases, tmp_path) is built  # in memory
@@ -387,14 +420,14 @@ def test_cache_round_trip_rebuild_on_change_and_on_corruption(
     edited = [*cases[:-1], case("cas-4", REUNIONS, position=4)]
     rebuilt = load_or_build(edited, tmp_path)
     assert rebuilt.fingerprint != built.fingerprint
-    assert [p.name for p in tmp_path.glob("related-*.npz")] == [
-        f"related-{rebuilt.fingerprint}.npz"]
+    assert [p.name for p in tmp_path.glob("related-*.rel")] == [
+        f"related-{rebuilt.fingerprint}.rel"]
     assert answers(rebuilt) == answers(build_index(edited))
 
     # A corrupt file is not an error: refitted and rewritten.
     related.clear_memory_cache()
-    (path,) = tmp_path.glob("related-*.npz")
-    path.write_bytes(b"not an npz file")
+    (path,) = tmp_path.glob("related-*.rel")
+    path.write_bytes(b"not an index file")
     assert answers(load_or_build(edited, tmp_path)) == answers(rebuilt)
     related.clear_memory_cache()
     assert answers(related.load_index(path)) == answers(rebuilt)
@@ -428,7 +461,7 @@ def test_caller_key_and_unwritable_cache(tmp_path: Path, caplog: pytest.LogCaptu
     assert load_or_build(cases, tmp_path, fingerprint="files:abc") is one
     related.clear_memory_cache()
     assert answers(load_or_build(cases, tmp_path, fingerprint="files:abc")) == answers(one)
-    assert len(list(tmp_path.glob("related-*.npz"))) == 1
+    assert len(list(tmp_path.glob("related-*.rel"))) == 1
     # A cache that cannot be written does not stop an edition: logged, index still returned.
     related.clear_memory_cache()
     blocker = tmp_path / "not-a-folder"
@@ -610,60 +643,208 @@ def test_bench_runs_and_its_baseline_agrees(
 
 
 
-def test_a_loaded_index_reads_the_name_keys_it_stored(
+def test_a_loaded_index_folds_no_name_and_answers_as_fitted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Issue 13: loading the cache must not fold every company and theme name again.
     cases = corpus_of([CRISE, REUNIONS, SEMAINE])
     built = build_index(cases)
-    path = tmp_path / "index.npz"
+    path = tmp_path / "index.rel"
     related.save_index(built, path)
     folded: list[str] = []
     real = related.name_key
+
     def counted(name: str) -> str:
         folded.append(name)
         return real(name)
 
     monkeypatch.setattr(related, "name_key", counted)
     loaded = related.load_index(path)
-    assert folded == []
     assert answers(loaded) == answers(built)
-    # An index written before the keys were stored: they are computed again, same answers.
-    arrays = built.to_arrays()
-    meta = json.loads(bytes(arrays["meta"]).decode("utf-8"))
-    del meta["company_keys"], meta["theme_keys"]
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    older = related.RelatednessIndex.from_arrays(arrays)
-    assert folded and answers(older) == answers(built)
+    assert folded == []
 
 
-def test_products_by_blocks_of_rows_are_bit_for_bit_one_bincount(
-    monkeypatch: pytest.MonkeyPatch,
+# --------------------------------------------------------------------------- two kernels
+#
+# Issue 13: a small corpus is indexed in plain Python (no NumPy import), a large one with
+# NumPy; both must give the same rankings and the same scores.
+
+
+def kernel_index(cases: Sequence[CaseStudy], numeric: bool,
+                 monkeypatch: pytest.MonkeyPatch) -> related.RelatednessIndex:
+    monkeypatch.setattr(related, "PLAIN_BELOW", 0 if numeric else 10 ** 9)
+    index = build_index(cases)
+    monkeypatch.undo()
+    assert index.numeric == numeric
+    return index
+
+
+def same_answers(one: related.RelatednessIndex, two: related.RelatednessIndex,
+                 cases: Sequence[CaseStudy]) -> None:
+    published = {c.slug for c in cases[::3]}
+    for c in cases:
+        for candidates in (None, published, set()):
+            a = one.related(c.slug, candidates, k=10)
+            b = two.related(c.slug, candidates, k=10)
+            assert [(r.slug, r.shared_companies, r.shared_themes) for r in a] == [
+                (r.slug, r.shared_companies, r.shared_themes) for r in b]
+            for x, y in zip(a, b, strict=True):
+                assert x.score == pytest.approx(y.score, abs=1e-12)
+                assert x.text_similarity == pytest.approx(y.text_similarity, abs=1e-12)
+            assert one.company_mentions(c.slug, candidates) == two.company_mentions(
+                c.slug, candidates)
+        assert one.companies(c.slug) == two.companies(c.slug)
+
+
+def test_plain_and_numpy_kernels_agree_on_the_seeds(
+    seeds: tuple[CaseStudy, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Issue 13: the matrix-vector product goes a block of rows at a time (bounded
-    # temporaries); each row's sum must be exactly the whole-matrix bincount's, or rankings
-    # with near-ties could move. Empty rows at the start, the middle and the end included.
-    rng = np.random.default_rng(13)
-    dense = rng.random((23, 40), dtype=np.float32) * (rng.random((23, 40)) < 0.3)
-    dense[[0, 7, 8, 22]] = 0
-    matrix = related.CSR.of(_csr(dense), np.float32)
-    vector = rng.random(40, dtype=np.float32)
-    rows = np.repeat(np.arange(23), np.diff(matrix.indptr))
-    expected = np.bincount(rows, weights=matrix.data * vector[matrix.indices], minlength=23)
-    for block in (1, 2, 5, 1024):
-        monkeypatch.setattr(related, "_BLOCK_ROWS", block)
-        assert (matrix @ vector).tobytes() == expected.tobytes()
-        assert matrix.row_sums(matrix.data).tobytes() == np.bincount(
-            rows, weights=matrix.data, minlength=23).tobytes()
+    assert not build_index(seeds).numeric  # the seeds take the plain kernels
+    plain, numeric = (kernel_index(seeds, flag, monkeypatch) for flag in (False, True))
+    same_answers(plain, numeric, seeds)
+    a, b = plain.to_arrays(), numeric.to_arrays()
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def _csr(dense: np.ndarray) -> object:
-    class Plain:
-        pass
+def test_plain_and_numpy_kernels_agree_on_a_generated_corpus(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bench._corpus import generate_corpus
 
-    plain = Plain()
-    rows, cols = np.nonzero(dense)
-    plain.data, plain.indices = dense[rows, cols], cols  # type: ignore[attr-defined]
-    plain.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])  # type: ignore[attr-defined]
-    plain.shape = dense.shape  # type: ignore[attr-defined]
-    return plain
+    cases = generate_corpus(300, seed=5)
+    plain, numeric = (kernel_index(cases, flag, monkeypatch) for flag in (False, True))
+    same_answers(plain, numeric, cases)
+    # The scores are the oracle's (scikit-learn's TF-IDF), for a few queries.
+    published = {c.slug for c in cases[::2]}
+    expected = oracle(cases, cases[7].slug, published)
+    for r in numeric.related(cases[7].slug, published, k=5):
+        assert r.score == pytest.approx(expected[r.slug], abs=1e-5)
+    # Either kernel reads the file the other wrote.
+    related.save_index(plain, tmp_path / "plain.rel")
+    monkeypatch.setattr(related, "PLAIN_BELOW", 0)
+    from_plain = related.load_index(tmp_path / "plain.rel")
+    assert from_plain.numeric
+    same_answers(from_plain, plain, cases[:40])
+
+
+def test_numpy_products_by_blocks_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The NumPy kernels go a block of rows at a time (bounded temporaries); each row's sum
+    # must not depend on the block, or rankings with near-ties could move.
+    from bench._corpus import generate_corpus
+    from syndicate.related import _numeric
+
+    cases = generate_corpus(60, seed=2)
+    index = kernel_index(cases, True, monkeypatch)
+    expected = [index.scores(c.slug) for c in cases[:5]]
+    for block in (1, 2, 7):
+        monkeypatch.setattr(_numeric, "BLOCK_ROWS", block)
+        rebuilt = kernel_index(cases, True, monkeypatch)
+        assert rebuilt.to_arrays()["norms"].tobytes() == index.to_arrays()["norms"].tobytes()
+        assert [index.scores(c.slug) for c in cases[:5]] == expected
+
+
+def test_numpy_update_after_edits_equals_a_full_fit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bench._corpus import generate_corpus
+    from syndicate import corpus
+    from syndicate.related import _numeric
+
+    cases = generate_corpus(80, seed=9)
+    related.save_index(kernel_index(cases, True, monkeypatch), tmp_path / "before.rel")
+    monkeypatch.setattr(related, "PLAIN_BELOW", 0)
+    before = related.load_index(tmp_path / "before.rel")  # mapped: its pages are released
+    monkeypatch.undo()
+    monkeypatch.setattr(_numeric, "_CHUNK", 7)  # rows copied in several slices
+    edited = list(cases)
+    edited[3] = corpus.replace(cases[3], lede="Un paragraphe entièrement nouveau : photosynthèse.")
+    edited[50] = corpus.replace(cases[50], lede=cases[50].lede + " Une phrase ajoutée.")
+    edited[10] = corpus.replace(cases[10], position=1000)  # moved to the end of the queue
+    del edited[20]  # removed
+    for changed in (edited, [*edited, corpus.replace(cases[20], slug="nouveau", position=5)]):
+        monkeypatch.setattr(related, "PLAIN_BELOW", 0)
+        updated = related.update_index(before, changed)
+        assert updated is not None and updated.numeric
+        fitted = build_index(changed)
+        monkeypatch.setattr(related, "PLAIN_BELOW", PLAIN_BELOW)
+        a, b = updated.to_arrays(), fitted.to_arrays()
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        same_answers(updated, fitted, changed[::7])
+
+
+def test_the_seed_publish_path_imports_no_numpy(project: Any) -> None:
+    # Issue 13: a 10-case-study corpus must not pay NumPy's import (nor scikit-learn's or
+    # SciPy's): a publish-next, first (fitted) then again (from the cache file).
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom syndicate.cli import cli\n"
+        f"cli.main(['--config', {str(project.config_path)!r}, 'publish-next'],"
+        " prog_name='syndicate', standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'scipy', 'sklearn')))\n")
+    for _run in range(2):
+        out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                             text=True, cwd=project.root).stdout
+        assert out.splitlines()[-1] == "[]"
+    assert list((project.var / "cache").glob("related-*.rel"))
+
+
+def test_a_mapped_index_answers_a_small_query_without_numpy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Issue 13: at 10,000 case studies a publish reads the rows of the edition and of the
+    # editions published before it: while those are few, the plain kernels read them from
+    # the map, and NumPy (0.11-0.15 s to import) is not imported.
+    import subprocess
+    import sys
+
+    from bench._corpus import generate_corpus
+    from syndicate.related import _index
+
+    cases = generate_corpus(PLAIN_BELOW + 20, seed=4)
+    path = tmp_path / "index.rel"
+    related.save_index(build_index(cases), path)
+    slugs = [c.slug for c in cases]
+    probe = ("import sys\nfrom pathlib import Path\nfrom syndicate import related\n"
+             f"index = related.load_index(Path({str(path)!r}))\n"
+             f"answer = index.related({slugs[-1]!r}, candidates={slugs[:30]!r})\n"
+             f"index.company_mentions({slugs[-1]!r}, candidates={slugs[:30]!r})\n"
+             "print(index.numeric, 'numpy' in sys.modules, [r.slug for r in answer])\n")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True).stdout.strip().split(maxsplit=2)
+    assert out[:2] == ["True", "False"]
+    loaded = related.load_index(path)
+    assert out[2] == repr([r.slug for r in loaded.related(slugs[-1], candidates=slugs[:30])])
+    # The same answers whichever kernels read the map.
+    monkeypatch.setattr(_index, "numpy_imported", lambda: False)  # as in a fresh process
+    monkeypatch.setattr(_index, "PLAIN_VALUES", 0)
+    numeric = [(loaded.related(s, k=5), loaded.company_mentions(s)) for s in slugs[::50]]
+    monkeypatch.setattr(_index, "PLAIN_VALUES", 10 ** 12)
+    plain = [(loaded.related(s, k=5), loaded.company_mentions(s)) for s in slugs[::50]]
+    assert [[(r.slug, r.shared_companies) for r in a] for a, _ in numeric] == [
+        [(r.slug, r.shared_companies) for r in a] for a, _ in plain]
+    assert [m for _, m in numeric] == [m for _, m in plain]
+    for (a, _), (b, _) in zip(numeric, plain, strict=True):
+        assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-12)
+
+
+def test_names_with_control_characters_round_trip(tmp_path: Path) -> None:
+    # The names of a row are stored as one line joined by U+001F/U+001E; a name holding one
+    # of those characters must come back as spelt (that row is stored as JSON instead).
+    odd = ["Alan\x1fCo", "Qon\x1eto", "Sh\x1dine", "[Luko]"]  # (str.strip strips them)
+    cases = [case("a", CRISE, position=1, companies=odd, themes=["cri\x1fse"]),
+             case("b", CRISE, position=2, companies=[*odd, "Alan"], themes=["cri\x1fse"]),
+             case("c", CRISE, position=3, companies=["[Luko]"])]
+    index = build_index(cases)
+    related.save_index(index, tmp_path / "index.rel")
+    for one in (index, related.load_index(tmp_path / "index.rel")):
+        assert one.companies("a") == tuple(odd)
+        top = one.related("a", k=2)
+        assert top[0].slug == "b" and top[0].shared_companies == tuple(odd)
+        assert top[0].shared_themes == ("cri\x1fse",)
+        assert one.company_mentions("c") == {"[Luko]": ("a", "b")}
