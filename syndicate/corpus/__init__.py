@@ -35,6 +35,8 @@ The package: :mod:`._case` (the record, reading and writing a file, the folder),
 
 from dataclasses import replace
 
+# The errors the functions below raise, importable from here as before the package.
+from ..errors import CorpusChanged, CorpusError
 from ._case import (
     STATUSES,
     CaseStudy,
@@ -55,6 +57,8 @@ __all__ = [
     "STATUSES",
     "CaseStudy",
     "Corpus",
+    "CorpusChanged",
+    "CorpusError",
     "Section",
     "Source",
     "check",

@@ -15,15 +15,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import CorpusError
 from ..fs import write_atomic
 from ..text import reserved_slug
 
 STATUSES = ("ready", "draft")
-# libyaml's loader when available: the pure-Python one dominates loading a large corpus.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_loader() -> Any:
+    """libyaml's loader when available: the pure-Python one dominates loading a large corpus.
+    PyYAML is imported by what parses or writes a file (here and below), not at import: a
+    corpus loaded through its index parses nothing, and the light commands skip its import."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _FRONT = "---"
 
@@ -235,6 +242,8 @@ def dumps(case: CaseStudy) -> str:
     if case.source is not None:
         meta["source"] = {"page": case.source.page, "position": case.source.position}
     meta["content_hash"] = case.content_hash or case.computed_hash()
+    import yaml
+
     front = yaml.safe_dump(
         meta, allow_unicode=True, sort_keys=False, width=100, default_flow_style=None
     )
@@ -269,9 +278,11 @@ class _Problems:
 
 def _key_lines(front: str, offset: int) -> dict[str, int]:
     """Line number (1-based, in the file) of each top-level front-matter key."""
+    import yaml
+
     lines: dict[str, int] = {}
     try:
-        node = yaml.compose(front, Loader=_Loader)
+        node = yaml.compose(front, Loader=_yaml_loader())
     except yaml.YAMLError:
         return lines
     if isinstance(node, yaml.MappingNode):
@@ -281,6 +292,8 @@ def _key_lines(front: str, offset: int) -> dict[str, int]:
 
 
 def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
+    import yaml
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -302,7 +315,7 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         return None
     front = "\n".join(lines[1:end])
     try:
-        meta = yaml.load(front, Loader=_Loader)  # a safe loader (CSafeLoader or SafeLoader)
+        meta = yaml.load(front, Loader=_yaml_loader())  # a safe loader (CSafeLoader or SafeLoader)
     except yaml.YAMLError:
         meta = None
     try:
