@@ -257,7 +257,8 @@ class Drift:
 
 
 def published_drift(
-    ledger: LedgerPort, corpus: Mapping[str, CaseStudy], *, missing_is_gone: bool = True
+    ledger: LedgerPort, corpus: Mapping[str, CaseStudy], *, missing_is_gone: bool = True,
+    editions: Sequence[Edition] | None = None,
 ) -> list[Drift]:
     """Published editions (finished or not) whose file is gone or changed, oldest first.
 
@@ -270,9 +271,11 @@ def published_drift(
     :data:`SHOWN_FIELDS`, e.g. ``source``, is none).
     An edition without a snapshot whose file is there is not reported (its snapshot will be
     taken from that file). ``missing_is_gone=False``: skip files that are missing (the caller
-    cannot tell a deleted file from an unreadable one).
+    cannot tell a deleted file from an unreadable one). ``editions``: every edition, if the
+    caller has read them already (``status``: 5,000 rows are not read twice).
     """
-    editions = sorted(ledger.editions(status=None), key=lambda e: e.number)
+    editions = sorted(ledger.editions(status=None) if editions is None else editions,
+                      key=lambda e: e.number)
     digests = ledger.artefacts_named(SNAPSHOT_ARTEFACT, digests=True)
     sources = ledger.artefacts_named(SOURCE_FILE_ARTEFACT)
     drifts = []
