@@ -93,10 +93,13 @@ def _config(folder: Path, database: Path) -> Path:
     return path
 
 
-def build_ledger(database: Path, count: int) -> float:
+def build_ledger(database: Path, count: int, corpus: Path | None = None) -> float:
     """``count`` done editions, one a day ending yesterday, with what the pipeline keeps of
-    each (snapshot, companies, links); returns the seconds it took."""
+    each (snapshot, companies, links); returns the seconds it took. With ``corpus``, each case
+    study is also written there as a file and snapshotted as read back from it, as a publish
+    does (its snapshot then keeps the file's digest)."""
     from bench._corpus import generate_corpus
+    from syndicate.corpus import dumps, load_file
     from syndicate.ledger import open_ledger
     from syndicate.render.urls import edition_url
     from syndicate.snapshots import snapshot_artefacts
@@ -106,6 +109,14 @@ def build_ledger(database: Path, count: int) -> float:
     cases = generate_corpus(count, seed=1)
     first = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(
         days=count + 1)
+    if corpus is not None:
+        corpus.mkdir(parents=True, exist_ok=True)
+        written = []
+        for case in cases:
+            path = corpus / f"{case.slug}.md"
+            path.write_text(dumps(case), encoding="utf-8")
+            written.append(load_file(path))
+        cases = written
     with open_ledger(database) as ledger:
         for i, case in enumerate(cases):
             edition = ledger.claim_edition(

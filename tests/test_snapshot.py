@@ -4,9 +4,11 @@ a real HTTP server for the webhook channel)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import mailbox
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +22,17 @@ from pytest_httpserver import HTTPServer
 from syndicate import corpus as corpus_mod
 from syndicate.cli import cli
 from syndicate.corpus import CaseStudy, Section, Source
+from syndicate.corpus._case import _UNLOADED
 from syndicate.ledger import Ledger
 from syndicate.pipeline import Publisher, publish
 from syndicate.snapshots import (
     COMPANIES_ARTEFACT,
     SNAPSHOT_ARTEFACT,
+    SOURCE_FILE_ARTEFACT,
     case_from_snapshot,
     changed_fields,
+    published_drift,
+    snapshot_artefacts,
     snapshot_json,
 )
 from syndicate.typography import french
@@ -389,3 +395,82 @@ def test_old_editions_listed_from_the_small_companies_artefact(
         slug = company.url.rstrip("/").rsplit("/")[-1]
         text = (project.public / "entreprises" / slug / "index.html").read_text("utf-8")
         assert first.url in text
+
+
+def _retitle(path: Path, folder: Path) -> None:
+    case = corpus_mod.load_file(path)
+    corpus_mod.save(corpus_mod.replace(case, title=case.title + " (corrigé)"), folder)
+
+
+def test_drift_of_unchanged_files_is_checked_without_reading_them(
+    project: Project, clock: Clock
+) -> None:
+    """Each snapshot keeps the digest of the file it was taken from: checking thousands of
+    published editions compares digests from the corpus index, no file parsed (``status``)."""
+    config = project.config()
+    editions = []
+    for _ in range(3):
+        editions.append(publish(config, now=clock))
+        clock.advance(days=7)
+    cache = config.corpus_cache_dir
+    with Ledger(config.database) as ledger:
+        kept = ledger.artefacts_named(SOURCE_FILE_ARTEFACT)
+        for result in editions:
+            path = file_of(config.corpus_dir, result.view.slug)
+            assert kept[result.edition.id] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+        loaded = corpus_mod.load(config.corpus_dir, cache_dir=cache)
+        cases = loaded.by_slug()
+        assert published_drift(ledger, cases) == []
+        # No body was read: the file digests came from the index.
+        assert all(vars(case).get("lede", _UNLOADED) is _UNLOADED for case in cases.values())
+
+        # An edit readers would see is found (the digest differs: compared in full) ...
+        _retitle(file_of(config.corpus_dir, editions[0].view.slug), config.corpus_dir)
+        # ... and one they would not (the queue position) is none, though the bytes changed.
+        second = file_of(config.corpus_dir, editions[1].view.slug)
+        second.write_text(re.sub(r"^position: \d+", "position: 9999",
+                                 second.read_text(encoding="utf-8"), count=1, flags=re.M),
+                          encoding="utf-8")
+        cases = corpus_mod.load(config.corpus_dir, cache_dir=cache).by_slug()
+        drifts = published_drift(ledger, cases)
+    assert [(d.edition.slug, d.fields) for d in drifts] == [(editions[0].view.slug, ("title",))]
+
+
+def test_editions_without_the_file_digest_are_compared_in_full(
+    project: Project, clock: Clock
+) -> None:
+    """Editions published before the digest was kept: their drift is still found."""
+    config = project.config()
+    result = publish(config, now=clock)
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("DELETE FROM artefacts WHERE name = ?", (SOURCE_FILE_ARTEFACT,))
+    path = file_of(config.corpus_dir, result.view.slug)
+    with Ledger(config.database) as ledger:
+        assert published_drift(ledger, corpus_mod.load(config.corpus_dir).by_slug()) == []
+        _retitle(path, config.corpus_dir)
+        drifts = published_drift(ledger, corpus_mod.load(config.corpus_dir).by_slug())
+    assert [(d.edition.slug, d.fields) for d in drifts] == [(result.view.slug, ("title",))]
+
+
+def test_a_record_whose_file_changed_before_its_body_was_read_has_no_file_digest(
+    project: Project, tmp_path: Path
+) -> None:
+    """Front matter from the index, body from newer bytes: no digest, so no snapshot taken
+    from it is ever trusted by its digest."""
+    config = project.config()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    corpus_mod.load(config.corpus_dir, cache_dir=cache)  # writes the index
+    case = next(iter(corpus_mod.load(config.corpus_dir, cache_dir=cache)))  # its records
+    assert case.path is not None
+    before = case.file_digest
+    assert before == hashlib.sha256(case.path.read_bytes()).hexdigest()
+    case.path.write_text(case.path.read_text(encoding="utf-8") + "\nUn ajout.\n",
+                         encoding="utf-8")
+    assert case.lede  # read now, from the edited file
+    assert case.file_digest is None
+    assert SOURCE_FILE_ARTEFACT not in snapshot_artefacts(case)
+    parsed = corpus_mod.load_file(case.path)
+    assert parsed.file_digest == hashlib.sha256(case.path.read_bytes()).hexdigest()
+    assert snapshot_artefacts(parsed)[SOURCE_FILE_ARTEFACT] == parsed.file_digest

@@ -198,7 +198,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
         paused = {e.id: pause_reason(ledger, e.id) for e in editions[:limit]}
         subscribers = ledger.count_subscribers("active")
         warnings = [d.message(settings.corpus_dir)
-                    for d in published_drift(ledger, corpus.by_slug())]
+                    for d in published_drift(ledger, corpus.by_slug(), editions=editions)]
     pending = queue(corpus, published)
     drafts = sum(1 for case in corpus if case.is_draft)
     data: dict[str, Any] = {

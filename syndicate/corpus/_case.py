@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import CorpusError
 from ..fs import write_atomic
@@ -148,6 +148,18 @@ class CaseStudy:
             return str(self._from_index("text_digest"))
         return hashlib.blake2b(self.text.encode("utf-8"), digest_size=20).hexdigest()
 
+    @cached_property
+    def file_digest(self) -> str | None:
+        """The sha256 (hex) of the file bytes this case study was read from, front matter and
+        body alike, or None: not read from a file (made in code, a snapshot), or its body read
+        from bytes other than its front matter's (the file edited in between). The same bytes
+        parse to the same case study: a published snapshot taken from these bytes is still
+        the file's text while this digest is unchanged (:func:`syndicate.snapshots.published_drift`
+        compares it instead of reading the file)."""
+        if _ROW in self.__dict__:
+            return cast("str | None", self._from_index("file_digest"))
+        return None
+
     # A record of the corpus index (:class:`_Table`) is born with its queue fields only
     # (``slug``, ``title``, ``position``, ``status``) and ``__dict__[_ROW] = (table, row)``:
     # the first read of another field fills all but ``path`` and the body from the index's
@@ -182,9 +194,12 @@ class CaseStudy:
     def _load_body(self) -> None:
         if self.path is None:
             raise CorpusError([f"{self.slug}: no file to read the text from"])
+        known = self.file_digest  # the bytes the front matter came from (None: unknown)
         loaded = load_file(self.path)
         self.__dict__["lede"] = loaded.lede
         self.__dict__["sections"] = loaded.sections
+        if loaded.file_digest != known:  # the file changed since: this record mixes two
+            self.__dict__["file_digest"] = None
 
     def computed_hash(self) -> str:
         return content_hash(self.title, self.lede, self.sections)
@@ -419,7 +434,7 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
     lede, sections = _parse_body(lines, end + 1, problems)
     if problems.items:
         return None
-    return CaseStudy(
+    case = CaseStudy(
         slug=slug,
         title=title,
         lede=lede,
@@ -432,6 +447,8 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         content_hash=stored_hash,
         path=path,
     )
+    case.__dict__["file_digest"] = hashlib.sha256(raw).hexdigest()  # the cached property's
+    return case
 
 
 def _parse_body(

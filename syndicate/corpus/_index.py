@@ -410,8 +410,8 @@ class _Table:
         reads)."""
         if self._fill is None:
             detail = self.detail()
-            self._fill = tuple(detail[name] for name in _DETAIL[1:])
-        companies, themes, sources, hashes, words, sections, digests = self._fill
+            self._fill = tuple(detail[name] for name in _DETAIL)
+        files, companies, themes, sources, hashes, words, sections, digests = self._fill
         source = sources[row]
         fields["lede"] = fields["sections"] = _UNLOADED
         fields["companies"] = companies[row]
@@ -421,6 +421,7 @@ class _Table:
         fields["words"] = words[row]
         fields["section_count"] = sections[row]
         fields["text_digest"] = digests[row]
+        fields["file_digest"] = files[row].hex()  # the bytes every column above was read from
 
     def path_of(self, row: int) -> Path:
         if self._path is None:
