@@ -224,8 +224,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="syndicate-scale-history-") as tmp:
             folder = Path(tmp)
             config = site(repo, folder)
-            history.build_ledger(folder / "var" / "syndicate.db", args.editions,
-                                 corpus=folder / "corpus")
+            history.build_ledger_apart(folder / "var" / "syndicate.db", args.editions,
+                                       corpus=folder / "corpus")
             command = ["status"]
             run(repo, config, command, folder)  # warm-up: writes the corpus index
             rows.append((f"status at {args.editions:,} editions",
