@@ -254,8 +254,8 @@ def test_hostile_text_is_escaped(config):
 
 def test_names_that_slugify_alike_share_one_page(config):
     one, two = seed_cases()[:2]
-    one = one.__class__(**{**one.__dict__, "companies": ("Back Market",)})
-    two = two.__class__(**{**two.__dict__, "companies": ("Back-Market",)})
+    one = replace(one, companies=("Back Market",))
+    two = replace(two, companies=("Back-Market",))
     history = make_history([one, two], config)
     entries = companies_of(history, config.site.base_url)
     assert list(entries) == ["back-market"]
