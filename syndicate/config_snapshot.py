@@ -5,7 +5,7 @@ settings (where the ledger, the corpus and its index are; the cron and its time 
 Validating the whole file (:mod:`syndicate.config`: pydantic, 17 models, the channel
 registry) costs more than the rest of such a command, so after a full validation the
 settings they read are kept as a small JSON file, the **snapshot**, and used as long as
-the config file has the same bytes (docs/configuration.md, "The validated-config
+the config file has the same bytes (docs/operations.md, "The validated-config
 snapshot"). One source of truth: the snapshot is made from the validated
 :class:`~syndicate.config.Config` (``snapshot_of``), never from the raw file, and the
 paths derived from the settings (the ledger URL, the corpus folders) are computed by
