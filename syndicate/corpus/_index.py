@@ -222,9 +222,9 @@ class _Table:
                 rows.append((b"", (), (), None, None, None, None, None))
             else:
                 path = _child(self.directory, name)
-                raw = path.read_bytes()
                 case = load_file(path)
-                digest = hashlib.sha256(raw).digest()
+                # The digest of the very bytes parsed (load_file keeps it): one read, one hash.
+                digest = bytes.fromhex(case.file_digest or "")
                 rows.append(_row_of(name, os.stat(path), digest, case)[_PROBLEMS + 1:])
         self.changed = True
         self._detail_raw = None
