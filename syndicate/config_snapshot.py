@@ -27,18 +27,24 @@ subprocess); a layer of its own just above the leaves.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .digest import sha256_hex
 from .errors import ConfigError
 
-log = logging.getLogger("syndicate.config_snapshot")
+
+def _debug(message: str, *args: object) -> None:
+    """A debug line (a snapshot missed or not written): logging is imported only then, as
+    the light commands that read a snapshot log nothing otherwise."""
+    import logging
+
+    logging.getLogger("syndicate.config_snapshot").debug(message, *args)
+
 
 #: Bumped whenever the snapshot's content or meaning changes: older files are misses.
 FORMAT = 1
@@ -222,7 +228,7 @@ class ConfigSnapshot(ConfigPaths):
 
 def snapshot_file(config_file: Path) -> Path:
     """Where the snapshot of ``config_file`` is kept (one file per resolved path)."""
-    name = hashlib.sha256(os.fsencode(config_file.resolve())).hexdigest()[:32]
+    name = sha256_hex(os.fsencode(config_file.resolve()))[:32]
     return user_cache_dir() / "configs" / f"{name}.json"
 
 
@@ -243,7 +249,7 @@ def validator_stamp() -> list[int]:
 
 def _header(config_file: Path, raw: bytes) -> dict[str, Any]:
     return {"format": FORMAT, "config": str(config_file.resolve()),
-            "sha256": hashlib.sha256(raw).hexdigest(), "validator": validator_stamp()}
+            "sha256": sha256_hex(raw), "validator": validator_stamp()}
 
 
 def load_snapshot(config_file: Path, raw: bytes) -> ConfigSnapshot | None:
@@ -254,14 +260,14 @@ def load_snapshot(config_file: Path, raw: bytes) -> ConfigSnapshot | None:
         data = json.loads(where.read_bytes())
         header = _header(config_file, raw)
         if not isinstance(data, dict) or any(data.get(k) != v for k, v in header.items()):
-            log.debug("config snapshot %s: not for these bytes of %s", where, config_file)
+            _debug("config snapshot %s: not for these bytes of %s", where, config_file)
             return None
         return ConfigSnapshot.from_settings(config_file.absolute(), data["settings"])
     except FileNotFoundError:
         return None
     except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
         # RuntimeError: no home folder to find ~/.cache in. A cache never fails a command.
-        log.debug("config snapshot of %s unreadable, validating the file: %s", config_file, exc)
+        _debug("config snapshot of %s unreadable, validating the file: %s", config_file, exc)
         return None
 
 
@@ -280,7 +286,7 @@ def save_snapshot(config_file: Path, raw: bytes, snapshot: ConfigSnapshot) -> No
                            mode=0o600)
         _prune(where.parent, keep=where)
     except (OSError, RuntimeError, ValueError) as exc:
-        log.debug("config snapshot of %s not written: %s", config_file, exc)
+        _debug("config snapshot of %s not written: %s", config_file, exc)
 
 
 def _prune(folder: Path, keep: Path) -> None:

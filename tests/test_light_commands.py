@@ -66,9 +66,11 @@ def run(config: Path, args: list[str], xdg: Path,
                           capture_output=True, text=True, env=_env(xdg), cwd=cwd, check=False)
 
 
-def probe(config: Path, args: list[str], xdg: Path) -> tuple[str, list[str]]:
-    """The command's stdout and the heavy modules it imported."""
-    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(HEAVY), "--config",
+def probe(config: Path, args: list[str], xdg: Path,
+          watched: tuple[str, ...] = HEAVY) -> tuple[str, list[str]]:
+    """The command's stdout and the ``watched`` modules (default: the heavy ones) it
+    imported."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(watched), "--config",
                            str(config), *args],
                           capture_output=True, text=True, env=_env(xdg), check=False)
     assert done.returncode == 0, done.stderr
@@ -142,6 +144,26 @@ def test_a_warm_light_command_imports_neither_pydantic_nor_the_channels(
                  ["corpus", "check"]):
         _out, heavy = probe(published, args, xdg)
         assert heavy == [], (args, heavy)
+
+
+#: What a warm ``queue``, ``schedule`` or ``status`` does not need either: the logging
+#: machinery (nothing is logged), csv (subscriber imports), signal handling (publishing),
+#: OpenSSL's hashes (syndicate.digest: CPython's own SHA-256). Each costs milliseconds
+#: of a command whose budget, at 10,000 case studies, is twice ``--help`` (bench.scale).
+UNNEEDED = ("logging", "csv", "_csv", "signal", "_hashlib", "syndicate.cli.publish",
+            "syndicate.logs", "syndicate.csv_cells")
+
+
+def test_the_overview_commands_import_nothing_they_do_not_use(
+    published: Path, tmp_path: Path
+) -> None:
+    xdg = tmp_path / "xdg"
+    probe(published, ["queue"], xdg)  # validates, keeps the snapshot
+    _out, seen = probe(published, ["publish-next", "--dry-run"], xdg, UNNEEDED)
+    assert {"logging", "signal"} <= set(seen)  # the probe sees them
+    for args in (["queue"], ["schedule", "-n", "50"], ["status"]):
+        _out, loaded = probe(published, args, xdg, UNNEEDED)
+        assert loaded == [], (args, loaded)
 
 
 def test_an_edit_of_one_byte_is_noticed_even_with_size_and_mtime_unchanged(
