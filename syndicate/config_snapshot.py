@@ -4,7 +4,7 @@
 settings (where the ledger, the corpus and its index are; the cron and its time zone).
 Validating the whole file (:mod:`syndicate.config`: pydantic, 17 models, the channel
 registry) costs more than the rest of such a command, so after a full validation the
-settings they read are kept as a small JSON file, the **snapshot**, and used as long as
+settings they read are kept as a small file, the **snapshot**, and used as long as
 the config file has the same bytes (docs/operations.md, "The validated-config
 snapshot"). One source of truth: the snapshot is made from the validated
 :class:`~syndicate.config.Config` (``snapshot_of``), never from the raw file, and the
@@ -27,8 +27,9 @@ subprocess); a layer of its own just above the leaves.
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,13 @@ def _debug(message: str, *args: object) -> None:
 
 
 #: Bumped whenever the snapshot's content or meaning changes: older files are misses.
-FORMAT = 1
+#: 2: marshal instead of JSON (json costs the light commands 2 ms to import; marshal is
+#: built in and only plain values are ever read from it — no code is run).
+FORMAT = 2
+#: The snapshot files' suffix (format 1's were ``.json``: pruned like the others).
+SUFFIX = ".snapshot"
+#: marshal's format belongs to the interpreter: another Python's snapshot is a miss.
+_PYTHON = sys.implementation.cache_tag or sys.version
 #: A snapshot not rewritten for this long is removed when another one is written (the
 #: folder holds one small file per config file ever used; temporary ones accumulate).
 PRUNE_AFTER = 30 * 86400
@@ -194,7 +201,7 @@ class ConfigSnapshot(ConfigPaths):
     schedule: ScheduleSnapshot
 
     def settings(self) -> dict[str, Any]:
-        """The JSON-able content of the snapshot file (the path is not part of it)."""
+        """The content of the snapshot file (plain values; the path is not part of it)."""
         database = self.storage.database
         return {
             "storage": {"database": str(database), "database_is_url": isinstance(database, str),
@@ -229,7 +236,7 @@ class ConfigSnapshot(ConfigPaths):
 def snapshot_file(config_file: Path) -> Path:
     """Where the snapshot of ``config_file`` is kept (one file per resolved path)."""
     name = sha256_hex(os.fsencode(config_file.resolve()))[:32]
-    return user_cache_dir() / "configs" / f"{name}.json"
+    return user_cache_dir() / "configs" / f"{name}{SUFFIX}"
 
 
 def validator_stamp() -> list[int]:
@@ -248,7 +255,7 @@ def validator_stamp() -> list[int]:
 
 
 def _header(config_file: Path, raw: bytes) -> dict[str, Any]:
-    return {"format": FORMAT, "config": str(config_file.resolve()),
+    return {"format": FORMAT, "python": _PYTHON, "config": str(config_file.resolve()),
             "sha256": sha256_hex(raw), "validator": validator_stamp()}
 
 
@@ -257,7 +264,7 @@ def load_snapshot(config_file: Path, raw: bytes) -> ConfigSnapshot | None:
     ``config_file`` now), or None: then validate the file and :func:`save_snapshot`."""
     try:
         where = snapshot_file(config_file)
-        data = json.loads(where.read_bytes())
+        data = marshal.loads(where.read_bytes())
         header = _header(config_file, raw)
         if not isinstance(data, dict) or any(data.get(k) != v for k, v in header.items()):
             _debug("config snapshot %s: not for these bytes of %s", where, config_file)
@@ -265,7 +272,7 @@ def load_snapshot(config_file: Path, raw: bytes) -> ConfigSnapshot | None:
         return ConfigSnapshot.from_settings(config_file.absolute(), data["settings"])
     except FileNotFoundError:
         return None
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError) as exc:
         # RuntimeError: no home folder to find ~/.cache in. A cache never fails a command.
         _debug("config snapshot of %s unreadable, validating the file: %s", config_file, exc)
         return None
@@ -282,8 +289,7 @@ def save_snapshot(config_file: Path, raw: bytes, snapshot: ConfigSnapshot) -> No
         from .fs import write_atomic_bytes  # tempfile: only on a miss
 
         data = {**_header(config_file, raw), "settings": snapshot.settings()}
-        write_atomic_bytes(where, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"),
-                           mode=0o600)
+        write_atomic_bytes(where, marshal.dumps(data), mode=0o600)
         _prune(where.parent, keep=where)
     except (OSError, RuntimeError, ValueError) as exc:
         _debug("config snapshot of %s not written: %s", config_file, exc)
@@ -296,7 +302,7 @@ def _prune(folder: Path, keep: Path) -> None:
         for count, entry in enumerate(entries):
             if count >= PRUNE_SCAN:
                 break
-            if not entry.name.endswith(".json") or entry.path == str(keep):
+            if not entry.name.endswith((SUFFIX, ".json")) or entry.path == str(keep):
                 continue
             try:
                 if entry.stat().st_mtime < horizon:
@@ -309,6 +315,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
     "FORMAT",
+    "SUFFIX",
     "ConfigPaths",
     "ConfigSnapshot",
     "ScheduleSettings",

@@ -5,6 +5,7 @@ no pydantic and no channels on a warm run. Real files, real subprocesses."""
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from syndicate.app import load_config, parse_config
 from syndicate.config import snapshot_of
 from syndicate.config_snapshot import (
     FORMAT,
+    SUFFIX,
     ConfigSnapshot,
     load_snapshot,
     save_snapshot,
@@ -131,7 +133,7 @@ def test_the_light_commands_say_the_same_with_and_without_the_snapshot(
             without.stdout, without.stderr, 0), args
     assert json.loads(run(published, ["status", "--json"], xdg).stdout)["totals"]["published"] == 1
     kept = xdg / "syndicate" / "configs"
-    assert [p.suffix for p in kept.iterdir()] == [".json"]  # one config file, one snapshot
+    assert [p.suffix for p in kept.iterdir()] == [SUFFIX]  # one config file, one snapshot
 
 
 def test_a_warm_light_command_imports_neither_pydantic_nor_the_channels(
@@ -203,11 +205,13 @@ def test_an_unreadable_snapshot_is_a_miss_and_is_rewritten(published: Path, tmp_
     xdg = tmp_path / "xdg"
     expected = run(published, ["queue"], xdg).stdout
     (kept,) = (xdg / "syndicate" / "configs").iterdir()
-    for garbage in ("not json", "[]", json.dumps({"format": FORMAT, "settings": 3}), ""):
-        kept.write_text(garbage, encoding="utf-8")
+    for garbage in (b"not marshal", marshal.dumps([]), marshal.dumps({"format": FORMAT,
+                    "settings": 3}), marshal.dumps({"format": 1})[:-3], b"",
+                    json.dumps({"format": FORMAT}).encode()):
+        kept.write_bytes(garbage)
         done = run(published, ["queue"], xdg)
         assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")
-        assert json.loads(kept.read_text(encoding="utf-8"))["format"] == FORMAT
+        assert marshal.loads(kept.read_bytes())["format"] == FORMAT
 
 
 def test_a_relative_config_path_from_another_folder(published: Path, tmp_path: Path) -> None:
@@ -273,15 +277,16 @@ def test_a_snapshot_is_for_its_bytes_its_file_and_its_format(
     save_snapshot(path, raw, snapshot)
     assert load_snapshot(path, raw) == snapshot
     assert load_snapshot(path, raw.replace(b"0 8", b"0 9")) is None
-    kept = json.loads(snapshot_file(path).read_text(encoding="utf-8"))
+    kept = marshal.loads(snapshot_file(path).read_bytes())
     other = tmp_path / "other.toml"
     other.write_bytes(raw)
-    snapshot_file(other).write_text(json.dumps(kept), encoding="utf-8")  # another file's
+    snapshot_file(other).write_bytes(marshal.dumps(kept))  # another file's
     assert load_snapshot(other, raw) is None
-    snapshot_file(path).write_text(json.dumps({**kept, "format": FORMAT + 1}), encoding="utf-8")
-    assert load_snapshot(path, raw) is None
-    snapshot_file(path).write_text(json.dumps({**kept, "validator": [0]}), encoding="utf-8")
-    assert load_snapshot(path, raw) is None
+    for changed in ({"format": FORMAT + 1}, {"validator": [0]}, {"python": "cpython-27"}):
+        snapshot_file(path).write_bytes(marshal.dumps({**kept, **changed}))
+        assert load_snapshot(path, raw) is None, changed
+    snapshot_file(path).write_bytes(marshal.dumps(kept))
+    assert load_snapshot(path, raw) == snapshot
 
 
 def test_old_snapshots_are_pruned_when_one_is_written(
@@ -291,13 +296,15 @@ def test_old_snapshots_are_pruned_when_one_is_written(
     path = _config(tmp_path, {})
     folder = tmp_path / "xdg" / "syndicate" / "configs"
     folder.mkdir(parents=True)
-    old, recent = folder / "old.json", folder / "recent.json"
-    for file in (old, recent):
-        file.write_text("{}", encoding="utf-8")
+    old, older, recent = (folder / "old.snapshot", folder / "format-1.json",
+                          folder / "recent.snapshot")
+    for file in (old, older, recent):
+        file.write_bytes(b"{}")
     os.utime(old, (1, 1))
+    os.utime(older, (1, 1))
     save_snapshot(path, path.read_bytes(), snapshot_of(load_config(path)))
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [snapshot_file(path).name, "recent.json"])
+        [snapshot_file(path).name, "recent.snapshot"])
 
 
 def test_a_parsed_config_and_its_snapshot_round_trip(tmp_path: Path) -> None:
