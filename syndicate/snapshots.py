@@ -14,19 +14,18 @@ the ledger has (title, URL, date) and a warning says so.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .corpus import CaseStudy, Corpus, Section, Source
+from .digest import sha256, sha256_hex
 from .errors import SyndicateError
 from .ledger import Edition, LedgerPort
 
-log = logging.getLogger("syndicate.snapshots")
+if TYPE_CHECKING:
+    import logging
 
 SNAPSHOT_ARTEFACT = "case.json"
 COMPANIES_ARTEFACT = "companies.json"
@@ -65,11 +64,15 @@ def snapshot_json(case: CaseStudy) -> str:
     # No hash of the text in here: the ledger keeps the sha256 of this JSON (deterministic),
     # which is what `published_drift` compares, and hashing the text again would double the
     # cost of checking a 10,000-file corpus.
+    import json  # here and below, not at the top: `status` reads drift without json
+
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def case_from_snapshot(raw: str) -> CaseStudy:
     """The case study a snapshot holds (``position`` 0 and no ``path``: it is no file)."""
+    import json
+
     data = json.loads(raw)
     if data.get("format") != SNAPSHOT_FORMAT:
         raise SyndicateError(f"unknown snapshot format {data.get('format')!r} in the ledger")
@@ -91,6 +94,8 @@ def case_from_snapshot(raw: str) -> CaseStudy:
 
 
 def companies_json(case: CaseStudy) -> str:
+    import json
+
     return json.dumps(list(case.companies), ensure_ascii=False)
 
 
@@ -111,7 +116,7 @@ def changed_fields(published: CaseStudy, current: CaseStudy) -> tuple[str, ...]:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()  # as the ledger's artefacts.sha256
+    return sha256_hex(text.encode("utf-8"))  # as the ledger's artefacts.sha256
 
 
 # --------------------------------------------------------------------------- reading
@@ -141,7 +146,11 @@ class LedgerTexts:
         self.directory = corpus.directory
         self.editions = {e.slug: e for e in editions}
         self.backfill = backfill
-        self.log = logger or log
+        if logger is None:  # logging imported here: `status` reads drift, never texts
+            import logging
+
+            logger = logging.getLogger("syndicate.snapshots")
+        self.log = logger
         self._cases: dict[str, CaseStudy] = {}
         self._lost: dict[str, Edition] = {}
 
@@ -190,6 +199,8 @@ class LedgerTexts:
     def companies(self) -> dict[str, tuple[str, ...]]:
         """``{slug: companies}`` of every edition whose text is known: one query over the small
         ``companies.json`` artefacts, not the full texts."""
+        import json
+
         slug_of = {e.id: s for s, e in self.editions.items()}
         found: dict[str, tuple[str, ...]] = {}
         for edition_id, raw in self.ledger.artefacts_named(COMPANIES_ARTEFACT).items():
@@ -323,7 +334,6 @@ def published_drift(
     # source artefact's text is the file's digest, so its sha256 is that digest's sha256.
     digests = ledger.artefacts_named(SNAPSHOT_ARTEFACT, digests=True)
     sources = ledger.artefacts_named(SOURCE_FILE_ARTEFACT, digests=True)
-    sha256 = hashlib.sha256
     found: list[tuple[EditionKey, DriftKind, tuple[str, ...], Path | None]] = []
     for key in keys:  # 5,000 at a long history: the unchanged path is kept short
         edition_id, _, slug = key

@@ -22,18 +22,7 @@ from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationSta
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
 from ._lock import LockHolder, lock_path, read_holder
-from ._open import LedgerSource, ledger_exists, open_ledger, using_ledger
-from ._port import (
-    ConfirmationOutbox,
-    DeliveryClaims,
-    DeliveryEvents,
-    DeliveryStore,
-    EditionStore,
-    LedgerPort,
-    LinkCounters,
-    RateLimitCounters,
-    SubscriberStore,
-)
+from ._open import ledger_exists, open_ledger, using_ledger
 from ._records import (
     DELIVERY_STATUSES,
     EDITION_STATUSES,
@@ -54,9 +43,25 @@ from ._url import SCHEMES, LedgerLocation, parse_ledger_url, shown_url
 
 if TYPE_CHECKING:
     from ._copy import CopyReport, TableReport, copy_ledger
+    from ._port import (
+        ConfirmationOutbox,
+        DeliveryClaims,
+        DeliveryEvents,
+        DeliveryStore,
+        EditionStore,
+        LedgerPort,
+        LedgerSource,
+        LinkCounters,
+        RateLimitCounters,
+        SubscriberStore,
+    )
 
-#: Loaded on first use (PEP 562): ``ledger migrate`` only; every command opens a ledger.
-_LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy"}
+#: Loaded on first use (PEP 562): ``ledger migrate`` only (the copy); the port's Protocols,
+#: which code reads in annotations and the light commands (``queue``, ``status``) never.
+_LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy",
+         **dict.fromkeys(("ConfirmationOutbox", "DeliveryClaims", "DeliveryEvents",
+                          "DeliveryStore", "EditionStore", "LedgerPort", "LedgerSource",
+                          "LinkCounters", "RateLimitCounters", "SubscriberStore"), "._port")}
 
 
 def __getattr__(name: str) -> Any:

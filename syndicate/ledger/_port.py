@@ -18,7 +18,7 @@ implementation: ``tests/test_ledger.py`` runs against each one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -210,6 +210,11 @@ class LedgerPort(EditionStore, DeliveryStore, DeliveryClaims, DeliveryEvents,
     def __exit__(self, *exc: object) -> None: ...
 
 
+#: What a library function may be handed instead of opening the configured ledger itself:
+#: an open ledger (used, left open: the caller owns it) or a factory (called, closed after).
+LedgerSource = LedgerPort | Callable[[], LedgerPort]
+
+
 __all__ = [
     "ConfirmationOutbox",
     "DeliveryClaims",
@@ -217,6 +222,7 @@ __all__ = [
     "DeliveryStore",
     "EditionStore",
     "LedgerPort",
+    "LedgerSource",
     "LinkCounters",
     "RateLimitCounters",
     "SubscriberStore",
