@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 from .clock import utcnow
 from .config_snapshot import ConfigPaths
 from .errors import ConfigError, LedgerURLError
-from .ledger import LedgerPort, ledger_exists, open_ledger, parse_ledger_url, shown_url
+from .ledger import ledger_exists, open_ledger, parse_ledger_url, shown_url
 
 if TYPE_CHECKING:  # imported where used: loading a config must stay light (test_layers)
     import jinja2
 
     from . import confirmations
     from .config import Config
+    from .ledger import LedgerPort
 
 # The config models (pydantic) and the channel registry are imported by the functions
 # that validate a config, not here: the light commands (``queue``, ``status``,

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from .corpus import CaseStudy, Corpus, Section, Source
 from .digest import sha256, sha256_hex
 from .errors import SyndicateError
-from .ledger import Edition, LedgerPort
+from .ledger import Edition
 
 if TYPE_CHECKING:
     import logging
+
+    from .ledger import LedgerPort
 
 SNAPSHOT_ARTEFACT = "case.json"
 COMPANIES_ARTEFACT = "companies.json"

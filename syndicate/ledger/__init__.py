@@ -18,23 +18,20 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._analytics import OPEN_LINK
-from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
 from ._lock import LockHolder, lock_path, read_holder
 from ._open import ledger_exists, open_ledger, using_ledger
 from ._records import (
+    CONFIRMATION_STATUSES,
     DELIVERY_STATUSES,
     EDITION_STATUSES,
     EVENT_KINDS,
     SUBSCRIBER_STATUSES,
-    AddResult,
-    Delivery,
-    DeliveryEvent,
+    ConfirmationStatus,
     DeliveryStatus,
     Edition,
     EditionStatus,
-    Subscriber,
     SubscriberStatus,
 )
 from ._schema import MIGRATIONS, SCHEMA_VERSION
@@ -43,6 +40,7 @@ from ._url import SCHEMES, LedgerLocation, parse_ledger_url, shown_url
 
 if TYPE_CHECKING:
     from ._copy import CopyReport, TableReport, copy_ledger
+    from ._mail_records import AddResult, Confirmation, Delivery, DeliveryEvent, Subscriber
     from ._port import (
         ConfirmationOutbox,
         DeliveryClaims,
@@ -61,7 +59,10 @@ if TYPE_CHECKING:
 _LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy",
          **dict.fromkeys(("ConfirmationOutbox", "DeliveryClaims", "DeliveryEvents",
                           "DeliveryStore", "EditionStore", "LedgerPort", "LedgerSource",
-                          "LinkCounters", "RateLimitCounters", "SubscriberStore"), "._port")}
+                          "LinkCounters", "RateLimitCounters", "SubscriberStore"), "._port"),
+         # Defined on first use: see _mail_records.
+         **dict.fromkeys(("AddResult", "Confirmation", "Delivery", "DeliveryEvent",
+                          "Subscriber"), "._mail_records")}
 
 
 def __getattr__(name: str) -> Any:

@@ -24,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
 
-from ._confirmations import Confirmation
 from ._connection import CHUNK
 from ._lock import LockHolder
-from ._records import AddResult, Delivery, DeliveryEvent, Edition, Subscriber
+from ._mail_records import AddResult, Confirmation, Delivery, DeliveryEvent, Subscriber
+from ._records import Edition
 
 
 @runtime_checkable
