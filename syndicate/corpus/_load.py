@@ -56,9 +56,9 @@ class Corpus:
         return {case.slug: case for case in self.cases}
 
     def values(self, *names: str) -> list[tuple[Any, ...]]:
-        """The attributes ``names`` (fields, ``words``, ``section_count``, ``text_digest``)
-        of every case study, in queue order: read from the corpus index's columns when the
-        corpus came through it (no record filled), else from the records."""
+        """The attributes ``names`` (fields, ``words``, ``section_count``, ``text_digest``,
+        ``file_digest``) of every case study, in queue order: read from the corpus index's
+        columns when the corpus came through it (no record built), else from the records."""
         if self._table is not None:
             return self._table.values(names)
         return [tuple(getattr(case, name) for name in names) for case in self.cases]
@@ -121,3 +121,12 @@ def queue(cases: Iterable[CaseStudy], published: Iterable[str]) -> list[CaseStud
     return sorted(ready, key=_QUEUE_ORDER)
 
 
+def queue_values(corpus: Corpus, published: Iterable[str], *names: str) -> list[tuple[Any, ...]]:
+    """``[tuple(getattr(case, name) for name in names) for case in queue(corpus,
+    published)]``: the attributes ``names`` (as :meth:`Corpus.values`) of every case study
+    still to publish, in queue order, read from the corpus index's columns when the corpus
+    came through it (no record built: what ``queue``, ``status`` and ``schedule`` print)."""
+    table = corpus._table
+    if table is not None:
+        return table.values(names, table.queue_rows(set(published)))
+    return [tuple(getattr(case, name) for name in names) for case in queue(corpus, published)]
