@@ -140,15 +140,16 @@ def _index(cache: Path) -> Path:
 
 
 def _decoded(index: Path) -> dict[str, Any]:
-    """The index file's parts: its header's (version, tag, folder, key, rows), and each blob
+    """The index file's parts: its header's (version, tag, folder, key, rows, token), each blob
     (every column, problems, order) decoded, by name."""
     raw = index.read_bytes()
     magic = index_module._MAGIC
     assert raw.startswith(magic)
     start = len(magic) + 8
     base = start + int.from_bytes(raw[len(magic):start], "little")
-    version, tag, folder, key, rows, spans = marshal.loads(raw[start:base])
-    parts = {"version": version, "tag": tag, "folder": folder, "key": key, "rows": rows}
+    version, tag, folder, key, rows, spans, token = marshal.loads(raw[start:base])
+    parts = {"version": version, "tag": tag, "folder": folder, "key": key, "rows": rows,
+             "token": token}
     for at, name in enumerate(index_module._BLOBS):
         parts[name] = marshal.loads(raw[base + spans[2 * at]:base + spans[2 * at + 1]])
     return parts
@@ -161,7 +162,7 @@ def _written(index: Path, parts: dict[str, Any]) -> None:
         spans += [at, at + len(blob)]
         at += len(blob)
     header = marshal.dumps((parts["version"], parts["tag"], parts["folder"], parts["key"],
-                            parts["rows"], spans))
+                            parts["rows"], spans, parts["token"]))
     index.write_bytes(b"".join([index_module._MAGIC, len(header).to_bytes(8, "little"),
                                 header, *blobs]))
 
@@ -729,3 +730,99 @@ def test_commands_keep_the_index_beside_the_ledger(tmp_path: Path) -> None:
     assert len(list((tmp_path / "var" / "cache").glob("corpus-*.idx"))) == 1
     checked = runner.invoke(cli, ["--config", str(config), "corpus", "check"])
     assert checked.exit_code == 0 and "10 case studies OK" in checked.output
+
+
+def test_an_output_is_kept_while_the_index_is_unchanged(folder: Path, cache: Path,
+                                                        settled: bool) -> None:
+    """``Corpus.kept``: made once per state of the index and version, read back after;
+    any change to the files (or a repaired index) makes it again."""
+    made: list[bytes] = []
+
+    def kept(version: bytes = b"1", **where: Any) -> bytes:
+        loaded = corpus.load(folder, **where)
+
+        def make() -> bytes:
+            made.append(json.dumps(loaded.values("slug", "title", "words")).encode())
+            return made[-1]
+
+        result = loaded.kept("test.json", version, make)
+        assert result == json.dumps(corpus.load(folder).values(
+            "slug", "title", "words")).encode()
+        return result
+
+    first = kept(cache_dir=cache)
+    assert len(made) == 1 and kept(cache_dir=cache) == first and len(made) == 1
+    assert (_index(cache).parent / f"{_index(cache).name}.test.json").exists()
+    assert kept(b"2", cache_dir=cache) == first and len(made) == 2
+    kept(None, cache_dir=cache)  # type: ignore[arg-type]
+    assert len(made) == 3
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 3
+    files = sorted(folder.glob("*.md"))
+    text = files[0].read_text(encoding="utf-8")
+    files[0].write_text(text + "Une phrase de plus.\n", encoding="utf-8")  # in place
+    assert kept(b"2", cache_dir=cache) != first and len(made) == 4
+    _added(folder, "nouvelle.md", "nouvelle", 99)
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 5
+    # a damaged column: not read for a kept output (made from the columns before the
+    # damage: the files'); once read, repaired from the files, a new state of the index
+    parts = _decoded(_index(cache))
+    parts["words"][0] = "x"
+    _written(_index(cache), parts)
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 5
+    corpus.load(folder, cache_dir=cache).values("words")
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 6
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 6
+    kept(b"2")  # no index: made every time
+    assert len(made) == 7
+
+
+def test_the_json_listing_is_kept_and_follows_every_edit(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from click.testing import CliRunner
+
+    from syndicate.cli import cli
+    from syndicate.cli import corpus as corpus_cli
+
+    shutil.copytree(SEEDS, tmp_path / "corpus")
+    (tmp_path / "var").mkdir()
+    files = sorted((tmp_path / "corpus").glob("*.md"))
+    made = []
+    listing = corpus_cli._json_listing
+    monkeypatch.setattr(corpus_cli, "_json_listing",
+                        lambda rows: made.append(1) or listing(rows))
+
+    def listed() -> str:
+        result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path)), "corpus",
+                                          "list", "--json"])
+        assert result.exit_code == 0, result.output
+        rows = [{"position": c.position, "slug": c.slug, "title": c.title,
+                 "sections": c.section_count, "words": c.words,
+                 "companies": list(c.companies), "themes": list(c.themes),
+                 "status": c.status} for c in corpus.load(tmp_path / "corpus")]
+        assert result.output == json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+        return result.output
+
+    first = listed()
+    assert listed() == first and len(made) == 1  # the second one read back
+    title = corpus.load_file(files[1]).title
+    text = files[1].read_text(encoding="utf-8")
+    files[1].write_text(text.replace(title, title[::-1], 1), encoding="utf-8")
+    assert title[::-1] in listed() and len(made) == 2
+    _draft(files[2])
+    assert '"status": "draft"' in listed() and len(made) == 3
+    assert listed() and len(made) == 3
+
+
+def _config(root: Path) -> Path:
+    config = root / "config" / "syndicate.toml"
+    if not config.exists():
+        shutil.copytree(Path(__file__).resolve().parents[1] / "config", root / "config")
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            '"../syndicate/examples/corpus"', '"../corpus"'), encoding="utf-8")
+    return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import marshal
@@ -163,11 +164,14 @@ class _Table:
 
     def __init__(self, directory: Path, path: Path, folder: str, key: Any, rows: int,
                  columns: dict[str, list[Any]], problems: dict[int, tuple[str, ...]],
-                 order: list[int], blobs: dict[str, memoryview] | None = None) -> None:
+                 order: list[int], blobs: dict[str, memoryview] | None = None,
+                 token: str | None = None) -> None:
         self.directory = directory
         self.path = path
         self.folder = folder
         self.key = key  # the folder's stat the names are vouched by (None: list it)
+        # Names the columns as written: a new one at every save (None: not saved yet).
+        self.token = token
         self.rows = rows
         self.columns = columns  # the decoded ones
         self.problems = problems
@@ -222,11 +226,11 @@ class _Table:
         base = start + int.from_bytes(view[len(_MAGIC):start], "little")
         try:
             header = marshal.loads(view[start:base])
-            if (type(header) is not tuple or len(header) != 6
+            if (type(header) is not tuple or len(header) != 7
                     or header[:3] != (CORPUS_INDEX_VERSION, _TAG, folder)):
                 return None
-            key, rows, spans = header[3:]
-            if (type(rows) is not int or type(spans) is not list
+            key, rows, spans, token = header[3:]
+            if (type(rows) is not int or type(spans) is not list or type(token) is not str
                     or len(spans) != 2 * len(_BLOBS)
                     or not all(type(at) is int and 0 <= at <= len(raw) - base
                                for at in spans)
@@ -248,7 +252,7 @@ class _Table:
                 for r, p in problems.items())
                 or (order and not (min(order) >= 0 and max(order) < rows))):
             return None
-        return cls(directory, path, folder, key, rows, columns, problems, order, blobs)
+        return cls(directory, path, folder, key, rows, columns, problems, order, blobs, token)
 
     def column(self, name: str) -> list[Any]:
         """A column, decoded on first need (damaged: all of them read from the files)."""
@@ -412,6 +416,7 @@ class _Table:
 
     def save(self) -> None:
         if not self.path.parent.parent.is_dir():
+            self.token = None
             return  # e.g. the ledger's folder does not exist yet: no cache created for it
         # A column not decoded is written as read (its bytes); the others marshal'd again.
         blobs = [marshal.dumps(self.columns[name]) if name in self.columns
@@ -421,8 +426,10 @@ class _Table:
         for blob in blobs:
             spans += [at, at + len(blob)]
             at += len(blob)
+        # A new token even if the file cannot be written: these columns are not its.
+        self.token = os.urandom(12).hex()
         header = marshal.dumps((CORPUS_INDEX_VERSION, _TAG, self.folder, self.key,
-                                self.rows, spans))
+                                self.rows, spans, self.token))
         data = b"".join([_MAGIC, len(header).to_bytes(8, "little"), header, *blobs])
         try:
             write_atomic_bytes(self.path, data)
@@ -516,6 +523,39 @@ class _Table:
             # file_digest: the hex of the sha256, as CaseStudy.file_digest gives it
             columns.append(list(map(bytes.hex, picked) if name == "file_digest" else picked))
         return list(zip(*columns, strict=True))
+
+    def kept(self, name: str, version: bytes | None, make: Callable[[], bytes]
+             ) -> bytes:
+        """``make()``, kept in a file beside the index (``<index>.<name>``) under a stamp
+        (the index's token, ``version`` and this module's source: how values are read) and
+        given again from there while the stamp is the same: the columns are then the very
+        ones it was made from."""
+        path = self.path.with_name(f"{self.path.name}.{name}")
+        stamp = self._stamp(version)
+        if stamp is not None:
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                raw = b""
+            if raw[:len(stamp)] == stamp:
+                return raw[len(stamp):]
+        data = make()
+        stamp = self._stamp(version)  # after make: it may have repaired (saved) the index
+        if stamp is not None:
+            # a cache that cannot be written costs time, never correctness
+            with contextlib.suppress(OSError):
+                write_atomic_bytes(path, stamp + data)
+        return data
+
+    def _stamp(self, version: bytes | None) -> bytes | None:
+        if self.token is None or version is None:
+            return None
+        try:
+            source = Path(__file__).read_bytes()
+        except OSError:
+            return None  # no source to tell this code from another's: nothing kept
+        digest = hashlib.sha256(version + b"\0" + source).hexdigest()
+        return f"{self.token} {digest}\n".encode()
 
     def queue_rows(self, published: set[str]) -> list[int]:
         """The rows still to publish (not a draft, not in ``published``), in queue order."""

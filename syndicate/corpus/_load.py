@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -62,6 +62,17 @@ class Corpus:
         if self._table is not None:
             return self._table.values(names)
         return [tuple(getattr(case, name) for name in names) for case in self.cases]
+
+    def kept(self, name: str, version: bytes | None, make: Callable[[], bytes]
+             ) -> bytes:
+        """``make()``: an output computed from the corpus alone (``corpus list --json``),
+        kept beside the corpus index under ``name`` and given again from there, without
+        calling ``make``, while the index holds the very columns it was made from (the
+        index unchanged since) and ``version`` (what else ``make`` depends on: its code) is
+        the same. Without an index, or ``version`` None: ``make()``."""
+        if self._table is None:
+            return make()
+        return self._table.kept(name, version, make)
 
 
 def check(
