@@ -235,6 +235,23 @@ def test_an_index_not_of_this_version_folder_or_shape_is_ignored(
         corpus.CORPUS_INDEX_VERSION, index_module._TAG, str(folder.resolve()))
 
 
+def test_a_stat_of_another_type_reads_its_file_again(folder: Path, cache: Path,
+                                                      parses: list[str]) -> None:
+    """Sizes and mtimes are only compared with each file's stat: one that is not an int is
+    a changed stat (the file's bytes hashed, the same: no parse), never trusted."""
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    parts = _decoded(index)
+    sizes = list(parts["sizes"])
+    parts["sizes"][0], parts["mtimes"][1] = str(sizes[0]), None
+    _written(index, parts)
+    parses.clear()
+    assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
+        corpus.load(folder).cases)
+    assert len(parses) == 10  # the load without the index only
+    assert _decoded(index)["sizes"] == sizes and None not in _decoded(index)["mtimes"]
+
+
 def test_a_listing_in_another_order_is_the_same_folder(folder: Path, cache: Path,
                                                        parses: list[str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -539,6 +556,21 @@ def test_file_digests_are_read_from_the_index(folder: Path, cache: Path) -> None
     assert digests == [(case.slug, hashlib.sha256(case.path.read_bytes()).hexdigest())
                        for case in corpus.load(folder) if case.path is not None]
     assert digests == [(case.slug, case.file_digest) for case in loaded]
+
+
+def test_a_case_study_is_found_by_slug_without_building_the_others(
+        folder: Path, cache: Path) -> None:
+    corpus.load(folder, cache_dir=cache)
+    plain = corpus.load(folder)
+    loaded = corpus.load(folder, cache_dir=cache)
+    slug = plain.cases[4].slug
+    found = loaded.get(slug)
+    assert loaded._table is not None and loaded._table._records is None
+    assert found is not None and loaded.get(slug) is found
+    assert _figures([found]) == _figures([plain.cases[4]]) and found == plain.cases[4]
+    assert loaded.get("absent") is None and plain.get("absent") is None
+    assert found in loaded.cases and loaded.cases[4] is found  # the same record after
+    assert loaded.get(plain.cases[0].slug) is loaded.cases[0]
 
 
 def test_duplicates_across_files_are_found_from_the_index(

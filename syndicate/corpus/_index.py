@@ -60,9 +60,11 @@ _COLUMN = {"slug": "slugs", "title": "titles", "position": "positions", "status"
            "companies": "companies", "themes": "themes", "content_hash": "content_hashes",
            "words": "words", "section_count": "sections", "text_digest": "digests",
            "file_digest": "sha256"}
-# The types a column may hold (a damaged index is ignored, not trusted).
-_TYPES: dict[str, set[type]] = {
-    "names": {str}, "sizes": {int}, "mtimes": {int}, "slugs": {str, type(None)},
+# The types a column may hold (a damaged index is ignored, not trusted). Sizes and mtimes
+# are only compared with a stat's: a value of another type is unequal (the file is read
+# again), so only their lengths are checked (10,000 values looked at less on every load).
+_TYPES: dict[str, set[type] | None] = {
+    "names": {str}, "sizes": None, "mtimes": None, "slugs": {str, type(None)},
     "titles": {str, type(None)}, "positions": {int, type(None)},
     "statuses": {str, type(None)}, "sha256": {bytes}, "companies": {tuple},
     "themes": {tuple}, "sources": {tuple, type(None)}, "content_hashes": {str, type(None)},
@@ -85,8 +87,10 @@ def _is_case_file(name: str) -> bool:
 
 
 def _valid(name: str, column: object, rows: int) -> bool:
-    return (type(column) is list and len(column) == rows
-            and set(map(type, column)) <= _TYPES[name])
+    if type(column) is not list or len(column) != rows:
+        return False
+    kinds = _TYPES[name]
+    return kinds is None or set(map(type, column)) <= kinds
 
 
 class _Folder:
@@ -180,6 +184,7 @@ class _Table:
         self.parsed: dict[int, CaseStudy] = {}  # rows parsed in this run: whole records
         self.changed = False  # the columns, problems or key differ from the file
         self._records: list[CaseStudy | None] | None = None
+        self._single: dict[int, CaseStudy] = {}  # records built one by one (see record)
         self._fill: tuple[Any, ...] | None = None  # what fill reads (the detail decoded)
         self._path: Callable[[str], Path] | None = None
 
@@ -471,10 +476,28 @@ class _Table:
                 set_fields(case, "__dict__", {"slug": slug, "title": title, "position": position,
                                               "status": status, _ROW: (self, row)})
                 append(case)
-            for row, parsed in self.parsed.items():
+            for row, parsed in (*self._single.items(), *self.parsed.items()):
                 records[row] = parsed
             self._records = records
         return self._records
+
+    def record(self, slug: str) -> CaseStudy | None:
+        """The record of ``slug`` (None: no such case study), the very one
+        :meth:`records` gives, without building the others."""
+        try:
+            row = self.columns["slugs"].index(slug)
+        except ValueError:
+            return None
+        if self._records is not None:
+            return self._records[row]
+        case = self.parsed.get(row) or self._single.get(row)
+        if case is None:
+            case = self._single[row] = object.__new__(CaseStudy)
+            object.__setattr__(case, "__dict__", {
+                "slug": slug, "title": self.column("titles")[row],
+                "position": self.columns["positions"][row],
+                "status": self.column("statuses")[row], _ROW: (self, row)})
+        return case
 
     def fill(self, fields: dict[str, Any], row: int) -> None:
         """Every field of the record of ``row`` but its path and body, from the columns

@@ -50,6 +50,8 @@ class Corpus:
         return len(self._table.order) if self._table is not None else len(self.cases)
 
     def get(self, slug: str) -> CaseStudy | None:
+        if self._table is not None:  # found in the slugs column: no other record built
+            return self._table.record(slug)
         return next((case for case in self.cases if case.slug == slug), None)
 
     def by_slug(self) -> dict[str, CaseStudy]:
