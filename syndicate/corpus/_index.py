@@ -202,13 +202,13 @@ class _Table:
             key = found.key()
             # The folder's stat unchanged since a listing it vouches for (most loads): the
             # same names, no listing. Else the same case files listed: the same names too.
-            listing = None
+            names = None
             same = table is not None and key is not None and key == table.key
             if table is not None and not same:
-                listing = found.listing()
-                same = sorted(filter(_is_case_file, listing)) == table.column("names")
+                names = sorted(filter(_is_case_file, found.listing()))
+                same = names == table.columns["names"]
             if table is None or not same or not table.refresh(found):
-                table = cls.rebuild(directory, path, folder, found, listing, table)
+                table = cls.rebuild(directory, path, folder, found, names, table)
             if table.key != key:
                 table.key = key
                 table.changed = True
@@ -326,15 +326,18 @@ class _Table:
 
     @classmethod
     def rebuild(cls, directory: Path, path: Path, folder: str, found: _Folder,
-                listing: list[str] | None, old: _Table | None) -> _Table:
-        """The rows of the files now in the folder (sorted by name), each unchanged one
-        taken from ``old``."""
-        if listing is None:
-            listing = found.listing()
+                names: list[str] | None, old: _Table | None) -> _Table:
+        """The rows of the case files now in the folder (``names``, sorted: listed if None),
+        each unchanged one taken from ``old``."""
+        if names is None:
+            names = sorted(filter(_is_case_file, found.listing()))
         by_name = {name: row for row, name in enumerate(old.columns["names"])} if old else {}
-        rows: list[tuple[Any, ...]] = []
+        sizes, mtimes = (old.columns["sizes"], old.columns["mtimes"]) if old else ([], [])
+        # Per file: its row in ``old`` (unchanged) or its new row; the columns built after,
+        # one at a time (10,000 unchanged rows are not made into tuples and back).
+        rows: list[int | tuple[Any, ...]] = []
         parsed: dict[int, CaseStudy] = {}
-        for name in sorted(filter(_is_case_file, listing)):
+        for name in names:
             try:
                 stat = found.stat(name)
             except FileNotFoundError:
@@ -345,21 +348,28 @@ class _Table:
             if not S_ISREG(stat.st_mode):
                 continue
             row = by_name.get(name)
-            if (old is not None and row is not None and old.columns["sizes"][row]
-                    == stat.st_size and old.columns["mtimes"][row] == stat.st_mtime_ns):
-                rows.append(old._row(row))
+            if (row is not None and sizes[row] == stat.st_size
+                    and mtimes[row] == stat.st_mtime_ns):
+                rows.append(row)
             else:
                 entry, case = cls._entry_of(directory, name, stat, old, row)
                 if case is not None:
                     parsed[len(rows)] = case
                 rows.append(entry)
-        built = [list(column) for column in zip(*rows, strict=True)] or [
-            [] for _ in range(len(_COLUMNS) + 1)]
-        del built[_PROBLEMS]
-        table = cls(directory, path, folder, None, len(rows),
-                    dict(zip(_COLUMNS, built, strict=True)),
-                    {row: entry[_PROBLEMS] for row, entry in enumerate(rows)
-                     if entry[_PROBLEMS]}, [])
+        columns = {}
+        for at, name in enumerate((*_HEAD, "", *_DETAIL)):
+            if name:
+                was = old.column(name) if old is not None else []
+                columns[name] = [was[r] if isinstance(r, int) else r[at] for r in rows]
+        problems = {}
+        for at, r in enumerate(rows):
+            if isinstance(r, int):
+                kept = old.problems.get(r) if old is not None else None
+            else:
+                kept = r[_PROBLEMS]
+            if kept:
+                problems[at] = kept
+        table = cls(directory, path, folder, None, len(rows), columns, problems, [])
         table.parsed = parsed
         table.changed = True
         table._sort()
