@@ -456,13 +456,18 @@ def test_a_settled_folder_is_not_listed(folder: Path, cache: Path, parses: list[
     assert loaded(10) == ["corpus"]
     paths = {case.path for case in corpus.load(folder, cache_dir=cache)}
     assert folder / "renomme.md" in paths and files[2] not in paths
+    # added, the folder's mtime then put back (as rsync -t or tar do): its ctime tells
+    mtime = os.stat(folder).st_mtime_ns
+    _added(folder, "encore.md", "encore", 98)
+    os.utime(folder, ns=(mtime, mtime))
+    assert loaded(11) == ["corpus"]
     # another folder in its place, even with the same mtime
     mtime = os.stat(folder).st_mtime_ns
     folder.rename(folder.with_name("ancien"))
     shutil.copytree(folder.with_name("ancien"), folder)
     (folder / "nouvelle.md").unlink()
     os.utime(folder, ns=(mtime, mtime))
-    assert loaded(9) == ["corpus"]
+    assert loaded(10) == ["corpus"]
 
 
 def test_a_listing_in_the_tick_of_a_change_is_not_trusted(
