@@ -590,7 +590,7 @@ class _Table:
         digest = hashlib.sha256(version + b"\0" + source).hexdigest()
         return f"{self.token} {digest}\n".encode()
 
-    def queue_rows(self, published: set[str]) -> list[int]:
+    def queue_rows(self, published: set[str] | frozenset[str]) -> list[int]:
         """The rows still to publish (not a draft, not in ``published``), in queue order."""
         slugs, statuses = self.columns["slugs"], self.column("statuses")
         return [row for row in self.order

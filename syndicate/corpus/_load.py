@@ -141,5 +141,6 @@ def queue_values(corpus: Corpus, published: Iterable[str], *names: str) -> list[
     came through it (no record built: what ``queue``, ``status`` and ``schedule`` print)."""
     table = corpus._table
     if table is not None:
-        return table.values(names, table.queue_rows(set(published)))
+        taken = published if isinstance(published, (set, frozenset)) else set(published)
+        return table.values(names, table.queue_rows(taken))
     return [tuple(getattr(case, name) for name in names) for case in queue(corpus, published)]
