@@ -185,6 +185,7 @@ class _Table:
         self.changed = False  # the columns, problems or key differ from the file
         self._records: list[CaseStudy | None] | None = None
         self._single: dict[int, CaseStudy] = {}  # records built one by one (see record)
+        self._slug_rows: dict[str, int] | None = None
         self._fill: tuple[Any, ...] | None = None  # what fill reads (the detail decoded)
         self._path: Callable[[str], Path] | None = None
 
@@ -421,6 +422,7 @@ class _Table:
         else:
             self.problems.pop(row, None)
         self._fill = None
+        self._slug_rows = None
         self.changed = True
         return moved
 
@@ -494,9 +496,11 @@ class _Table:
     def record(self, slug: str) -> CaseStudy | None:
         """The record of ``slug`` (None: no such case study), the very one
         :meth:`records` gives, without building the others."""
-        try:
-            row = self.columns["slugs"].index(slug)
-        except ValueError:
+        if self._slug_rows is None:  # one dict for any number of lookups (drift: thousands)
+            self._slug_rows = {slug: row for row, slug in enumerate(self.columns["slugs"])
+                               if slug is not None}
+        row = self._slug_rows.get(slug)
+        if row is None:
             return None
         if self._records is not None:
             return self._records[row]
