@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..app import LightApp
-from ..corpus import load, queue
+from ..corpus import load, queue_values
 from ._group import AppContext, cli, pass_app
 
 
@@ -33,16 +33,19 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
     corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
     with LightApp(settings).open_ledger() as ledger:
         published = ledger.published_slugs()
-    pending = queue(corpus, published)
+    # Read from the corpus index's columns: no case study record is built for a listing.
+    pending = queue_values(corpus, published, "position", "slug", "title")
     if as_json:
-        click.echo(_dumps(
-            [{"position": c.position, "slug": c.slug, "title": c.title} for c in pending]))
+        click.echo(_dumps([{"position": position, "slug": slug, "title": title}
+                           for position, slug, title in pending]))
         return
     if not pending:
         click.echo("the queue is empty: every case study is published or a draft")
     if pending:  # one write: 10,000 click.echo calls cost more than the listing itself
-        click.echo("\n".join(f"{rank:>3}. [{case.position}] {case.slug}  {case.title}"
-                              for rank, case in enumerate(pending, 1)))
+        # A list, not a generator: join builds one anyway, and the comprehension is twice
+        # as fast per line (10,000 lines).
+        click.echo("\n".join([f"{rank:>3}. [{position}] {slug}  {title}"
+                               for rank, (position, slug, title) in enumerate(pending, 1)]))
 
 
 @cli.command("status")
@@ -69,8 +72,8 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
         subscribers = ledger.count_subscribers("active")
         warnings = [d.message(settings.corpus_dir)
                     for d in published_drift(ledger, corpus, editions=keys)]
-    pending = queue(corpus, published)
-    drafts = sum(1 for case in corpus if case.is_draft)
+    pending = queue_values(corpus, published, "slug")
+    drafts = sum(1 for (status,) in corpus.values("status") if status == "draft")
     data: dict[str, Any] = {
         "editions": [
             {
@@ -85,7 +88,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
             }
             for e in latest
         ],
-        "next": pending[0].slug if pending else None,
+        "next": pending[0][0] if pending else None,
         "totals": {
             "case_studies": len(corpus),
             "published": len(keys),

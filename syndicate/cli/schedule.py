@@ -12,22 +12,23 @@ import click
 
 from ..app import LightApp
 from ..config_snapshot import ConfigSnapshot
-from ..corpus import load, queue
+from ..corpus import load, queue_values
 from ..schedule import describe, next_slots, slot_key, zone
 from ._group import AppContext, cli, pass_app
 
 # --------------------------------------------------------------------------- schedule
 
 
-def _queue(settings: ConfigSnapshot) -> list[Any]:
-    """Case studies still to publish, in order (the ledger is read only if it exists)."""
+def _queue(settings: ConfigSnapshot) -> list[tuple[Any, ...]]:
+    """(slug, title) of the case studies still to publish, in order, from the corpus
+    index's columns (the ledger is read only if it exists)."""
     corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
     published: set[str] = set()
     app = LightApp(settings)
     if app.ledger_exists():  # listing the schedule must not create a ledger
         with app.open_ledger() as ledger:
             published = ledger.published_slugs()
-    return queue(corpus, published)
+    return queue_values(corpus, published, "slug", "title")
 
 
 @cli.command("schedule")
@@ -57,14 +58,14 @@ def schedule_cmd(app: AppContext, count: int, as_json: bool, iso: bool, after: s
     queue = _queue(config)
     rows = []
     for index, slot in enumerate(slots):
-        case = queue[index] if index < len(queue) else None
+        slug, title = queue[index] if index < len(queue) else (None, None)
         local = slot.astimezone(UTC).astimezone(tz)
         rows.append({
             "slot": local.isoformat(),
             "key": slot_key(slot, tz),
             "local": describe(slot, tz),
-            "slug": case.slug if case else None,
-            "title": case.title if case else None,
+            "slug": slug,
+            "title": title,
         })
     if as_json:
         import json

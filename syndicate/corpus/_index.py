@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import marshal
 import os
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any, cast
 
+from ..digest import sha256
 from ..fs import write_atomic_bytes
 from ._case import (
     _ROW,
@@ -196,7 +196,7 @@ class _Table:
         """The corpus index of ``directory`` brought up to date with the files (and saved if
         it changed), and every problem of the corpus."""
         folder = str(directory.resolve())
-        path = cache_dir / f"corpus-{hashlib.sha256(folder.encode()).hexdigest()[:16]}.idx"
+        path = cache_dir / f"corpus-{sha256(folder.encode()).hexdigest()[:16]}.idx"
         table = cls.read(directory, path, folder)
         found = _Folder(directory)
         try:
@@ -392,7 +392,7 @@ class _Table:
             raw = path.read_bytes()
         except OSError as exc:
             return _unreadable(name, exc), None
-        digest = hashlib.sha256(raw).digest()
+        digest = sha256(raw).digest()
         if old is not None and row is not None and old.column("sha256")[row] == digest:
             return (name, stat.st_size, stat.st_mtime_ns, *old._row(row)[3:]), None
         problems = _Problems(path)
@@ -591,7 +591,7 @@ class _Table:
             source = Path(__file__).read_bytes()
         except OSError:
             return None  # no source to tell this code from another's: nothing kept
-        digest = hashlib.sha256(version + b"\0" + source).hexdigest()
+        digest = sha256(version + b"\0" + source).hexdigest()
         return f"{self.token} {digest}\n".encode()
 
     def queue_rows(self, published: set[str] | frozenset[str]) -> list[int]:
