@@ -12,11 +12,17 @@ ratio to the *floor* measured in the same run: listing the folder and ``stat``-i
 file, which validating an index cannot avoid (each file's size and mtime are checked).
 
 - ``load``: :func:`syndicate.corpus.load` with a warm index;
-- ``load + queue``: and the queue with the fields the ``queue`` command prints;
+- ``load + queue``: and the queue with the fields the ``queue`` command prints
+  (``queue_values`` where the checkout has it, else read from ``queue``'s records);
+- ``load + file digests``: each case study's slug and file digest (what ``status`` checks
+  drift by: ``Corpus.values`` where it has that column, else the records);
 - ``load + listing``: and the figures ``corpus list`` prints (``Corpus.values`` where the
   checkout has it, else read from the records);
+- ``load + JSON listing``: and ``corpus list --json``'s text (kept beside the index by
+  ``Corpus.kept`` where the checkout has it, else made);
 - ``check``: :func:`syndicate.corpus.check` with a warm index;
 - ``load after one edit``: a sentence appended to one file (another one each run);
+- ``load after a file added``: a new file (the folder changed: listed again);
 - ``load, no index``: every file parsed (once).
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -88,10 +95,25 @@ def main() -> None:
         print(f"checkout: {repo}\n{len(paths)} case studies; least CPU time of {args.repeat} "
               f"runs; ratio to the floor (listing + stat of every file) of the same run")
 
-        def queued() -> list[tuple[int, str, str]]:
+        def queued() -> list[tuple[Any, ...]]:
             loaded = corpus.load(folder, cache_dir=cache)
+            if hasattr(corpus, "queue_values"):
+                return list(corpus.queue_values(loaded, (), "position", "slug", "title"))
             return [(case.position, case.slug, case.title)
                     for case in corpus.queue(loaded, ())]
+
+        def digests() -> list[tuple[Any, ...]]:
+            loaded: Any = corpus.load(folder, cache_dir=cache)
+            return list(loaded.values("slug", "file_digest"))
+
+        from syndicate.cli.corpus import _json_listing
+
+        def listed_json() -> str:
+            loaded: Any = corpus.load(folder, cache_dir=cache)
+            if not hasattr(loaded, "kept"):
+                return _json_listing(loaded.values(*_LISTED))
+            return str(loaded.kept("list.json", b"bench", lambda: _json_listing(
+                loaded.values(*_LISTED)).encode()).decode())
 
         def listing() -> list[tuple[Any, ...]]:
             loaded: Any = corpus.load(folder, cache_dir=cache)
@@ -105,15 +127,30 @@ def main() -> None:
             number = next(edits)
             edit(paths[number % len(paths)], number)
 
+        added = iter(range(args.repeat * 2))
+
+        def add() -> None:  # a copy of the first case study, another slug and position
+            number = next(added)
+            text = re.sub(r"^slug: (.*)$", rf"slug: ajout-{number}-\1",
+                          paths[0].read_text(encoding="utf-8"), count=1, flags=re.M)
+            text = re.sub(r"^position: .*$", f"position: {10 ** 7 + number}", text, count=1,
+                          flags=re.M)
+            (folder / f"ajout-{number}.md").write_text(text, encoding="utf-8")
+
         figures = [
             ("floor: list + stat every file", least(args.repeat, lambda: floor(folder))),
             ("load", least(args.repeat, lambda: corpus.load(folder, cache_dir=cache))),
             ("load + queue (fields printed)", least(args.repeat, queued)),
+            ("load + file digests (status)", least(args.repeat, digests)),
             ("load + listing (corpus list)", least(args.repeat, listing)),
+            ("load + JSON listing (--json)", least(args.repeat, listed_json)),
             ("check", least(args.repeat, lambda: corpus.check(folder, cache_dir=cache))),
             ("load after one edit", least(args.repeat,
                                           lambda: corpus.load(folder, cache_dir=cache),
                                           before=edited)),
+            ("load after a file added", least(args.repeat,
+                                              lambda: corpus.load(folder, cache_dir=cache),
+                                              before=add)),
             ("load, no index (every file parsed)", least(1, lambda: corpus.load(folder))),
             ("load, index built (not counted above)", first),
         ]

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from .clock import utcnow
 from .config_snapshot import ConfigPaths
-from .csv_cells import read_subscriber_csv
 from .errors import ConfigError, LedgerURLError
-from .ledger import LedgerPort, ledger_exists, open_ledger, parse_ledger_url, shown_url
+from .ledger import ledger_exists, open_ledger, parse_ledger_url, shown_url
 
 if TYPE_CHECKING:  # imported where used: loading a config must stay light (test_layers)
     import jinja2
 
     from . import confirmations
     from .config import Config
+    from .ledger import LedgerPort
 
 # The config models (pydantic) and the channel registry are imported by the functions
 # that validate a config, not here: the light commands (``queue``, ``status``,
@@ -140,6 +140,8 @@ def import_subscriber_csv(ledger: LedgerPort, text: str, source: str) -> list[st
     subscribers; return the report of ``subscribers import``: the totals line, then one
     line per invalid row (``source:line: address: reason``). A file that is not such a
     CSV raises :class:`~syndicate.csv_cells.CsvImportError` and imports nothing."""
+    from .csv_cells import read_subscriber_csv  # csv: only for an import
+
     rows = read_subscriber_csv(text, source)
     result = ledger.add_subscribers(((row.email, row.name) for row in rows), status="active",
                                     source="import")

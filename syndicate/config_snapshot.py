@@ -4,7 +4,7 @@
 settings (where the ledger, the corpus and its index are; the cron and its time zone).
 Validating the whole file (:mod:`syndicate.config`: pydantic, 17 models, the channel
 registry) costs more than the rest of such a command, so after a full validation the
-settings they read are kept as a small JSON file, the **snapshot**, and used as long as
+settings they read are kept as a small file, the **snapshot**, and used as long as
 the config file has the same bytes (docs/operations.md, "The validated-config
 snapshot"). One source of truth: the snapshot is made from the validated
 :class:`~syndicate.config.Config` (``snapshot_of``), never from the raw file, and the
@@ -27,21 +27,34 @@ subprocess); a layer of its own just above the leaves.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
+import marshal
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .digest import sha256_hex
 from .errors import ConfigError
 
-log = logging.getLogger("syndicate.config_snapshot")
+
+def _debug(message: str, *args: object) -> None:
+    """A debug line (a snapshot missed or not written): logging is imported only then, as
+    the light commands that read a snapshot log nothing otherwise."""
+    import logging
+
+    logging.getLogger("syndicate.config_snapshot").debug(message, *args)
+
 
 #: Bumped whenever the snapshot's content or meaning changes: older files are misses.
-FORMAT = 1
+#: 2: marshal instead of JSON (json costs the light commands 2 ms to import; marshal is
+#: built in and only plain values are ever read from it — no code is run).
+FORMAT = 2
+#: The snapshot files' suffix (format 1's were ``.json``: pruned like the others).
+SUFFIX = ".snapshot"
+#: marshal's format belongs to the interpreter: another Python's snapshot is a miss.
+_PYTHON = sys.implementation.cache_tag or sys.version
 #: A snapshot not rewritten for this long is removed when another one is written (the
 #: folder holds one small file per config file ever used; temporary ones accumulate).
 PRUNE_AFTER = 30 * 86400
@@ -188,7 +201,7 @@ class ConfigSnapshot(ConfigPaths):
     schedule: ScheduleSnapshot
 
     def settings(self) -> dict[str, Any]:
-        """The JSON-able content of the snapshot file (the path is not part of it)."""
+        """The content of the snapshot file (plain values; the path is not part of it)."""
         database = self.storage.database
         return {
             "storage": {"database": str(database), "database_is_url": isinstance(database, str),
@@ -222,8 +235,8 @@ class ConfigSnapshot(ConfigPaths):
 
 def snapshot_file(config_file: Path) -> Path:
     """Where the snapshot of ``config_file`` is kept (one file per resolved path)."""
-    name = hashlib.sha256(os.fsencode(config_file.resolve())).hexdigest()[:32]
-    return user_cache_dir() / "configs" / f"{name}.json"
+    name = sha256_hex(os.fsencode(config_file.resolve()))[:32]
+    return user_cache_dir() / "configs" / f"{name}{SUFFIX}"
 
 
 def validator_stamp() -> list[int]:
@@ -242,8 +255,8 @@ def validator_stamp() -> list[int]:
 
 
 def _header(config_file: Path, raw: bytes) -> dict[str, Any]:
-    return {"format": FORMAT, "config": str(config_file.resolve()),
-            "sha256": hashlib.sha256(raw).hexdigest(), "validator": validator_stamp()}
+    return {"format": FORMAT, "python": _PYTHON, "config": str(config_file.resolve()),
+            "sha256": sha256_hex(raw), "validator": validator_stamp()}
 
 
 def load_snapshot(config_file: Path, raw: bytes) -> ConfigSnapshot | None:
@@ -251,17 +264,17 @@ def load_snapshot(config_file: Path, raw: bytes) -> ConfigSnapshot | None:
     ``config_file`` now), or None: then validate the file and :func:`save_snapshot`."""
     try:
         where = snapshot_file(config_file)
-        data = json.loads(where.read_bytes())
+        data = marshal.loads(where.read_bytes())
         header = _header(config_file, raw)
         if not isinstance(data, dict) or any(data.get(k) != v for k, v in header.items()):
-            log.debug("config snapshot %s: not for these bytes of %s", where, config_file)
+            _debug("config snapshot %s: not for these bytes of %s", where, config_file)
             return None
         return ConfigSnapshot.from_settings(config_file.absolute(), data["settings"])
     except FileNotFoundError:
         return None
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError) as exc:
         # RuntimeError: no home folder to find ~/.cache in. A cache never fails a command.
-        log.debug("config snapshot of %s unreadable, validating the file: %s", config_file, exc)
+        _debug("config snapshot of %s unreadable, validating the file: %s", config_file, exc)
         return None
 
 
@@ -276,11 +289,10 @@ def save_snapshot(config_file: Path, raw: bytes, snapshot: ConfigSnapshot) -> No
         from .fs import write_atomic_bytes  # tempfile: only on a miss
 
         data = {**_header(config_file, raw), "settings": snapshot.settings()}
-        write_atomic_bytes(where, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"),
-                           mode=0o600)
+        write_atomic_bytes(where, marshal.dumps(data), mode=0o600)
         _prune(where.parent, keep=where)
     except (OSError, RuntimeError, ValueError) as exc:
-        log.debug("config snapshot of %s not written: %s", config_file, exc)
+        _debug("config snapshot of %s not written: %s", config_file, exc)
 
 
 def _prune(folder: Path, keep: Path) -> None:
@@ -290,7 +302,7 @@ def _prune(folder: Path, keep: Path) -> None:
         for count, entry in enumerate(entries):
             if count >= PRUNE_SCAN:
                 break
-            if not entry.name.endswith(".json") or entry.path == str(keep):
+            if not entry.name.endswith((SUFFIX, ".json")) or entry.path == str(keep):
                 continue
             try:
                 if entry.stat().st_mtime < horizon:
@@ -303,6 +315,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
     "FORMAT",
+    "SUFFIX",
     "ConfigPaths",
     "ConfigSnapshot",
     "ScheduleSettings",

@@ -14,19 +14,20 @@ the ledger has (title, URL, date) and a warning says so.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .corpus import CaseStudy, Corpus, Section, Source
+from .digest import sha256, sha256_hex
 from .errors import SyndicateError
-from .ledger import Edition, LedgerPort
+from .ledger import Edition
 
-log = logging.getLogger("syndicate.snapshots")
+if TYPE_CHECKING:
+    import logging
+
+    from .ledger import LedgerPort
 
 SNAPSHOT_ARTEFACT = "case.json"
 COMPANIES_ARTEFACT = "companies.json"
@@ -65,11 +66,15 @@ def snapshot_json(case: CaseStudy) -> str:
     # No hash of the text in here: the ledger keeps the sha256 of this JSON (deterministic),
     # which is what `published_drift` compares, and hashing the text again would double the
     # cost of checking a 10,000-file corpus.
+    import json  # here and below, not at the top: `status` reads drift without json
+
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def case_from_snapshot(raw: str) -> CaseStudy:
     """The case study a snapshot holds (``position`` 0 and no ``path``: it is no file)."""
+    import json
+
     data = json.loads(raw)
     if data.get("format") != SNAPSHOT_FORMAT:
         raise SyndicateError(f"unknown snapshot format {data.get('format')!r} in the ledger")
@@ -91,6 +96,8 @@ def case_from_snapshot(raw: str) -> CaseStudy:
 
 
 def companies_json(case: CaseStudy) -> str:
+    import json
+
     return json.dumps(list(case.companies), ensure_ascii=False)
 
 
@@ -111,7 +118,7 @@ def changed_fields(published: CaseStudy, current: CaseStudy) -> tuple[str, ...]:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()  # as the ledger's artefacts.sha256
+    return sha256_hex(text.encode("utf-8"))  # as the ledger's artefacts.sha256
 
 
 # --------------------------------------------------------------------------- reading
@@ -141,7 +148,11 @@ class LedgerTexts:
         self.directory = corpus.directory
         self.editions = {e.slug: e for e in editions}
         self.backfill = backfill
-        self.log = logger or log
+        if logger is None:  # logging imported here: `status` reads drift, never texts
+            import logging
+
+            logger = logging.getLogger("syndicate.snapshots")
+        self.log = logger
         self._cases: dict[str, CaseStudy] = {}
         self._lost: dict[str, Edition] = {}
 
@@ -190,6 +201,8 @@ class LedgerTexts:
     def companies(self) -> dict[str, tuple[str, ...]]:
         """``{slug: companies}`` of every edition whose text is known: one query over the small
         ``companies.json`` artefacts, not the full texts."""
+        import json
+
         slug_of = {e.id: s for s, e in self.editions.items()}
         found: dict[str, tuple[str, ...]] = {}
         for edition_id, raw in self.ledger.artefacts_named(COMPANIES_ARTEFACT).items():
@@ -256,11 +269,41 @@ class Drift:
                 f"`syndicate republish {e.slug}` to publish the correction")
 
 
+#: ``(id, number, slug)`` of an edition (:meth:`~syndicate.ledger.LedgerPort.edition_keys`).
+EditionKey = tuple[int, int, str]
+#: Above this many drifted editions, their records are read with every other edition's in
+#: one query rather than one query each (a deleted corpus folder drifts them all).
+_ONE_BY_ONE = 64
+
+
+def _file_digests(corpus: Corpus | Mapping[str, CaseStudy], slugs: Iterable[str]
+                  ) -> tuple[dict[str, str | None], Callable[[str], CaseStudy]]:
+    """``{slug: digest of its file}`` of the published ``slugs`` still in ``corpus``, and how
+    to get the case study of one. From a :class:`Corpus` the digests are its index's
+    column (no record is built) and its records are built only when one is asked for (a
+    digest differs); from a ``{slug: case study}`` mapping each record answers."""
+    if isinstance(corpus, Corpus):
+        cases: dict[str, CaseStudy] = {}
+
+        def case_of(slug: str) -> CaseStudy:
+            if not cases:
+                cases.update(corpus.by_slug())
+            return cases[slug]
+
+        return dict(corpus.values("slug", "file_digest")), case_of
+    found = {slug: case.file_digest for slug in slugs if (case := corpus.get(slug)) is not None}
+    return found, corpus.__getitem__
+
+
 def published_drift(
-    ledger: LedgerPort, corpus: Mapping[str, CaseStudy], *, missing_is_gone: bool = True,
-    editions: Sequence[Edition] | None = None,
+    ledger: LedgerPort, corpus: Corpus | Mapping[str, CaseStudy], *,
+    missing_is_gone: bool = True,
+    editions: Sequence[Edition] | Sequence[EditionKey] | None = None,
 ) -> list[Drift]:
     """Published editions (finished or not) whose file is gone or changed, oldest first.
+
+    ``corpus``: the loaded :class:`Corpus` (cheapest: the file digests are read from its
+    index, no case study is built unless one differs), or ``{slug: case study}``.
 
     Cheap for an unchanged corpus: an edition whose snapshot was taken from the very bytes
     the file holds now (:data:`SOURCE_FILE_ARTEFACT`, compared with the corpus index's digest
@@ -272,38 +315,71 @@ def published_drift(
     An edition without a snapshot whose file is there is not reported (its snapshot will be
     taken from that file). ``missing_is_gone=False``: skip files that are missing (the caller
     cannot tell a deleted file from an unreadable one). ``editions``: every edition, if the
-    caller has read them already (``status``: 5,000 rows are not read twice).
+    caller has read them already, as records or as ``(id, number, slug)``
+    (:meth:`~syndicate.ledger.LedgerPort.edition_keys`: ``status`` at 5,000 editions builds
+    no record but those it reports); read with ``edition_keys`` when not given.
     """
-    editions = sorted(ledger.editions(status=None) if editions is None else editions,
-                      key=lambda e: e.number)
+    known: dict[int, Edition] = {}
+    if editions is None:
+        keys: list[EditionKey] = ledger.edition_keys()
+    else:
+        keys = []
+        for item in editions:
+            if isinstance(item, Edition):
+                known[item.id] = item
+                keys.append((item.id, item.number, item.slug))
+            else:
+                keys.append(item)
+        keys.sort(key=lambda key: key[1])
+    file_digests, case_of = _file_digests(corpus, (slug for _, _, slug in keys))
+    # Both from the index on (name, edition_id, sha256): no artefact's content is read. The
+    # source artefact's text is the file's digest, so its sha256 is that digest's sha256.
     digests = ledger.artefacts_named(SNAPSHOT_ARTEFACT, digests=True)
-    sources = ledger.artefacts_named(SOURCE_FILE_ARTEFACT)
-    drifts = []
-    for edition in editions:
-        case = corpus.get(edition.slug)
-        if case is None:
+    sources = ledger.artefacts_named(SOURCE_FILE_ARTEFACT, digests=True)
+    found: list[tuple[EditionKey, DriftKind, tuple[str, ...], Path | None]] = []
+    for key in keys:  # 5,000 at a long history: the unchanged path is kept short
+        edition_id, _, slug = key
+        if slug not in file_digests:
             if missing_is_gone:
-                kind: DriftKind = "gone" if edition.id in digests else "lost"
-                drifts.append(Drift(edition, kind))
+                found.append((key, "gone" if edition_id in digests else "lost", (), None))
             continue
-        digest = digests.get(edition.id)
+        digest = digests.get(edition_id)
         if digest is None:
             continue
-        source = sources.get(edition.id)
-        if source is not None and source == case.file_digest:
+        source = sources.get(edition_id)
+        file_digest = file_digests[slug]
+        if (source is not None and file_digest
+                and source == sha256(file_digest.encode()).hexdigest()):
             continue  # the bytes its snapshot was taken from: the same text
+        case = case_of(slug)
         if digest == _digest(snapshot_json(case)):
             continue
-        raw = ledger.artefact(edition.id, SNAPSHOT_ARTEFACT)
+        raw = ledger.artefact(edition_id, SNAPSHOT_ARTEFACT)
         fields = changed_fields(case_from_snapshot(raw), case) if raw else SHOWN_FIELDS
         if fields:
-            drifts.append(Drift(edition, "changed", fields, case.path))
-    return drifts
+            found.append((key, "changed", fields, case.path))
+    records = _records(ledger, [key[0] for key, *_ in found if key[0] not in known], known)
+    return [Drift(records[key[0]], kind, fields, path)
+            for key, kind, fields, path in found if key[0] in records]
+
+
+def _records(ledger: LedgerPort, ids: Sequence[int], known: dict[int, Edition]
+             ) -> dict[int, Edition]:
+    """``known`` with the records of ``ids`` added: one query each when few, else all."""
+    if len(ids) > _ONE_BY_ONE:
+        wanted = set(ids)
+        known.update((e.id, e) for e in ledger.editions(status=None) if e.id in wanted)
+    else:
+        for edition_id in ids:
+            edition = ledger.get_edition(edition_id)
+            if edition is not None:
+                known[edition_id] = edition
+    return known
 
 
 __all__ = [
     "COMPANIES_ARTEFACT", "SHOWN_FIELDS", "SNAPSHOT_ARTEFACT", "SOURCE_FILE_ARTEFACT", "Drift",
-    "LedgerTexts",
+    "EditionKey", "LedgerTexts",
     "case_from_snapshot", "changed_fields", "companies_json", "published_drift",
     "snapshot_artefacts", "snapshot_json",
 ]

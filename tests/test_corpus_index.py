@@ -12,6 +12,7 @@ import marshal
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,21 +139,36 @@ def _index(cache: Path) -> Path:
     return index
 
 
-def _decoded(index: Path) -> tuple[Any, ...]:
-    """The index file's parts: (version, tag, folder, head, detail), head and detail decoded."""
+def _decoded(index: Path) -> dict[str, Any]:
+    """The index file's parts: its header's (version, tag, folder, key, rows, token), each blob
+    (every column, problems, order) decoded, by name."""
     raw = index.read_bytes()
-    assert raw.startswith(index_module._MAGIC)
-    version, tag, folder, head, detail = marshal.loads(raw[len(index_module._MAGIC):])
-    return version, tag, folder, marshal.loads(head), marshal.loads(detail)
+    magic = index_module._MAGIC
+    assert raw.startswith(magic)
+    start = len(magic) + 8
+    base = start + int.from_bytes(raw[len(magic):start], "little")
+    version, tag, folder, key, rows, spans, token = marshal.loads(raw[start:base])
+    parts = {"version": version, "tag": tag, "folder": folder, "key": key, "rows": rows,
+             "token": token}
+    for at, name in enumerate(index_module._BLOBS):
+        parts[name] = marshal.loads(raw[base + spans[2 * at]:base + spans[2 * at + 1]])
+    return parts
 
 
-def _written(index: Path, version: int, tag: str, folder: str, head: Any, detail: Any) -> None:
-    index.write_bytes(index_module._MAGIC + marshal.dumps(
-        (version, tag, folder, marshal.dumps(head), marshal.dumps(detail))))
+def _written(index: Path, parts: dict[str, Any]) -> None:
+    blobs = [marshal.dumps(parts[name]) for name in index_module._BLOBS]
+    spans, at = [], 0
+    for blob in blobs:
+        spans += [at, at + len(blob)]
+        at += len(blob)
+    header = marshal.dumps((parts["version"], parts["tag"], parts["folder"], parts["key"],
+                            parts["rows"], spans, parts["token"]))
+    index.write_bytes(b"".join([index_module._MAGIC, len(header).to_bytes(8, "little"),
+                                header, *blobs]))
 
 
 def _rows(index: Path) -> int:
-    return len(_decoded(index)[3][1][0])
+    return len(_decoded(index)["names"])
 
 
 MAGIC = b"syndicate corpus index\n"  # index_module._MAGIC
@@ -186,66 +202,93 @@ def test_a_truncated_index_is_ignored(folder: Path, cache: Path, parses: list[st
     assert len(parses) == 20 and _rows(index) == 10
 
 
-@pytest.mark.parametrize("what", ["version", "tag", "folder", "type", "length"])
+@pytest.mark.parametrize("what", ["version", "tag", "folder", "type", "length", "key",
+                                  "order", "problems"])
 def test_an_index_not_of_this_version_folder_or_shape_is_ignored(
         folder: Path, cache: Path, parses: list[str], what: str) -> None:
     corpus.load(folder, cache_dir=cache)
     index = _index(cache)
-    version, tag, where, head, detail = _decoded(index)
-    listing, columns, problems, order = head
+    parts = _decoded(index)
     if what == "version":
-        version = 3
+        parts["version"] = 4
     elif what == "tag":
-        tag = "cpython-299/marshal-9"
+        parts["tag"] = "cpython-299/marshal-9"
     elif what == "folder":
-        where = str(folder.parent / "elsewhere")
+        parts["folder"] = str(folder.parent / "elsewhere")
     elif what == "type":
-        columns[4][0] = 12  # a title that is not a string
+        parts["slugs"][0] = 12  # a slug that is not a string
+    elif what == "length":
+        parts["sizes"].pop()  # a column one row short
+    elif what == "key":
+        parts["key"] = (1, 2, 3)
+    elif what == "order":
+        parts["order"].append(10)  # a row that is not there
     else:
-        columns[1].pop()  # a column one row short
-    _written(index, version, tag, where, (listing, columns, problems, order), detail)
+        parts["problems"] = {10: (":1: a problem",)}
+    _written(index, parts)
     parses.clear()
     loaded = corpus.load(folder, cache_dir=cache)
     assert len(parses) == 10  # every file parsed again
     assert _figures(loaded.cases) == _figures(corpus.load(folder).cases)
-    assert _decoded(index)[:3] == (corpus.CORPUS_INDEX_VERSION, index_module._TAG,
-                                   str(folder.resolve()))
+    parts = _decoded(index)
+    assert (parts["version"], parts["tag"], parts["folder"]) == (
+        corpus.CORPUS_INDEX_VERSION, index_module._TAG, str(folder.resolve()))
+
+
+def test_a_stat_of_another_type_reads_its_file_again(folder: Path, cache: Path,
+                                                      parses: list[str]) -> None:
+    """Sizes and mtimes are only compared with each file's stat: one that is not an int is
+    a changed stat (the file's bytes hashed, the same: no parse), never trusted."""
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    parts = _decoded(index)
+    sizes = list(parts["sizes"])
+    parts["sizes"][0], parts["mtimes"][1] = str(sizes[0]), None
+    _written(index, parts)
+    parses.clear()
+    assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
+        corpus.load(folder).cases)
+    assert len(parses) == 10  # the load without the index only
+    assert _decoded(index)["sizes"] == sizes and None not in _decoded(index)["mtimes"]
 
 
 def test_a_listing_in_another_order_is_the_same_folder(folder: Path, cache: Path,
-                                                       parses: list[str]) -> None:
+                                                       parses: list[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A file system need not list a folder in the same order twice: same names, same files
     (each still checked by its stat), no parse and no rewrite."""
     corpus.load(folder, cache_dir=cache)
     index = _index(cache)
-    version, tag, where, head, detail = _decoded(index)
-    listing, columns, problems, order = head
-    _written(index, version, tag, where, (listing[::-1], columns, problems, order), detail)
     written = index.read_bytes()
+    listing = index_module._Folder.listing
+    monkeypatch.setattr(index_module._Folder, "listing",
+                        lambda self: sorted(listing(self), reverse=True))
     parses.clear()
     assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
         corpus.load(folder).cases)
     assert len(parses) == 10 and index.read_bytes() == written  # the load without the index
 
 
-def test_a_damaged_detail_is_read_from_the_files(folder: Path, cache: Path,
-                                                 parses: list[str]) -> None:
-    """The detail columns are decoded after the load (on first need): damaged, they come
-    from the files again, and the index is rewritten."""
+@pytest.mark.parametrize("column", ["companies", "titles", "sha256"])
+def test_a_damaged_column_is_read_from_the_files(folder: Path, cache: Path,
+                                                 parses: list[str], column: str) -> None:
+    """The columns other than those checking the folder are decoded after the load (on
+    first need): damaged, they come from the files again, and the index is rewritten."""
     corpus.load(folder, cache_dir=cache)
     index = _index(cache)
-    version, tag, where, head, detail = _decoded(index)
-    detail[1][0] = "not a tuple of companies"
-    _written(index, version, tag, where, head, detail)
+    parts = _decoded(index)
+    parts[column][0] = 12  # of no type that column holds
+    _written(index, parts)
     parses.clear()
     loaded = corpus.load(folder, cache_dir=cache)
     assert parses == []
     assert _figures(loaded.cases) == _figures(corpus.load(folder).cases)
-    assert len(parses) == 20  # every file for the detail, then the load without the index
+    assert len(parses) == 20  # every file for the columns, then the load without the index
     parses.clear()
     assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
         corpus.load(folder).cases)
     assert len(parses) == 10  # the index is whole again: only the load without it
+    assert 12 not in _decoded(index)[column]
 
 
 def test_an_index_of_the_previous_version_is_ignored_and_replaced(
@@ -278,7 +321,32 @@ def _restat(path: Path, stat: os.stat_result) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def test_every_kind_of_edit_is_seen(folder: Path, cache: Path, parses: list[str]) -> None:
+@pytest.fixture(params=["just changed", "settled"])
+def settled(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways a load checks the names: the folder just changed (its stat vouches for no
+    listing: listed every time), or settled (the clock 10 s ahead: its unchanged stat is
+    enough, no listing)."""
+    if request.param == "settled":
+        monkeypatch.setattr(index_module, "_clock", lambda: time.time_ns() + 10_000_000_000)
+        return True
+    return False
+
+
+def _listings(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The folders listed by the corpus index, in order."""
+    seen: list[Path] = []
+    listing = index_module._Folder.listing
+
+    def counting(self: Any) -> list[str]:
+        seen.append(self.directory)
+        return listing(self)
+
+    monkeypatch.setattr(index_module._Folder, "listing", counting)
+    return seen
+
+
+def test_every_kind_of_edit_is_seen(folder: Path, cache: Path, parses: list[str],
+                                    settled: bool) -> None:
     corpus.load(folder, cache_dir=cache)
     files = sorted(folder.glob("*.md"))
 
@@ -329,6 +397,185 @@ def test_every_kind_of_edit_is_seen(folder: Path, cache: Path, parses: list[str]
     parses.clear()
     corpus.load(folder, cache_dir=cache)
     assert parses == []
+
+
+def _added(folder: Path, name: str, slug: str, position: int) -> Path:
+    """A new case study (a copy of the first one under another slug and position)."""
+    text = sorted(folder.glob("*.md"))[0].read_text(encoding="utf-8")
+    text = re.sub(r"^slug: .*$", f"slug: {slug}", text, count=1, flags=re.M)
+    path = folder / name
+    path.write_text(re.sub(r"^position: .*$", f"position: {position}", text, count=1,
+                           flags=re.M), encoding="utf-8")
+    return path
+
+
+def test_a_settled_folder_is_not_listed(folder: Path, cache: Path, parses: list[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder's own stat unchanged since a listing it vouches for: no listing, each
+    file still stat-ed (an edit in place is seen); any name added, removed or renamed
+    changes that stat (the folder is listed again), and so does another folder put in its
+    place."""
+    monkeypatch.setattr(index_module, "_clock", lambda: time.time_ns() + 10_000_000_000)
+    listed = _listings(monkeypatch)
+    plain = _figures(corpus.load(folder).cases)
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    stat = os.stat(folder)
+    assert _decoded(index)["key"] == (stat.st_dev, stat.st_ino, stat.st_mtime_ns,
+                                      stat.st_ctime_ns)
+    listed.clear()
+    parses.clear()
+    written = index.read_bytes()
+    assert _figures(corpus.load(folder, cache_dir=cache).cases) == plain
+    assert listed == [] and parses == [] and index.read_bytes() == written
+
+    def loaded(names: int) -> list[str]:
+        listed.clear()
+        parses.clear()
+        result = corpus.load(folder, cache_dir=cache)
+        assert _figures(result.cases) == _figures(corpus.load(folder).cases)
+        assert len(result) == names
+        seen = [path.name for path in listed if path == folder]
+        listed.clear()
+        again = corpus.load(folder, cache_dir=cache)  # the new stat vouches: no listing
+        assert listed == [] and _figures(again.cases) == _figures(result.cases)
+        return seen
+
+    files = sorted(folder.glob("*.md"))
+    # in place: the folder's stat does not move, the file's does
+    before = os.stat(folder)
+    files[0].write_text(files[0].read_text(encoding="utf-8") + "Ajouté.\n", encoding="utf-8")
+    assert os.stat(folder).st_mtime_ns == before.st_mtime_ns
+    assert loaded(10) == [] and parses[:1] == [files[0].name]
+    # added, removed, renamed: listed again
+    _added(folder, "nouvelle.md", "nouvelle", 99)
+    assert loaded(11) == ["corpus"]
+    files[1].unlink()
+    assert loaded(10) == ["corpus"]
+    files[2].rename(folder / "renomme.md")
+    assert loaded(10) == ["corpus"]
+    paths = {case.path for case in corpus.load(folder, cache_dir=cache)}
+    assert folder / "renomme.md" in paths and files[2] not in paths
+    # added, the folder's mtime then put back (as rsync -t or tar do): its ctime tells
+    mtime = os.stat(folder).st_mtime_ns
+    _added(folder, "encore.md", "encore", 98)
+    os.utime(folder, ns=(mtime, mtime))
+    assert loaded(11) == ["corpus"]
+    # another folder in its place, even with the same mtime
+    mtime = os.stat(folder).st_mtime_ns
+    folder.rename(folder.with_name("ancien"))
+    shutil.copytree(folder.with_name("ancien"), folder)
+    (folder / "nouvelle.md").unlink()
+    os.utime(folder, ns=(mtime, mtime))
+    assert loaded(10) == ["corpus"]
+
+
+def test_a_listing_in_the_tick_of_a_change_is_not_trusted(
+        folder: Path, cache: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system with coarse time stamps can leave the folder's stat as it was when a
+    file is added, removed or renamed in the same tick as the listing: the index keeps no
+    folder stat (and lists the folder at every load) until that stat is older than a margin,
+    so such a change is never hidden. Simulated here: the folder's stat frozen, the clock a
+    second after it."""
+    frozen = os.stat(folder)
+    real = os.fstat
+
+    def coarse(fd: int) -> os.stat_result:
+        found = real(fd)
+        same = (found.st_dev, found.st_ino) == (frozen.st_dev, frozen.st_ino)
+        return frozen if same else found
+
+    monkeypatch.setattr(index_module.os, "fstat", coarse)
+    tick = max(frozen.st_mtime_ns, frozen.st_ctime_ns) + 1_000_000_000
+    monkeypatch.setattr(index_module, "_clock", lambda: tick)
+    listed = _listings(monkeypatch)
+    corpus.load(folder, cache_dir=cache)
+    index = _index(cache)
+    assert _decoded(index)["key"] is None
+    files = sorted(folder.glob("*.md"))
+
+    def loaded() -> list[tuple[Any, ...]]:
+        listed.clear()
+        result = _figures(corpus.load(folder, cache_dir=cache).cases)
+        assert listed == [folder] and result == _figures(corpus.load(folder).cases)
+        return result
+
+    assert len(loaded()) == 10
+    _added(folder, "nouvelle.md", "nouvelle", 99)
+    assert len(loaded()) == 11
+    files[1].unlink()
+    assert len(loaded()) == 10
+    files[2].rename(folder / "renomme.md")
+    assert folder / "renomme.md" in {row[8] for row in loaded()}
+    assert _decoded(index)["key"] is None
+    # the margin past: the stat vouches for the listing taken then (kept, no listing after)
+    monkeypatch.setattr(index_module, "_clock", lambda: tick + 10_000_000_000)
+    corpus.load(folder, cache_dir=cache)
+    assert _decoded(index)["key"] == (frozen.st_dev, frozen.st_ino, frozen.st_mtime_ns,
+                                      frozen.st_ctime_ns)
+    listed.clear()
+    corpus.load(folder, cache_dir=cache)
+    assert listed == []
+
+
+def _draft(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"^status: .*$", "status: draft", text, count=1, flags=re.M),
+                    encoding="utf-8")
+
+
+def test_queue_values_are_the_queues_without_a_record(folder: Path, cache: Path,
+                                                      parses: list[str]) -> None:
+    """``queue_values``: the queue's attributes from the index's columns (no record built),
+    equal to reading them from ``queue``'s records, through the index or not."""
+    files = sorted(folder.glob("*.md"))
+    _draft(files[3])
+    published = [corpus.load_file(files[0]).slug, corpus.load_file(files[7]).slug, "autre"]
+    names = ("position", "slug", "title", "status", "companies", "words", "file_digest")
+    plain = corpus.load(folder)
+    expected = [tuple(getattr(case, name) for name in names)
+                for case in corpus.queue(plain, published)]
+    assert len(expected) == 7 and corpus.load_file(files[3]).slug not in {
+        row[1] for row in expected}
+    assert corpus.queue_values(plain, published, *names) == expected
+    corpus.load(folder, cache_dir=cache)
+    parses.clear()
+    loaded = corpus.load(folder, cache_dir=cache)
+    assert corpus.queue_values(loaded, published, *names) == expected
+    assert corpus.queue_values(loaded, (), "slug") == [
+        (case.slug,) for case in corpus.queue(plain, ())]
+    assert loaded._table is not None and loaded._table._records is None  # no record built
+    assert parses == []
+    # an attribute without a column: from the records, the same
+    assert corpus.queue_values(loaded, published, "slug", "path") == [
+        (case.slug, case.path) for case in corpus.queue(plain, published)]
+
+
+def test_file_digests_are_read_from_the_index(folder: Path, cache: Path) -> None:
+    """``Corpus.values(..., "file_digest")``: the sha256 of each file's bytes, as the
+    records give it, without building one."""
+    corpus.load(folder, cache_dir=cache)
+    loaded = corpus.load(folder, cache_dir=cache)
+    digests = loaded.values("slug", "file_digest")
+    assert loaded._table is not None and loaded._table._records is None
+    assert digests == [(case.slug, hashlib.sha256(case.path.read_bytes()).hexdigest())
+                       for case in corpus.load(folder) if case.path is not None]
+    assert digests == [(case.slug, case.file_digest) for case in loaded]
+
+
+def test_a_case_study_is_found_by_slug_without_building_the_others(
+        folder: Path, cache: Path) -> None:
+    corpus.load(folder, cache_dir=cache)
+    plain = corpus.load(folder)
+    loaded = corpus.load(folder, cache_dir=cache)
+    slug = plain.cases[4].slug
+    found = loaded.get(slug)
+    assert loaded._table is not None and loaded._table._records is None
+    assert found is not None and loaded.get(slug) is found
+    assert _figures([found]) == _figures([plain.cases[4]]) and found == plain.cases[4]
+    assert loaded.get("absent") is None and plain.get("absent") is None
+    assert found in loaded.cases and loaded.cases[4] is found  # the same record after
+    assert loaded.get(plain.cases[0].slug) is loaded.cases[0]
 
 
 def test_duplicates_across_files_are_found_from_the_index(
@@ -520,3 +767,99 @@ def test_commands_keep_the_index_beside_the_ledger(tmp_path: Path) -> None:
     assert len(list((tmp_path / "var" / "cache").glob("corpus-*.idx"))) == 1
     checked = runner.invoke(cli, ["--config", str(config), "corpus", "check"])
     assert checked.exit_code == 0 and "10 case studies OK" in checked.output
+
+
+def test_an_output_is_kept_while_the_index_is_unchanged(folder: Path, cache: Path,
+                                                        settled: bool) -> None:
+    """``Corpus.kept``: made once per state of the index and version, read back after;
+    any change to the files (or a repaired index) makes it again."""
+    made: list[bytes] = []
+
+    def kept(version: bytes = b"1", **where: Any) -> bytes:
+        loaded = corpus.load(folder, **where)
+
+        def make() -> bytes:
+            made.append(json.dumps(loaded.values("slug", "title", "words")).encode())
+            return made[-1]
+
+        result = loaded.kept("test.json", version, make)
+        assert result == json.dumps(corpus.load(folder).values(
+            "slug", "title", "words")).encode()
+        return result
+
+    first = kept(cache_dir=cache)
+    assert len(made) == 1 and kept(cache_dir=cache) == first and len(made) == 1
+    assert (_index(cache).parent / f"{_index(cache).name}.test.json").exists()
+    assert kept(b"2", cache_dir=cache) == first and len(made) == 2
+    kept(None, cache_dir=cache)  # type: ignore[arg-type]
+    assert len(made) == 3
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 3
+    files = sorted(folder.glob("*.md"))
+    text = files[0].read_text(encoding="utf-8")
+    files[0].write_text(text + "Une phrase de plus.\n", encoding="utf-8")  # in place
+    assert kept(b"2", cache_dir=cache) != first and len(made) == 4
+    _added(folder, "nouvelle.md", "nouvelle", 99)
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 5
+    # a damaged column: not read for a kept output (made from the columns before the
+    # damage: the files'); once read, repaired from the files, a new state of the index
+    parts = _decoded(_index(cache))
+    parts["words"][0] = "x"
+    _written(_index(cache), parts)
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 5
+    corpus.load(folder, cache_dir=cache).values("words")
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 6
+    kept(b"2", cache_dir=cache)
+    assert len(made) == 6
+    kept(b"2")  # no index: made every time
+    assert len(made) == 7
+
+
+def test_the_json_listing_is_kept_and_follows_every_edit(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from click.testing import CliRunner
+
+    from syndicate.cli import cli
+    from syndicate.cli import corpus as corpus_cli
+
+    shutil.copytree(SEEDS, tmp_path / "corpus")
+    (tmp_path / "var").mkdir()
+    files = sorted((tmp_path / "corpus").glob("*.md"))
+    made = []
+    listing = corpus_cli._json_listing
+    monkeypatch.setattr(corpus_cli, "_json_listing",
+                        lambda rows: made.append(1) or listing(rows))
+
+    def listed() -> str:
+        result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path)), "corpus",
+                                          "list", "--json"])
+        assert result.exit_code == 0, result.output
+        rows = [{"position": c.position, "slug": c.slug, "title": c.title,
+                 "sections": c.section_count, "words": c.words,
+                 "companies": list(c.companies), "themes": list(c.themes),
+                 "status": c.status} for c in corpus.load(tmp_path / "corpus")]
+        assert result.output == json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+        return result.output
+
+    first = listed()
+    assert listed() == first and len(made) == 1  # the second one read back
+    title = corpus.load_file(files[1]).title
+    text = files[1].read_text(encoding="utf-8")
+    files[1].write_text(text.replace(title, title[::-1], 1), encoding="utf-8")
+    assert title[::-1] in listed() and len(made) == 2
+    _draft(files[2])
+    assert '"status": "draft"' in listed() and len(made) == 3
+    assert listed() and len(made) == 3
+
+
+def _config(root: Path) -> Path:
+    config = root / "config" / "syndicate.toml"
+    if not config.exists():
+        shutil.copytree(Path(__file__).resolve().parents[1] / "config", root / "config")
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            '"../syndicate/examples/corpus"', '"../corpus"'), encoding="utf-8")
+    return config

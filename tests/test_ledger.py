@@ -189,6 +189,60 @@ def test_someone_elses_database_is_refused(tmp_path: Path) -> None:
         open_ledger(f"sqlite:///{junk}")
 
 
+def _plans(led: SqliteLedger, call: Callable[[], object]) -> list[str]:
+    """The query plan of each statement ``call`` runs on ``led``'s connection."""
+    statements: list[str] = []
+    led._db.set_trace_callback(statements.append)
+    try:
+        call()
+    finally:
+        led._db.set_trace_callback(None)
+    plans = []
+    for sql in statements:
+        # The trace shows the values bound: plan the statement as run.
+        plans.append(" | ".join(row[3] for row in led._db.execute(f"EXPLAIN QUERY PLAN {sql}")))
+    return plans
+
+
+def test_artefacts_by_name_are_found_through_an_index(tmp_path: Path) -> None:
+    """``artefacts_named`` reads the digests of every edition's snapshot from an index alone
+    (the content of a snapshot spills into overflow pages, and ``sha256`` is stored after
+    it: a table scan walks them all) and finds a small artefact's content without scanning
+    the table (``status`` at 5,000 editions)."""
+    with SqliteLedger(tmp_path / "l.db") as led:
+        editions = [claim(led, n) for n in (1, 2)]
+        for edition in editions:
+            led.store_artefacts(edition.id, {"case.json": "x" * 9000, "small": "s"})
+        assert _plans(led, lambda: led.artefacts_named("case.json", digests=True)) == [
+            "SEARCH artefacts USING COVERING INDEX artefacts_by_name (name=?)"]
+        assert _plans(led, lambda: led.artefacts_named("small")) == [
+            "SEARCH artefacts USING INDEX artefacts_by_name (name=?)"]
+        # Of some editions: either index finds each (a lookup per id), no scan.
+        plans = _plans(led, lambda: led.artefacts_named(
+            "case.json", [e.id for e in editions], digests=True))
+        assert len(plans) == 1 and plans[0].startswith("SEARCH artefacts USING ")
+
+
+def test_an_existing_ledger_gets_the_artefact_index(tmp_path: Path) -> None:
+    """A ledger of the schema before the index (version 6) gets it on opening, data kept."""
+    path = tmp_path / "old.db"
+    conn = connect(path, timeout=1)
+    migrate(conn, path, MIGRATIONS[:6])
+    conn.execute("INSERT INTO editions (number, slot, slug, title, url, status, claimed_at,"
+                 " published_at) VALUES (1, 's', 'case-1', 'T', 'u', 'done', ?, ?)",
+                 (T0.isoformat(), T0.isoformat()))
+    conn.execute("INSERT INTO artefacts (edition_id, name, content, sha256, created_at)"
+                 " VALUES (1, 'case.json', 'text', 'digest', ?)", (T0.isoformat(),))
+    conn.close()
+    with SqliteLedger(path) as led:
+        assert led._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        indexes = {r[0] for r in led._db.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'artefacts'")}
+        assert "artefacts_by_name" in indexes
+        assert led.artefacts_named("case.json", digests=True) == {1: "digest"}
+        assert led.edition_keys() == [(1, 1, "case-1")]
+
+
 def test_the_real_migrations_are_well_formed() -> None:
     assert SCHEMA_VERSION == len(MIGRATIONS) >= 1
 
@@ -242,6 +296,38 @@ def test_edition_queries_and_status(ledger: LedgerPort, clock: Clock) -> None:
         ledger.set_edition_status(editions[2].id, "published")
     with pytest.raises(LedgerError, match="no edition with id 999"):
         ledger.set_edition_status(999, "done")
+
+
+def test_edition_keys_are_every_edition_oldest_first(ledger: LedgerPort) -> None:
+    """``(id, number, slug)`` of every edition, finished or not: what a check of the whole
+    history needs (``status``'s drift check), no record built."""
+    assert ledger.edition_keys() == []
+    editions = [claim(ledger, n) for n in (1, 2, 3)]
+    ledger.set_edition_status(editions[1].id, "done")
+    assert ledger.edition_keys() == [(e.id, e.number, e.slug) for e in editions]
+    keys = ledger.edition_keys()
+    assert all(type(part) is kind for key in keys  # plain values, as the records hold them
+               for part, kind in zip(key, (int, int, str), strict=True))
+
+
+def test_artefacts_by_name_of_every_edition(ledger: LedgerPort) -> None:
+    """One artefact of every edition (or of some), by content or by digest."""
+    import hashlib
+
+    editions = [claim(ledger, n) for n in (1, 2, 3)]
+    for edition in editions[:2]:
+        ledger.store_artefacts(edition.id, {"case.json": "x" * 9000 + edition.slug,
+                                            "small": edition.slug})
+    ledger.store_artefacts(editions[2].id, {"other": "o"})
+    big = {e.id: "x" * 9000 + e.slug for e in editions[:2]}
+    assert ledger.artefacts_named("case.json") == big
+    assert ledger.artefacts_named("case.json", digests=True) == {
+        i: hashlib.sha256(text.encode()).hexdigest() for i, text in big.items()}
+    assert ledger.artefacts_named("small", [editions[1].id, editions[2].id, 999]) == {
+        editions[1].id: editions[1].slug}
+    assert ledger.artefacts_named("small", [editions[0].id], digests=True) == {
+        editions[0].id: hashlib.sha256(editions[0].slug.encode()).hexdigest()}
+    assert ledger.artefacts_named("missing") == {}
 
 
 def test_naive_clock_is_refused(location: str) -> None:

@@ -135,6 +135,24 @@ def test_the_schema_is_created_once_and_reported(pg_url: str) -> None:
     assert types["claimed_at"] == "timestamp with time zone"
 
 
+def test_artefacts_by_name_are_read_from_an_index(pg_url: str) -> None:
+    """As in SQLite (tests/test_ledger.py): the digests of one artefact of every edition
+    come from the index on (name, edition_id, sha256), not from the table's rows."""
+    import psycopg
+
+    with open_ledger(pg_url) as ledger:
+        for n in range(3):
+            edition = ledger.claim_edition(slot=f"s{n}", slug=f"case-{n}", title="T", url="u")
+            ledger.store_artefacts(edition.id, {"case.json": "x" * 9000, "small": "s"})
+    with psycopg.connect(pg_url, autocommit=True,
+                         options="-c search_path=syndicate") as conn:
+        conn.execute("VACUUM ANALYZE artefacts")  # the visibility map an index-only scan reads
+        conn.execute("SET enable_seqscan = off")  # three rows: the plan a large table gets
+        plan = "\n".join(str(r[0]) for r in conn.execute(
+            "EXPLAIN SELECT edition_id, sha256 FROM artefacts WHERE name = 'case.json'"))
+    assert "Index Only Scan using artefacts_by_name" in plan
+
+
 def test_a_newer_database_is_refused(pg_url: str) -> None:
     with open_ledger(pg_url):
         pass

@@ -5,6 +5,7 @@ no pydantic and no channels on a warm run. Real files, real subprocesses."""
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from syndicate.app import load_config, parse_config
 from syndicate.config import snapshot_of
 from syndicate.config_snapshot import (
     FORMAT,
+    SUFFIX,
     ConfigSnapshot,
     load_snapshot,
     save_snapshot,
@@ -40,8 +42,8 @@ HEAVY = ("pydantic", "syndicate.config", "syndicate.channels._base",
 # Runs ``python -m syndicate ARGS`` in this process, then prints the heavy modules it
 # imported on stderr (after the command's own output).
 _PROBE = """
-import json, runpy, sys
-heavy = tuple(json.loads(sys.argv[1]))
+import runpy, sys
+heavy = tuple(sys.argv[1].split(","))  # no json here: the probe watches it
 sys.argv = ["syndicate", *sys.argv[2:]]
 try:
     runpy.run_module("syndicate", run_name="__main__")
@@ -50,7 +52,7 @@ except SystemExit as exc:
 else:
     code = 0
 loaded = sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + "." for h in heavy)))
-print("HEAVY " + json.dumps(loaded), file=sys.stderr)
+print("HEAVY " + ",".join(loaded), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -66,14 +68,16 @@ def run(config: Path, args: list[str], xdg: Path,
                           capture_output=True, text=True, env=_env(xdg), cwd=cwd, check=False)
 
 
-def probe(config: Path, args: list[str], xdg: Path) -> tuple[str, list[str]]:
-    """The command's stdout and the heavy modules it imported."""
-    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(HEAVY), "--config",
+def probe(config: Path, args: list[str], xdg: Path,
+          watched: tuple[str, ...] = HEAVY) -> tuple[str, list[str]]:
+    """The command's stdout and the ``watched`` modules (default: the heavy ones) it
+    imported."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, ",".join(watched), "--config",
                            str(config), *args],
                           capture_output=True, text=True, env=_env(xdg), check=False)
     assert done.returncode == 0, done.stderr
     line = [x for x in done.stderr.splitlines() if x.startswith("HEAVY ")][-1]
-    return done.stdout, list(json.loads(line.removeprefix("HEAVY ")))
+    return done.stdout, [name for name in line.removeprefix("HEAVY ").split(",") if name]
 
 
 def edit_in_place(path: Path, old: str, new: str) -> None:
@@ -129,7 +133,7 @@ def test_the_light_commands_say_the_same_with_and_without_the_snapshot(
             without.stdout, without.stderr, 0), args
     assert json.loads(run(published, ["status", "--json"], xdg).stdout)["totals"]["published"] == 1
     kept = xdg / "syndicate" / "configs"
-    assert [p.suffix for p in kept.iterdir()] == [".json"]  # one config file, one snapshot
+    assert [p.suffix for p in kept.iterdir()] == [SUFFIX]  # one config file, one snapshot
 
 
 def test_a_warm_light_command_imports_neither_pydantic_nor_the_channels(
@@ -142,6 +146,29 @@ def test_a_warm_light_command_imports_neither_pydantic_nor_the_channels(
                  ["corpus", "check"]):
         _out, heavy = probe(published, args, xdg)
         assert heavy == [], (args, heavy)
+
+
+#: What a warm ``queue``, ``schedule`` or ``status`` does not need either: the logging
+#: machinery (nothing is logged), csv (subscriber imports), signal handling (publishing),
+#: OpenSSL's hashes (syndicate.digest: CPython's own SHA-256), json (only for --json),
+#: the ledger's Protocols and its records of sending (frozen dataclasses: about a
+#: millisecond each to define). Each costs milliseconds of a command whose budget, at
+#: 10,000 case studies, is twice ``--help`` (bench.scale).
+UNNEEDED = ("logging", "csv", "_csv", "signal", "_hashlib", "json", "syndicate.cli.publish",
+            "syndicate.logs", "syndicate.csv_cells", "syndicate.ledger._port",
+            "syndicate.ledger._mail_records")
+
+
+def test_the_overview_commands_import_nothing_they_do_not_use(
+    published: Path, tmp_path: Path
+) -> None:
+    xdg = tmp_path / "xdg"
+    probe(published, ["queue"], xdg)  # validates, keeps the snapshot
+    _out, seen = probe(published, ["publish-next", "--dry-run"], xdg, UNNEEDED)
+    assert {"logging", "signal"} <= set(seen)  # the probe sees them
+    for args in (["queue"], ["schedule", "-n", "50"], ["status"]):
+        _out, loaded = probe(published, args, xdg, UNNEEDED)
+        assert loaded == [], (args, loaded)
 
 
 def test_an_edit_of_one_byte_is_noticed_even_with_size_and_mtime_unchanged(
@@ -181,11 +208,13 @@ def test_an_unreadable_snapshot_is_a_miss_and_is_rewritten(published: Path, tmp_
     xdg = tmp_path / "xdg"
     expected = run(published, ["queue"], xdg).stdout
     (kept,) = (xdg / "syndicate" / "configs").iterdir()
-    for garbage in ("not json", "[]", json.dumps({"format": FORMAT, "settings": 3}), ""):
-        kept.write_text(garbage, encoding="utf-8")
+    for garbage in (b"not marshal", marshal.dumps([]), marshal.dumps({"format": FORMAT,
+                    "settings": 3}), marshal.dumps({"format": 1})[:-3], b"",
+                    json.dumps({"format": FORMAT}).encode()):
+        kept.write_bytes(garbage)
         done = run(published, ["queue"], xdg)
         assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")
-        assert json.loads(kept.read_text(encoding="utf-8"))["format"] == FORMAT
+        assert marshal.loads(kept.read_bytes())["format"] == FORMAT
 
 
 def test_a_relative_config_path_from_another_folder(published: Path, tmp_path: Path) -> None:
@@ -251,15 +280,16 @@ def test_a_snapshot_is_for_its_bytes_its_file_and_its_format(
     save_snapshot(path, raw, snapshot)
     assert load_snapshot(path, raw) == snapshot
     assert load_snapshot(path, raw.replace(b"0 8", b"0 9")) is None
-    kept = json.loads(snapshot_file(path).read_text(encoding="utf-8"))
+    kept = marshal.loads(snapshot_file(path).read_bytes())
     other = tmp_path / "other.toml"
     other.write_bytes(raw)
-    snapshot_file(other).write_text(json.dumps(kept), encoding="utf-8")  # another file's
+    snapshot_file(other).write_bytes(marshal.dumps(kept))  # another file's
     assert load_snapshot(other, raw) is None
-    snapshot_file(path).write_text(json.dumps({**kept, "format": FORMAT + 1}), encoding="utf-8")
-    assert load_snapshot(path, raw) is None
-    snapshot_file(path).write_text(json.dumps({**kept, "validator": [0]}), encoding="utf-8")
-    assert load_snapshot(path, raw) is None
+    for changed in ({"format": FORMAT + 1}, {"validator": [0]}, {"python": "cpython-27"}):
+        snapshot_file(path).write_bytes(marshal.dumps({**kept, **changed}))
+        assert load_snapshot(path, raw) is None, changed
+    snapshot_file(path).write_bytes(marshal.dumps(kept))
+    assert load_snapshot(path, raw) == snapshot
 
 
 def test_old_snapshots_are_pruned_when_one_is_written(
@@ -269,13 +299,15 @@ def test_old_snapshots_are_pruned_when_one_is_written(
     path = _config(tmp_path, {})
     folder = tmp_path / "xdg" / "syndicate" / "configs"
     folder.mkdir(parents=True)
-    old, recent = folder / "old.json", folder / "recent.json"
-    for file in (old, recent):
-        file.write_text("{}", encoding="utf-8")
+    old, older, recent = (folder / "old.snapshot", folder / "format-1.json",
+                          folder / "recent.snapshot")
+    for file in (old, older, recent):
+        file.write_bytes(b"{}")
     os.utime(old, (1, 1))
+    os.utime(older, (1, 1))
     save_snapshot(path, path.read_bytes(), snapshot_of(load_config(path)))
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [snapshot_file(path).name, "recent.json"])
+        [snapshot_file(path).name, "recent.snapshot"])
 
 
 def test_a_parsed_config_and_its_snapshot_round_trip(tmp_path: Path) -> None:

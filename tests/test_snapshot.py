@@ -12,6 +12,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import feedparser
 import pytest
@@ -23,7 +24,7 @@ from syndicate import corpus as corpus_mod
 from syndicate.cli import cli
 from syndicate.corpus import CaseStudy, Section, Source
 from syndicate.corpus._case import _UNLOADED
-from syndicate.ledger import Ledger
+from syndicate.ledger import Ledger, LedgerPort
 from syndicate.pipeline import Publisher, publish
 from syndicate.snapshots import (
     COMPANIES_ARTEFACT,
@@ -435,6 +436,77 @@ def test_drift_of_unchanged_files_is_checked_without_reading_them(
         cases = corpus_mod.load(config.corpus_dir, cache_dir=cache).by_slug()
         drifts = published_drift(ledger, cases)
     assert [(d.edition.slug, d.fields) for d in drifts] == [(editions[0].view.slug, ("title",))]
+
+
+class _Spy:
+    """A ledger that records which of its methods are called."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.ledger, name)
+
+        def called(*args: object, **kwargs: object) -> Any:
+            self.calls.append((name, args))
+            return method(*args, **kwargs)
+        return called
+
+    def named(self, name: str) -> list[tuple[object, ...]]:
+        return [args for called, args in self.calls if called == name]
+
+
+def test_drift_from_the_loaded_corpus_and_edition_keys(
+    project: Project, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``status`` at 5,000 editions: the file digests are asked of the loaded corpus (its
+    index's column), the editions are ``(id, number, slug)`` keys; a case study is looked up
+    only for an edition whose file's digest differs, and an edition record is read only for
+    an edition reported."""
+    config = project.config()
+    editions = []
+    for _ in range(4):
+        editions.append(publish(config, now=clock))
+        clock.advance(days=7)
+    cache = config.corpus_cache_dir
+    with Ledger(config.database) as ledger:
+        keys = ledger.edition_keys()
+        assert [k[2] for k in keys] == [r.view.slug for r in editions]
+        loaded = corpus_mod.load(config.corpus_dir, cache_dir=cache)
+
+        def refused(*args: object) -> None:
+            raise AssertionError("a case study looked up while every digest matches")
+        with monkeypatch.context() as patch:
+            for name in ("get", "by_slug", "__iter__"):
+                patch.setattr(corpus_mod.Corpus, name, refused)
+            spy = _Spy(ledger)
+            assert published_drift(cast(LedgerPort, spy), loaded, editions=keys) == []
+            assert published_drift(cast(LedgerPort, spy), loaded) == []  # keys read once
+        assert spy.named("editions") == spy.named("get_edition") == []
+        assert len(spy.named("edition_keys")) == 1
+
+        # One file changed (title), one gone: only these two records are read.
+        _retitle(file_of(config.corpus_dir, editions[1].view.slug), config.corpus_dir)
+        file_of(config.corpus_dir, editions[3].view.slug).unlink()
+        loaded = corpus_mod.load(config.corpus_dir, cache_dir=cache)
+        spy = _Spy(ledger)
+        drifts = published_drift(cast(LedgerPort, spy), loaded, editions=keys)
+        assert spy.named("editions") == []
+        assert sorted(spy.named("get_edition")) == [(editions[1].edition.id,),
+                                                    (editions[3].edition.id,)]
+        expected = [(ledger.get_edition(editions[1].edition.id), "changed", ("title",)),
+                    (ledger.get_edition(editions[3].edition.id), "gone", ())]
+        assert [(d.edition, d.kind, d.fields) for d in drifts] == expected
+        # The same from records ({slug: case study}, `corpus check`) or edition records.
+        every = ledger.editions(status=None)
+        assert published_drift(ledger, loaded.by_slug(), editions=every) == drifts
+        assert published_drift(ledger, loaded) == drifts
+        # Many reported: their records in one read of all, not one query each.
+        monkeypatch.setattr("syndicate.snapshots._ONE_BY_ONE", 1)
+        spy = _Spy(ledger)
+        assert published_drift(cast(LedgerPort, spy), loaded, editions=keys) == drifts
+        assert spy.named("get_edition") == [] and len(spy.named("editions")) == 1
 
 
 def test_editions_without_the_file_digest_are_compared_in_full(

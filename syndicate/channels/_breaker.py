@@ -18,12 +18,12 @@ does not pause it again at once; a list still bouncing does, after another sampl
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # its thresholds only: `status` reads a pause without pydantic
+    import logging
+
     from ..config import BouncesConfig
 
 #: Rows a channel takes between two looks at the edition's rates (each look is two
@@ -55,7 +55,9 @@ def key(edition_id: int) -> str:
 def state(store: BreakerStore, edition_id: int) -> BreakerState:
     raw = store.get_meta(key(edition_id))
     if not raw:
-        return BreakerState()
+        return BreakerState()  # most editions: never paused (status reads five of them)
+    import json
+
     try:
         data = json.loads(raw)
         return BreakerState(str(data.get("paused", "")),
@@ -65,6 +67,8 @@ def state(store: BreakerStore, edition_id: int) -> BreakerState:
 
 
 def _save(store: BreakerStore, edition_id: int, value: BreakerState) -> None:
+    import json
+
     store.set_meta(key(edition_id), json.dumps({"paused": value.paused, "base": value.base},
                                                sort_keys=True))
 

@@ -46,19 +46,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "it."),
     "publish-next": ("publish", "Publish the next case study through every configured "
                                 "channel."),
-    "queue": ("publish", "List the case studies still to publish, in the order they will go "
+    "queue": ("overview", "List the case studies still to publish, in the order they will go "
                          "out."),
     "republish": ("republish", "Take the corpus file's current text (a typo fix) for the "
                                "published edition SLUG."),
     "resume": ("publish", "Finish unfinished editions only (nothing new is published)."),
     "retry-failed": ("deliveries", "Send the failed deliveries again (of EDITION, or of "
                                    "every edition)."),
-    "run": ("schedule", "Publish on the schedule until stopped (SIGTERM or Ctrl-C); reload "
+    "run": ("run", "Publish on the schedule until stopped (SIGTERM or Ctrl-C); reload "
                         "the config on change."),
     "schedule": ("schedule", "List the next slots and the case study each will publish."),
     "serve": ("serve", "Serve the archive and feeds, one-click unsubscribe and the subscribe "
                        "form."),
-    "status": ("publish", "Last editions, what is next, totals; warnings about published "
+    "status": ("overview", "Last editions, what is next, totals; warnings about published "
                           "files gone or changed."),
     "subscribers": ("subscribers", "The subscriber list: add, import, list, remove, export."),
     "worker": ("worker", "Claim and send the delivery rows handed to the workers, on any "

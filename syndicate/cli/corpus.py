@@ -41,11 +41,14 @@ def _cache_dir(app: AppContext) -> Path | None:
 def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
     """List case studies in queue order."""
     corpus = corpus_mod.load(_corpus_dir(app, directory), cache_dir=_cache_dir(app))
-    # Read from the corpus index's columns: no record is built for a listing.
-    rows = corpus.values(*_LISTED)
     if as_json:
-        click.echo(_json_listing(rows))
+        # Made once per state of the corpus index (from its columns: no record built) and
+        # kept beside it: until a file changes, the listing is read, not made again.
+        listing = corpus.kept("list.json", _listing_version(),
+                              lambda: _json_listing(corpus.values(*_LISTED)).encode())
+        click.echo(listing.decode())
         return
+    rows = corpus.values(*_LISTED)  # read from the corpus index's columns: no record built
     from rich.console import Console  # rich tables: only for this listing
     from rich.table import Table
 
@@ -87,6 +90,15 @@ def _json_listing(rows: Sequence[tuple[Any, ...]]) -> str:
 
 
 _OPEN, _NEXT, _CLOSE = "[\n      ", ",\n      ", "\n    ]"
+
+
+def _listing_version() -> bytes | None:
+    """What the JSON listing depends on besides the corpus: this module's code (None: its
+    source cannot be read, so a kept listing cannot be told from another version's)."""
+    try:
+        return Path(__file__).read_bytes()
+    except OSError:
+        return None
 
 
 @corpus_group.command("check")

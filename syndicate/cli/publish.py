@@ -1,4 +1,5 @@
-"""``publish-next``, ``resume``, ``queue``, ``status``, ``preview``: the publishing commands.
+"""``publish-next``, ``resume``, ``preview``: the publishing commands (``queue`` and
+``status``, which only read, are in :mod:`syndicate.cli.overview`).
 
 ``publish-next``, ``resume`` and ``retry-failed`` end with an exit status that
 says how the deliveries ended (docs/operations.md), and their first line says the
@@ -11,17 +12,15 @@ light commands do not pay for it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from ..app import App, LightApp
-from ..corpus import load, queue
+from ..app import App
 from ..errors import LedgerWriteError, NothingToPublish
 from ..fs import write_atomic_bytes
 from ..logs import setup_logging
@@ -150,108 +149,6 @@ def resume_cmd(app: AppContext, verbose: bool) -> None:
     status = max(status, report(results))
     if status:
         raise click.exceptions.Exit(status)
-
-
-@cli.command("queue")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@pass_app
-def queue_cmd(app: AppContext, as_json: bool) -> None:
-    """List the case studies still to publish, in the order they will go out."""
-    settings = app.settings  # the validated-config snapshot: no pydantic, no channels
-    corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
-    with LightApp(settings).open_ledger() as ledger:
-        published = ledger.published_slugs()
-    pending = queue(corpus, published)
-    if as_json:
-        click.echo(
-            json.dumps(
-                [{"position": c.position, "slug": c.slug, "title": c.title} for c in pending],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return
-    if not pending:
-        click.echo("the queue is empty: every case study is published or a draft")
-    if pending:  # one write: 10,000 click.echo calls cost more than the listing itself
-        click.echo("\n".join(f"{rank:>3}. [{case.position}] {case.slug}  {case.title}"
-                              for rank, case in enumerate(pending, 1)))
-
-
-@cli.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--limit", default=5, show_default=True, help="How many recent editions to show.")
-@pass_app
-def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
-    """Last editions, what is next, totals; warnings about published files gone or changed."""
-    from ..channels import edition_rates, pause_reason  # the breaker's (channels: lazy)
-    from ..snapshots import published_drift
-
-    settings = app.settings  # the validated-config snapshot: no pydantic, no channels
-    corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
-    with LightApp(settings).open_ledger() as ledger:
-        editions = ledger.editions(status=None)
-        published = {e.slug for e in editions}
-        counts = {e.id: ledger.delivery_counts(e.id) for e in editions[:limit]}
-        later = {e.id: edition_rates(ledger.delivery_event_counts(e.id))
-                 for e in editions[:limit]}
-        paused = {e.id: pause_reason(ledger, e.id) for e in editions[:limit]}
-        subscribers = ledger.count_subscribers("active")
-        warnings = [d.message(settings.corpus_dir)
-                    for d in published_drift(ledger, corpus.by_slug(), editions=editions)]
-    pending = queue(corpus, published)
-    drafts = sum(1 for case in corpus if case.is_draft)
-    data: dict[str, Any] = {
-        "editions": [
-            {
-                "number": e.number,
-                "slug": e.slug,
-                "slot": e.slot,
-                "status": e.status,
-                "published_at": e.published_at.isoformat(),
-                "deliveries": counts[e.id],
-                "bounces": later[e.id],
-                "paused": paused[e.id],
-            }
-            for e in editions[:limit]
-        ],
-        "next": pending[0].slug if pending else None,
-        "totals": {
-            "case_studies": len(corpus),
-            "published": len(editions),
-            "queued": len(pending),
-            "drafts": drafts,
-            "active_subscribers": subscribers,
-        },
-        "warnings": warnings,
-    }
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    totals = data["totals"]
-    click.echo(
-        f"{totals['published']} published, {totals['queued']} queued, "
-        f"{totals['drafts']} drafts, {totals['active_subscribers']} active subscribers"
-    )
-    click.echo(f"next: {data['next'] or '(queue empty)'}")
-    for edition in data["editions"]:
-        channels = ", ".join(
-            f"{name} {c['sent']}/{c['sent'] + c['failed'] + c['pending']}"
-            for name, c in edition["deliveries"].items()
-        )
-        flag = "" if edition["status"] == "done" else f" [{edition['status']}]"
-        if edition["paused"]:
-            flag += " [PAUSED: " + edition["paused"] + "]"
-        b = edition["bounces"]
-        reported = (f"  bounces {b['bounced']} ({b['bounce_rate']}%), complaints "
-                    f"{b['complaints']} ({b['complaint_rate']}%)"
-                    if b["bounced"] or b["complaints"] else "")
-        click.echo(
-            f"  #{edition['number']} {edition['published_at'][:16]} {edition['slug']}"
-            f"{flag}  {channels}{reported}"
-        )
-    for warning in warnings:
-        click.echo(f"warning: {warning}")
 
 
 @cli.command("preview")

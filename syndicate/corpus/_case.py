@@ -5,8 +5,6 @@ The format is described in :mod:`syndicate.corpus`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -15,9 +13,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
+from ..digest import blake2b, sha256
 from ..errors import CorpusError
 from ..fs import write_atomic
-from ..text import reserved_slug
 
 STATUSES = ("ready", "draft")
 
@@ -146,7 +144,7 @@ class CaseStudy:
         can tell an edited text without reading the others."""
         if _ROW in self.__dict__:
             return str(self._from_index("text_digest"))
-        return hashlib.blake2b(self.text.encode("utf-8"), digest_size=20).hexdigest()
+        return blake2b(self.text.encode("utf-8"), digest_size=20).hexdigest()
 
     @cached_property
     def file_digest(self) -> str | None:
@@ -237,8 +235,10 @@ def content_hash(title: str, lede: str, sections: Iterable[Section]) -> str:
         "lede": lede.strip(),
         "sections": [[s.heading.strip(), [p.strip() for p in s.paragraphs]] for s in sections],
     }
+    import json  # here: the light commands read the corpus index, never hash a case
+
     blob = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return "sha256:" + sha256(blob.encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- writing
@@ -304,6 +304,14 @@ def _key_lines(front: str, offset: int) -> dict[str, int]:
         for key, _value in node.value:
             lines[str(key.value)] = key.start_mark.line + 1 + offset
     return lines
+
+
+def _reserved(slug: str) -> bool:
+    """:func:`syndicate.text.reserved_slug` (imported on a parse: text's Unicode tables are
+    not what a light command reading the index needs)."""
+    from ..text import reserved_slug
+
+    return reserved_slug(slug)
 
 
 def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
@@ -376,7 +384,7 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
     slug = text_field("slug")
     if slug and not SLUG_RE.match(slug):
         problems.add(line_of("slug"), f"'slug' must be lowercase words joined by '-', got {slug!r}")
-    elif slug and reserved_slug(slug):
+    elif slug and _reserved(slug):
         problems.add(line_of("slug"), f"'slug' {slug!r} is a reserved name (an archive folder or "
                                       f"a web route would collide with it): choose another")
     title = text_field("title")
@@ -447,7 +455,7 @@ def _parse(path: Path, raw: bytes, problems: _Problems) -> CaseStudy | None:
         content_hash=stored_hash,
         path=path,
     )
-    case.__dict__["file_digest"] = hashlib.sha256(raw).hexdigest()  # the cached property's
+    case.__dict__["file_digest"] = sha256(raw).hexdigest()  # the cached property's
     return case
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ..digest import sha256
 from ..errors import CorpusChanged, CorpusError
 from ..fs import write_atomic
 from ._case import _FRONT, CaseStudy, _cross_file_problems, _parse, _Problems, corpus_files
@@ -31,7 +31,7 @@ def next_position(corpus_dir: Path) -> int:
 def corpus_stamp(directory: Path) -> str:
     """A version stamp of the whole corpus folder: every file's name, mtime (ns) and size.
     Any edit, new or removed file changes it."""
-    digest = hashlib.sha256()
+    digest = sha256()
     for path in corpus_files(directory):
         try:
             st = path.stat()

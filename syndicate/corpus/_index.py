@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import hashlib
 import marshal
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, cast
 
+from ..digest import sha256
 from ..fs import write_atomic_bytes
 from ._case import (
     _ROW,
@@ -30,27 +33,38 @@ from ._case import (
 #: Bumped whenever the parser or the index layout change: an index of another version is
 #: ignored (and rewritten). 2: reserved slugs are problems (entries of 1 would miss them);
 #: 3: compact arrays instead of one object per file; 4: columns in a marshal file (the JSON
-#: one of 3, ``corpus-*.json``, is removed when the new one is written).
-CORPUS_INDEX_VERSION = 4
+#: one of 3, ``corpus-*.json``, is removed when the new one is written); 5: each column
+#: its own marshal blob (decoded on first need), the folder's own stat instead of its
+#: listing.
+CORPUS_INDEX_VERSION = 5
 _MAGIC = b"syndicate corpus index\n"
 # marshal's format may change with Python: an index written by another one is ignored.
 _TAG = f"{sys.implementation.cache_tag}/marshal-{marshal.version}"
 
-# The columns, one list per field and one row per corpus file, rows sorted by file name.
-# "head" is decoded on every load: what validating the folder and the queue need. "detail"
-# only when a record is filled, a listing reads it or a changed file's hash is compared.
+# The columns, one list per field and one row per corpus file, rows sorted by file name, in
+# the order of a row's tuple (building and copying rows): the head, its problems, the detail.
 _HEAD = ("names", "sizes", "mtimes", "slugs", "titles", "positions", "statuses")
 _DETAIL = ("sha256", "companies", "themes", "sources", "content_hashes", "words", "sections",
            "digests")
-# A row as a tuple (building and copying rows): the head, its problems, the detail.
+_COLUMNS = _HEAD + _DETAIL
 _PROBLEMS = len(_HEAD)
-# A case study's attribute -> its column (what Corpus.values reads without a record).
+# Decoded and checked on every load: what validating the folder, the problems and the queue
+# order need (a damaged one: the whole index is ignored). Every other column is decoded on
+# first need (a damaged one: read again from the files, see _Table._repair).
+_EAGER = ("names", "sizes", "mtimes", "slugs", "positions")
+# The file's blobs, in this order: every column, then the problems and the queue order.
+_BLOBS = (*_COLUMNS, "problems", "order")
+# A case study's attribute -> its column (what Corpus.values reads without a record);
+# ``file_digest`` is the hex of ``sha256``.
 _COLUMN = {"slug": "slugs", "title": "titles", "position": "positions", "status": "statuses",
            "companies": "companies", "themes": "themes", "content_hash": "content_hashes",
-           "words": "words", "section_count": "sections", "text_digest": "digests"}
-# The types a column may hold (a damaged index is ignored, not trusted).
-_TYPES: dict[str, set[type]] = {
-    "names": {str}, "sizes": {int}, "mtimes": {int}, "slugs": {str, type(None)},
+           "words": "words", "section_count": "sections", "text_digest": "digests",
+           "file_digest": "sha256"}
+# The types a column may hold (a damaged index is ignored, not trusted). Sizes and mtimes
+# are only compared with a stat's: a value of another type is unequal (the file is read
+# again), so only their lengths are checked (10,000 values looked at less on every load).
+_TYPES: dict[str, set[type] | None] = {
+    "names": {str}, "sizes": None, "mtimes": None, "slugs": {str, type(None)},
     "titles": {str, type(None)}, "positions": {int, type(None)},
     "statuses": {str, type(None)}, "sha256": {bytes}, "companies": {tuple},
     "themes": {tuple}, "sources": {tuple, type(None)}, "content_hashes": {str, type(None)},
@@ -58,18 +72,25 @@ _TYPES: dict[str, set[type]] = {
     "digests": {str, type(None)},
 }
 
+# Racy listings (git's "racy clean" entries): the folder's stat vouches for its listing only
+# if the folder last changed (mtime or ctime) longer than this before the stat was taken. A
+# file system with coarse timestamps (2 s on FAT, 1 s on some) can give a change made in the
+# same tick the same stat; past this margin, a later change gets a later one. One second more
+# for a file server's clock a little behind this machine's.
+_RACY_NS = 3_000_000_000
+#: The clock the margin is measured against (tests move it).
+_clock: Callable[[], int] = time.time_ns
 
-def _valid(columns: object, names: tuple[str, ...], length: int | None = None) -> bool:
-    if type(columns) is not list or len(columns) != len(names):
+
+def _is_case_file(name: str) -> bool:
+    return name.endswith(".md") and not name.startswith(".")
+
+
+def _valid(name: str, column: object, rows: int) -> bool:
+    if type(column) is not list or len(column) != rows:
         return False
-    for name, column in zip(names, columns, strict=True):
-        if type(column) is not list:
-            return False
-        if length is None:
-            length = len(column)
-        if len(column) != length or not set(map(type, column)) <= _TYPES[name]:
-            return False
-    return True
+    kinds = _TYPES[name]
+    return kinds is None or set(map(type, column)) <= kinds
 
 
 class _Folder:
@@ -91,6 +112,20 @@ class _Folder:
             self.stat = lambda name: os.stat(os.path.join(base, name))
         self.directory = directory
 
+    def key(self) -> tuple[int, int, int, int] | None:
+        """The folder's own stat (device, inode, mtime, ctime): adding, removing or renaming
+        a file in it changes it (in-place edits do not: each file's stat tells those). None
+        when it cannot vouch for a listing taken now: the folder changed within
+        :data:`_RACY_NS` of now (see there), or it cannot be read."""
+        now = _clock()  # before the stat: a change after it is later than the margin
+        try:
+            found = os.fstat(self.fd) if self.fd is not None else os.stat(self.directory)
+        except OSError:
+            return None
+        if max(found.st_mtime_ns, found.st_ctime_ns) >= now - _RACY_NS:
+            return None
+        return (found.st_dev, found.st_ino, found.st_mtime_ns, found.st_ctime_ns)
+
     def listing(self) -> list[str]:
         return os.listdir(self.fd if self.fd is not None else self.directory)
 
@@ -100,44 +135,57 @@ class _Folder:
             self.fd = None
 
 
+_SIZE, _MTIME = attrgetter("st_size"), attrgetter("st_mtime_ns")
+
+
 class _Table:
     """The on-disk corpus index: per corpus file, its (size, mtime_ns, sha256 of the bytes)
     and what parsing it gave (the front matter and figures of its case study, or its
     problems), as columns (one list per field; rows sorted by file name).
 
-    The file ``corpus-<hash of the folder>.idx`` in the cache folder is ``_MAGIC`` then a
-    marshal'd ``(version, Python tag, folder, head, detail)``, ``head`` and ``detail``
-    themselves marshal'd: ``head`` = (the folder's listing as ``os.listdir`` gave it, the
-    :data:`_HEAD` columns, ``{row: problems}``, the readable rows in queue order), decoded on
-    every load; ``detail`` = the :data:`_DETAIL` columns, decoded on first need. marshal,
-    not pickle: it builds only plain values (no class named by the file is ever called), and
-    decodes four times faster than JSON; the file is trusted only under its version, the
-    Python tag and the folder, and with its columns of the expected shapes and types, else
-    ignored and rebuilt (it is a cache). Written atomically, only when something changed.
+    The file ``corpus-<hash of the folder>.idx`` in the cache folder is ``_MAGIC``, the
+    length of a header (8 bytes, little-endian), the header: marshal'd ``(version, Python
+    tag, folder, folder key, rows, spans)``, then one marshal'd blob per :data:`_BLOBS`
+    (each column, ``{row: problems}``, the readable rows in queue order) where ``spans``
+    says (start and end of each, after the header). A load decodes the header and the
+    :data:`_EAGER` columns, the problems and the order, each from a view of the file's bytes
+    (nothing copied); any other column on first need. marshal, not pickle: it builds only
+    plain values (no class named by the file is ever called), and decodes four times faster
+    than JSON; the file is trusted only under its version, the Python tag and the folder,
+    and with its columns of the expected shapes and types, else ignored and rebuilt (it is a
+    cache): a damaged eager column at load, a damaged other one when first decoded (its
+    columns then read again from the files). Written atomically, only when something changed.
 
-    A load: list the folder; the same listing as stored (``==`` on two lists) means the
-    same files, so each is ``stat``-ed by name and its size and mtime compared with the
-    columns; a changed stat re-hashes that file, changed bytes parse it again (that row is
-    updated in place). Another listing rebuilds the rows by name, reusing every unchanged
-    one. Records are built from the columns (:meth:`records`) with their queue fields only.
+    A load: the folder's own stat (:meth:`_Folder.key`) equal to the stored key means the
+    same names as stored (no listing: a file added, removed or renamed changes the
+    folder's mtime and ctime); otherwise the folder is listed and its case files compared
+    with the ``names`` column. The same names: each file is ``stat``-ed by name and its size
+    and mtime compared with the columns; a changed stat re-hashes that file, changed bytes
+    parse it again (that row is updated in place). Other names rebuild the rows by name,
+    reusing every unchanged one. Records are built from the columns (:meth:`records`) with
+    their queue fields only.
     """
 
-    def __init__(self, directory: Path, path: Path, folder: str, listing: list[str],
-                 head: list[list[Any]], problems: dict[int, tuple[str, ...]],
-                 order: list[int], detail: bytes | list[list[Any]]) -> None:
+    def __init__(self, directory: Path, path: Path, folder: str, key: Any, rows: int,
+                 columns: dict[str, list[Any]], problems: dict[int, tuple[str, ...]],
+                 order: list[int], blobs: dict[str, memoryview] | None = None,
+                 token: str | None = None) -> None:
         self.directory = directory
         self.path = path
         self.folder = folder
-        self.listing = listing
-        self.columns: dict[str, list[Any]] = dict(zip(_HEAD, head, strict=True))
+        self.key = key  # the folder's stat the names are vouched by (None: list it)
+        # Names the columns as written: a new one at every save (None: not saved yet).
+        self.token = token
+        self.rows = rows
+        self.columns = columns  # the decoded ones
         self.problems = problems
         self.order = order
-        self._detail_raw = detail if isinstance(detail, bytes) else None
-        self._detail: dict[str, list[Any]] | None = (
-            None if isinstance(detail, bytes) else dict(zip(_DETAIL, detail, strict=True)))
+        self._blobs = blobs or {}  # the columns not decoded yet
         self.parsed: dict[int, CaseStudy] = {}  # rows parsed in this run: whole records
-        self.changed = False  # head or detail differ from the file
+        self.changed = False  # the columns, problems or key differ from the file
         self._records: list[CaseStudy | None] | None = None
+        self._single: dict[int, CaseStudy] = {}  # records built one by one (see record)
+        self._slug_rows: dict[str, int] | None = None
         self._fill: tuple[Any, ...] | None = None  # what fill reads (the detail decoded)
         self._path: Callable[[str], Path] | None = None
 
@@ -148,18 +196,23 @@ class _Table:
         """The corpus index of ``directory`` brought up to date with the files (and saved if
         it changed), and every problem of the corpus."""
         folder = str(directory.resolve())
-        path = cache_dir / f"corpus-{hashlib.sha256(folder.encode()).hexdigest()[:16]}.idx"
+        path = cache_dir / f"corpus-{sha256(folder.encode()).hexdigest()[:16]}.idx"
         table = cls.read(directory, path, folder)
         found = _Folder(directory)
         try:
-            listing = found.listing()
-            # The same listing (most loads: one list comparison) or the same names in
-            # another order (a file system that does not keep it): the same files.
-            same = table is not None and (listing == table.listing
-                                          or sorted(listing) == sorted(table.listing))
+            key = found.key()
+            # The folder's stat unchanged since a listing it vouches for (most loads): the
+            # same names, no listing. Else the same case files listed: the same names too.
+            names = None
+            same = table is not None and key is not None and key == table.key
+            if table is not None and not same:
+                names = sorted(filter(_is_case_file, found.listing()))
+                same = names == table.columns["names"]
             if table is None or not same or not table.refresh(found):
-                table = cls.rebuild(directory, path, folder, found, listing, table)
-            table.listing = listing
+                table = cls.rebuild(directory, path, folder, found, names, table)
+            if table.key != key:
+                table.key = key
+                table.changed = True
         finally:
             found.close()
         if table.changed:
@@ -174,75 +227,93 @@ class _Table:
             return None  # no index yet
         if not raw.startswith(_MAGIC):
             return None  # another format (the JSON of version 3), or not an index
+        view = memoryview(raw)
+        start = len(_MAGIC) + 8
+        base = start + int.from_bytes(view[len(_MAGIC):start], "little")
         try:
-            outer = marshal.loads(memoryview(raw)[len(_MAGIC):])
-            if (type(outer) is not tuple or len(outer) != 5
-                    or outer[:3] != (CORPUS_INDEX_VERSION, _TAG, folder)
-                    or type(outer[3]) is not bytes or type(outer[4]) is not bytes):
+            header = marshal.loads(view[start:base])
+            if (type(header) is not tuple or len(header) != 7
+                    or header[:3] != (CORPUS_INDEX_VERSION, _TAG, folder)):
                 return None
-            head = marshal.loads(outer[3])
+            key, rows, spans, token = header[3:]
+            if (type(rows) is not int or type(spans) is not list or type(token) is not str
+                    or len(spans) != 2 * len(_BLOBS)
+                    or not all(type(at) is int and 0 <= at <= len(raw) - base
+                               for at in spans)
+                    or (key is not None and (type(key) is not tuple or len(key) != 4
+                                             or not all(type(n) is int for n in key)))):
+                return None
+            blobs = {name: view[base + spans[2 * at]:base + spans[2 * at + 1]]
+                     for at, name in enumerate(_BLOBS)}
+            columns = {name: marshal.loads(blobs.pop(name)) for name in _EAGER}
+            problems = marshal.loads(blobs.pop("problems"))
+            order = marshal.loads(blobs.pop("order"))
         except (ValueError, TypeError, EOFError):
             return None  # a damaged file
-        if type(head) is not tuple or len(head) != 4:
-            return None
-        listing, columns, problems, order = head
-        if (type(listing) is not list or not set(map(type, listing)) <= {str}
-                or not _valid(columns, _HEAD) or type(problems) is not dict
+        if (not all(_valid(name, column, rows) for name, column in columns.items())
+                or type(problems) is not dict
                 or type(order) is not list or not set(map(type, order)) <= {int}):
             return None
-        rows = len(columns[0])
         if (any(type(r) is not int or not 0 <= r < rows or type(p) is not tuple
                 for r, p in problems.items())
                 or (order and not (min(order) >= 0 and max(order) < rows))):
             return None
-        return cls(directory, path, folder, listing, columns, problems, order, outer[4])
+        return cls(directory, path, folder, key, rows, columns, problems, order, blobs, token)
 
-    def detail(self) -> dict[str, list[Any]]:
-        """The :data:`_DETAIL` columns, decoded on first need."""
-        if self._detail is None:
-            rows = len(self.columns["names"])
-            try:
-                columns = marshal.loads(self._detail_raw or b"")
-            except (ValueError, TypeError, EOFError):
-                columns = None
-            if not _valid(columns, _DETAIL, rows):
-                self._detail = dict(zip(_DETAIL, self._detail_from_files(), strict=True))
-                self.save()  # repaired
-            else:
-                self._detail = dict(zip(_DETAIL, columns, strict=True))
-        return self._detail
+    def column(self, name: str) -> list[Any]:
+        """A column, decoded on first need (damaged: all of them read from the files)."""
+        column = self.columns.get(name)
+        if column is not None:
+            return column
+        try:
+            decoded: object = marshal.loads(self._blobs.pop(name))
+        except (ValueError, TypeError, EOFError):
+            decoded = None
+        if not _valid(name, decoded, self.rows):
+            self._repair()
+            return self.columns[name]
+        self.columns[name] = cast(list[Any], decoded)
+        return self.columns[name]
 
-    def _detail_from_files(self) -> list[list[Any]]:
-        """The detail columns of a damaged index, from the files (parsed again; a file with
-        a problem now raises it): slow, and only after a damaged file."""
+    def _repair(self) -> None:
+        """Every column but the eager ones from the files (parsed again; a file with a
+        problem now raises it), after a damaged one: slow, and only after a damaged file."""
+        lazy = [name for name in _COLUMNS if name not in _EAGER]
         rows = []
-        names = self.columns["names"]
+        names, slugs = self.columns["names"], self.columns["slugs"]
         for row, name in enumerate(names):
-            if self.columns["slugs"][row] is None:
-                rows.append((b"", (), (), None, None, None, None, None))
+            if slugs[row] is None:
+                rows.append((name, -1, -1, None, None, None, None, None,
+                             b"", (), (), None, None, None, None, None))
             else:
                 path = _child(self.directory, name)
                 case = load_file(path)
                 # The digest of the very bytes parsed (load_file keeps it): one read, one hash.
                 digest = bytes.fromhex(case.file_digest or "")
-                rows.append(_row_of(name, os.stat(path), digest, case)[_PROBLEMS + 1:])
+                rows.append(_row_of(name, os.stat(path), digest, case))
+        built = [list(column) for column in zip(*rows, strict=True)] or [
+            [] for _ in range(len(_COLUMNS) + 1)]
+        del built[_PROBLEMS]
+        for name, column in zip(_COLUMNS, built, strict=True):
+            if name in lazy:
+                self.columns[name] = column
+        self._blobs.clear()
+        self._fill = None
         self.changed = True
-        self._detail_raw = None
-        result = [list(column) for column in zip(*rows, strict=True)]
-        return result or [[] for _ in _DETAIL]
+        self.save()  # repaired
 
     # ------------------------------------------------------------------ bringing it up to date
 
     def refresh(self, found: _Folder) -> bool:
-        """Check every file's stat against the columns (the listing is the stored one);
-        re-read the rows that changed. False: a file vanished or is no longer a regular file
-        (the caller rebuilds)."""
+        """Check every file's stat against the columns (its names are the folder's case
+        files); re-read the rows that changed. False: a file vanished or is no longer a
+        regular file (the caller rebuilds)."""
         names, sizes, mtimes = (self.columns[name] for name in ("names", "sizes", "mtimes"))
         try:
             stats = list(map(found.stat, names))
         except OSError:
             return False
-        if [s.st_size for s in stats] == sizes and [s.st_mtime_ns for s in stats] == mtimes:
+        if list(map(_MTIME, stats)) == mtimes and list(map(_SIZE, stats)) == sizes:
             return True
         moved = False
         for row, stat in enumerate(stats):
@@ -256,13 +327,18 @@ class _Table:
 
     @classmethod
     def rebuild(cls, directory: Path, path: Path, folder: str, found: _Folder,
-                listing: list[str], old: _Table | None) -> _Table:
-        """The rows of the files now in the folder (sorted by name), each unchanged one
-        taken from ``old``."""
+                names: list[str] | None, old: _Table | None) -> _Table:
+        """The rows of the case files now in the folder (``names``, sorted: listed if None),
+        each unchanged one taken from ``old``."""
+        if names is None:
+            names = sorted(filter(_is_case_file, found.listing()))
         by_name = {name: row for row, name in enumerate(old.columns["names"])} if old else {}
-        rows: list[tuple[Any, ...]] = []
+        sizes, mtimes = (old.columns["sizes"], old.columns["mtimes"]) if old else ([], [])
+        # Per file: its row in ``old`` (unchanged) or its new row; the columns built after,
+        # one at a time (10,000 unchanged rows are not made into tuples and back).
+        rows: list[int | tuple[Any, ...]] = []
         parsed: dict[int, CaseStudy] = {}
-        for name in sorted(n for n in listing if n.endswith(".md") and not n.startswith(".")):
+        for name in names:
             try:
                 stat = found.stat(name)
             except FileNotFoundError:
@@ -273,19 +349,28 @@ class _Table:
             if not S_ISREG(stat.st_mode):
                 continue
             row = by_name.get(name)
-            if (old is not None and row is not None and old.columns["sizes"][row]
-                    == stat.st_size and old.columns["mtimes"][row] == stat.st_mtime_ns):
-                rows.append(old._row(row))
+            if (row is not None and sizes[row] == stat.st_size
+                    and mtimes[row] == stat.st_mtime_ns):
+                rows.append(row)
             else:
                 entry, case = cls._entry_of(directory, name, stat, old, row)
                 if case is not None:
                     parsed[len(rows)] = case
                 rows.append(entry)
-        columns = [list(column) for column in zip(*rows, strict=True)] or [
-            [] for _ in range(len(_HEAD) + 1 + len(_DETAIL))]
-        table = cls(directory, path, folder, listing, columns[:_PROBLEMS],
-                    {row: entry[_PROBLEMS] for row, entry in enumerate(rows)
-                     if entry[_PROBLEMS]}, [], columns[_PROBLEMS + 1:])
+        columns = {}
+        for at, name in enumerate((*_HEAD, "", *_DETAIL)):
+            if name:
+                was = old.column(name) if old is not None else []
+                columns[name] = [was[r] if isinstance(r, int) else r[at] for r in rows]
+        problems = {}
+        for at, r in enumerate(rows):
+            if isinstance(r, int):
+                kept = old.problems.get(r) if old is not None else None
+            else:
+                kept = r[_PROBLEMS]
+            if kept:
+                problems[at] = kept
+        table = cls(directory, path, folder, None, len(rows), columns, problems, [])
         table.parsed = parsed
         table.changed = True
         table._sort()
@@ -307,8 +392,8 @@ class _Table:
             raw = path.read_bytes()
         except OSError as exc:
             return _unreadable(name, exc), None
-        digest = hashlib.sha256(raw).digest()
-        if old is not None and row is not None and old.detail()["sha256"][row] == digest:
+        digest = sha256(raw).digest()
+        if old is not None and row is not None and old.column("sha256")[row] == digest:
             return (name, stat.st_size, stat.st_mtime_ns, *old._row(row)[3:]), None
         problems = _Problems(path)
         case = _parse(path, raw, problems)
@@ -320,26 +405,24 @@ class _Table:
         return _row_of(name, stat, digest, case), case
 
     def _row(self, row: int) -> tuple[Any, ...]:
-        detail = self.detail()
-        return (*(self.columns[name][row] for name in _HEAD), self.problems.get(row),
-                *(detail[name][row] for name in _DETAIL))
+        return (*(self.column(name)[row] for name in _HEAD), self.problems.get(row),
+                *(self.column(name)[row] for name in _DETAIL))
 
     def _set_row(self, row: int, entry: tuple[Any, ...]) -> bool:
         """Replace a row; True if its place in the queue may have changed."""
-        detail = self.detail()
+        columns = [self.column(name) for name in _COLUMNS]  # all decoded before any change
         slugs, positions = self.columns["slugs"], self.columns["positions"]
         moved = (slugs[row], positions[row]) != (entry[_HEAD.index("slugs")],
                                                   entry[_HEAD.index("positions")])
-        for index, name in enumerate(_HEAD):
-            self.columns[name][row] = entry[index]
+        for column, value in zip(columns, (*entry[:_PROBLEMS], *entry[_PROBLEMS + 1:]),
+                                 strict=True):
+            column[row] = value
         if entry[_PROBLEMS]:
             self.problems[row] = entry[_PROBLEMS]
         else:
             self.problems.pop(row, None)
-        for index, name in enumerate(_DETAIL, _PROBLEMS + 1):
-            detail[name][row] = entry[index]
-        self._detail_raw = None
         self._fill = None
+        self._slug_rows = None
         self.changed = True
         return moved
 
@@ -350,16 +433,23 @@ class _Table:
 
     def save(self) -> None:
         if not self.path.parent.parent.is_dir():
+            self.token = None
             return  # e.g. the ledger's folder does not exist yet: no cache created for it
-        head = marshal.dumps((self.listing, [self.columns[name] for name in _HEAD],
-                              self.problems, self.order))
-        detail = self._detail_raw
-        if detail is None:
-            columns = self.detail()
-            detail = marshal.dumps([columns[name] for name in _DETAIL])
-        data = marshal.dumps((CORPUS_INDEX_VERSION, _TAG, self.folder, head, detail))
+        # A column not decoded is written as read (its bytes); the others marshal'd again.
+        blobs = [marshal.dumps(self.columns[name]) if name in self.columns
+                 else self._blobs[name] for name in _COLUMNS]
+        blobs += [marshal.dumps(self.problems), marshal.dumps(self.order)]
+        spans, at = [], 0
+        for blob in blobs:
+            spans += [at, at + len(blob)]
+            at += len(blob)
+        # A new token even if the file cannot be written: these columns are not its.
+        self.token = os.urandom(12).hex()
+        header = marshal.dumps((CORPUS_INDEX_VERSION, _TAG, self.folder, self.key,
+                                self.rows, spans, self.token))
+        data = b"".join([_MAGIC, len(header).to_bytes(8, "little"), header, *blobs])
         try:
-            write_atomic_bytes(self.path, _MAGIC + data)
+            write_atomic_bytes(self.path, data)
             self.path.with_suffix(".json").unlink(missing_ok=True)  # version 3's
         except OSError:
             pass  # a cache that cannot be written costs time, never correctness
@@ -388,10 +478,9 @@ class _Table:
             new, set_fields = object.__new__, object.__setattr__
             records: list[CaseStudy | None] = []
             append = records.append
-            columns = self.columns
             for row, (slug, title, position, status) in enumerate(zip(
-                    columns["slugs"], columns["titles"], columns["positions"],
-                    columns["statuses"], strict=True)):
+                    self.columns["slugs"], self.column("titles"), self.columns["positions"],
+                    self.column("statuses"), strict=True)):
                 if slug is None:
                     append(None)
                     continue
@@ -399,18 +488,37 @@ class _Table:
                 set_fields(case, "__dict__", {"slug": slug, "title": title, "position": position,
                                               "status": status, _ROW: (self, row)})
                 append(case)
-            for row, parsed in self.parsed.items():
+            for row, parsed in (*self._single.items(), *self.parsed.items()):
                 records[row] = parsed
             self._records = records
         return self._records
+
+    def record(self, slug: str) -> CaseStudy | None:
+        """The record of ``slug`` (None: no such case study), the very one
+        :meth:`records` gives, without building the others."""
+        if self._slug_rows is None:  # one dict for any number of lookups (drift: thousands)
+            self._slug_rows = {slug: row for row, slug in enumerate(self.columns["slugs"])
+                               if slug is not None}
+        row = self._slug_rows.get(slug)
+        if row is None:
+            return None
+        if self._records is not None:
+            return self._records[row]
+        case = self.parsed.get(row) or self._single.get(row)
+        if case is None:
+            case = self._single[row] = object.__new__(CaseStudy)
+            object.__setattr__(case, "__dict__", {
+                "slug": slug, "title": self.column("titles")[row],
+                "position": self.columns["positions"][row],
+                "status": self.column("statuses")[row], _ROW: (self, row)})
+        return case
 
     def fill(self, fields: dict[str, Any], row: int) -> None:
         """Every field of the record of ``row`` but its path and body, from the columns
         (looked up once per table: this runs for every record a relatedness fingerprint
         reads)."""
         if self._fill is None:
-            detail = self.detail()
-            self._fill = tuple(detail[name] for name in _DETAIL)
+            self._fill = tuple(self.column(name) for name in _DETAIL)
         files, companies, themes, sources, hashes, words, sections, digests = self._fill
         source = sources[row]
         fields["lede"] = fields["sections"] = _UNLOADED
@@ -437,15 +545,60 @@ class _Table:
         records = cast(list[CaseStudy], self.records())
         return tuple(map(records.__getitem__, self.order))
 
-    def values(self, names: Sequence[str]) -> list[tuple[Any, ...]]:
+    def values(self, names: Sequence[str], rows: list[int] | None = None
+               ) -> list[tuple[Any, ...]]:
+        """The attributes ``names`` of the case studies of ``rows`` (default: every one, in
+        queue order), from the columns when they all have one, else from the records."""
+        rows = self.order if rows is None else rows
         if not all(name in _COLUMN for name in names):
-            records = self.in_order()
-            return [tuple(getattr(case, name) for name in names) for case in records]
-        columns = [self.columns[_COLUMN[name]] if _COLUMN[name] in self.columns
-                   else self.detail()[_COLUMN[name]] for name in names]
-        order = self.order
-        return list(zip(*(list(map(column.__getitem__, order)) for column in columns),
-                        strict=True))
+            records = cast(list[CaseStudy], self.records())
+            return [tuple(getattr(records[row], name) for name in names) for row in rows]
+        columns = []
+        for name in names:
+            column = self.column(_COLUMN[name])
+            picked = map(column.__getitem__, rows)
+            # file_digest: the hex of the sha256, as CaseStudy.file_digest gives it
+            columns.append(list(map(bytes.hex, picked) if name == "file_digest" else picked))
+        return list(zip(*columns, strict=True))
+
+    def kept(self, name: str, version: bytes | None, make: Callable[[], bytes]
+             ) -> bytes:
+        """``make()``, kept in a file beside the index (``<index>.<name>``) under a stamp
+        (the index's token, ``version`` and this module's source: how values are read) and
+        given again from there while the stamp is the same: the columns are then the very
+        ones it was made from."""
+        path = self.path.with_name(f"{self.path.name}.{name}")
+        stamp = self._stamp(version)
+        if stamp is not None:
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                raw = b""
+            if raw[:len(stamp)] == stamp:
+                return raw[len(stamp):]
+        data = make()
+        stamp = self._stamp(version)  # after make: it may have repaired (saved) the index
+        if stamp is not None:
+            # a cache that cannot be written costs time, never correctness
+            with contextlib.suppress(OSError):
+                write_atomic_bytes(path, stamp + data)
+        return data
+
+    def _stamp(self, version: bytes | None) -> bytes | None:
+        if self.token is None or version is None:
+            return None
+        try:
+            source = Path(__file__).read_bytes()
+        except OSError:
+            return None  # no source to tell this code from another's: nothing kept
+        digest = sha256(version + b"\0" + source).hexdigest()
+        return f"{self.token} {digest}\n".encode()
+
+    def queue_rows(self, published: set[str] | frozenset[str]) -> list[int]:
+        """The rows still to publish (not a draft, not in ``published``), in queue order."""
+        slugs, statuses = self.columns["slugs"], self.column("statuses")
+        return [row for row in self.order
+                if statuses[row] != "draft" and slugs[row] not in published]
 
 
 def _row_of(name: str, stat: os.stat_result, digest: bytes, case: CaseStudy) -> tuple[Any, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -50,18 +50,31 @@ class Corpus:
         return len(self._table.order) if self._table is not None else len(self.cases)
 
     def get(self, slug: str) -> CaseStudy | None:
+        if self._table is not None:  # found in the slugs column: no other record built
+            return self._table.record(slug)
         return next((case for case in self.cases if case.slug == slug), None)
 
     def by_slug(self) -> dict[str, CaseStudy]:
         return {case.slug: case for case in self.cases}
 
     def values(self, *names: str) -> list[tuple[Any, ...]]:
-        """The attributes ``names`` (fields, ``words``, ``section_count``, ``text_digest``)
-        of every case study, in queue order: read from the corpus index's columns when the
-        corpus came through it (no record filled), else from the records."""
+        """The attributes ``names`` (fields, ``words``, ``section_count``, ``text_digest``,
+        ``file_digest``) of every case study, in queue order: read from the corpus index's
+        columns when the corpus came through it (no record built), else from the records."""
         if self._table is not None:
             return self._table.values(names)
         return [tuple(getattr(case, name) for name in names) for case in self.cases]
+
+    def kept(self, name: str, version: bytes | None, make: Callable[[], bytes]
+             ) -> bytes:
+        """``make()``: an output computed from the corpus alone (``corpus list --json``),
+        kept beside the corpus index under ``name`` and given again from there, without
+        calling ``make``, while the index holds the very columns it was made from (the
+        index unchanged since) and ``version`` (what else ``make`` depends on: its code) is
+        the same. Without an index, or ``version`` None: ``make()``."""
+        if self._table is None:
+            return make()
+        return self._table.kept(name, version, make)
 
 
 def check(
@@ -121,3 +134,13 @@ def queue(cases: Iterable[CaseStudy], published: Iterable[str]) -> list[CaseStud
     return sorted(ready, key=_QUEUE_ORDER)
 
 
+def queue_values(corpus: Corpus, published: Iterable[str], *names: str) -> list[tuple[Any, ...]]:
+    """``[tuple(getattr(case, name) for name in names) for case in queue(corpus,
+    published)]``: the attributes ``names`` (as :meth:`Corpus.values`) of every case study
+    still to publish, in queue order, read from the corpus index's columns when the corpus
+    came through it (no record built: what ``queue``, ``status`` and ``schedule`` print)."""
+    table = corpus._table
+    if table is not None:
+        taken = published if isinstance(published, (set, frozenset)) else set(published)
+        return table.values(names, table.queue_rows(taken))
+    return [tuple(getattr(case, name) for name in names) for case in queue(corpus, published)]

@@ -18,34 +18,20 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._analytics import OPEN_LINK
-from ._confirmations import CONFIRMATION_STATUSES, Confirmation, ConfirmationStatus
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
 from ._lock import LockHolder, lock_path, read_holder
-from ._open import LedgerSource, ledger_exists, open_ledger, using_ledger
-from ._port import (
-    ConfirmationOutbox,
-    DeliveryClaims,
-    DeliveryEvents,
-    DeliveryStore,
-    EditionStore,
-    LedgerPort,
-    LinkCounters,
-    RateLimitCounters,
-    SubscriberStore,
-)
+from ._open import ledger_exists, open_ledger, using_ledger
 from ._records import (
+    CONFIRMATION_STATUSES,
     DELIVERY_STATUSES,
     EDITION_STATUSES,
     EVENT_KINDS,
     SUBSCRIBER_STATUSES,
-    AddResult,
-    Delivery,
-    DeliveryEvent,
+    ConfirmationStatus,
     DeliveryStatus,
     Edition,
     EditionStatus,
-    Subscriber,
     SubscriberStatus,
 )
 from ._schema import MIGRATIONS, SCHEMA_VERSION
@@ -54,9 +40,29 @@ from ._url import SCHEMES, LedgerLocation, parse_ledger_url, shown_url
 
 if TYPE_CHECKING:
     from ._copy import CopyReport, TableReport, copy_ledger
+    from ._mail_records import AddResult, Confirmation, Delivery, DeliveryEvent, Subscriber
+    from ._port import (
+        ConfirmationOutbox,
+        DeliveryClaims,
+        DeliveryEvents,
+        DeliveryStore,
+        EditionStore,
+        LedgerPort,
+        LedgerSource,
+        LinkCounters,
+        RateLimitCounters,
+        SubscriberStore,
+    )
 
-#: Loaded on first use (PEP 562): ``ledger migrate`` only; every command opens a ledger.
-_LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy"}
+#: Loaded on first use (PEP 562): ``ledger migrate`` only (the copy); the port's Protocols,
+#: which code reads in annotations and the light commands (``queue``, ``status``) never.
+_LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy",
+         **dict.fromkeys(("ConfirmationOutbox", "DeliveryClaims", "DeliveryEvents",
+                          "DeliveryStore", "EditionStore", "LedgerPort", "LedgerSource",
+                          "LinkCounters", "RateLimitCounters", "SubscriberStore"), "._port"),
+         # Defined on first use: see _mail_records.
+         **dict.fromkeys(("AddResult", "Confirmation", "Delivery", "DeliveryEvent",
+                          "Subscriber"), "._mail_records")}
 
 
 def __getattr__(name: str) -> Any:

@@ -17,10 +17,14 @@ a skew eats into the lease. Mixed into :class:`~._ledger.SqliteLedger`.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from ._connection import LedgerConnection
 from ._deliveries import _DELIVERY_COLS, _delivery
-from ._records import Delivery, to_db
+from ._records import to_db
+
+if TYPE_CHECKING:
+    from ._mail_records import Delivery
 
 #: The most rows one claim takes (a batch is a few dozen; this bounds a wrong setting).
 MAX_CLAIM = 1000

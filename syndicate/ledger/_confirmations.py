@@ -20,46 +20,27 @@ Mixed into :class:`~._ledger.Ledger`; see it for the threading and durability ru
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from . import _records
 from ._connection import LedgerConnection
-from ._records import from_db, to_db
+from ._records import CONFIRMATION_STATUSES, ConfirmationStatus, from_db, to_db
 from ._subscribers import email_key, normalize_email
 
-ConfirmationStatus = Literal["pending", "sent", "failed"]
-CONFIRMATION_STATUSES: tuple[str, ...] = ("pending", "sent", "failed")
+if TYPE_CHECKING:
+    from ._mail_records import Confirmation
+
+# Re-exported as before (the package's and the PostgreSQL ledger's imports).
+__all__ = ["CONFIRMATION_STATUSES", "ConfirmationMethods", "ConfirmationStatus"]
 
 _COLS = ("id, email, status, requested_at, due_at, attempts, claimed_by, code, response,"
          " updated_at")
 
 
-@dataclass(frozen=True)
-class Confirmation:
-    """One confirmation email to send (``pending``), sent, or given up (``failed``).
-
-    ``attempts`` counts the claims (an attempt started, even if its sender died);
-    ``due_at`` is when it may be taken next (the retry time, or the end of the
-    lease of the sender that holds it: ``claimed_by``). ``code``/``response``: the
-    last server answer (the reply of the send, or the last error).
-    """
-
-    id: int
-    email: str
-    status: ConfirmationStatus
-    requested_at: datetime
-    due_at: datetime
-    attempts: int
-    claimed_by: str | None
-    code: int | None
-    response: str
-    updated_at: datetime
-
-
 def _confirmation(row: tuple[Any, ...]) -> Confirmation:
-    return Confirmation(row[0], row[1], row[2], from_db(row[3]), from_db(row[4]),  # type: ignore[arg-type]
+    return _records.Confirmation(row[0], row[1], row[2], from_db(row[3]), from_db(row[4]),  # type: ignore[arg-type]
                         row[5], row[6], row[7], row[8], from_db(row[9]))  # type: ignore[arg-type]
 
 

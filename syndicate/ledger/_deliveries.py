@@ -9,11 +9,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from . import _records
 from ._connection import CHUNK, LedgerConnection
-from ._records import Delivery
+
+if TYPE_CHECKING:
+    from ._mail_records import Delivery
 
 #: Prefixes of the ``response`` of a 'failed' row that is an *outcome*, not a failure:
 #: the subscriber was no longer active at send time (skipped) or the address does not
@@ -38,7 +41,7 @@ _DELIVERY_COLS = "id, edition_id, channel, recipient, status, attempts, code, re
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:
     id_, edition_id, channel, recipient, status, attempts, code, response, updated = row
-    return Delivery(id_, edition_id, channel, recipient, status, attempts, code, response,
+    return _records.Delivery(id_, edition_id, channel, recipient, status, attempts, code, response,
                     datetime.fromisoformat(updated))
 
 

@@ -10,10 +10,15 @@ the same statements with ``%s`` and its own time type.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..errors import LedgerError
+from . import _records
 from ._queries import Queries, SqliteQueries
-from ._records import EVENT_KINDS, Delivery, DeliveryEvent, from_db
+from ._records import EVENT_KINDS, from_db
+
+if TYPE_CHECKING:
+    from ._mail_records import Delivery, DeliveryEvent
 
 _EVENT_COLS = "event_id, delivery_id, kind, status, diagnostic, source, occurred_at"
 _DELIVERY_COLS = ("id, edition_id, channel, recipient, status, attempts, code, response,"
@@ -88,7 +93,7 @@ class EventMethods(Queries):
         for event_id, did, kind, status, diagnostic, source, occurred in self._q_all(
                 _EventSql.of_delivery, (delivery_id,)):
             moment = occurred if isinstance(occurred, datetime) else from_db(occurred)
-            out.append(DeliveryEvent(event_id, int(did), kind, status, diagnostic, source,
+            out.append(_records.DeliveryEvent(event_id, int(did), kind, status, diagnostic, source,
                                      moment))
         return out
 
@@ -99,8 +104,8 @@ class EventMethods(Queries):
             return None
         id_, edition_id, channel, recipient, status, attempts, code, response, updated = row
         moment = updated if isinstance(updated, datetime) else datetime.fromisoformat(updated)
-        return Delivery(id_, edition_id, channel, recipient, status, attempts, code, response,
-                        moment)
+        return _records.Delivery(id_, edition_id, channel, recipient, status, attempts, code,
+                                 response, moment)
 
 
 class SqliteEventMethods(SqliteQueries, EventMethods):

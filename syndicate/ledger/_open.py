@@ -12,11 +12,14 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..clock import utcnow
 from ._ledger import SqliteLedger
-from ._port import LedgerPort
 from ._url import parse_ledger_url
+
+if TYPE_CHECKING:  # the Protocols (a dozen classes) are for the type checker only
+    from ._port import LedgerPort, LedgerSource
 
 
 def open_ledger(
@@ -60,11 +63,6 @@ def ledger_exists(location: str | os.PathLike[str]) -> bool:
     return where.path.exists()
 
 
-#: What a library function may be handed instead of opening the configured ledger itself:
-#: an open ledger (used, left open: the caller owns it) or a factory (called, closed after).
-LedgerSource = LedgerPort | Callable[[], LedgerPort]
-
-
 @contextmanager
 def using_ledger(
     source: LedgerSource | None,
@@ -84,4 +82,4 @@ def using_ledger(
         yield ledger
 
 
-__all__ = ["LedgerSource", "ledger_exists", "open_ledger", "using_ledger"]
+__all__ = ["ledger_exists", "open_ledger", "using_ledger"]

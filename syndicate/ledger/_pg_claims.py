@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ._claims import MAX_CLAIM
+from ._mail_records import Delivery
 from ._pg_methods import _DELIVERY_COLS, PgConnection
-from ._records import Delivery
 
 
 class PgClaimMethods(PgConnection):

@@ -17,12 +17,12 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Self
 
 from ..errors import InvalidAddress, LedgerError, LedgerUnavailable, SubscriberExists
-from ._confirmations import CONFIRMATION_STATUSES, Confirmation
 from ._connection import CHUNK
 from ._deliveries import _NOT_OUTCOME, combine_counts
 from ._limits import PRUNE_BATCH
+from ._mail_records import AddResult, Confirmation, Delivery, Subscriber
 from ._pg_schema import one_line
-from ._records import SUBSCRIBER_STATUSES, AddResult, Delivery, Subscriber
+from ._records import CONFIRMATION_STATUSES, SUBSCRIBER_STATUSES
 from ._subscribers import _check_subscriber_status, email_key, like_pattern, normalize_email
 
 if TYPE_CHECKING:

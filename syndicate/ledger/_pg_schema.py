@@ -184,6 +184,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX delivery_hits_delivery ON delivery_hits (delivery_id);
     """,
+    # 7: one artefact of every edition by name, its digest read from the index alone
+    # (``artefacts_named(..., digests=True)``: the drift check of ``status``).
+    """
+    CREATE INDEX artefacts_by_name ON artefacts (name, edition_id, sha256);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,16 +18,16 @@ implementation: ``tests/test_ledger.py`` runs against each one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
 
-from ._confirmations import Confirmation
 from ._connection import CHUNK
 from ._lock import LockHolder
-from ._records import AddResult, Delivery, DeliveryEvent, Edition, Subscriber
+from ._mail_records import AddResult, Confirmation, Delivery, DeliveryEvent, Subscriber
+from ._records import Edition
 
 
 @runtime_checkable
@@ -42,6 +42,7 @@ class EditionStore(Protocol):
     def set_edition_title(self, edition_id: int, title: str) -> None: ...
     def unfinished_editions(self) -> list[Edition]: ...
     def editions(self, status: str | None = "done", limit: int | None = None) -> list[Edition]: ...
+    def edition_keys(self) -> list[tuple[int, int, str]]: ...
     def published_slugs(self) -> set[str]: ...
     def store_artefacts(self, edition_id: int, artefacts: Mapping[str, str], *,
                         replace: bool = False) -> None: ...
@@ -209,6 +210,11 @@ class LedgerPort(EditionStore, DeliveryStore, DeliveryClaims, DeliveryEvents,
     def __exit__(self, *exc: object) -> None: ...
 
 
+#: What a library function may be handed instead of opening the configured ledger itself:
+#: an open ledger (used, left open: the caller owns it) or a factory (called, closed after).
+LedgerSource = LedgerPort | Callable[[], LedgerPort]
+
+
 __all__ = [
     "ConfirmationOutbox",
     "DeliveryClaims",
@@ -216,6 +222,7 @@ __all__ = [
     "DeliveryStore",
     "EditionStore",
     "LedgerPort",
+    "LedgerSource",
     "LinkCounters",
     "RateLimitCounters",
     "SubscriberStore",

@@ -326,6 +326,11 @@ class PostgresLedger(PgMethods, PgClaimMethods, PgEventMethods, PgAnalyticsMetho
         with self._locked() as conn:
             return [_edition(r) for r in conn.execute(sql, params).fetchall()]
 
+    def edition_keys(self) -> list[tuple[int, int, str]]:
+        with self._locked() as conn:
+            return conn.execute(
+                "SELECT id, number, slug FROM editions ORDER BY number").fetchall()
+
     def published_slugs(self) -> set[str]:
         with self._locked() as conn:
             return {r[0] for r in conn.execute("SELECT slug FROM editions").fetchall()}

@@ -1,24 +1,38 @@
 """Ledger records (frozen dataclasses), statuses and time helpers (``utcnow`` is the
-shared clock of :mod:`syndicate.clock`, re-exported for the ledger's modules)."""
+shared clock of :mod:`syndicate.clock`, re-exported for the ledger's modules).
+
+:class:`Edition` is defined here; the records of sending and subscribing
+(:class:`Delivery`, :class:`DeliveryEvent`, :class:`Subscriber`, :class:`AddResult`,
+:class:`Confirmation`) are in :mod:`._mail_records`, imported on the first access to one
+of them as an attribute of this module (``_records.Delivery(...)``): see there why."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 
 from ..clock import utcnow
+from ._statuses import (
+    CONFIRMATION_STATUSES,
+    DELIVERY_STATUSES,
+    EDITION_STATUSES,
+    EVENT_KINDS,
+    SUBSCRIBER_STATUSES,
+    ConfirmationStatus,
+    DeliveryStatus,
+    EditionStatus,
+    EventKind,
+    SubscriberStatus,
+)
 
-EditionStatus = Literal["claimed", "delivering", "done"]
-DeliveryStatus = Literal["pending", "sent", "failed"]
-SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
-EventKind = Literal["hard", "soft", "complaint"]
+if TYPE_CHECKING:  # re-exported (``as``): ``_records.Delivery`` is typed, not Any
+    from ._mail_records import AddResult as AddResult
+    from ._mail_records import Confirmation as Confirmation
+    from ._mail_records import Delivery as Delivery
+    from ._mail_records import DeliveryEvent as DeliveryEvent
+    from ._mail_records import Subscriber as Subscriber
 
-EDITION_STATUSES: tuple[str, ...] = ("claimed", "delivering", "done")
-DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sent", "failed")
-SUBSCRIBER_STATUSES: tuple[str, ...] = (
-    "pending", "active", "unsubscribed", "bounced", "complained")
-EVENT_KINDS: tuple[str, ...] = ("hard", "soft", "complaint")
 
 
 @dataclass(frozen=True)
@@ -43,65 +57,6 @@ class Edition:
     done_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One (edition, channel, recipient) send; recipient is '' for whole-channel sends.
-
-    ``code``/``response``: the last server answer (reply of a successful send, or
-    the error code and message of the last failed attempt).
-    """
-
-    id: int
-    edition_id: int
-    channel: str
-    recipient: str
-    status: DeliveryStatus
-    attempts: int
-    code: int | None
-    response: str
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class DeliveryEvent:
-    """Something learnt about a delivery after it was sent: a hard (5.x.x) or soft
-    (4.x.x) bounce, or a complaint. ``event_id`` makes recording it idempotent (the
-    report's Message-ID, a provider's event id); ``status`` is the enhanced status
-    code when known, ``diagnostic`` the server's text, ``source`` where it came from
-    ("maildir", "ses"…), ``occurred_at`` when (None: when it is recorded)."""
-
-    event_id: str
-    delivery_id: int
-    kind: EventKind
-    status: str = ""
-    diagnostic: str = ""
-    source: str = ""
-    occurred_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Subscriber:
-    id: int
-    email: str
-    name: str | None
-    status: SubscriberStatus
-    source: str
-    created_at: datetime
-    updated_at: datetime
-    confirmed_at: datetime | None = None
-    unsubscribed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AddResult:
-    """What :meth:`Ledger.add_subscribers` did. ``invalid`` holds
-    ``(index, address, reason)`` with the 0-based index in the input."""
-
-    added: int
-    present: int
-    invalid: tuple[tuple[int, str, str], ...] = ()
-
-
 def to_db(moment: datetime) -> str:
     """Aware datetime -> ISO 8601 in UTC with a fixed width (text order = time order)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -113,19 +68,31 @@ def from_db(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+#: Defined in :mod:`._mail_records`, on first use.
+_LATER = frozenset({"AddResult", "Confirmation", "Delivery", "DeliveryEvent", "Subscriber"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LATER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _mail_records
+
+    value = getattr(_mail_records, name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
 __all__ = [
+    "CONFIRMATION_STATUSES",
     "DELIVERY_STATUSES",
     "EDITION_STATUSES",
     "EVENT_KINDS",
     "SUBSCRIBER_STATUSES",
-    "AddResult",
-    "Delivery",
-    "DeliveryEvent",
+    "ConfirmationStatus",
     "DeliveryStatus",
     "Edition",
     "EditionStatus",
     "EventKind",
-    "Subscriber",
     "SubscriberStatus",
     "from_db",
     "to_db",

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidAddress, LedgerError, SubscriberExists
+from . import _records
 from ._connection import CHUNK, LedgerConnection
-from ._records import SUBSCRIBER_STATUSES, AddResult, Subscriber, from_db, to_db
+from ._records import SUBSCRIBER_STATUSES, from_db, to_db
+
+if TYPE_CHECKING:
+    from ._mail_records import AddResult, Subscriber
 
 _SUBSCRIBER_COLS = (
     "id, email, name, status, source, created_at, updated_at, confirmed_at, unsubscribed_at"
@@ -54,7 +58,7 @@ def like_pattern(query: str) -> str:
 
 def _subscriber(row: tuple[Any, ...]) -> Subscriber:
     id_, email, name, status, source, created, updated, confirmed, unsubscribed = row
-    return Subscriber(id_, email, name, status, source, _when(created), _when(updated),
+    return _records.Subscriber(id_, email, name, status, source, _when(created), _when(updated),
                       from_db(confirmed), from_db(unsubscribed))
 
 
@@ -135,7 +139,7 @@ class SubscriberMethods(LedgerConnection):
                 batch.append((normalized, email_key(normalized), name or None, status, source,
                               stamp, stamp, confirmed))
             if not batch:
-                return AddResult(added, present, tuple(invalid))
+                return _records.AddResult(added, present, tuple(invalid))
             with self._write() as conn:
                 before = conn.total_changes
                 conn.executemany(
