@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from .config import Config
 from .corpus import CaseStudy, Corpus
 from .ledger import Edition
-from .related import RelatednessIndex, load_or_build
+from .related import RelatednessIndex, kept_fingerprint, load_or_build
 from .render.archive import INDEX_EXCERPTS
 from .render.model import CompanyMention, EditionView, Link
 from .render.urls import company_url, edition_url
@@ -135,8 +135,10 @@ class ViewBuilder:
         have stored links (a rebuild of old pages) never reads it. Fitting is the expensive
         part; a cron-started process reuses the index cached where the ledger says
         (``LedgerPort.cache_dir``: beside a SQLite file), a long-running daemon the one in
-        memory. No folder: memory only."""
-        return load_or_build(self.corpus.cases, self.cache_dir)
+        memory. No folder: memory only. Its key is the corpus's fingerprint as kept beside
+        the corpus index (:func:`~syndicate.related.kept_fingerprint`)."""
+        return load_or_build(self.corpus.cases, self.cache_dir,
+                             fingerprint=kept_fingerprint(self.corpus))
 
     def _linkable(self, slug: str) -> bool:
         # A published edition keeps its page (and its title in the ledger) even when its
