@@ -290,7 +290,7 @@ def _file_digests(corpus: Corpus | Mapping[str, CaseStudy], slugs: Iterable[str]
                 cases.update(corpus.by_slug())
             return cases[slug]
 
-        return dict(corpus.values("slug", "file_digest")), case_of
+        return corpus.file_digests(slugs), case_of
     found = {slug: case.file_digest for slug in slugs if (case := corpus.get(slug)) is not None}
     return found, corpus.__getitem__
 

@@ -544,6 +544,10 @@ def test_queue_values_are_the_queues_without_a_record(folder: Path, cache: Path,
     assert corpus.queue_values(loaded, published, *names) == expected
     assert corpus.queue_values(loaded, (), "slug") == [
         (case.slug,) for case in corpus.queue(plain, ())]
+    for source in (loaded, plain):  # the first few (schedule), and how many in all
+        assert corpus.queue_values(source, published, *names, limit=3) == expected[:3]
+        assert corpus.queue_length(source, published) == len(expected)
+        assert corpus.queue_length(source, ()) == len(corpus.queue(plain, ()))
     assert loaded._table is not None and loaded._table._records is None  # no record built
     assert parses == []
     # an attribute without a column: from the records, the same
@@ -888,3 +892,23 @@ def test_the_relatedness_key_is_kept_beside_the_corpus_index(
     again = related.kept_fingerprint(edited)
     assert again != first
     assert again == related.corpus_fingerprint(corpus.load(folder).cases)
+
+
+def test_file_digests_and_drafts_of_the_index_are_the_records(
+    folder: Path, cache: Path
+) -> None:
+    files = sorted(folder.glob("*.md"))
+    text = files[1].read_text(encoding="utf-8")
+    files[1].write_text(re.sub(r"^status: .*$", "status: draft", text, count=1, flags=re.M)
+                        if re.search(r"^status: ", text, flags=re.M)
+                        else text.replace("\nslug: ", "\nstatus: draft\nslug: ", 1),
+                        encoding="utf-8")
+    indexed, plain = corpus.load(folder, cache_dir=cache), corpus.load(folder)
+    cases = plain.by_slug()
+    wanted = [*sorted(cases)[::2], "no-such-slug"]
+    expected = {slug: cases[slug].file_digest for slug in wanted if slug in cases}
+    assert indexed.file_digests(wanted) == plain.file_digests(wanted) == expected
+    assert all(digest and len(digest) == 64 for digest in expected.values())
+    drafts = sum(1 for case in plain if case.is_draft)
+    assert indexed.drafts() == plain.drafts() == drafts == 1
+    assert indexed._table is not None and indexed._table._records is None  # no record built

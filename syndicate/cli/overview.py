@@ -73,7 +73,7 @@ def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
         warnings = [d.message(settings.corpus_dir)
                     for d in published_drift(ledger, corpus, editions=keys)]
     pending = queue_values(corpus, published, "slug")
-    drafts = sum(1 for (status,) in corpus.values("status") if status == "draft")
+    drafts = corpus.drafts()
     data: dict[str, Any] = {
         "editions": [
             {

@@ -12,23 +12,25 @@ import click
 
 from ..app import LightApp
 from ..config_snapshot import ConfigSnapshot
-from ..corpus import load, queue_values
+from ..corpus import load, queue_length, queue_values
 from ..schedule import describe, next_slots, slot_key, zone
 from ._group import AppContext, cli, pass_app
 
 # --------------------------------------------------------------------------- schedule
 
 
-def _queue(settings: ConfigSnapshot) -> list[tuple[Any, ...]]:
-    """(slug, title) of the case studies still to publish, in order, from the corpus
-    index's columns (the ledger is read only if it exists)."""
+def _queue(settings: ConfigSnapshot, count: int) -> tuple[int, list[tuple[Any, ...]]]:
+    """How many case studies are still to publish, and (slug, title) of the first
+    ``count`` in order, from the corpus index's columns (the ledger is read only if it
+    exists)."""
     corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
     published: set[str] = set()
     app = LightApp(settings)
     if app.ledger_exists():  # listing the schedule must not create a ledger
         with app.open_ledger() as ledger:
             published = ledger.published_slugs()
-    return queue_values(corpus, published, "slug", "title")
+    return (queue_length(corpus, published),
+            queue_values(corpus, published, "slug", "title", limit=count))
 
 
 @cli.command("schedule")
@@ -55,7 +57,7 @@ def schedule_cmd(app: AppContext, count: int, as_json: bool, iso: bool, after: s
     else:
         start = datetime.now(UTC)
     slots = next_slots(config, start, count)
-    queue = _queue(config)
+    waiting, queue = _queue(config, count)
     rows = []
     for index, slot in enumerate(slots):
         slug, title = queue[index] if index < len(queue) else (None, None)
@@ -73,7 +75,7 @@ def schedule_cmd(app: AppContext, count: int, as_json: bool, iso: bool, after: s
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     click.echo(f"cron {config.schedule.cron!r} in {config.schedule.timezone}; "
-               f"{len(queue)} case stud{'y' if len(queue) == 1 else 'ies'} in the queue")
+               f"{waiting} case stud{'y' if waiting == 1 else 'ies'} in the queue")
     for row, slot in zip(rows, slots, strict=True):
         when = describe(slot, tz, "iso" if iso else "fr")
         what = f"{row['slug']}  {row['title']}" if row["slug"] else "(queue empty)"

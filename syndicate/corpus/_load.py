@@ -57,6 +57,22 @@ class Corpus:
     def by_slug(self) -> dict[str, CaseStudy]:
         return {case.slug: case for case in self.cases}
 
+    def drafts(self) -> int:
+        """How many case studies are drafts (``status: draft``): counted in the corpus
+        index's column when the corpus came through it."""
+        if self._table is not None:
+            return self._table.column("statuses").count("draft")  # None: a file's problems
+        return sum(1 for case in self.cases if case.is_draft)
+
+    def file_digests(self, slugs: Iterable[str]) -> dict[str, str | None]:
+        """``{slug: file_digest}`` of those of ``slugs`` in the corpus (the digests of the
+        files they were read from): from the corpus index's column when the corpus came
+        through it (no record built), else from the records."""
+        if self._table is not None:
+            return dict(self._table.file_digests(slugs))
+        by_slug = {case.slug: case for case in self.cases}
+        return {slug: by_slug[slug].file_digest for slug in slugs if slug in by_slug}
+
     def values(self, *names: str) -> list[tuple[Any, ...]]:
         """The attributes ``names`` (fields, ``words``, ``section_count``, ``text_digest``,
         ``file_digest``) of every case study, in queue order: read from the corpus index's
@@ -134,13 +150,25 @@ def queue(cases: Iterable[CaseStudy], published: Iterable[str]) -> list[CaseStud
     return sorted(ready, key=_QUEUE_ORDER)
 
 
-def queue_values(corpus: Corpus, published: Iterable[str], *names: str) -> list[tuple[Any, ...]]:
+def queue_values(corpus: Corpus, published: Iterable[str], *names: str,
+                 limit: int | None = None) -> list[tuple[Any, ...]]:
     """``[tuple(getattr(case, name) for name in names) for case in queue(corpus,
-    published)]``: the attributes ``names`` (as :meth:`Corpus.values`) of every case study
-    still to publish, in queue order, read from the corpus index's columns when the corpus
-    came through it (no record built: what ``queue``, ``status`` and ``schedule`` print)."""
+    published)[:limit]]``: the attributes ``names`` (as :meth:`Corpus.values`) of every case
+    study still to publish (the first ``limit``), in queue order, read from the corpus
+    index's columns when the corpus came through it (no record built: what ``queue``,
+    ``status`` and ``schedule`` print)."""
     table = corpus._table
     if table is not None:
         taken = published if isinstance(published, (set, frozenset)) else set(published)
-        return table.values(names, table.queue_rows(taken))
-    return [tuple(getattr(case, name) for name in names) for case in queue(corpus, published)]
+        return table.values(names, table.queue_rows(taken)[:limit])
+    return [tuple(getattr(case, name) for name in names)
+            for case in queue(corpus, published)[:limit]]
+
+
+def queue_length(corpus: Corpus, published: Iterable[str]) -> int:
+    """``len(queue(corpus, published))``, from the corpus index's columns when it can."""
+    table = corpus._table
+    if table is not None:
+        taken = published if isinstance(published, (set, frozenset)) else set(published)
+        return len(table.queue_rows(taken))
+    return len(queue(corpus, published))
