@@ -317,3 +317,36 @@ def test_a_parsed_config_and_its_snapshot_round_trip(tmp_path: Path) -> None:
     snapshot = snapshot_of(config)
     assert ConfigSnapshot.from_settings(config.path, snapshot.settings()) == snapshot
     assert snapshot.corpus_dir == (tmp_path / "c").resolve()
+
+
+@pytest.mark.parametrize("args", [["queue"], ["status"], ["schedule", "-n", "2"],
+                                  ["corpus", "list", "--json"], ["corpus", "check"]])
+def test_a_light_command_runs_without_the_cyclic_collector_and_restores_it(
+    published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """``cli._group.short_lived``: off while the command runs (its passes would free
+    nothing), on again after (the command may run inside a longer process, as here)."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from syndicate import corpus
+    from syndicate.cli import cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    seen: list[bool] = []
+    for name in ("load", "check"):
+        real = getattr(corpus, name)
+
+        def watching(*a: object, _real: object = real, **k: object) -> object:
+            seen.append(gc.isenabled())
+            return _real(*a, **k)  # type: ignore[operator]
+
+        for module in ("syndicate.cli.overview", "syndicate.cli.schedule"):
+            monkeypatch.setattr(f"{module}.{name}", watching, raising=False)
+        monkeypatch.setattr(corpus, name, watching)
+    assert gc.isenabled()
+    done = CliRunner().invoke(cli, ["--config", str(published), *args])
+    assert done.exit_code == 0, done.output
+    assert seen and not any(seen)
+    assert gc.isenabled()

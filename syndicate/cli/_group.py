@@ -10,8 +10,11 @@ app, the renderers or the DNS checks, and ``syndicate --help`` lists the command
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -195,4 +198,21 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-__all__ = ["AppContext", "cli", "pass_app"]
+@contextmanager
+def short_lived() -> Iterator[None]:
+    """The body of a read-only command that runs for a fraction of a second (``queue``,
+    ``status``, ``schedule``, ``corpus list``/``check``), without the cyclic garbage
+    collector: such a command builds its objects once (the columns of a 10,000-row corpus
+    index) and holds them until it exits, so the collector's passes over them (about 40,
+    4 ms at 10,000 case studies) free nothing. Reference counting frees the rest as
+    always; the collector is turned back on after (a test runs commands in its process)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+__all__ = ["AppContext", "cli", "pass_app", "short_lived"]

@@ -13,7 +13,7 @@ import click
 from .. import corpus as corpus_mod
 from ..app import LightApp
 from ..errors import ConfigError, CorpusError
-from ._group import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app, short_lived
 
 
 @cli.group("corpus")
@@ -38,6 +38,7 @@ def _cache_dir(app: AppContext) -> Path | None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder "
               "(default: [storage] corpus of the config).")
 @pass_app
+@short_lived()
 def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
     """List case studies in queue order."""
     corpus = corpus_mod.load(_corpus_dir(app, directory), cache_dir=_cache_dir(app))
@@ -104,6 +105,7 @@ def _listing_version() -> bytes | None:
 @corpus_group.command("check")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder.")
 @pass_app
+@short_lived()
 def check_cmd(app: AppContext, directory: str | None) -> None:
     """Validate every corpus file; print each problem as file:line: what.
 

@@ -15,7 +15,7 @@ import click
 
 from ..app import LightApp
 from ..corpus import load, queue_values
-from ._group import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app, short_lived
 
 
 def _dumps(data: object) -> str:
@@ -27,6 +27,7 @@ def _dumps(data: object) -> str:
 @cli.command("queue")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_app
+@short_lived()
 def queue_cmd(app: AppContext, as_json: bool) -> None:
     """List the case studies still to publish, in the order they will go out."""
     settings = app.settings  # the validated-config snapshot: no pydantic, no channels
@@ -52,6 +53,7 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--limit", default=5, show_default=True, help="How many recent editions to show.")
 @pass_app
+@short_lived()
 def status_cmd(app: AppContext, as_json: bool, limit: int) -> None:
     """Last editions, what is next, totals; warnings about published files gone or changed."""
     from ..channels import edition_rates, pause_reason  # the breaker's (channels: lazy)

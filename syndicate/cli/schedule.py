@@ -14,7 +14,7 @@ from ..app import LightApp
 from ..config_snapshot import ConfigSnapshot
 from ..corpus import load, queue_length, queue_values
 from ..schedule import describe, next_slots, slot_key, zone
-from ._group import AppContext, cli, pass_app
+from ._group import AppContext, cli, pass_app, short_lived
 
 # --------------------------------------------------------------------------- schedule
 
@@ -42,6 +42,7 @@ def _queue(settings: ConfigSnapshot, count: int) -> tuple[int, list[tuple[Any, .
               help="List slots after this ISO 8601 moment instead of now (e.g. 2026-12-01T00:00"
                    "+01:00; without an offset, in the schedule's time zone).")
 @pass_app
+@short_lived()
 def schedule_cmd(app: AppContext, count: int, as_json: bool, iso: bool, after: str | None) -> None:
     """List the next slots and the case study each will publish."""
     config = app.settings  # the validated-config snapshot: no pydantic, no channels
