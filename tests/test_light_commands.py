@@ -335,7 +335,7 @@ def test_a_light_command_runs_without_the_cyclic_collector_and_restores_it(
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     seen: list[bool] = []
-    for name in ("load", "check"):
+    for name in ("load", "checked"):
         real = getattr(corpus, name)
 
         def watching(*a: object, _real: object = real, **k: object) -> object:

@@ -113,7 +113,7 @@ def check_cmd(app: AppContext, directory: str | None) -> None:
     file is gone or changed since publication: readers still see the published text.
     """
     folder = _corpus_dir(app, directory)
-    cases, problems = corpus_mod.check(folder, cache_dir=_cache_dir(app))
+    cases, problems = corpus_mod.checked(folder, cache_dir=_cache_dir(app))
     for warning in _published_warnings(app, folder, cases, problems):
         click.echo(f"warning: {warning}", err=True)
     if problems:
@@ -122,7 +122,7 @@ def check_cmd(app: AppContext, directory: str | None) -> None:
 
 
 def _published_warnings(
-    app: AppContext, folder: Path, cases: list[corpus_mod.CaseStudy], problems: list[str]
+    app: AppContext, folder: Path, cases: corpus_mod.Corpus, problems: list[str]
 ) -> list[str]:
     """Published editions whose file is gone or changed: only for the config's own corpus
     folder with an existing ledger (another folder, or no ledger yet, has nothing published)."""
@@ -136,8 +136,7 @@ def _published_warnings(
         return []
     # A file with a problem is not among ``cases``: it is reported, not "gone".
     with LightApp(config).open_ledger() as ledger:
-        drifts = published_drift(ledger, {c.slug: c for c in cases},
-                                 missing_is_gone=not problems)
+        drifts = published_drift(ledger, cases, missing_is_gone=not problems)
     return [drift.message(folder) for drift in drifts]
 
 

@@ -50,7 +50,7 @@ from ._case import (
 )
 from ._edits import corpus_stamp, edit_queue, next_position, renumber
 from ._index import CORPUS_INDEX_VERSION
-from ._load import Corpus, check, load, queue, queue_length, queue_values
+from ._load import Corpus, check, checked, load, queue, queue_length, queue_values
 
 __all__ = [
     "CORPUS_INDEX_VERSION",
@@ -62,6 +62,7 @@ __all__ = [
     "Section",
     "Source",
     "check",
+    "checked",
     "content_hash",
     "corpus_files",
     "corpus_stamp",

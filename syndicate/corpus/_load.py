@@ -122,6 +122,18 @@ def check(
 _QUEUE_ORDER = attrgetter("position", "slug")
 
 
+def checked(directory: Path, *, cache_dir: Path | None = None) -> tuple[Corpus, list[str]]:
+    """:func:`check`'s answer as a :class:`Corpus` of the readable case studies (in queue
+    order) and every problem: through the corpus index, no record is built (``corpus
+    check`` counts them and checks the published ones for drift by their file digests)."""
+    if cache_dir is not None and directory.is_dir():
+        table, problems = _Table.scan(directory, cache_dir)
+        return Corpus(directory, _UNLOADED, table), problems
+    cases, problems = check(directory)
+    cases.sort(key=_QUEUE_ORDER)
+    return Corpus(directory, tuple(cases)), problems
+
+
 def load(directory: Path, *, cache_dir: Path | None = None) -> Corpus:
     """Load and validate the whole corpus; raise :class:`CorpusError` on any problem.
     ``cache_dir``: where the corpus index lives (see :func:`check`)."""
