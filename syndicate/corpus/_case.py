@@ -280,12 +280,15 @@ def save(case: CaseStudy, directory: Path) -> Path:
 # --------------------------------------------------------------------------- reading
 
 
-@dataclass
 class _Problems:
-    """Collects ``file:line: what`` problems while parsing one file."""
+    """Collects ``file:line: what`` problems while parsing one file (a plain class, not a
+    dataclass: defining one costs the light commands a millisecond at import)."""
 
-    path: Path
-    items: list[str] = field(default_factory=list)
+    __slots__ = ("items", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
 
     def add(self, line: int, what: str) -> None:
         self.items.append(f"{self.path}:{line}: {what}")
