@@ -22,10 +22,11 @@ from pytest_httpserver import HTTPServer
 
 from syndicate import corpus as corpus_mod
 from syndicate.cli import cli
+from syndicate.config import Config
 from syndicate.corpus import CaseStudy, Section, Source
 from syndicate.corpus._case import _UNLOADED
 from syndicate.ledger import Ledger, LedgerPort
-from syndicate.pipeline import Publisher, publish
+from syndicate.pipeline import Publisher, PublishResult, publish
 from syndicate.snapshots import (
     COMPANIES_ARTEFACT,
     SNAPSHOT_ARTEFACT,
@@ -403,16 +404,22 @@ def _retitle(path: Path, folder: Path) -> None:
     corpus_mod.save(corpus_mod.replace(case, title=case.title + " (corrigé)"), folder)
 
 
+def weekly_editions(config: Config, clock: Clock, count: int) -> list[PublishResult]:
+    """``count`` editions published a week apart."""
+    editions = []
+    for _ in range(count):
+        editions.append(publish(config, now=clock))
+        clock.advance(days=7)
+    return editions
+
+
 def test_drift_of_unchanged_files_is_checked_without_reading_them(
     project: Project, clock: Clock
 ) -> None:
     """Each snapshot keeps the digest of the file it was taken from: checking thousands of
     published editions compares digests from the corpus index, no file parsed (``status``)."""
     config = project.config()
-    editions = []
-    for _ in range(3):
-        editions.append(publish(config, now=clock))
-        clock.advance(days=7)
+    editions = weekly_editions(config, clock, 3)
     cache = config.corpus_cache_dir
     with Ledger(config.database) as ledger:
         kept = ledger.artefacts_named(SOURCE_FILE_ARTEFACT)
@@ -465,10 +472,7 @@ def test_drift_from_the_loaded_corpus_and_edition_keys(
     only for an edition whose file's digest differs, and an edition record is read only for
     an edition reported."""
     config = project.config()
-    editions = []
-    for _ in range(4):
-        editions.append(publish(config, now=clock))
-        clock.advance(days=7)
+    editions = weekly_editions(config, clock, 4)
     cache = config.corpus_cache_dir
     with Ledger(config.database) as ledger:
         keys = ledger.edition_keys()

@@ -22,7 +22,9 @@ from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
 from ._lock import LockHolder, lock_path, read_holder
 from ._open import ledger_exists, open_ledger, using_ledger
-from ._records import (
+from ._records import Edition
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+from ._statuses import (
     CONFIRMATION_STATUSES,
     DELIVERY_STATUSES,
     EDITION_STATUSES,
@@ -30,11 +32,9 @@ from ._records import (
     SUBSCRIBER_STATUSES,
     ConfirmationStatus,
     DeliveryStatus,
-    Edition,
     EditionStatus,
     SubscriberStatus,
 )
-from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._subscribers import normalize_email
 from ._url import SCHEMES, LedgerLocation, parse_ledger_url, shown_url
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LedgerError
 from . import _records
 from ._connection import LedgerConnection
-from ._records import CONFIRMATION_STATUSES, ConfirmationStatus, from_db, to_db
+from ._records import from_db, to_db
+from ._statuses import CONFIRMATION_STATUSES, ConfirmationStatus
 from ._subscribers import email_key, normalize_email
 
 if TYPE_CHECKING:

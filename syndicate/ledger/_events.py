@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from ..errors import LedgerError
 from . import _records
 from ._queries import Queries, SqliteQueries
-from ._records import EVENT_KINDS, from_db
+from ._records import from_db
+from ._statuses import EVENT_KINDS
 
 if TYPE_CHECKING:
     from ._mail_records import Delivery, DeliveryEvent

@@ -27,7 +27,8 @@ from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
 from ._events import SqliteEventMethods
 from ._limits import LimitMethods
-from ._records import EDITION_STATUSES, Edition, from_db, to_db
+from ._records import Edition, from_db, to_db
+from ._statuses import EDITION_STATUSES
 from ._subscribers import SubscriberMethods
 
 if TYPE_CHECKING:  # the Protocols: for the type checker (see _CONFORMS)

@@ -22,7 +22,7 @@ from ._deliveries import _NOT_OUTCOME, combine_counts
 from ._limits import PRUNE_BATCH
 from ._mail_records import AddResult, Confirmation, Delivery, Subscriber
 from ._pg_schema import one_line
-from ._records import CONFIRMATION_STATUSES, SUBSCRIBER_STATUSES
+from ._statuses import CONFIRMATION_STATUSES, SUBSCRIBER_STATUSES
 from ._subscribers import _check_subscriber_status, email_key, like_pattern, normalize_email
 
 if TYPE_CHECKING:

@@ -42,7 +42,8 @@ from ._pg_methods import PgMethods
 from ._pg_queries import PgAnalyticsMethods, PgEventMethods
 from ._pg_schema import LOCK_CLASS, PUBLISHER_LOCK, SCHEMA, migrate, one_line, schema_version
 from ._port import LedgerPort
-from ._records import EDITION_STATUSES, Edition, utcnow
+from ._records import Edition, utcnow
+from ._statuses import EDITION_STATUSES
 from ._url import LedgerLocation, display_postgres
 
 if TYPE_CHECKING:

@@ -1,5 +1,6 @@
-"""Ledger records (frozen dataclasses), statuses and time helpers (``utcnow`` is the
-shared clock of :mod:`syndicate.clock`, re-exported for the ledger's modules).
+"""Ledger records (frozen dataclasses) and time helpers (``utcnow`` is the shared clock of
+:mod:`syndicate.clock`, re-exported for the ledger's modules); the statuses they hold are
+in :mod:`._statuses`.
 
 :class:`Edition` is defined here; the records of sending and subscribing
 (:class:`Delivery`, :class:`DeliveryEvent`, :class:`Subscriber`, :class:`AddResult`,
@@ -13,18 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..clock import utcnow
-from ._statuses import (
-    CONFIRMATION_STATUSES,
-    DELIVERY_STATUSES,
-    EDITION_STATUSES,
-    EVENT_KINDS,
-    SUBSCRIBER_STATUSES,
-    ConfirmationStatus,
-    DeliveryStatus,
-    EditionStatus,
-    EventKind,
-    SubscriberStatus,
-)
+from ._statuses import EditionStatus
 
 if TYPE_CHECKING:  # re-exported (``as``): ``_records.Delivery`` is typed, not Any
     from ._mail_records import AddResult as AddResult
@@ -83,17 +73,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CONFIRMATION_STATUSES",
-    "DELIVERY_STATUSES",
-    "EDITION_STATUSES",
-    "EVENT_KINDS",
-    "SUBSCRIBER_STATUSES",
-    "ConfirmationStatus",
-    "DeliveryStatus",
+    "AddResult",
+    "Confirmation",
+    "Delivery",
+    "DeliveryEvent",
     "Edition",
-    "EditionStatus",
-    "EventKind",
-    "SubscriberStatus",
+    "Subscriber",
     "from_db",
     "to_db",
     "utcnow",

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidAddress, LedgerError, SubscriberExists
 from . import _records
 from ._connection import CHUNK, LedgerConnection
-from ._records import SUBSCRIBER_STATUSES, from_db, to_db
+from ._records import from_db, to_db
+from ._statuses import SUBSCRIBER_STATUSES
 
 if TYPE_CHECKING:
     from ._mail_records import AddResult, Subscriber
