@@ -13,7 +13,8 @@ the same run:
 
 - **one publish** at ``--editions`` with every page already on disk: time, files and bytes
   written (``public/`` compared before/after: new files and files whose mtime changed);
-  baseline: the same publish on a ledger with one edition;
+  baseline: the same publish on a ledger with one edition; also the edition views it built
+  (``ViewBuilder.view`` and ``_light`` calls: the figure the machine's load cannot blur);
 - **the first rebuild**: one publish with every archive page missing (a new public folder):
   time, peak RSS of the process (``ru_maxrss``), files written; baseline for the RSS: a
   publish on a ledger with one edition.
@@ -49,16 +50,26 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_CORPUS = REPO / "syndicate" / "examples" / "corpus"
 
 # One publish, measured inside a fresh process: seconds and the process's peak RSS.
+# Views built: every call of ViewBuilder.view (full) and ._light (light), counted by a wrapper
+# (a figure free of the machine's noise; an older checkout has both methods too).
 _CHILD = r"""
 import json, resource, sys, time
 from syndicate.app import load_config
 from syndicate.pipeline import publish
+from syndicate.views import ViewBuilder
+built = [0]
+def counted(method):
+    def count(self, *args, **kwargs):
+        built[0] += 1
+        return method(self, *args, **kwargs)
+    return count
+ViewBuilder.view, ViewBuilder._light = counted(ViewBuilder.view), counted(ViewBuilder._light)
 config = load_config(sys.argv[1])
 t0 = time.perf_counter()
 result = publish(config)
 seconds = time.perf_counter() - t0
 print(json.dumps({"seconds": seconds, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "summary": result.summary()}))
+                  "views": built[0], "summary": result.summary()}))
 """
 
 
@@ -69,6 +80,7 @@ class Run:
     files: int
     bytes: int
     biggest: tuple[tuple[str, int], ...]
+    views: int = 0  # edition views built (light or full)
 
 
 def _config(folder: Path, database: Path) -> Path:
@@ -171,9 +183,10 @@ def publish_once(config: Path, public: Path, repo: Path) -> Run:
                (None, None))[0] != mtime}
     biggest = tuple(sorted(written.items(), key=lambda item: -item[1])[:4])
     print(f"  publish: {figures['seconds']:.2f} s, {figures['rss_kib'] / 1024:.0f} MiB, "
-          f"{len(written)} files, {sum(written.values()):,} bytes", file=sys.stderr)
+          f"{len(written)} files, {sum(written.values()):,} bytes, "
+          f"{figures['views']} views built", file=sys.stderr)
     return Run(figures["seconds"], figures["rss_kib"] / 1024, len(written),
-               sum(written.values()), biggest)
+               sum(written.values()), biggest, figures["views"])
 
 
 def _size(count: int) -> str:
@@ -217,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label, field, unit in (("one publish: time", "seconds", "s"),
                                ("one publish: files written", "files", ""),
                                ("one publish: bytes written", "bytes", "B"),
-                               ("one publish: peak RSS", "rss_mib", "MiB")):
+                               ("one publish: peak RSS", "rss_mib", "MiB"),
+                               ("one publish: views built", "views", "")):
         got, ref = median(runs, field), median(base, field)
         show = (lambda v: _size(int(v))) if unit == "B" else (
             (lambda v: f"{v:.2f} s") if unit == "s" else (

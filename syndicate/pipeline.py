@@ -66,7 +66,7 @@ class _Delivering:
     ledger: LedgerPort
     edition: Edition
     view: EditionView
-    history: tuple[EditionView, ...]
+    history: Sequence[EditionView]
     email: RenderedEmail
     now: Callable[[], datetime] = utcnow
     stop: threading.Event = field(default_factory=threading.Event)
@@ -342,13 +342,25 @@ class Publisher:
                 yield ledger
 
     def _finish(
-        self, ledger: LedgerPort, corpus: Corpus, edition: Edition, resumed: bool = False
+        self, ledger: LedgerPort, corpus: Corpus, edition: Edition, resumed: bool = False,
+        editions: Sequence[Edition] | None = None,
     ) -> PublishResult:
-        """Render (once) and deliver a claimed edition; mark it done when nothing is pending."""
-        # Links go only to editions whose archive page exists: the done ones.
-        published = [
-            e for e in ledger.editions(status=None) if e.status == "done" or e.id == edition.id
-        ]
+        """Render (once) and deliver a claimed edition; mark it done when nothing is pending.
+
+        ``editions``: every edition as the caller read them just before claiming this one
+        (``publish``), so that a publish reads the whole history once, not twice; None:
+        read here (a resume, where each finished edition changes the next one's history)."""
+        if editions is None:
+            editions = ledger.editions(status=None)
+        # Links go only to editions whose archive page exists: the done ones. Passed down
+        # from ``publish``, the list is a few milliseconds older (select, claim): an edition
+        # a worker closed in between (``finish_edition``, [delivery] senders = "workers")
+        # shows from the next publish, exactly as one it closes a moment after the read
+        # here would; nothing else changes another edition's status meanwhile, since the
+        # publisher lock is held and ``publish`` finished the unfinished ones before reading.
+        published = [e for e in editions if e.status == "done" or e.id == edition.id]
+        if all(e.id != edition.id for e in published):  # claimed after the read: the newest
+            published.insert(0, edition)
         # What readers see of every edition is the text it was published with (kept in the
         # ledger), never the corpus file as it is now.
         texts = LedgerTexts(ledger, corpus, published, logger=self.log)
@@ -359,7 +371,7 @@ class Publisher:
             raw = ledger.artefact(ids[slug], LINKS_ARTEFACT) if slug in ids else None
             return Links.from_json(raw) if raw else None
 
-        builder = ViewBuilder(self.config, corpus, published_of(published), stored, texts,
+        builder = ViewBuilder(self.config, corpus, published, stored, texts,
                               cache_dir=ledger.cache_dir())
         links = stored(case.slug) or builder.links(edition.number, case)
         view = builder.view(edition.number, case, edition.published_at, links)
@@ -467,7 +479,8 @@ class Publisher:
             self.log.info(
                 "claimed edition #%s for slot %s: %s", edition.number, edition.slot, edition.slug
             )
-            return replace(self._finish(ledger, corpus, edition), earlier=tuple(earlier))
+            return replace(self._finish(ledger, corpus, edition, editions=editions),
+                           earlier=tuple(earlier))
 
 
 @dataclass(frozen=True)

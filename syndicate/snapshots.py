@@ -205,9 +205,17 @@ class LedgerTexts:
 
         slug_of = {e.id: s for s, e in self.editions.items()}
         found: dict[str, tuple[str, ...]] = {}
-        for edition_id, raw in self.ledger.artefacts_named(COMPANIES_ARTEFACT).items():
-            if edition_id in slug_of:
-                found[slug_of[edition_id]] = tuple(json.loads(raw))
+        raws = {slug_of[edition_id]: raw for edition_id, raw
+                in self.ledger.artefacts_named(COMPANIES_ARTEFACT).items()
+                if edition_id in slug_of}
+        try:  # one parse for thousands of small lists, not one call each
+            parsed = json.loads("[" + ",".join(raws.values()) + "]")
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list) or len(parsed) != len(raws):
+            parsed = [json.loads(raw) for raw in raws.values()]  # as before: one by one
+        for slug, names in zip(raws, parsed, strict=True):
+            found[slug] = tuple(names)
         missing = [s for s in self.editions if s not in found]
         for slug, case in self.cases(missing).items():
             found[slug] = case.companies

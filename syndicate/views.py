@@ -28,7 +28,7 @@ from .corpus import CaseStudy, Corpus
 from .ledger import Edition
 from .related import RelatednessIndex, kept_fingerprint, load_or_build
 from .render.archive import INDEX_EXCERPTS
-from .render.model import CompanyMention, EditionView, Link
+from .render.model import CompanyMention, EditionFacts, EditionView, LazyHistory, Link
 from .render.urls import company_url, edition_url
 from .text import one_line_excerpt
 
@@ -41,6 +41,24 @@ class Published:
     slug: str
     published_at: datetime
     title: str = ""  # as recorded in the ledger ("" : take the corpus's)
+
+
+class PublishedRecord(Protocol):
+    """What :class:`ViewBuilder` reads of a published edition: a :class:`Published`, or the
+    ledger's :class:`~syndicate.ledger.Edition` as it is (a publish at 5,000 editions does not
+    copy each into a :class:`Published`)."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def slug(self) -> str: ...
+
+    @property
+    def published_at(self) -> datetime: ...
+
+    @property
+    def title(self) -> str: ...
 
 
 class PublishedTexts(Protocol):
@@ -112,7 +130,7 @@ class ViewBuilder:
         self,
         config: Config,
         corpus: Corpus,
-        published: Sequence[Published],
+        published: Sequence[PublishedRecord],
         stored: Callable[[str], Links | None] | None = None,
         texts: PublishedTexts | None = None,
         *,
@@ -193,7 +211,7 @@ class ViewBuilder:
 
     def history(
         self, current: EditionView | None = None, *, full: int | None = None
-    ) -> tuple[EditionView, ...]:
+    ) -> LazyHistory:
         """Every published edition (plus ``current``), newest first, with the text it was
         published with (``texts``), whether or not its file is still in the corpus.
 
@@ -205,6 +223,12 @@ class ViewBuilder:
         has only its title and companies: no full text is read. :meth:`expand` completes a
         light view when a page needs it. An edition whose text is unknown (no snapshot, no
         file) keeps its title, URL and date (``text_missing``).
+
+        The history is lazy (:class:`LazyHistory`): the full views are built here (they read
+        the ledger), the light ones only when a page or feed asks for them, from what was
+        read here (no I/O: channels read the history from their own threads). A publish at
+        5,000 editions builds the views of the few pages it rewrites, and only the facts
+        (:class:`EditionFacts`: slug, number, date, companies) of the others.
         """
         full = self.config.publish.feed_size if full is None else full
         others = sorted(
@@ -212,25 +236,61 @@ class ViewBuilder:
             key=lambda p: p.number,
             reverse=True,
         )
-        texts = max(full, INDEX_EXCERPTS) - (current is not None)
+        shift = current is not None
+        texts = max(full, INDEX_EXCERPTS) - shift
         cases = self.texts.cases([p.slug for p in others[:texts]])
         companies = self.texts.companies() if len(others) > texts else {}
-        views = [current] if current is not None else []
-        for rank, p in enumerate(others):
-            case = cases.get(p.slug)
-            if case is not None and len(views) < full:
-                views.append(self.view(p.number, case, p.published_at))
-            elif case is not None:
-                views.append(self._light(p.number, case, p.published_at))
-            elif rank >= texts and p.slug in companies:
-                views.append(self._light(p.number, self._card(p, companies[p.slug]),
-                                         p.published_at))
-            else:
-                views.append(self._light(p.number, self._card(p, ()), p.published_at,
-                                         text_missing=True))
-        return tuple(sorted(views, key=lambda v: v.number, reverse=True))
+        tz = self.tz
+        # Newest first, ``current`` in its place (a correction is not the newest): one fact
+        # per edition, and what its view is made of (its rank among ``others`` decides it).
+        facts: list[EditionFacts] = []
+        made: list[tuple[PublishedRecord, CaseStudy | None, bool] | None] = []
+        ready: dict[int, EditionView] = {}
 
-    def _card(self, published: Published, companies: tuple[str, ...]) -> CaseStudy:
+        def place(view: EditionView) -> None:
+            ready[len(facts)] = view
+            facts.append(EditionFacts.of(view))
+            made.append(None)
+
+        placed = current is None
+        for rank, p in enumerate(others):
+            if not placed and current is not None and current.number > p.number:
+                place(current)
+                placed = True
+            case = cases.get(p.slug)
+            missing = False
+            if case is not None:
+                names = case.companies
+            elif rank >= texts and p.slug in companies:
+                names = companies[p.slug]
+            else:
+                names, missing = (), True
+            if case is not None and rank + shift < full:  # full views read stored links
+                ready[len(facts)] = self.view(p.number, case, p.published_at)
+            facts.append(EditionFacts(p.slug, p.number, p.published_at.astimezone(tz),
+                                      names, missing))
+            made.append((p, case, missing))
+        if not placed and current is not None:
+            place(current)
+
+        def build(index: int) -> EditionView:
+            view = ready.get(index)
+            if view is not None:
+                return view
+            entry = made[index]
+            assert entry is not None  # ``current`` is in ``ready``
+            p, case, missing = entry
+            if case is not None:
+                return self._light(p.number, case, p.published_at)
+            card = self._card(p, facts[index].companies)
+            return self._light(p.number, card, p.published_at, text_missing=missing)
+
+        history = LazyHistory(facts, build)
+        for index in ready:  # built already: the history holds them as they are
+            history[index]
+        return history
+
+    def _card(self, published: PublishedRecord, companies: tuple[str, ...]) -> CaseStudy:
         """A case study with only what the index and company pages show of an old edition."""
         title = published.title or published.slug
         return CaseStudy(slug=published.slug, title=title, lede="", sections=(), position=0,

@@ -52,9 +52,10 @@ class DeliveryJob:
 
     edition: Edition
     #: The edition as readers see it, and every done edition plus this one, newest
-    #: first (light views: :attr:`expand` completes one for a page that needs it).
+    #: first (light views: :attr:`expand` completes one for a page that needs it). A
+    #: sequence, often lazy (``render.model.LazyHistory``): read only the views you need.
     view: EditionView
-    history: tuple[EditionView, ...]
+    history: Sequence[EditionView]
     #: The email, rendered once per edition (kept with it: a resume resends the same).
     email: RenderedEmail
     #: Where the channel records its deliveries (``book.run(name)``: its rows, its counts).

@@ -19,18 +19,23 @@ shipped ``favicon.svg`` is written when missing (unless ``[site] favicon``).
 
 :func:`iter_archive` renders the planned pages one at a time (edition pages completed in
 batches by ``expand_many``), so a rebuild of thousands of pages never holds them all.
+
+The layout (pages, years, companies, sitemaps) is made from the history's facts
+(:class:`~syndicate.render.model.EditionFacts`: slug, number, date, companies), never from
+its views: of a :class:`~syndicate.render.model.LazyHistory` only the views of the pages
+rendered are built (a publish at 5,000 editions builds a few hundred, not 5,000).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, overload
 
 from ..config import Config
 from ..text import company_slug, reading_minutes
 from .email import preheader_for
-from .model import EditionView, Link
+from .model import EditionFacts, EditionView, Link, facts_of
 from .templates import NBSP, french_date, render_template
 from .urls import archive_page_url, asset_url, company_url, feed_url, year_url
 
@@ -71,6 +76,34 @@ def sitemap_year_path(year: int) -> str:
     return f"sitemap-{year}.xml"
 
 
+class Picked(Sequence[EditionView]):
+    """Some editions of a history, by position (newest first): their views are the
+    history's, built when read; :meth:`fact` says what the layout needs without one."""
+
+    def __init__(self, history: Sequence[EditionView], facts: Sequence[EditionFacts],
+                 indices: Sequence[int]) -> None:
+        self.history = history
+        self.facts = facts
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @overload
+    def __getitem__(self, index: int) -> EditionView: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[EditionView, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> EditionView | tuple[EditionView, ...]:
+        if isinstance(index, slice):
+            return tuple(self.history[i] for i in self.indices[index])
+        return self.history[self.indices[index]]
+
+    def fact(self, index: int) -> EditionFacts:
+        return self.facts[self.indices[index]]
+
+
 @dataclass(frozen=True)
 class CompanyEntry:
     """A company's page: its name (as first cited), its URL, the editions citing it."""
@@ -78,27 +111,35 @@ class CompanyEntry:
     slug: str
     name: str
     url: str
-    editions: tuple[EditionView, ...]  # newest first
+    editions: Picked  # newest first
 
 
-def companies_of(history: Sequence[EditionView], base_url: str) -> dict[str, CompanyEntry]:
+def companies_of(history: Sequence[EditionView], base_url: str,
+                 facts: Sequence[EditionFacts] | None = None) -> dict[str, CompanyEntry]:
     """Every company cited in ``history`` (newest first), keyed by company slug.
 
     Names that slugify alike ("Back Market", "BackMarket"?) share one page, under the
-    name used by the earliest edition (the first time readers met it).
+    name used by the earliest edition (the first time readers met it). Made from
+    ``facts`` (default: the history's): no view is built.
     """
+    facts = facts_of(history) if facts is None else facts
     names: dict[str, str] = {}
-    editions: dict[str, list[EditionView]] = {}
-    for view in history:  # newest first: the last name seen is the earliest one
-        for company in dict.fromkeys(view.case.companies):
-            slug = company_slug(company)
+    editions: dict[str, list[int]] = {}
+    slugs: dict[str, str] = {}  # company_slug is a regex or two: once per name
+    for index, fact in enumerate(facts):  # newest first: the last name seen is the earliest
+        for company in fact.companies:
+            slug = slugs.get(company)
+            if slug is None:
+                slug = slugs[company] = company_slug(company)
             names[slug] = company
-            cited = editions.setdefault(slug, [])
-            if not cited or cited[-1] is not view:
-                cited.append(view)
+            cited = editions.get(slug)
+            if cited is None:
+                editions[slug] = [index]
+            elif cited[-1] != index:  # twice in one edition ("Alan", "alan"): listed once
+                cited.append(index)
     return {
         slug: CompanyEntry(slug, names[slug], company_url(base_url, names[slug]),
-                           tuple(editions[slug]))
+                           Picked(history, facts, editions[slug]))
         for slug in sorted(names)
     }
 
@@ -160,26 +201,38 @@ def render_edition_page(view: EditionView, config: Config, *,
 
 class ArchiveLayout:
     """Where each edition of ``history`` (newest first) is listed: the index (the newest
-    ``size``), numbered pages of ``size`` counted from the oldest, one page per year."""
+    ``size``), numbered pages of ``size`` counted from the oldest, one page per year.
+    Made from the history's facts (``facts``, default: read from ``history``)."""
 
-    def __init__(self, history: Sequence[EditionView], size: int) -> None:
+    def __init__(self, history: Sequence[EditionView], size: int,
+                 facts: Sequence[EditionFacts] | None = None) -> None:
         self.history = history
+        self.facts = facts_of(history) if facts is None else facts
         self.size = size
-        self.total = len(history)
+        self.total = len(self.facts)
         self.pages = -(-self.total // size)  # ceil: page/1/ .. page/<pages>/
-        self.at = {view.slug: i for i, view in enumerate(history)}
-        self.years: dict[int, list[EditionView]] = {}
-        for view in history:
-            self.years.setdefault(view.published_at.year, []).append(view)  # newest first
+        self.at = {fact.slug: i for i, fact in enumerate(self.facts)}
+        years: dict[int, list[int]] = {}
+        for i, fact in enumerate(self.facts):
+            years.setdefault(fact.published_at.year, []).append(i)  # newest first
+        self.years = {year: Picked(history, self.facts, at) for year, at in years.items()}
 
     def page_of(self, index: int) -> int:
         """The numbered page of ``history[index]`` (page 1: the oldest editions)."""
         return (self.total - 1 - index) // self.size + 1
 
+    def _bounds(self, page: int) -> tuple[int, int]:
+        return max(self.total - page * self.size, 0), self.total - (page - 1) * self.size
+
     def page(self, page: int) -> Sequence[EditionView]:
         """The editions of numbered page ``page``, newest first."""
-        return self.history[max(self.total - page * self.size, 0):
-                            self.total - (page - 1) * self.size]
+        start, stop = self._bounds(page)
+        return self.history[start:stop]
+
+    def page_facts(self, page: int) -> Sequence[EditionFacts]:
+        """The facts of numbered page ``page``'s editions, newest first (no view built)."""
+        start, stop = self._bounds(page)
+        return self.facts[start:stop]
 
     def neighbours(self, index: int) -> list[EditionView]:
         return list(self.history[max(index - 1, 0):index + 2])
@@ -193,14 +246,15 @@ class PageLink:
     label: str
 
 
-def _range_label(views: Sequence[EditionView]) -> str:
+def _range_label(views: Sequence[EditionView] | Sequence[EditionFacts]) -> str:
     """``n° 51 à 100`` for a page's editions (newest first)."""
     first, last = views[-1].number, views[0].number
     return f"n°{NBSP}{first}" if first == last else f"n°{NBSP}{first} à {last}"
 
 
 def _page_link(layout: ArchiveLayout, page: int, base: str) -> PageLink:
-    return PageLink(archive_page_url(base, page), f"Éditions {_range_label(layout.page(page))}")
+    label = _range_label(layout.page_facts(page))
+    return PageLink(archive_page_url(base, page), f"Éditions {label}")
 
 
 def _list_context(views: Sequence[EditionView], excerpts: int = 0) -> dict[str, object]:
@@ -212,10 +266,13 @@ def _list_context(views: Sequence[EditionView], excerpts: int = 0) -> dict[str, 
     }
 
 
-def render_index(history: Sequence[EditionView], config: Config) -> str:
-    """The newest ``archive_page_size`` editions, the years, a link to the older ones."""
+def render_index(history: Sequence[EditionView], config: Config,
+                 layout: ArchiveLayout | None = None) -> str:
+    """The newest ``archive_page_size`` editions, the years, a link to the older ones
+    (``layout``: the history's, when the caller has it)."""
     size = config.publish.archive_page_size
-    layout = ArchiveLayout(history, size)
+    if layout is None or layout.size != size:
+        layout = ArchiveLayout(history, size)
     base = config.site.base_url
     older = None
     if layout.total > size:  # the numbered page holding the newest edition not listed here
@@ -257,7 +314,7 @@ def render_year_page(layout: ArchiveLayout, year: int, config: Config) -> str:
     return render_template(
         config, "archive/list.html.j2",
         **layout_context(config, year_url(base, year), f"{heading} · {config.site.title}"),
-        **_list_context(layout.years[year]),
+        **_list_context(layout.years[year][:]),
         heading=heading,
         older=PageLink(year_url(base, years[at - 1]), str(years[at - 1])) if at else None,
         newer=(PageLink(year_url(base, years[at + 1]), str(years[at + 1]))
@@ -272,10 +329,11 @@ def render_company_page(entry: CompanyEntry, config: Config) -> str:
     at each of its publications), then, if there are more, the years of the older ones,
     each linking to its year's page."""
     cap = config.publish.archive_page_size
-    shown, older = entry.editions[:cap], entry.editions[cap:]
+    shown = entry.editions[:cap]
     years: dict[int, int] = {}
-    for view in older:  # newest first: so are the years
-        years[view.published_at.year] = years.get(view.published_at.year, 0) + 1
+    for at in range(cap, len(entry.editions)):  # newest first: so are the years
+        year = entry.editions.fact(at).published_at.year
+        years[year] = years.get(year, 0) + 1
     base = config.site.base_url
     return render_template(
         config, "archive/company.html.j2",
@@ -357,13 +415,13 @@ def plan_archive(
     """
     everything = changed is None and missing is None
     layout = ArchiveLayout(history, config.publish.archive_page_size)
-    entries = companies_of(history, config.site.base_url)
+    entries = companies_of(history, config.site.base_url, layout.facts)
 
     def wanted(path: str, affected: bool) -> bool:
         return everything or affected or (missing is not None and missing(path))
 
     at = layout.at.get(changed.slug) if changed is not None else None
-    near = [] if at is None else layout.neighbours(at)
+    near = [] if at is None else layout.facts[max(at - 1, 0):at + 2]
     near_slugs = {view.slug for view in near}
     pages_hit: set[int] = set()
     years_hit = {view.published_at.year for view in near}
@@ -374,10 +432,10 @@ def plan_archive(
         pages_hit = set(range(max(first - opens, 1), last + 1))
 
     planned: list[PlannedPage] = []
-    for view in history:
-        path = edition_path(view.slug)
-        if not view.text_missing and wanted(path, view.slug in near_slugs):
-            planned.append(PlannedPage(path, "edition", view.slug))
+    for fact in layout.facts:
+        path = edition_path(fact.slug)
+        if not fact.text_missing and wanted(path, fact.slug in near_slugs):
+            planned.append(PlannedPage(path, "edition", fact.slug))
     touched = ({company_slug(c) for c in (*changed.case.companies, *companies)}
                if changed else set())
     for slug, entry in entries.items():
@@ -469,7 +527,7 @@ def _render_other(plan: ArchivePlan, page: PlannedPage, config: Config) -> str:
     if page.kind == "year":
         return render_year_page(layout, int(page.key), config)
     if page.kind == "index":
-        return render_index(plan.history, config)
+        return render_index(plan.history, config, layout)
     if page.kind == "companies":
         return render_companies_index(plan.companies.values(), config)
     if page.kind == "sitemap-year":
@@ -503,7 +561,7 @@ def render_archive(
 # --------------------------------------------------------------------------- sitemaps
 
 
-def _day(view: EditionView) -> str:
+def _day(view: EditionView | EditionFacts) -> str:
     return view.published_at.date().isoformat()
 
 
@@ -520,13 +578,13 @@ def render_pages_sitemap(layout: ArchiveLayout, entries: Iterable[CompanyEntry],
     """``sitemap-pages.xml``: the index, the numbered pages and the company pages, each with
     the date of the newest edition it shows."""
     base = config.site.base_url
-    urls: list[tuple[str, str]] = [(base, _day(layout.history[0]) if layout.history else "")]
-    urls.extend((archive_page_url(base, page), _day(layout.page(page)[0]))
+    urls: list[tuple[str, str]] = [(base, _day(layout.facts[0]) if layout.facts else "")]
+    urls.extend((archive_page_url(base, page), _day(layout.page_facts(page)[0]))
                 for page in range(1, layout.pages + 1))
     entries = list(entries)
     if entries:
-        urls.append((f"{base}{COMPANIES_DIR}/", max(_day(e.editions[0]) for e in entries)))
-        urls.extend((e.url, _day(e.editions[0])) for e in entries)
+        urls.append((f"{base}{COMPANIES_DIR}/", max(_day(e.editions.fact(0)) for e in entries)))
+        urls.extend((e.url, _day(e.editions.fact(0))) for e in entries)
     return render_template(config, "archive/sitemap.xml.j2", urls=urls)
 
 
@@ -535,10 +593,10 @@ def render_sitemap_index(layout: ArchiveLayout, entries: Iterable[CompanyEntry],
     """``sitemap.xml`` (sitemaps.org 0.9 index): the pages' sitemap and one per year, each
     with the date of the newest edition it lists."""
     base = config.site.base_url
-    newest = _day(layout.history[0]) if layout.history else ""
-    company_days = [_day(e.editions[0]) for e in entries]
+    newest = _day(layout.facts[0]) if layout.facts else ""
+    company_days = [_day(e.editions.fact(0)) for e in entries]
     maps = [(f"{base}{SITEMAP_PAGES}", max([newest, *company_days]))]
-    maps.extend((f"{base}{sitemap_year_path(year)}", _day(layout.years[year][0]))
+    maps.extend((f"{base}{sitemap_year_path(year)}", _day(layout.years[year].fact(0)))
                 for year in sorted(layout.years))
     return render_template(config, "archive/sitemapindex.xml.j2", sitemaps=maps)
 
@@ -552,6 +610,7 @@ __all__ = [
     "ArchiveLayout",
     "ArchivePlan",
     "CompanyEntry",
+    "Picked",
     "PlannedPage",
     "archive_page_path",
     "companies_of",

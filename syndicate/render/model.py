@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple, overload
 
 from ..corpus import CaseStudy
 
@@ -54,3 +57,80 @@ class EditionView:
     @property
     def title(self) -> str:
         return self.case.title
+
+
+class EditionFacts(NamedTuple):
+    """What the archive's layout needs of an edition without its view (its pages, years,
+    companies and sitemaps): a tuple, cheap to make thousands of times per publish."""
+
+    slug: str
+    number: int
+    published_at: datetime  # in the site's timezone, as the view's
+    companies: tuple[str, ...]
+    text_missing: bool = False
+
+    @classmethod
+    def of(cls, view: EditionView) -> EditionFacts:
+        return cls(view.slug, view.number, view.published_at, view.case.companies,
+                   view.text_missing)
+
+
+class LazyHistory(Sequence[EditionView]):
+    """A history (newest first) whose views are built on first access, from ``facts`` (one
+    per edition, in the same order) and ``build(index)``.
+
+    A publish at 5,000 editions rewrites a few pages (the index, one numbered page, the
+    year's page, the feeds): it needs the views of the editions those list, and only the
+    facts of the others (:class:`EditionFacts`). ``build`` must be pure (no I/O): channels
+    read the history from their own threads; a view two threads build at once is built
+    twice, equal, and the first one kept.
+    """
+
+    def __init__(self, facts: Sequence[EditionFacts],
+                 build: Callable[[int], EditionView]) -> None:
+        self.facts = facts
+        self._build = build
+        self._views: dict[int, EditionView] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> int:
+        """How many views were built so far (the benchmark's and the tests' figure)."""
+        return len(self._views)
+
+    def __len__(self) -> int:
+        return len(self.facts)
+
+    @overload
+    def __getitem__(self, index: int) -> EditionView: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[EditionView, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> EditionView | tuple[EditionView, ...]:
+        if isinstance(index, slice):
+            return tuple(self._view(i) for i in range(*index.indices(len(self.facts))))
+        if index < 0:
+            index += len(self.facts)
+        if not 0 <= index < len(self.facts):
+            raise IndexError(index)
+        return self._view(index)
+
+    def __iter__(self) -> Iterator[EditionView]:
+        return (self._view(i) for i in range(len(self.facts)))
+
+    def _view(self, index: int) -> EditionView:
+        view = self._views.get(index)
+        if view is None:
+            built = self._build(index)
+            with self._lock:  # one object per edition: pages compare views by identity
+                view = self._views.setdefault(index, built)
+        return view
+
+
+def facts_of(history: Sequence[EditionView]) -> Sequence[EditionFacts]:
+    """The facts of every edition of ``history``: a :class:`LazyHistory`'s own, else read
+    from its views (a small history, a preview, a test)."""
+    if isinstance(history, LazyHistory):
+        return history.facts
+    return [EditionFacts.of(view) for view in history]
