@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from _postgres_support import pg_cluster, pg_url  # noqa: F401 - fixtures, for e
 
 from syndicate.app import load_config
 from syndicate.config import Config
+from syndicate.corpus import CaseStudy
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "tests" / "data" / "seeds"  # copies of ../shared/seeds, so tests run anywhere
@@ -72,6 +73,26 @@ class Project:
     @property
     def var(self) -> Path:
         return self.root / "var"
+
+    def done_editions(self, cases: Iterable[CaseStudy], published_at: Callable[[int], datetime],
+                      *, missing: int = 0) -> None:
+        """A ledger of done editions of ``cases`` (the ``i``-th, from 1, published at
+        ``published_at(i)``), as a publish leaves them; the ``missing`` oldest without a
+        snapshot (their text lost)."""
+        from syndicate.ledger import open_ledger
+        from syndicate.render.urls import edition_url
+        from syndicate.snapshots import snapshot_artefacts
+
+        config = self.config()
+        with open_ledger(config.database) as ledger:
+            for i, case in enumerate(cases, 1):
+                edition = ledger.claim_edition(
+                    slot=f"old:{i}", slug=case.slug, title=case.title,
+                    url=edition_url(config.site.base_url, case.slug),
+                    published_at=published_at(i))
+                if i > missing:
+                    ledger.store_artefacts(edition.id, snapshot_artefacts(case))
+                ledger.set_edition_status(edition.id, "done")
 
 
 @pytest.fixture(autouse=True, scope="session")

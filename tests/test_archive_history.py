@@ -48,16 +48,8 @@ def _site(project: Project, page_size: int = PAGE, editions: int = OLD) -> Proje
     """``project`` with an archive-only config and a ledger of ``editions`` done editions."""
     project.write_config(publish={"archive_page_size": page_size},
                          channels=[{"type": "archive"}])
-    config = project.config()
-    with open_ledger(config.database) as ledger:
-        for i in range(1, editions + 1):
-            case = _case(i)
-            edition = ledger.claim_edition(
-                slot=f"old:{i}", slug=case.slug, title=case.title,
-                url=edition_url(config.site.base_url, case.slug),
-                published_at=START + timedelta(weeks=i - 1))
-            ledger.store_artefacts(edition.id, snapshot_artefacts(case))
-            ledger.set_edition_status(edition.id, "done")
+    project.done_editions((_case(i) for i in range(1, editions + 1)),
+                          lambda i: START + timedelta(weeks=i - 1))
     return project
 
 

@@ -20,8 +20,7 @@ from conftest import Clock, Project
 from syndicate.corpus import CaseStudy, Corpus, Section
 from syndicate.ledger import SqliteLedger, open_ledger
 from syndicate.pipeline import publish
-from syndicate.render.urls import edition_url
-from syndicate.snapshots import LedgerTexts, snapshot_artefacts
+from syndicate.snapshots import LedgerTexts
 from syndicate.views import Links, ViewBuilder
 
 COUNT = 300
@@ -39,17 +38,8 @@ def _case(i: int) -> CaseStudy:
 
 def _ledger(project: Project, count: int = COUNT, missing: int = 0) -> None:
     """``count`` done editions; the ``missing`` oldest without a snapshot (text lost)."""
-    config = project.config()
-    with open_ledger(config.database) as ledger:
-        for i in range(1, count + 1):
-            case = _case(i)
-            edition = ledger.claim_edition(
-                slot=f"old:{i}", slug=case.slug, title=case.title,
-                url=edition_url(config.site.base_url, case.slug),
-                published_at=START + timedelta(days=4 * (i - 1)))
-            if i > missing:
-                ledger.store_artefacts(edition.id, snapshot_artefacts(case))
-            ledger.set_edition_status(edition.id, "done")
+    project.done_editions((_case(i) for i in range(1, count + 1)),
+                          lambda i: START + timedelta(days=4 * (i - 1)), missing=missing)
 
 
 @pytest.fixture

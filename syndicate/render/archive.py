@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Literal
 
 from ..config import Config
 from ..text import company_slug, reading_minutes
 from .email import preheader_for
-from .model import EditionFacts, EditionView, Link, facts_of
+from .model import EditionFacts, EditionView, Link, ViewSequence, facts_of
 from .templates import NBSP, french_date, render_template
 from .urls import archive_page_url, asset_url, company_url, feed_url, year_url
 
@@ -76,7 +76,7 @@ def sitemap_year_path(year: int) -> str:
     return f"sitemap-{year}.xml"
 
 
-class Picked(Sequence[EditionView]):
+class Picked(ViewSequence):
     """Some editions of a history, by position (newest first): their views are the
     history's, built when read; :meth:`fact` says what the layout needs without one."""
 
@@ -89,15 +89,7 @@ class Picked(Sequence[EditionView]):
     def __len__(self) -> int:
         return len(self.indices)
 
-    @overload
-    def __getitem__(self, index: int) -> EditionView: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[EditionView, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> EditionView | tuple[EditionView, ...]:
-        if isinstance(index, slice):
-            return tuple(self.history[i] for i in self.indices[index])
+    def _at(self, index: int) -> EditionView:
         return self.history[self.indices[index]]
 
     def fact(self, index: int) -> EditionFacts:

@@ -75,7 +75,34 @@ class EditionFacts(NamedTuple):
                    view.text_missing)
 
 
-class LazyHistory(Sequence[EditionView]):
+class ViewSequence(Sequence[EditionView]):
+    """A read-only sequence of edition views made on demand: a subclass gives its length
+    and the view at a position (:meth:`_at`); indexing (negative too), slicing (a tuple)
+    and iteration are here."""
+
+    def _at(self, index: int) -> EditionView:  # 0 <= index < len(self)
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> EditionView: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[EditionView, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> EditionView | tuple[EditionView, ...]:
+        if isinstance(index, slice):
+            return tuple(self._at(i) for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._at(index)
+
+    def __iter__(self) -> Iterator[EditionView]:
+        return (self._at(i) for i in range(len(self)))
+
+
+class LazyHistory(ViewSequence):
     """A history (newest first) whose views are built on first access, from ``facts`` (one
     per edition, in the same order) and ``build(index)``.
 
@@ -101,25 +128,7 @@ class LazyHistory(Sequence[EditionView]):
     def __len__(self) -> int:
         return len(self.facts)
 
-    @overload
-    def __getitem__(self, index: int) -> EditionView: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[EditionView, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> EditionView | tuple[EditionView, ...]:
-        if isinstance(index, slice):
-            return tuple(self._view(i) for i in range(*index.indices(len(self.facts))))
-        if index < 0:
-            index += len(self.facts)
-        if not 0 <= index < len(self.facts):
-            raise IndexError(index)
-        return self._view(index)
-
-    def __iter__(self) -> Iterator[EditionView]:
-        return (self._view(i) for i in range(len(self.facts)))
-
-    def _view(self, index: int) -> EditionView:
+    def _at(self, index: int) -> EditionView:
         view = self._views.get(index)
         if view is None:
             built = self._build(index)
