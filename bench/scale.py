@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: python bench/scale.py
@@ -181,10 +181,14 @@ def edit(path: Path, number: int) -> None:
     path.write_text(f"{text} Une phrase ajoutée numéro {number}.\n", encoding="utf-8")
 
 
-def median(repo: Path, config: Path, args: Sequence[str], cwd: Path, repeat: int) -> Run:
-    runs = [run(repo, config, args, cwd) for _ in range(repeat)]
+def summary(runs: Sequence[Run]) -> Run:
+    """Median wall and CPU time, the largest peak RSS."""
     return Run(statistics.median(r.seconds for r in runs), max(r.peak_mib for r in runs),
                statistics.median(r.cpu for r in runs))
+
+
+def median(repo: Path, config: Path, args: Sequence[str], cwd: Path, repeat: int) -> Run:
+    return summary([run(repo, config, args, cwd) for _ in range(repeat)])
 
 
 def paired(repo: Path, config: Path, args: Sequence[str], cwd: Path, repeat: int) -> Run:
@@ -193,11 +197,9 @@ def paired(repo: Path, config: Path, args: Sequence[str], cwd: Path, repeat: int
     command and its baseline measured minutes apart would carry that into the ratio."""
     pairs = [(run(repo, config, ["--help"], cwd), run(repo, config, args, cwd))
              for _ in range(repeat)]
-    runs = [command for _help, command in pairs]
-    return Run(statistics.median(r.seconds for r in runs), max(r.peak_mib for r in runs),
-               statistics.median(r.cpu for r in runs),
-               statistics.median(c.seconds / h.seconds for h, c in pairs),
-               statistics.median(c.cpu / h.cpu for h, c in pairs))
+    return replace(summary([command for _help, command in pairs]),
+                   ratio=statistics.median(c.seconds / h.seconds for h, c in pairs),
+                   cpu_ratio=statistics.median(c.cpu / h.cpu for h, c in pairs))
 
 
 def main() -> None:
@@ -237,9 +239,7 @@ def main() -> None:
         for number in range(args.repeat):
             edit(paths[-1 - number], number)  # the end of the queue: never published here
             edits.append(run(repo, config, ["publish-next"], folder))
-        rows.append(("edit one file, then publish-next",
-                     Run(statistics.median(r.seconds for r in edits),
-                         max(r.peak_mib for r in edits), statistics.median(r.cpu for r in edits))))
+        rows.append(("edit one file, then publish-next", summary(edits)))
     if args.editions > 0:
         # status at a long history: every published edition checked for drift.
         from bench import history
@@ -260,9 +260,7 @@ def main() -> None:
             config = site(repo, folder)
             shutil.copytree(repo / "syndicate" / "examples" / "corpus", folder / "corpus")
             colds.append(run(repo, config, ["publish-next"], folder))
-    rows.append(("cold publish-next, 10 seed case studies",
-                 Run(statistics.median(r.seconds for r in colds), max(r.peak_mib for r in colds),
-                     statistics.median(r.cpu for r in colds))))
+    rows.append(("cold publish-next, 10 seed case studies", summary(colds)))
     width = max(len(label) for label, _ in rows)
     print(f"{'command':<{width}}  {'seconds':>8}  {'x --help':>8}  {'CPU s':>6}  "
           f"{'x --help':>8}  {'peak MiB':>8}  target")

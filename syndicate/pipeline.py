@@ -33,7 +33,7 @@ from .render.links import TRACKED_LINKS_ARTEFACT, links_json, tracked_links
 from .render.model import EditionView
 from .render.urls import edition_url, unsubscribe_url
 from .snapshots import LedgerTexts
-from .views import LINKS_ARTEFACT, Links, ViewBuilder, published_of
+from .views import LINKS_ARTEFACT, Links, ViewBuilder
 
 log = logging.getLogger("syndicate.pipeline")
 
@@ -464,7 +464,7 @@ class Publisher:
                 )
             if dry_run:
                 number = max((e.number for e in editions), default=0) + 1
-                builder = ViewBuilder(self.config, corpus, published_of(editions),
+                builder = ViewBuilder(self.config, corpus, editions,
                                       cache_dir=ledger.cache_dir())
                 view = builder.view(number, case, self.now())
                 render_email(view, self.config)  # prove it renders; write nothing
@@ -520,7 +520,7 @@ def preview(
         if found is None:
             raise SyndicateError(f"no case study {slug!r} in {config.corpus_dir}")
         case = found
-    builder = ViewBuilder(config, corpus, published_of(editions), cache_dir=cache_dir)
+    builder = ViewBuilder(config, corpus, editions, cache_dir=cache_dir)
     edition = published.get(case.slug)
     if edition is not None:
         view = builder.view(edition.number, case, edition.published_at)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .corpus import CaseStudy, Corpus, Section, Source
-from .digest import sha256, sha256_hex
+from .digest import sha256_hex
 from .errors import SyndicateError
 from .ledger import Edition
 
@@ -288,15 +288,14 @@ def _file_digests(corpus: Corpus | Mapping[str, CaseStudy], slugs: Iterable[str]
                   ) -> tuple[dict[str, str | None], Callable[[str], CaseStudy]]:
     """``{slug: digest of its file}`` of the published ``slugs`` still in ``corpus``, and how
     to get the case study of one. From a :class:`Corpus` the digests are its index's
-    column (no record is built) and its records are built only when one is asked for (a
+    column (no record is built) and a record is built only for a slug asked for (its
     digest differs); from a ``{slug: case study}`` mapping each record answers."""
     if isinstance(corpus, Corpus):
-        cases: dict[str, CaseStudy] = {}
 
         def case_of(slug: str) -> CaseStudy:
-            if not cases:
-                cases.update(corpus.by_slug())
-            return cases[slug]
+            case = corpus.get(slug)  # one record from the index, not all of them
+            assert case is not None  # a slug of file_digests: in the corpus
+            return case
 
         return corpus.file_digests(slugs), case_of
     found = {slug: case.file_digest for slug in slugs if (case := corpus.get(slug)) is not None}
@@ -357,7 +356,7 @@ def published_drift(
         source = sources.get(edition_id)
         file_digest = file_digests[slug]
         if (source is not None and file_digest
-                and source == sha256(file_digest.encode()).hexdigest()):
+                and source == _digest(file_digest)):
             continue  # the bytes its snapshot was taken from: the same text
         case = case_of(slug)
         if digest == _digest(snapshot_json(case)):

@@ -221,10 +221,6 @@ class DeliveryRun:
         found = self.store.delivery_counts(self.edition.id).get(self.channel, {})
         return {status: found.get(status, 0) for status in ("sent", "failed", "pending")}
 
-    def any_rows(self) -> bool:
-        """Whether this channel has any row for the edition, whatever its status."""
-        return bool(self.store.delivery_counts(self.edition.id).get(self.channel))
-
     def pending_count(self) -> int:
         return self.book.pending_count(self.channel)
 

@@ -30,7 +30,6 @@ from ..ledger import Subscriber
 from ..tokens import outbox_secret
 from ..transport.maildir import MaildirWriter
 from ._base import DeliveryJob, DeliveryReport, is_transient
-from ._bookkeeping import DeliveryRun
 from ._mailing import MailChannelSettings, Mailing, MailSender, Progress, check_address
 
 
@@ -105,8 +104,9 @@ class OutboxChannel:
             return DeliveryReport(name, failed=1, detail=str(exc))
         book.create_for_subscribers()
         before = book.counts()
-        sample = self._sample_address(job, book)
-        if not sum(before.values()):
+        empty = not sum(before.values())  # a row has one of the three statuses counted
+        sample = self._sample_address(job, empty)
+        if empty:
             # Nobody was subscribed when the edition went out: one sample copy, so the
             # operator sees what subscribers will get. On resume the row exists.
             book.row(sample)
@@ -147,10 +147,11 @@ class OutboxChannel:
             detail = f"{book.tally.sent} message(s) written to {self.folder}"
         return book.report(detail, skipped_before=already)
 
-    def _sample_address(self, job: DeliveryJob, book: DeliveryRun) -> str:
-        """``test_address``, whose row is the sample copy unless it is an active subscriber."""
+    def _sample_address(self, job: DeliveryJob, empty: bool) -> str:
+        """``test_address``, whose row is the sample copy unless it is an active subscriber
+        (``empty``: the channel has no row for the edition)."""
         address = self.config.publish.test_address
-        if not book.any_rows():
+        if empty:
             # No row at all: nobody was active when the rows were made, so neither was
             # test_address; no need to look it up (the lookup validates the address,
             # which loads email_validator: most of a first publish's mail cost).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from json.encoder import encode_basestring as encode
@@ -93,9 +94,11 @@ def _json_listing(rows: Sequence[tuple[Any, ...]]) -> str:
 _OPEN, _NEXT, _CLOSE = "[\n      ", ",\n      ", "\n    ]"
 
 
+@functools.cache
 def _listing_version() -> bytes | None:
     """What the JSON listing depends on besides the corpus: this module's code (None: its
-    source cannot be read, so a kept listing cannot be told from another version's)."""
+    source cannot be read, so a kept listing cannot be told from another version's); read
+    once per process."""
     try:
         return Path(__file__).read_bytes()
     except OSError:

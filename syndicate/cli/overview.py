@@ -42,7 +42,7 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
         return
     if not pending:
         click.echo("the queue is empty: every case study is published or a draft")
-    if pending:  # one write: 10,000 click.echo calls cost more than the listing itself
+    else:  # one write: 10,000 click.echo calls cost more than the listing itself
         # A list, not a generator: join builds one anyway, and the comprehension is twice
         # as fast per line (10,000 lines).
         click.echo("\n".join([f"{rank:>3}. [{position}] {slug}  {title}"

@@ -82,6 +82,15 @@ _RACY_NS = 3_000_000_000
 _clock: Callable[[], int] = time.time_ns
 
 
+@functools.cache
+def _source() -> bytes | None:
+    """This module's source (how a kept output's columns were read), once per process."""
+    try:
+        return Path(__file__).read_bytes()
+    except OSError:
+        return None
+
+
 def _is_case_file(name: str) -> bool:
     return name.endswith(".md") and not name.startswith(".")
 
@@ -596,17 +605,16 @@ class _Table:
         return data
 
     def _stamp(self, version: bytes | None) -> bytes | None:
-        if self.token is None or version is None:
-            return None
-        try:
-            source = Path(__file__).read_bytes()
-        except OSError:
+        source = _source()
+        if self.token is None or version is None or source is None:
             return None  # no source to tell this code from another's: nothing kept
         digest = sha256(version + b"\0" + source).hexdigest()
         return f"{self.token} {digest}\n".encode()
 
-    def queue_rows(self, published: set[str] | frozenset[str]) -> list[int]:
+    def queue_rows(self, published: Iterable[str]) -> list[int]:
         """The rows still to publish (not a draft, not in ``published``), in queue order."""
+        if not isinstance(published, (set, frozenset)):
+            published = set(published)
         slugs, statuses = self.columns["slugs"], self.column("statuses")
         return [row for row in self.order
                 if statuses[row] != "draft" and slugs[row] not in published]

@@ -136,17 +136,12 @@ def checked(directory: Path, *, cache_dir: Path | None = None) -> tuple[Corpus, 
 
 def load(directory: Path, *, cache_dir: Path | None = None) -> Corpus:
     """Load and validate the whole corpus; raise :class:`CorpusError` on any problem.
-    ``cache_dir``: where the corpus index lives (see :func:`check`)."""
-    if cache_dir is not None and directory.is_dir():
-        table, problems = _Table.scan(directory, cache_dir)
-        if problems:
-            raise CorpusError(problems)
-        return Corpus(directory, _UNLOADED, table)  # records built on first use
-    cases, problems = check(directory)
+    ``cache_dir``: where the corpus index lives (see :func:`check`); through it, records
+    are built on first use."""
+    corpus, problems = checked(directory, cache_dir=cache_dir)
     if problems:
         raise CorpusError(problems)
-    cases.sort(key=_QUEUE_ORDER)
-    return Corpus(directory, tuple(cases))
+    return corpus
 
 
 def queue(cases: Iterable[CaseStudy], published: Iterable[str]) -> list[CaseStudy]:
@@ -171,8 +166,7 @@ def queue_values(corpus: Corpus, published: Iterable[str], *names: str,
     ``status`` and ``schedule`` print)."""
     table = corpus._table
     if table is not None:
-        taken = published if isinstance(published, (set, frozenset)) else set(published)
-        return table.values(names, table.queue_rows(taken)[:limit])
+        return table.values(names, table.queue_rows(published)[:limit])
     return [tuple(getattr(case, name) for name in names)
             for case in queue(corpus, published)[:limit]]
 
@@ -181,6 +175,5 @@ def queue_length(corpus: Corpus, published: Iterable[str]) -> int:
     """``len(queue(corpus, published))``, from the corpus index's columns when it can."""
     table = corpus._table
     if table is not None:
-        taken = published if isinstance(published, (set, frozenset)) else set(published)
-        return len(table.queue_rows(taken))
+        return len(table.queue_rows(published))
     return len(queue(corpus, published))

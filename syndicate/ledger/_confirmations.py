@@ -27,14 +27,13 @@ from ..errors import LedgerError
 from . import _records
 from ._connection import LedgerConnection
 from ._records import from_db, to_db
-from ._statuses import CONFIRMATION_STATUSES, ConfirmationStatus
+from ._statuses import CONFIRMATION_STATUSES
 from ._subscribers import email_key, normalize_email
 
 if TYPE_CHECKING:
     from ._mail_records import Confirmation
 
-# Re-exported as before (the package's and the PostgreSQL ledger's imports).
-__all__ = ["CONFIRMATION_STATUSES", "ConfirmationMethods", "ConfirmationStatus"]
+__all__ = ["ConfirmationMethods"]
 
 _COLS = ("id, email, status, requested_at, due_at, attempts, claimed_by, code, response,"
          " updated_at")

@@ -25,7 +25,6 @@ are in :mod:`._pg_methods`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import threading
@@ -35,6 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config_snapshot import user_cache_dir
+from ..digest import sha256_hex
 from ..errors import AlreadyPublished, LedgerError, LedgerUnavailable, LockedError, SlotTaken
 from ._lock import LockHolder
 from ._pg_claims import PgClaimMethods
@@ -249,9 +250,7 @@ class PostgresLedger(PgMethods, PgClaimMethods, PgEventMethods, PgAnalyticsMetho
         """``$XDG_CACHE_HOME/syndicate/postgresql-<hash>`` (``~/.cache`` without it): a
         local folder per database (the hash of user@host:port/db), since the ledger has
         no folder of its own. Each machine fits its own relatedness index."""
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        digest = hashlib.sha256(self.shown.encode()).hexdigest()[:16]
-        return Path(base) / "syndicate" / f"postgresql-{digest}"
+        return user_cache_dir() / f"postgresql-{sha256_hex(self.shown.encode())[:16]}"
 
     # -- editions ---------------------------------------------------------
 
@@ -346,7 +345,7 @@ class PostgresLedger(PgMethods, PgClaimMethods, PgEventMethods, PgAnalyticsMetho
         try:
             with self._write() as conn:
                 for name, text in artefacts.items():
-                    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                    digest = sha256_hex(text.encode("utf-8"))
                     row = conn.execute(
                         "SELECT sha256 FROM artefacts WHERE edition_id = %s AND name = %s"
                         " FOR UPDATE", (edition_id, name)).fetchone()

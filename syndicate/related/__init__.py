@@ -407,6 +407,7 @@ def save_index(index: RelatednessIndex, path: Path) -> None:
 def load_index(path: Path) -> RelatednessIndex:
     """Read an index written by :func:`save_index` (never runs anything from the file): a
     large one is memory-mapped, only the rows a query touches are read."""
+    # This module's PLAIN_BELOW, read at call time (what tests and benches move).
     return RelatednessIndex(_store.read(path, lambda rows: rows >= PLAIN_BELOW))
 
 

@@ -226,9 +226,6 @@ class ArchiveLayout:
         start, stop = self._bounds(page)
         return self.facts[start:stop]
 
-    def neighbours(self, index: int) -> list[EditionView]:
-        return list(self.history[max(index - 1, 0):index + 2])
-
 
 @dataclass(frozen=True)
 class PageLink:

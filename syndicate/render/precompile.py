@@ -15,22 +15,18 @@ checks the file matches the shipped templates: after editing one, run this modul
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import jinja2
 
+from ..digest import sha256_hex
 from .templates import PACKAGE, PACKAGE_FOLDER, fingerprint, template_environment
 
 #: Where the compiled templates are kept (package data beside this module).
 PRECOMPILED = Path(__file__).with_name("precompiled.json")
 #: The templates a publication renders (the web pages and the console compile on use).
 PREFIXES = ("email.", "feed_item.", "_theme.", "archive/")
-
-
-def source_digest(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 def generate() -> str:
@@ -42,7 +38,7 @@ def generate() -> str:
         if not name.startswith(PREFIXES):
             continue
         source, _filename, _uptodate = shipped.get_source(env, name)
-        templates[name] = {"source": source_digest(source),
+        templates[name] = {"source": sha256_hex(source.encode("utf-8")),
                            "python": env.compile(source, name, None, raw=True)}
     data = {"fingerprint": fingerprint(env), "templates": templates}
     return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"

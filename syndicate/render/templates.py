@@ -22,7 +22,6 @@ passes the corpus text it shows through the ``fr`` filter (French no-break space
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import textwrap
@@ -39,6 +38,7 @@ import jinja2
 import markupsafe
 
 from ..config import Config
+from ..digest import sha256_hex
 from ..errors import RenderError
 from ..typography import french, french_html
 
@@ -128,7 +128,7 @@ def fingerprint(env: jinja2.Environment) -> str:
                  env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks,
                  env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline,
                  env.optimized, sorted(env.extensions), _NOT_ESCAPED))
-    return hashlib.sha256(seen.encode()).hexdigest()[:12]
+    return sha256_hex(seen.encode())[:12]
 
 
 @lru_cache(maxsize=1)
@@ -174,7 +174,7 @@ def _precompiled_code(environment: jinja2.Environment, name: str, source: str,
     entry = data.get("templates", {}).get(name)
     if not isinstance(entry, dict) or data.get("fingerprint") != fingerprint(environment):
         return None
-    if entry.get("source") != hashlib.sha256(source.encode("utf-8")).hexdigest():
+    if entry.get("source") != sha256_hex(source.encode("utf-8")):  # as precompile writes it
         return None  # an edited shipped template (a checkout): compiled as usual
     python = entry.get("python")
     if not isinstance(python, str):
