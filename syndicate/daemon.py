@@ -719,6 +719,10 @@ class Daemon:
         try:
             try:
                 self._in_scheduler = True
+                # A signal since the start-up check found _in_scheduler False and could
+                # not raise: leave now, or start() would wait for one that already came.
+                if self._stopping is not None:
+                    raise _Shutdown(self._stopping)
                 self._scheduler.start()  # blocks until the signal handler raises _Shutdown
             finally:
                 self._in_scheduler = False

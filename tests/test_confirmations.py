@@ -468,7 +468,13 @@ def test_run_sends_confirmations_recorded_by_serve(project: Project, tmp_path: P
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            pytest.fail(f"run ignored SIGTERM for 30 s:\n{log.read_text()}")
+        assert code == 0, log.read_text()
     (message,) = outbox(project)
     assert message["To"] == "daemon@example.org"
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -427,3 +428,37 @@ def test_real_daemon_publishes_reloads_and_stops_cleanly(
         assert editions and all(e.status == "done" for e in editions)
         assert all(e.slot.endswith(" Europe/Paris") for e in editions)
         assert len({e.slot for e in editions}) == len(editions)
+
+
+@pytest.mark.parametrize("window", ["_schedule", "_log_next"])
+def test_a_sigterm_before_the_scheduler_blocks_still_stops_the_daemon(
+    project: Project, monkeypatch: pytest.MonkeyPatch, window: str
+) -> None:
+    """SIGTERM between the start-up work and ``scheduler.start()`` (the handler cannot
+    raise there yet) must not leave the daemon waiting in the scheduler for ever."""
+    project.write_config(schedule={"cron": "0 8 1 1 *"})  # no slot in the meantime
+    daemon = Daemon(project.config())
+    original = getattr(Daemon, window)
+
+    def then_terminate(self: Daemon, *args: Any) -> Any:
+        result = original(self, *args)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled in this (the main) thread, right now
+        return result
+
+    monkeypatch.setattr(Daemon, window, then_terminate)
+    rescued = threading.Event()
+
+    def rescue() -> None:  # the old bug blocked for ever: unblock it and say so
+        if not finished.wait(20) and daemon._scheduler is not None:
+            rescued.set()
+            daemon._scheduler.shutdown(wait=False)
+
+    finished = threading.Event()
+    threading.Thread(target=rescue, daemon=True).start()
+    try:
+        code = daemon.run()
+    finally:
+        finished.set()
+    assert not rescued.is_set(), "the SIGTERM was lost: scheduler.start() blocked"
+    assert code == 0
+    assert daemon._stopping == "SIGTERM"
