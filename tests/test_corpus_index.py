@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import time
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,29 +141,38 @@ def _index(cache: Path) -> Path:
 
 
 def _decoded(index: Path) -> dict[str, Any]:
-    """The index file's parts: its header's (version, tag, folder, key, rows, token), each blob
-    (every column, problems, order) decoded, by name."""
+    """The index file's parts: its header's (version, tag, folder, key, rows, token,
+    distinct), each blob (every column, problems, order) decoded, by name; the stamps as the
+    ``mtimes`` and ``sizes`` columns."""
     raw = index.read_bytes()
     magic = index_module._MAGIC
     assert raw.startswith(magic)
     start = len(magic) + 8
     base = start + int.from_bytes(raw[len(magic):start], "little")
-    version, tag, folder, key, rows, spans, token = marshal.loads(raw[start:base])
+    version, tag, folder, key, rows, spans, token, distinct = marshal.loads(raw[start:base])
     parts = {"version": version, "tag": tag, "folder": folder, "key": key, "rows": rows,
-             "token": token}
+             "token": token, "distinct": distinct}
     for at, name in enumerate(index_module._BLOBS):
-        parts[name] = marshal.loads(raw[base + spans[2 * at]:base + spans[2 * at + 1]])
+        blob = raw[base + spans[2 * at]:base + spans[2 * at + 1]]
+        if name == "stamps":
+            stamps = array("q", blob)
+            parts["mtimes"], parts["sizes"] = stamps[0::2].tolist(), stamps[1::2].tolist()
+        else:
+            parts[name] = marshal.loads(blob)
     return parts
 
 
 def _written(index: Path, parts: dict[str, Any]) -> None:
-    blobs = [marshal.dumps(parts[name]) for name in index_module._BLOBS]
+    # (a column one row short: the stamps of the shorter, as a damaged file could have)
+    stamps = [n for pair in zip(parts["mtimes"], parts["sizes"], strict=False) for n in pair]
+    blobs = [array("q", stamps).tobytes() if name == "stamps" else marshal.dumps(parts[name])
+             for name in index_module._BLOBS]
     spans, at = [], 0
     for blob in blobs:
         spans += [at, at + len(blob)]
         at += len(blob)
     header = marshal.dumps((parts["version"], parts["tag"], parts["folder"], parts["key"],
-                            parts["rows"], spans, parts["token"]))
+                            parts["rows"], spans, parts["token"], parts["distinct"]))
     index.write_bytes(b"".join([index_module._MAGIC, len(header).to_bytes(8, "little"),
                                 header, *blobs]))
 
@@ -216,9 +226,9 @@ def test_an_index_not_of_this_version_folder_or_shape_is_ignored(
     elif what == "folder":
         parts["folder"] = str(folder.parent / "elsewhere")
     elif what == "type":
-        parts["slugs"][0] = 12  # a slug that is not a string
+        parts["names"][0] = 12  # a file name that is not a string
     elif what == "length":
-        parts["sizes"].pop()  # a column one row short
+        parts["sizes"].pop()  # the stamps one row short
     elif what == "key":
         parts["key"] = (1, 2, 3)
     elif what == "order":
@@ -235,21 +245,21 @@ def test_an_index_not_of_this_version_folder_or_shape_is_ignored(
         corpus.CORPUS_INDEX_VERSION, index_module._TAG, str(folder.resolve()))
 
 
-def test_a_stat_of_another_type_reads_its_file_again(folder: Path, cache: Path,
-                                                      parses: list[str]) -> None:
-    """Sizes and mtimes are only compared with each file's stat: one that is not an int is
-    a changed stat (the file's bytes hashed, the same: no parse), never trusted."""
+def test_a_stamp_unlike_the_stat_reads_its_file_again(folder: Path, cache: Path,
+                                                       parses: list[str]) -> None:
+    """Sizes and mtimes are only compared with each file's stat: one that differs is a
+    changed file (its bytes hashed, the same: no parse), and the stamps are put right."""
     corpus.load(folder, cache_dir=cache)
     index = _index(cache)
     parts = _decoded(index)
-    sizes = list(parts["sizes"])
-    parts["sizes"][0], parts["mtimes"][1] = str(sizes[0]), None
+    sizes, mtimes = list(parts["sizes"]), list(parts["mtimes"])
+    parts["sizes"][0], parts["mtimes"][1] = sizes[0] + 1, 0
     _written(index, parts)
     parses.clear()
     assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
         corpus.load(folder).cases)
     assert len(parses) == 10  # the load without the index only
-    assert _decoded(index)["sizes"] == sizes and None not in _decoded(index)["mtimes"]
+    assert (_decoded(index)["sizes"], _decoded(index)["mtimes"]) == (sizes, mtimes)
 
 
 def test_a_listing_in_another_order_is_the_same_folder(folder: Path, cache: Path,
@@ -269,7 +279,7 @@ def test_a_listing_in_another_order_is_the_same_folder(folder: Path, cache: Path
     assert len(parses) == 10 and index.read_bytes() == written  # the load without the index
 
 
-@pytest.mark.parametrize("column", ["companies", "titles", "sha256"])
+@pytest.mark.parametrize("column", ["companies", "titles", "sha256", "slugs", "positions"])
 def test_a_damaged_column_is_read_from_the_files(folder: Path, cache: Path,
                                                  parses: list[str], column: str) -> None:
     """The columns other than those checking the folder are decoded after the load (on
@@ -277,7 +287,8 @@ def test_a_damaged_column_is_read_from_the_files(folder: Path, cache: Path,
     corpus.load(folder, cache_dir=cache)
     index = _index(cache)
     parts = _decoded(index)
-    parts[column][0] = 12  # of no type that column holds
+    damage = "12" if column == "positions" else 12  # of no type that column holds
+    parts[column][0] = damage
     _written(index, parts)
     parses.clear()
     loaded = corpus.load(folder, cache_dir=cache)
@@ -288,7 +299,7 @@ def test_a_damaged_column_is_read_from_the_files(folder: Path, cache: Path,
     assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
         corpus.load(folder).cases)
     assert len(parses) == 10  # the index is whole again: only the load without it
-    assert 12 not in _decoded(index)[column]
+    assert damage not in _decoded(index)[column]
 
 
 def test_an_index_of_the_previous_version_is_ignored_and_replaced(
@@ -546,8 +557,10 @@ def test_queue_values_are_the_queues_without_a_record(folder: Path, cache: Path,
         (case.slug,) for case in corpus.queue(plain, ())]
     for source in (loaded, plain):  # the first few (schedule), and how many in all
         assert corpus.queue_values(source, published, *names, limit=3) == expected[:3]
-        assert corpus.queue_length(source, published) == len(expected)
-        assert corpus.queue_length(source, ()) == len(corpus.queue(plain, ()))
+        assert corpus.queue_head(source, published, *names, limit=2) == (
+            len(expected), expected[:2])
+        assert corpus.queue_head(source, (), "slug", limit=0) == (
+            len(corpus.queue(plain, ())), [])
     assert loaded._table is not None and loaded._table._records is None  # no record built
     assert parses == []
     # an attribute without a column: from the records, the same
@@ -908,6 +921,9 @@ def test_file_digests_and_drafts_of_the_index_are_the_records(
     wanted = [*sorted(cases)[::2], "no-such-slug"]
     expected = {slug: cases[slug].file_digest for slug in wanted if slug in cases}
     assert indexed.file_digests(wanted) == plain.file_digests(wanted) == expected
+    many = corpus.load(folder, cache_dir=cache)  # over 16 slugs: through {slug: row}
+    assert many.file_digests(wanted * 4) == expected
+    assert many._table is not None and many._table._slug_rows is not None
     assert all(digest and len(digest) == 64 for digest in expected.values())
     drafts = sum(1 for case in plain if case.is_draft)
     assert indexed.drafts() == plain.drafts() == drafts == 1

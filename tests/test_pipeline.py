@@ -205,6 +205,56 @@ def test_status_and_queue_commands(project: Project) -> None:
     assert data["editions"][0]["slug"] not in slugs
 
 
+def test_kept_queue_listings_follow_every_publish_and_edit(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``queue`` keeps its listing, ``status`` and ``schedule`` the head of the queue, beside
+    the corpus index (issue 13): read again while nothing changed, made again after a
+    publish (the published slugs) and after an edit (the index's columns)."""
+    from syndicate.cli import overview
+
+    runner = CliRunner()
+    args = ["--config", str(project.config_path)]
+
+    def output(*command: str) -> str:
+        result = runner.invoke(cli, [*args, *command])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def head() -> tuple[str, str, str]:
+        status = json.loads(output("status", "--json"))
+        slot = json.loads(output("schedule", "-n", "1", "--json"))[0]
+        return status["next"], slot["slug"], slot["title"]
+
+    output("queue")  # a new site: opening the ledger makes the folder the index is kept in
+    lines = output("queue").splitlines()
+    listed = json.loads(output("queue", "--json"))
+    assert head() == (listed[0]["slug"], listed[0]["slug"], listed[0]["title"])
+    kept = {p.name.rsplit(".idx.", 1)[1] for p in project.root.rglob("corpus-*.idx.*")}
+    assert {"queue.txt", "queue.json", "queue.slug", "queue.slug.title"} <= kept
+    made = overview._listing
+    monkeypatch.setattr(overview, "_listing", lambda *a: pytest.fail("made again"))
+    assert output("queue").splitlines() == lines  # read, not made
+    monkeypatch.setattr(overview, "_listing", made)
+
+    assert runner.invoke(cli, [*args, "publish-next"]).exit_code == 0
+    after = output("queue").splitlines()
+    assert len(after) == len(lines) - 1 and listed[0]["slug"] not in "\n".join(after)
+    assert json.loads(output("queue", "--json")) == listed[1:]
+    assert head() == (listed[1]["slug"], listed[1]["slug"], listed[1]["title"])
+
+    # An edit in place of the next case study's title: every listing says the new one.
+    path = project.root / "corpus" / f"{listed[1]['slug']}.md"
+    text = path.read_text(encoding="utf-8")
+    title = listed[1]["title"]
+    path.write_text(text.replace(f"title: {title}", "title: Un titre tout neuf", 1)
+                    if f"title: {title}" in text else
+                    text.replace(title, "Un titre tout neuf", 1), encoding="utf-8")
+    assert "Un titre tout neuf" in output("queue").splitlines()[0]
+    assert json.loads(output("queue", "--json"))[0]["title"] == "Un titre tout neuf"
+    assert head() == (listed[1]["slug"], listed[1]["slug"], "Un titre tout neuf")
+
+
 def test_resume_finishes_an_edition_claimed_but_not_delivered(
     project: Project, clock: Clock
 ) -> None:

@@ -12,7 +12,7 @@ import click
 
 from ..app import LightApp
 from ..config_snapshot import ConfigSnapshot
-from ..corpus import load, queue_length, queue_values
+from ..corpus import load, queue_head
 from ..schedule import describe, next_slots, slot_key, zone
 from ._group import AppContext, cli, pass_app, short_lived
 
@@ -29,8 +29,7 @@ def _queue(settings: ConfigSnapshot, count: int) -> tuple[int, list[tuple[Any, .
     if app.ledger_exists():  # listing the schedule must not create a ledger
         with app.open_ledger() as ledger:
             published = ledger.published_slugs()
-    return (queue_length(corpus, published),
-            queue_values(corpus, published, "slug", "title", limit=count))
+    return queue_head(corpus, published, "slug", "title", limit=count)
 
 
 @cli.command("schedule")

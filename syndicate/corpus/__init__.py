@@ -50,7 +50,7 @@ from ._case import (
 )
 from ._edits import corpus_stamp, edit_queue, next_position, renumber
 from ._index import CORPUS_INDEX_VERSION
-from ._load import Corpus, check, checked, load, queue, queue_length, queue_values
+from ._load import Corpus, check, checked, load, queue, queue_head, queue_values
 
 __all__ = [
     "CORPUS_INDEX_VERSION",
@@ -72,7 +72,7 @@ __all__ = [
     "load_file",
     "next_position",
     "queue",
-    "queue_length",
+    "queue_head",
     "queue_values",
     "renumber",
     "replace",

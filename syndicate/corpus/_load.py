@@ -171,9 +171,12 @@ def queue_values(corpus: Corpus, published: Iterable[str], *names: str,
             for case in queue(corpus, published)[:limit]]
 
 
-def queue_length(corpus: Corpus, published: Iterable[str]) -> int:
-    """``len(queue(corpus, published))``, from the corpus index's columns when it can."""
+def queue_head(corpus: Corpus, published: Iterable[str], *names: str, limit: int
+               ) -> tuple[int, list[tuple[Any, ...]]]:
+    """How many case studies are still to publish, and ``queue_values(corpus, published,
+    *names, limit=limit)``, from one pass over the queue (``schedule``, ``status``)."""
     table = corpus._table
     if table is not None:
-        return len(table.queue_rows(published))
-    return len(queue(corpus, published))
+        return table.queue_head(published, names, limit)
+    cases = queue(corpus, published)
+    return len(cases), [tuple(getattr(case, name) for name in names) for case in cases[:limit]]
