@@ -340,6 +340,7 @@ class _Table:
         self._blobs.clear()
         self._fill = None
         self._slug_rows = None
+        self.distinct = None
         self._sort()  # the slugs and positions are new too
         self.changed = True
         self.save()  # repaired
