@@ -430,6 +430,7 @@ class Publisher:
         """Finish every unfinished edition (claimed or delivering), oldest first."""
         corpus = load(self.config.corpus_dir, cache_dir=self.config.corpus_cache_dir)
         with self._session("syndicate resume") as ledger:
+            corpus.keep_index()  # the ledger's folder exists now (a new site)
             return self._finish_unfinished(ledger, corpus, stoppable=True)
 
     def _finish_unfinished(
@@ -452,6 +453,7 @@ class Publisher:
         """
         corpus = load(self.config.corpus_dir, cache_dir=self.config.corpus_cache_dir)
         with self._session("syndicate publish") as ledger:
+            corpus.keep_index()  # the ledger's folder exists now (a new site)
             earlier: list[PublishResult] = []
             if not dry_run:  # anything unfinished goes out before anything new
                 earlier = self._finish_unfinished(ledger, corpus)

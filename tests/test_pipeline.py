@@ -205,6 +205,19 @@ def test_status_and_queue_commands(project: Project) -> None:
     assert data["editions"][0]["slug"] not in slugs
 
 
+def test_the_first_publish_of_a_new_site_keeps_the_corpus_index(project: Project) -> None:
+    """The index is kept beside the ledger, whose folder a new site's first publish makes
+    after loading the corpus: it is written then, not left to the next command (which, at
+    10,000 case studies, would read every file again)."""
+    assert not project.var.exists()
+    result = CliRunner().invoke(cli, ["--config", str(project.config_path), "publish-next"])
+    assert result.exit_code == 0, result.output
+    (index,) = project.var.glob("cache/corpus-*.idx")
+    written = index.stat().st_mtime_ns, index.read_bytes()
+    assert CliRunner().invoke(cli, ["--config", str(project.config_path), "queue"]).exit_code == 0
+    assert (index.stat().st_mtime_ns, index.read_bytes()) == written  # read, not rebuilt
+
+
 def test_kept_queue_listings_follow_every_publish_and_edit(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

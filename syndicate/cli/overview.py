@@ -61,6 +61,7 @@ def queue_cmd(app: AppContext, as_json: bool) -> None:
     corpus = load(settings.corpus_dir, cache_dir=settings.corpus_cache_dir)
     with LightApp(settings).open_ledger() as ledger:
         published = ledger.published_slugs()
+    corpus.keep_index()  # the ledger's folder exists now (a new site)
     # Made once per state of the corpus index and set of published slugs, and kept beside
     # the index: at 10,000 case studies, reading the columns and formatting the lines cost
     # as much as the rest of the command. One write: 10,000 click.echo calls cost more.

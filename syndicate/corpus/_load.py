@@ -57,6 +57,14 @@ class Corpus:
     def by_slug(self) -> dict[str, CaseStudy]:
         return {case.slug: case for case in self.cases}
 
+    def keep_index(self) -> None:
+        """Write the corpus index now if the load could not: on a new site its cache
+        folder's parent (the ledger's folder) is made by opening the ledger, after the load
+        (the first ``publish-next`` at 10,000 case studies would otherwise leave the next
+        command to read every file again)."""
+        if self._table is not None and self._table.token is None:
+            self._table.save()
+
     def drafts(self) -> int:
         """How many case studies are drafts (``status: draft``): counted in the corpus
         index's column when the corpus came through it."""

@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._analytics import OPEN_LINK
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
-from ._lock import LockHolder, lock_path, read_holder
 from ._open import ledger_exists, open_ledger, using_ledger
-from ._records import Edition
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._statuses import (
     CONFIRMATION_STATUSES,
@@ -40,6 +38,8 @@ from ._url import SCHEMES, LedgerLocation, parse_ledger_url, shown_url
 
 if TYPE_CHECKING:
     from ._copy import CopyReport, TableReport, copy_ledger
+    from ._edition import Edition
+    from ._lock import LockHolder, lock_path, read_holder
     from ._mail_records import AddResult, Confirmation, Delivery, DeliveryEvent, Subscriber
     from ._port import (
         ConfirmationOutbox,
@@ -55,12 +55,16 @@ if TYPE_CHECKING:
     )
 
 #: Loaded on first use (PEP 562): ``ledger migrate`` only (the copy); the port's Protocols,
-#: which code reads in annotations and the light commands (``queue``, ``status``) never.
+#: which code reads in annotations and the light commands (``queue``, ``status``) never;
+#: the publisher lock and the records, which ``queue`` and ``schedule`` never use.
 _LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy",
          **dict.fromkeys(("ConfirmationOutbox", "DeliveryClaims", "DeliveryEvents",
                           "DeliveryStore", "EditionStore", "LedgerPort", "LedgerSource",
                           "LinkCounters", "RateLimitCounters", "SubscriberStore"), "._port"),
+         # The publisher lock (fcntl, the holder's record): publishing commands only.
+         **dict.fromkeys(("LockHolder", "lock_path", "read_holder"), "._lock"),
          # Defined on first use: see _mail_records.
+         "Edition": "._edition",
          **dict.fromkeys(("AddResult", "Confirmation", "Delivery", "DeliveryEvent",
                           "Subscriber"), "._mail_records")}
 

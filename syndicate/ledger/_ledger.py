@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..digest import sha256_hex
 from ..errors import AlreadyPublished, LedgerError, SlotTaken
-from . import _lock
+from . import _records
 from ._analytics import SqliteAnalyticsMethods
 from ._claims import ClaimMethods
 from ._confirmations import ConfirmationMethods
@@ -27,11 +27,13 @@ from ._connection import CHUNK, DEFAULT_PATH
 from ._deliveries import DeliveryMethods
 from ._events import SqliteEventMethods
 from ._limits import LimitMethods
-from ._records import Edition, from_db, to_db
+from ._records import from_db, to_db
 from ._statuses import EDITION_STATUSES
 from ._subscribers import SubscriberMethods
 
 if TYPE_CHECKING:  # the Protocols: for the type checker (see _CONFORMS)
+    from ._edition import Edition
+    from ._lock import LockHolder
     from ._port import LedgerPort
 
 __all__ = ["CACHE_FOLDER", "CHUNK", "DEFAULT_PATH", "Ledger", "SqliteLedger"]
@@ -44,9 +46,9 @@ _EDITION_COLS = "id, number, slot, slug, title, url, status, claimed_at, publish
 
 def _edition(row: tuple[Any, ...]) -> Edition:
     id_, number, slot, slug, title, url, status, claimed, published, done = row
-    return Edition(id_, number, slot, slug, title, url, status,
-                   datetime.fromisoformat(claimed), datetime.fromisoformat(published),
-                   from_db(done))
+    return _records.Edition(id_, number, slot, slug, title, url, status,
+                            datetime.fromisoformat(claimed), datetime.fromisoformat(published),
+                            from_db(done))
 
 
 class SqliteLedger(DeliveryMethods, ClaimMethods, SubscriberMethods, ConfirmationMethods,
@@ -79,10 +81,12 @@ class SqliteLedger(DeliveryMethods, ClaimMethods, SubscriberMethods, Confirmatio
     supports_standby = False
 
     def publisher_lock(self, owner: str, *, lease: float | None = None
-                       ) -> AbstractContextManager[_lock.LockHolder]:
+                       ) -> AbstractContextManager[LockHolder]:
         """Context manager: be the one publisher on this ledger, or raise ``LockedError``
         naming the holder's pid. See :mod:`syndicate.ledger._lock` for why flock.
         ``lease`` is ignored: a flock is never lost while its process lives."""
+        from . import _lock  # fcntl and the holder's record: not for the read-only commands
+
         return _lock.publisher_lock(self.path, owner, self._now())
 
     def publisher_lock_alive(self) -> bool:

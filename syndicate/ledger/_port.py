@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
 
 from ._connection import CHUNK
+from ._edition import Edition
 from ._lock import LockHolder
 from ._mail_records import AddResult, Confirmation, Delivery, DeliveryEvent, Subscriber
-from ._records import Edition
 
 
 @runtime_checkable

@@ -37,13 +37,14 @@ from typing import TYPE_CHECKING, Any
 from ..config_snapshot import user_cache_dir
 from ..digest import sha256_hex
 from ..errors import AlreadyPublished, LedgerError, LedgerUnavailable, LockedError, SlotTaken
+from ._edition import Edition
 from ._lock import LockHolder
 from ._pg_claims import PgClaimMethods
 from ._pg_methods import PgMethods
 from ._pg_queries import PgAnalyticsMethods, PgEventMethods
 from ._pg_schema import LOCK_CLASS, PUBLISHER_LOCK, SCHEMA, migrate, one_line, schema_version
 from ._port import LedgerPort
-from ._records import Edition, utcnow
+from ._records import utcnow
 from ._statuses import EDITION_STATUSES
 from ._url import LedgerLocation, display_postgres
 
