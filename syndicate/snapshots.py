@@ -339,12 +339,21 @@ def published_drift(
                 keys.append(item)
         keys.sort(key=lambda key: key[1])
     file_digests, case_of = _file_digests(corpus, (slug for _, _, slug in keys))
-    # Both from the index on (name, edition_id, sha256): no artefact's content is read. The
-    # source artefact's text is the file's digest, so its sha256 is that digest's sha256.
-    digests = ledger.artefacts_named(SNAPSHOT_ARTEFACT, digests=True)
+    # From the index on (name, edition_id, sha256): no artefact's content is read. The source
+    # artefact's text is the file's digest, so its sha256 is that digest's sha256: an edition
+    # whose file still has the bytes its snapshot was taken from is unchanged (at a long
+    # history, nearly all of them), and only the others need their snapshot's digest.
     sources = ledger.artefacts_named(SOURCE_FILE_ARTEFACT, digests=True)
-    found: list[tuple[EditionKey, DriftKind, tuple[str, ...], Path | None]] = []
+    rest: list[EditionKey] = []
     for key in keys:  # 5,000 at a long history: the unchanged path is kept short
+        file_digest = file_digests.get(key[2])
+        source = sources.get(key[0])
+        if source is None or not file_digest or source != _digest(file_digest):
+            rest.append(key)
+    digests = (ledger.artefacts_named(SNAPSHOT_ARTEFACT, [key[0] for key in rest], digests=True)
+               if rest else {})
+    found: list[tuple[EditionKey, DriftKind, tuple[str, ...], Path | None]] = []
+    for key in rest:
         edition_id, _, slug = key
         if slug not in file_digests:
             if missing_is_gone:
@@ -352,12 +361,7 @@ def published_drift(
             continue
         digest = digests.get(edition_id)
         if digest is None:
-            continue
-        source = sources.get(edition_id)
-        file_digest = file_digests[slug]
-        if (source is not None and file_digest
-                and source == _digest(file_digest)):
-            continue  # the bytes its snapshot was taken from: the same text
+            continue  # no snapshot: one will be taken from the file as it is
         case = case_of(slug)
         if digest == _digest(snapshot_json(case)):
             continue
