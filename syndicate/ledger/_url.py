@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LedgerURLError
@@ -38,8 +38,7 @@ PASSWORD_ENV = "password_env"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
-@dataclass(frozen=True)
-class LedgerLocation:
+class LedgerLocation(NamedTuple):  # a named tuple: every light command parses a location
     """A parsed ledger location: its ``scheme`` (``"sqlite"`` for a plain path too), the
     database file for the file-backed schemes, and ``shown``, the text for messages.
     For PostgreSQL: ``conninfo``, the URL libpq gets (without ``password_env``), and
