@@ -14,6 +14,8 @@ the ledger has (title, URL, date) and a warning says so.
 
 from __future__ import annotations
 
+import functools
+import marshal
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,22 +286,44 @@ EditionKey = tuple[int, int, str]
 _ONE_BY_ONE = 64
 
 
-def _file_digests(corpus: Corpus | Mapping[str, CaseStudy], slugs: Iterable[str]
-                  ) -> tuple[dict[str, str | None], Callable[[str], CaseStudy]]:
-    """``{slug: digest of its file}`` of the published ``slugs`` still in ``corpus``, and how
-    to get the case study of one. From a :class:`Corpus` the digests are its index's
-    column (no record is built) and a record is built only for a slug asked for (its
-    digest differs); from a ``{slug: case study}`` mapping each record answers."""
+def _source_digests(corpus: Corpus | Mapping[str, CaseStudy], slugs: Collection[str]
+                    ) -> tuple[dict[str, str | None], Callable[[str], CaseStudy]]:
+    """``{slug: the sha256 its source artefact has if its file still has the bytes the
+    snapshot was taken from}`` of the published ``slugs`` still in ``corpus`` (None: a file
+    without a digest), and how to get the case study of one.
+
+    From a :class:`Corpus`, no record is built (a record only for a slug asked for, its file
+    changed), and the map is kept beside the corpus index (:meth:`Corpus.kept`) per set of
+    slugs: ``status`` checks the same published files on every run, and 5,000 digests
+    looked up and hashed again each time cost more than reading them back."""
     if isinstance(corpus, Corpus):
+        wanted = sorted(set(slugs))
+
+        def make() -> bytes:
+            return marshal.dumps({slug: _digest(digest) if digest else None
+                                  for slug, digest in corpus.file_digests(wanted).items()})
 
         def case_of(slug: str) -> CaseStudy:
             case = corpus.get(slug)  # one record from the index, not all of them
-            assert case is not None  # a slug of file_digests: in the corpus
+            assert case is not None  # a slug of the map: in the corpus
             return case
 
-        return corpus.file_digests(slugs), case_of
-    found = {slug: case.file_digest for slug in slugs if (case := corpus.get(slug)) is not None}
-    return found, corpus.__getitem__
+        version = _module_source() + b"\0" + "\n".join(wanted).encode()
+        found: dict[str, str | None] = marshal.loads(corpus.kept("drift.sources", version,
+                                                                 make))
+        return found, case_of
+    cases = {slug: case for slug in slugs if (case := corpus.get(slug)) is not None}
+    return ({slug: _digest(case.file_digest) if case.file_digest else None
+             for slug, case in cases.items()}, corpus.__getitem__)
+
+
+@functools.cache
+def _module_source() -> bytes:
+    """This module's code: what a kept map of source digests was made by (read once)."""
+    try:
+        return Path(__file__).read_bytes()
+    except OSError:
+        return b""
 
 
 def published_drift(
@@ -338,24 +362,23 @@ def published_drift(
             else:
                 keys.append(item)
         keys.sort(key=lambda key: key[1])
-    file_digests, case_of = _file_digests(corpus, (slug for _, _, slug in keys))
+    expected, case_of = _source_digests(corpus, [slug for _, _, slug in keys])
     # From the index on (name, edition_id, sha256): no artefact's content is read. The source
-    # artefact's text is the file's digest, so its sha256 is that digest's sha256: an edition
-    # whose file still has the bytes its snapshot was taken from is unchanged (at a long
-    # history, nearly all of them), and only the others need their snapshot's digest.
+    # artefact's text is the file's digest: an edition whose file still has the bytes its
+    # snapshot was taken from is unchanged (at a long history, nearly all of them), and only
+    # the others need their snapshot's digest.
     sources = ledger.artefacts_named(SOURCE_FILE_ARTEFACT, digests=True)
     rest: list[EditionKey] = []
     for key in keys:  # 5,000 at a long history: the unchanged path is kept short
-        file_digest = file_digests.get(key[2])
         source = sources.get(key[0])
-        if source is None or not file_digest or source != _digest(file_digest):
+        if source is None or source != expected.get(key[2]):
             rest.append(key)
     digests = (ledger.artefacts_named(SNAPSHOT_ARTEFACT, [key[0] for key in rest], digests=True)
                if rest else {})
     found: list[tuple[EditionKey, DriftKind, tuple[str, ...], Path | None]] = []
     for key in rest:
         edition_id, _, slug = key
-        if slug not in file_digests:
+        if slug not in expected:
             if missing_is_gone:
                 found.append((key, "gone" if edition_id in digests else "lost", (), None))
             continue

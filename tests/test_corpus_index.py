@@ -921,16 +921,6 @@ def test_file_digests_and_drafts_of_the_index_are_the_records(
     wanted = [*sorted(cases)[::2], "no-such-slug"]
     expected = {slug: cases[slug].file_digest for slug in wanted if slug in cases}
     assert indexed.file_digests(wanted) == plain.file_digests(wanted) == expected
-    again = corpus.load(folder, cache_dir=cache)  # the same slugs: read back, not looked up
-    assert again.file_digests(reversed(wanted * 2)) == expected
-    assert again._table is not None and again._table._slug_rows is None
-    assert again._table._blobs.keys() >= {"slugs", "sha256"}  # neither column decoded
-    path = cases[wanted[0]].path
-    assert path is not None
-    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    edited = corpus.load(folder, cache_dir=cache)  # a file's bytes changed: its new digest
-    assert edited.file_digests(wanted)[wanted[0]] == corpus.load(folder).by_slug()[
-        wanted[0]].file_digest != expected[wanted[0]]
     assert all(digest and len(digest) == 64 for digest in expected.values())
     drafts = sum(1 for case in plain if case.is_draft)
     assert indexed.drafts() == plain.drafts() == drafts == 1

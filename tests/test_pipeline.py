@@ -236,6 +236,7 @@ def test_kept_queue_listings_follow_every_publish_and_edit(
 
     def head() -> tuple[str, str, str]:
         status = json.loads(output("status", "--json"))
+        assert status["warnings"] == []  # the published files' kept digests follow too
         slot = json.loads(output("schedule", "-n", "1", "--json"))[0]
         return status["next"], slot["slug"], slot["title"]
 

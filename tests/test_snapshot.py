@@ -489,6 +489,12 @@ def test_drift_from_the_loaded_corpus_and_edition_keys(
             assert published_drift(cast(LedgerPort, spy), loaded) == []  # keys read once
         assert spy.named("editions") == spy.named("get_edition") == []
         assert len(spy.named("edition_keys")) == 1
+        # Checked again (the next `status`): the source digests are read back from beside
+        # the corpus index, not looked up and hashed again.
+        loaded = corpus_mod.load(config.corpus_dir, cache_dir=cache)
+        with monkeypatch.context() as patch:
+            patch.setattr(corpus_mod.Corpus, "file_digests", refused)
+            assert published_drift(ledger, loaded, editions=keys) == []
 
         # One file changed (title), one gone: only these two records are read.
         _retitle(file_of(config.corpus_dir, editions[1].view.slug), config.corpus_dir)
