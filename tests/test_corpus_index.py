@@ -202,6 +202,22 @@ def test_a_corrupt_index_is_ignored_and_rebuilt(folder: Path, cache: Path,
     assert parses == []
 
 
+def test_an_index_on_a_file_system_that_cannot_map_files_is_read(
+        folder: Path, cache: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index is memory-mapped; where that fails (some network and FUSE file systems),
+    it is read whole instead, and still used."""
+    corpus.load(folder, cache_dir=cache)
+
+    def cannot_map(*args: object, **kwargs: object) -> None:
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(index_module.mmap, "mmap", cannot_map)
+    parses.clear()
+    assert _figures(corpus.load(folder, cache_dir=cache).cases) == _figures(
+        corpus.load(folder).cases)
+    assert len(parses) == 10  # the load without the index only
+
+
 def test_a_truncated_index_is_ignored(folder: Path, cache: Path, parses: list[str]) -> None:
     corpus.load(folder, cache_dir=cache)
     index = _index(cache)

@@ -173,7 +173,8 @@ class _Table:
     :data:`_BLOBS` (each column marshal'd, the stamps as raw ``array("q")`` bytes,
     ``{row: problems}`` and the readable rows in queue order marshal'd) where ``spans`` says
     (start and end of each, after the header). A load maps the file (only the pages read
-    are read: a 10,000-file index is 4 MB, a load reads a few hundred kB of it) and decodes
+    are read: a 10,000-file index is 4 MB, a load reads a few hundred kB of it; read whole
+    where the file system cannot map it) and decodes
     the header, the :data:`_EAGER` columns, the problems and the order, each from a view of
     the mapping (nothing copied); any other column on first need. The file is never changed
     in place (written whole, then renamed over), so a mapping stays the file it mapped.
@@ -251,11 +252,15 @@ class _Table:
 
     @classmethod
     def read(cls, directory: Path, path: Path, folder: str) -> _Table | None:
+        raw: mmap.mmap | bytes
         try:
             with open(path, "rb") as file:
-                raw = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            return None  # no index yet (or an empty file, which cannot be mapped)
+                try:
+                    raw = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+                except (OSError, ValueError):  # empty, or a file system that cannot map
+                    raw = file.read()
+        except OSError:
+            return None  # no index yet
         if raw[:len(_MAGIC)] != _MAGIC:
             return None  # another format (the JSON of version 3), or not an index
         view = memoryview(raw)
