@@ -107,6 +107,7 @@ def test_sign_in_overview_search_and_add(browser: Any, make_site: Any, shots: Pa
     page.wait_for_url("**/admin/subscribers")
     page.fill("input[name=q]", "reader00")
     page.click("form[role=search] button[type=submit]")
+    page.wait_for_url(lambda url: "q=reader00" in url)  # the search's answer, not the page before
     rows = page.locator("tbody tr")
     assert rows.count() == 10
     assert "reader009@example.org" in rows.first.inner_text()
@@ -177,9 +178,11 @@ def test_queue_schedule_preview_test_send_and_csv_import(browser: Any, make_site
 
         # The schedule: preview the next slots of an edit, then save it.
         page.click("nav.menu >> text=Calendrier")
+        page.wait_for_url("**/admin/schedule")
         page.fill("#cron", "45 6 * * 5")
         page.click("button[value=preview]")
         slots = page.locator("#preview-slots li")
+        slots.first.wait_for()  # the answer to the preview's POST (count() does not wait)
         assert slots.count() == 10 and "06:45" in slots.first.inner_text()
         assert "vendredi" in slots.first.inner_text()
         shoot(page, shots, "schedule")
