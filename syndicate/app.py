@@ -132,7 +132,9 @@ def config_problems(path: Path) -> tuple[Config | None, list[str]]:
         config = load_config(path)
     except ConfigError as exc:
         return None, exc.problems + secret_problems(path, getattr(exc, "channels", ()))
-    return config, App(config).ledger_problems() + secret_problems(path, enumerate(config.channels))
+    return config, (App(config).ledger_problems()
+                    + secret_problems(path, enumerate(config.channels))
+                    + config.missing_service_secrets())
 
 
 def import_subscriber_csv(ledger: LedgerPort, text: str, source: str) -> list[str]:

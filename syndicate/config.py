@@ -705,6 +705,18 @@ class Config(ConfigPaths):
         """Problems for every secret environment variable the channels name but is unset."""
         return secret_problems(self.path, enumerate(self.channels), environ)
 
+    def missing_service_secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """Likewise for ``[bounces]`` (the IMAP password) and ``[webhooks]`` (the providers'
+        keys): read by ``run``, ``serve`` and ``bounces poll``, not by a publish, so only
+        ``config check`` lists them (a publish must not refuse for a mailbox it never reads)."""
+        env = os.environ if environ is None else environ
+        named = [("webhooks", key, var) for key, var in self.webhooks.secret_env_vars().items()]
+        if self.bounces.imap_host:
+            named.insert(0, ("bounces", "imap_password_env", self.bounces.imap_password_env))
+        return [f"{self.path}: {section}.{key} = {var!r}: the environment variable {var} is "
+                "not set (the secret is read from it, never the file)"
+                for section, key, var in named if var and not env.get(var)]
+
 
 def snapshot_of(config: Config) -> ConfigSnapshot:
     """What the light commands read of a validated config (:mod:`syndicate.config_snapshot`):

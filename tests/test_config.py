@@ -301,6 +301,38 @@ def test_config_check_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.stdout.startswith(f"{path}: OK (2 channel(s): feed, webhook; next slot mardi ")
 
 
+def test_config_check_lists_the_bounce_mailbox_and_webhook_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The IMAP password and the providers' webhook keys are read from the environment by
+    `run`, `serve` and `bounces poll`: `config check` says which are unset; a publish does
+    not need them and does not refuse."""
+    for var in ("SYN_TEST_IMAP_PW", "SYN_TEST_MAILGUN", "SYN_TEST_POSTMARK"):
+        monkeypatch.delenv(var, raising=False)
+    path = write(tmp_path, '[schedule]\ncron = "0 8 * * 2"\n'
+                 '[bounces]\nimap_host = "imap.example.org"\nimap_user = "bounces"\n'
+                 'imap_password_env = "SYN_TEST_IMAP_PW"\n'
+                 '[webhooks]\nmailgun_signing_key_env = "SYN_TEST_MAILGUN"\n'
+                 'postmark_user = "hooks"\npostmark_password_env = "SYN_TEST_POSTMARK"\n'
+                 '[[channels]]\ntype = "feed"\n')
+    result = run("--config", str(path), "config", "check")
+    assert result.exit_code == 1
+    unset = "is not set (the secret is read from it, never the file)"
+    assert result.stdout.splitlines() == [
+        f"{path}: bounces.imap_password_env = 'SYN_TEST_IMAP_PW': the environment variable "
+        f"SYN_TEST_IMAP_PW {unset}",
+        f"{path}: webhooks.postmark_password_env = 'SYN_TEST_POSTMARK': the environment "
+        f"variable SYN_TEST_POSTMARK {unset}",
+        f"{path}: webhooks.mailgun_signing_key_env = 'SYN_TEST_MAILGUN': the environment "
+        f"variable SYN_TEST_MAILGUN {unset}",
+    ]
+    assert load_config(path).missing_secrets() == []  # a publish does not refuse
+    for var in ("SYN_TEST_IMAP_PW", "SYN_TEST_MAILGUN", "SYN_TEST_POSTMARK"):
+        monkeypatch.setenv(var, "s3cret")
+    result = run("--config", str(path), "config", "check")
+    assert result.exit_code == 0, result.output
+
+
 def test_shipped_config_is_valid() -> None:
     config = load_config(ROOT / "config" / "syndicate.toml")
     assert config.missing_secrets({}) == []
