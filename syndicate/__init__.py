@@ -13,7 +13,6 @@ does not import the renderers, and ``syndicate --help`` not even pydantic.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -33,6 +32,7 @@ from .errors import (
     SubscriberExists,
     SyndicateError,
 )
+from .modules import lazy_attribute
 
 if TYPE_CHECKING:
     from .app import load_config
@@ -73,12 +73,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'syndicate' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(globals(), _LAZY, name)
 
 
 __all__ = [

@@ -14,7 +14,6 @@ the ledger has (title, URL, date) and a warning says so.
 
 from __future__ import annotations
 
-import functools
 import marshal
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from .corpus import CaseStudy, Corpus, Section, Source
 from .digest import sha256_hex
 from .errors import SyndicateError
 from .ledger import Edition
+from .modules import module_source
 
 if TYPE_CHECKING:
     import logging
@@ -308,22 +308,14 @@ def _source_digests(corpus: Corpus | Mapping[str, CaseStudy], slugs: Collection[
             assert case is not None  # a slug of the map: in the corpus
             return case
 
-        version = _module_source() + b"\0" + "\n".join(wanted).encode()
+        source = module_source(__file__)  # the code that made a kept map (None: not kept)
+        version = None if source is None else source + b"\0" + "\n".join(wanted).encode()
         found: dict[str, str | None] = marshal.loads(corpus.kept("drift.sources", version,
                                                                  make))
         return found, case_of
     cases = {slug: case for slug in slugs if (case := corpus.get(slug)) is not None}
     return ({slug: _digest(case.file_digest) if case.file_digest else None
              for slug, case in cases.items()}, corpus.__getitem__)
-
-
-@functools.cache
-def _module_source() -> bytes:
-    """This module's code: what a kept map of source digests was made by (read once)."""
-    try:
-        return Path(__file__).read_bytes()
-    except OSError:
-        return b""
 
 
 def published_drift(

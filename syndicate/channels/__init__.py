@@ -13,8 +13,9 @@ must not pay for the channel Protocol, its pydantic settings and the delivery bo
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from ..modules import lazy_attribute
 
 if TYPE_CHECKING:
     from ._base import Channel, ChannelSettings, DeliveryJob, DeliveryReport
@@ -44,12 +45,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:  # also how `from syndicate.channels import smtp` finds the module
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    # AttributeError for another name: also how `from syndicate.channels import smtp` finds
+    # the module.
+    return lazy_attribute(globals(), _LAZY, name)
 
 
 __all__ = [

@@ -14,6 +14,7 @@ import click
 from .. import corpus as corpus_mod
 from ..app import LightApp
 from ..errors import ConfigError, CorpusError
+from ..modules import module_source
 from ._group import AppContext, cli, pass_app, short_lived
 
 
@@ -46,7 +47,9 @@ def list_cmd(app: AppContext, as_json: bool, directory: str | None) -> None:
     if as_json:
         # Made once per state of the corpus index (from its columns: no record built) and
         # kept beside it: until a file changes, the listing is read, not made again.
-        listing = corpus.kept("list.json", _listing_version(),
+        # What it depends on besides the corpus: this module's code (None: unreadable,
+        # so a kept listing could not be told from another version's: not kept).
+        listing = corpus.kept("list.json", module_source(__file__),
                               lambda: _json_listing(corpus.values(*_LISTED)).encode())
         click.echo(listing.decode())
         return
@@ -95,16 +98,6 @@ _OPEN, _NEXT, _CLOSE = "[\n      ", ",\n      ", "\n    ]"
 
 
 @functools.cache
-def _listing_version() -> bytes | None:
-    """What the JSON listing depends on besides the corpus: this module's code (None: its
-    source cannot be read, so a kept listing cannot be told from another version's); read
-    once per process."""
-    try:
-        return Path(__file__).read_bytes()
-    except OSError:
-        return None
-
-
 @corpus_group.command("check")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Corpus folder.")
 @pass_app

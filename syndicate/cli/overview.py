@@ -9,13 +9,13 @@ imported only for ``--json``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from ..app import LightApp
 from ..corpus import Corpus, load, queue_head, queue_values
+from ..modules import module_source
 from ._group import AppContext, cli, pass_app, short_lived
 
 
@@ -44,11 +44,8 @@ def _listing(corpus: Corpus, published: set[str], as_json: bool) -> bytes:
 def _listing_version(published: set[str]) -> bytes | None:
     """What a kept listing depends on besides the corpus: this module's code and the slugs
     published (None: the source cannot be read, nothing is kept)."""
-    try:
-        source = Path(__file__).read_bytes()
-    except OSError:
-        return None
-    return source + b"\0" + "\n".join(sorted(published)).encode()
+    source = module_source(__file__)
+    return None if source is None else source + b"\0" + "\n".join(sorted(published)).encode()
 
 
 @cli.command("queue")

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from ..digest import sha256
 from ..fs import write_atomic_bytes
+from ..modules import module_source
 from ._case import (
     _ROW,
     _UNLOADED,
@@ -90,15 +91,6 @@ _TYPES: dict[str, set[type] | None] = {
 _RACY_NS = 3_000_000_000
 #: The clock the margin is measured against (tests move it).
 _clock: Callable[[], int] = time.time_ns
-
-
-@functools.cache
-def _source() -> bytes | None:
-    """This module's source (how a kept output's columns were read), once per process."""
-    try:
-        return Path(__file__).read_bytes()
-    except OSError:
-        return None
 
 
 def _is_case_file(name: str) -> bool:
@@ -665,7 +657,7 @@ class _Table:
         return data
 
     def _stamp(self, version: bytes | None) -> bytes | None:
-        source = _source()
+        source = module_source(__file__)  # how the kept output's columns were read
         if self.token is None or version is None or source is None:
             return None  # no source to tell this code from another's: nothing kept
         digest = sha256(version + b"\0" + source).hexdigest()

@@ -14,9 +14,9 @@ publisher lock. :func:`copy_ledger` (:mod:`._copy`) copies a SQLite ledger into
 PostgreSQL, all or nothing, verified (``syndicate ledger migrate``).
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ..modules import lazy_attribute
 from ._analytics import OPEN_LINK
 from ._deliveries import BOUNCED, OUTCOME_PREFIXES, SKIPPED, is_outcome
 from ._ledger import CACHE_FOLDER, CHUNK, DEFAULT_PATH, Ledger, SqliteLedger
@@ -57,25 +57,20 @@ if TYPE_CHECKING:
 #: Loaded on first use (PEP 562): ``ledger migrate`` only (the copy); the port's Protocols,
 #: which code reads in annotations and the light commands (``queue``, ``status``) never;
 #: the publisher lock and the records, which ``queue`` and ``schedule`` never use.
-_LAZY = {"CopyReport": "._copy", "TableReport": "._copy", "copy_ledger": "._copy",
+_LAZY = {"CopyReport": "_copy", "TableReport": "_copy", "copy_ledger": "_copy",
          **dict.fromkeys(("ConfirmationOutbox", "DeliveryClaims", "DeliveryEvents",
                           "DeliveryStore", "EditionStore", "LedgerPort", "LedgerSource",
-                          "LinkCounters", "RateLimitCounters", "SubscriberStore"), "._port"),
+                          "LinkCounters", "RateLimitCounters", "SubscriberStore"), "_port"),
          # The publisher lock (fcntl, the holder's record): publishing commands only.
-         **dict.fromkeys(("LockHolder", "lock_path", "read_holder"), "._lock"),
+         **dict.fromkeys(("LockHolder", "lock_path", "read_holder"), "_lock"),
          # Defined on first use: see _mail_records.
-         "Edition": "._edition",
+         "Edition": "_edition",
          **dict.fromkeys(("AddResult", "Confirmation", "Delivery", "DeliveryEvent",
-                          "Subscriber"), "._mail_records")}
+                          "Subscriber"), "_mail_records")}
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(globals(), _LAZY, name)
 
 
 __all__ = [

@@ -10,10 +10,10 @@ an attribute of this one (``_records.Edition(...)``): see :mod:`._mail_records` 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ..clock import utcnow
+from ..modules import lazy_attribute
 
 if TYPE_CHECKING:  # re-exported (``as``): ``_records.Delivery`` is typed, not Any
     from ._edition import Edition as Edition
@@ -37,18 +37,13 @@ def from_db(text: str | None) -> datetime | None:
 
 
 #: Defined on first use, in these modules (``queue`` and ``schedule`` build no edition).
-_LATER = {"Edition": "._edition",
+_LATER = {"Edition": "_edition",
           **dict.fromkeys(("AddResult", "Confirmation", "Delivery", "DeliveryEvent",
-                           "Subscriber"), "._mail_records")}
+                           "Subscriber"), "_mail_records")}
 
 
 def __getattr__(name: str) -> Any:
-    module = _LATER.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __package__), name)
-    globals()[name] = value  # the next access is a plain attribute
-    return value
+    return lazy_attribute(globals(), _LATER, name)
 
 
 __all__ = [

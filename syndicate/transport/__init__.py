@@ -24,8 +24,9 @@ feed never imports smtplib and ssl, which only sending by SMTP needs.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ..modules import lazy_attribute
 
 if TYPE_CHECKING:
     from .maildir import MaildirWriter
@@ -68,12 +69,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # found directly next time
-    return value
+    return lazy_attribute(globals(), _HOMES, name)
 
 
 __all__ = [
